@@ -1,0 +1,235 @@
+// Package s3 is a storage.Store over an S3 bucket, with aws-sdk-go-v2.
+//
+// Credentials, region and endpoint come from the SDK's standard chain
+// (AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance
+// roles, AWS_ENDPOINT_URL_S3, ...). When a custom endpoint is set, addressing is
+// path-style, which S3-compatible stores (versitygw, MinIO, Ceph) expect. The SDK's
+// retryer handles throttling and transient errors; large uploads go through the
+// transfer manager as multipart uploads, and large ranged reads are split into
+// parallel GETs. Nothing here logs, so no secret can reach a log line.
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hardneg/hardneg/storage"
+)
+
+const (
+	// splitSize is the span above which one ReadAt becomes several parallel
+	// ranged GETs: one GET streams at a few hundred MB/s, a shard is hundreds of MB.
+	splitSize = 8 << 20
+	// readParallel bounds the GETs of one ReadAt in flight.
+	readParallel = 8
+)
+
+// Store is a storage.Store over one S3 bucket.
+type Store struct {
+	client *s3.Client
+	tm     *transfermanager.Client
+	bucket string
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Options adjusts how the client is built. The zero value uses the SDK's
+// standard configuration chain.
+type Options struct {
+	// Endpoint overrides the endpoint; empty means AWS_ENDPOINT_URL_S3 or AWS.
+	Endpoint string
+	// PathStyle forces path-style addressing. It is on whenever a custom
+	// endpoint is set (here or by AWS_ENDPOINT_URL_S3).
+	PathStyle bool
+	// Region overrides the region; empty means the standard chain, then us-east-1.
+	Region string
+}
+
+// New returns a store for bucket, configured from the environment.
+func New(ctx context.Context, bucket string, opts Options) (*Store, error) {
+	var loadOpts []func(*config.LoadOptions) error
+	if opts.Region != "" {
+		loadOpts = append(loadOpts, config.WithRegion(opts.Region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration for bucket %s: %w", bucket, err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	custom := opts.Endpoint != "" || os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if opts.Endpoint != "" {
+			o.BaseEndpoint = aws.String(opts.Endpoint)
+		}
+		o.UsePathStyle = opts.PathStyle || custom
+	})
+	return &Store{client: client, tm: transfermanager.New(client), bucket: bucket}, nil
+}
+
+// List returns every object under prefix, following continuation tokens past
+// the 1,000 keys of one page. S3 lists in UTF-8 byte order, which is key order.
+func (s *Store) List(ctx context.Context, prefix string) ([]storage.ObjectInfo, error) {
+	var out []storage.ObjectInfo
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(s.bucket),
+		Prefix: aws.String(prefix),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			out = append(out, storage.ObjectInfo{
+				Key:  aws.ToString(o.Key),
+				Size: aws.ToInt64(o.Size),
+				ETag: strings.Trim(aws.ToString(o.ETag), `"`),
+			})
+		}
+	}
+	return out, nil
+}
+
+// Stat describes one object with a HEAD request.
+func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		return storage.ObjectInfo{}, fmt.Errorf("stat s3://%s/%s: %w", s.bucket, key, notExist(err))
+	}
+	return storage.ObjectInfo{
+		Key:  key,
+		Size: aws.ToInt64(out.ContentLength),
+		ETag: strings.Trim(aws.ToString(out.ETag), `"`),
+	}, nil
+}
+
+// notExist marks S3's "no such key" answers with storage.ErrNotExist.
+func notExist(err error) error {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	var api smithy.APIError
+	if errors.As(err, &nsk) || errors.As(err, &nf) ||
+		(errors.As(err, &api) && (api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NotFound")) {
+		return fmt.Errorf("%w: %w", storage.ErrNotExist, err)
+	}
+	return err
+}
+
+// Open stats the object and returns a reader of byte ranges of that version.
+func (s *Store) Open(ctx context.Context, key string) (storage.Object, error) {
+	info, err := s.Stat(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return &object{ctx: ctx, s: s, info: info}, nil
+}
+
+type object struct {
+	ctx  context.Context
+	s    *Store
+	info storage.ObjectInfo
+}
+
+func (o *object) Info() storage.ObjectInfo { return o.info }
+func (o *object) Close() error             { return nil }
+
+// ReadAt reads len(p) bytes at off with ranged GETs, several in parallel when
+// the span is large. Like io.ReaderAt it returns io.EOF when p reaches past the end.
+func (o *object) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("read s3://%s/%s: negative offset", o.s.bucket, o.info.Key)
+	}
+	if off >= o.info.Size {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	n := len(p)
+	var eof error
+	if rest := o.info.Size - off; int64(n) > rest {
+		n, eof = int(rest), io.EOF
+	}
+	g, ctx := errgroup.WithContext(o.ctx)
+	g.SetLimit(readParallel)
+	for start := 0; start < n; start += splitSize {
+		end := min(start+splitSize, n)
+		g.Go(func() error { return o.readRange(ctx, p[start:end], off+int64(start)) })
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	return n, eof
+}
+
+// readRange fills p from one GET of bytes [off, off+len(p)). If-Match pins the
+// version that Open saw: a shard rewritten while it is read is an error, not a
+// silent mix of two versions.
+func (o *object) readRange(ctx context.Context, p []byte, off int64) error {
+	in := &s3.GetObjectInput{
+		Bucket: aws.String(o.s.bucket),
+		Key:    aws.String(o.info.Key),
+		Range:  aws.String(fmt.Sprintf("bytes=%d-%d", off, off+int64(len(p))-1)),
+	}
+	if o.info.ETag != "" {
+		in.IfMatch = aws.String(`"` + o.info.ETag + `"`)
+	}
+	out, err := o.s.client.GetObject(ctx, in)
+	if err != nil {
+		return fmt.Errorf("read s3://%s/%s bytes %d+%d: %w", o.s.bucket, o.info.Key, off, len(p), notExist(err))
+	}
+	defer out.Body.Close()
+	if _, err := io.ReadFull(out.Body, p); err != nil {
+		return fmt.Errorf("read s3://%s/%s bytes %d+%d: %w", o.s.bucket, o.info.Key, off, len(p), err)
+	}
+	return nil
+}
+
+// Put uploads r; the transfer manager switches to a multipart upload for large
+// bodies. S3 makes an object visible only when its upload completes.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader) error {
+	_, err := s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
+		Bucket: aws.String(s.bucket),
+		Key:    aws.String(key),
+		Body:   r,
+	})
+	if err != nil {
+		return fmt.Errorf("put s3://%s/%s: %w", s.bucket, key, err)
+	}
+	return nil
+}
+
+// Delete removes one object; S3 answers success for a missing key too.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		return fmt.Errorf("delete s3://%s/%s: %w", s.bucket, key, err)
+	}
+	return nil
+}
+
+// CreateBucket makes the bucket if it does not exist yet. The demo and tests
+// use it on a fresh local gateway; a job never creates buckets.
+func (s *Store) CreateBucket(ctx context.Context) error {
+	_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.bucket)})
+	var owned *types.BucketAlreadyOwnedByYou
+	var exists *types.BucketAlreadyExists
+	if err != nil && !errors.As(err, &owned) && !errors.As(err, &exists) {
+		return fmt.Errorf("create bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}
