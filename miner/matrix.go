@@ -1,0 +1,69 @@
+package miner
+
+import (
+	"fmt"
+	"math"
+)
+
+// Matrix is a dense row-major block of float32 vectors: row i is
+// Data[i*Dim:(i+1)*Dim].
+type Matrix struct {
+	Rows, Dim int
+	Data      []float32
+}
+
+// NewMatrix returns a zeroed rows × dim matrix.
+func NewMatrix(rows, dim int) Matrix {
+	return Matrix{Rows: rows, Dim: dim, Data: make([]float32, rows*dim)}
+}
+
+// Row returns row i, sharing memory with m.
+func (m Matrix) Row(i int) []float32 {
+	return m.Data[i*m.Dim : (i+1)*m.Dim : (i+1)*m.Dim]
+}
+
+// Slice returns rows [from, to) of m, sharing memory with m.
+func (m Matrix) Slice(from, to int) Matrix {
+	return Matrix{Rows: to - from, Dim: m.Dim, Data: m.Data[from*m.Dim : to*m.Dim : to*m.Dim]}
+}
+
+// Validate reports a matrix whose shape and data disagree, or that holds a
+// NaN or an infinity (they would make the order of scores undefined).
+func (m Matrix) Validate() error {
+	if m.Rows < 0 || m.Dim < 0 {
+		return fmt.Errorf("matrix shape %d×%d is negative", m.Rows, m.Dim)
+	}
+	if m.Rows > 0 && m.Dim == 0 {
+		return fmt.Errorf("matrix has %d rows of dimension 0", m.Rows)
+	}
+	if len(m.Data) != m.Rows*m.Dim {
+		return fmt.Errorf("matrix %d×%d holds %d values, want %d", m.Rows, m.Dim, len(m.Data), m.Rows*m.Dim)
+	}
+	for i, v := range m.Data {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("row %d, element %d is %v", i/m.Dim, i%m.Dim, v)
+		}
+	}
+	return nil
+}
+
+// Normalize scales every row of m to unit length in place, so that inner
+// products are cosine similarities. A zero row stays zero (it scores 0
+// against everything). The norm is accumulated in float64 so that it does
+// not depend on summation tricks.
+func Normalize(m Matrix) {
+	for i := 0; i < m.Rows; i++ {
+		row := m.Row(i)
+		var ss float64
+		for _, v := range row {
+			ss += float64(v) * float64(v)
+		}
+		if ss == 0 {
+			continue
+		}
+		inv := 1 / math.Sqrt(ss)
+		for d, v := range row {
+			row[d] = float32(float64(v) * inv)
+		}
+	}
+}

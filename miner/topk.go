@@ -1,0 +1,82 @@
+package miner
+
+// Candidate is one corpus item and its score against a query. Row is the
+// item's global corpus row: its place in corpus order, which breaks ties.
+type Candidate struct {
+	Row   int64
+	Score float32
+}
+
+// Better reports whether a ranks before b: higher score first, and on equal
+// scores the lower corpus row.
+func Better(a, b Candidate) bool {
+	return a.Score > b.Score || (a.Score == b.Score && a.Row < b.Row)
+}
+
+// topK keeps the k best candidates seen, as a heap whose root is the worst
+// of them, so that a new score is compared with one value in the common case.
+type topK struct {
+	k int
+	h []Candidate
+}
+
+func newTopK(k int) *topK { return &topK{k: k, h: make([]Candidate, 0, min(k, 1024))} }
+
+// push offers c.
+func (t *topK) push(c Candidate) {
+	if len(t.h) < t.k {
+		t.h = append(t.h, c)
+		t.up(len(t.h) - 1)
+		return
+	}
+	if t.k == 0 || !Better(c, t.h[0]) {
+		return
+	}
+	t.h[0] = c
+	t.down(0)
+}
+
+// full reports whether k candidates are held; then threshold is the worst.
+func (t *topK) full() bool { return len(t.h) == t.k }
+
+func (t *topK) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !Better(t.h[p], t.h[i]) { // parent is already the worse one
+			break
+		}
+		t.h[p], t.h[i] = t.h[i], t.h[p]
+		i = p
+	}
+}
+
+func (t *topK) down(i int) {
+	n := len(t.h)
+	for {
+		w := i
+		l, r := 2*i+1, 2*i+2
+		if l < n && Better(t.h[w], t.h[l]) {
+			w = l
+		}
+		if r < n && Better(t.h[w], t.h[r]) {
+			w = r
+		}
+		if w == i {
+			return
+		}
+		t.h[w], t.h[i] = t.h[i], t.h[w]
+		i = w
+	}
+}
+
+// sorted empties the heap into a new slice, best first.
+func (t *topK) sorted() []Candidate {
+	out := make([]Candidate, len(t.h))
+	for i := len(t.h) - 1; i >= 0; i-- {
+		out[i] = t.h[0]
+		t.h[0] = t.h[len(t.h)-1]
+		t.h = t.h[:len(t.h)-1]
+		t.down(0)
+	}
+	return out
+}
