@@ -1,0 +1,35 @@
+# hardneg: the two commands a new machine needs are `make demo` and `make test`.
+GO ?= go
+TOOLS := -modfile=tools/go.mod
+
+.PHONY: demo test tools vet bench servers fixtures
+
+## demo: start Temporal (UI on 127.0.0.1:8233) and S3 on loopback, generate data, mine epochs 0 and 1
+demo: tools
+	$(GO) run ./cmd/demo
+
+## test: everything CI runs (vet, then all tests against real local servers)
+test: tools
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+## tools: build the pinned Temporal CLI and versitygw (cached by Go after the first time)
+tools:
+	@echo "building pinned tools (first time: a few minutes)..."
+	$(GO) tool $(TOOLS) -n temporal
+	$(GO) tool $(TOOLS) -n versitygw
+
+vet:
+	$(GO) vet ./...
+
+## bench: benchmarks of decoding, writing and search
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./dataset/ ./miner/...
+
+## servers: run the Temporal dev server and versitygw in the foreground until Ctrl-C
+servers: tools
+	$(GO) run ./cmd/devservers
+
+## fixtures: rewrite the DuckDB-written test fixtures (needs node and npm)
+fixtures:
+	cd dataset/testdata/gen && npm ci && node gen.mjs
