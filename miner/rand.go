@@ -13,14 +13,11 @@ import (
 // two different tuples never share a seed by accident of concatenation.
 func QuerySeed(seed uint64, run string, epoch int64, queryID string) uint64 {
 	h := sha256.New()
-	var buf [8]byte
 	writeField := func(b []byte) {
-		binary.LittleEndian.PutUint64(buf[:], uint64(len(b)))
-		h.Write(buf[:])
+		h.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(b))))
 		h.Write(b)
 	}
-	binary.LittleEndian.PutUint64(buf[:], seed)
-	writeField(buf[:])
+	writeField(binary.LittleEndian.AppendUint64(nil, seed))
 	writeField([]byte(run))
 	writeField(strconv.AppendInt(nil, epoch, 10))
 	writeField([]byte(queryID))
