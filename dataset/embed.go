@@ -1,0 +1,600 @@
+package dataset
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+	"unsafe"
+
+	"github.com/parquet-go/parquet-go/format"
+)
+
+// chunkInfo is the embedding column chunk of one row group.
+type chunkInfo struct {
+	rowGroup   int
+	firstRow   int64 // in the shard
+	rows       int64
+	start, end int64 // byte range in the file
+	codec      format.CompressionCodec
+}
+
+// embeddingChunks lists the embedding column chunks, in row order.
+func (s *Shard) embeddingChunks() []chunkInfo {
+	var chunks []chunkInfo
+	var row int64
+	for i, rg := range s.file.Metadata().RowGroups {
+		m := &rg.Columns[s.embedding.index].MetaData
+		start, length := chunkRange(m)
+		chunks = append(chunks, chunkInfo{rowGroup: i, firstRow: row, rows: rg.NumRows, start: start, end: start + length, codec: m.Codec})
+		row += rg.NumRows
+	}
+	return chunks
+}
+
+// embErr returns an InputError about the embedding column.
+func (s *Shard) embErr(row int64, format string, args ...any) *InputError {
+	return inputErrorf(s.name, s.embedding.name, row, format, args...)
+}
+
+// probeDimension finds the dimension: the number of entries before the
+// second row starts, reading only the level sections of the first data pages.
+func (s *Shard) probeDimension() (int, error) {
+	pr := pageReaders.Get().(*pageReader)
+	defer pageReaders.Put(pr)
+	var h hybrid
+	var buf [1024]uint32
+	for _, c := range s.embeddingChunks() {
+		if c.rows == 0 {
+			continue
+		}
+		count := 0 // entries of row 0 seen so far
+		pos := c.start
+		for pos < c.end {
+			hdr := make([]byte, min(64<<10, c.end-pos))
+			if err := readFull(s.r, hdr, pos); err != nil {
+				return 0, s.wrapIO(err)
+			}
+			ph := new(format.PageHeader)
+			n, err := decodeHeader(hdr, ph)
+			if err != nil {
+				return 0, s.embErr(-1, "corrupt page header at offset %d: %v", pos, err)
+			}
+			size := int(ph.CompressedPageSize)
+			if pos+int64(n)+int64(size) > c.end {
+				return 0, s.embErr(-1, "corrupt page at offset %d: runs past the end of its column chunk", pos)
+			}
+			next := pos + int64(n) + int64(size)
+			if ph.Type != format.DataPage && ph.Type != format.DataPageV2 {
+				pos = next
+				continue
+			}
+			if _, _, _, err := pr.open(ph, c.codec, streamBody(s.r, pos+int64(n), size), size, s.embedding.maxRep, s.embedding.maxDef); err != nil {
+				return 0, s.corruptOrIO(-1, pos, err)
+			}
+			// The first entry of the first row tells whether row 0 has values at all.
+			if count == 0 {
+				h.reset(pr.def, bitWidth(s.embedding.maxDef))
+				if v, _, lits, err := h.next(buf[:]); err == nil {
+					if lits != nil {
+						v = lits[0]
+					}
+					if int(v) < s.embedding.listDef {
+						return 0, s.embErr(0, "%s embedding", nullOrEmpty(int(v), s.embedding.listDef))
+					}
+				}
+			}
+			h.reset(pr.rep, bitWidth(s.embedding.maxRep))
+			numValues := entries(ph)
+			for seen := 0; seen < numValues; {
+				v, k, lits, err := h.next(buf[:])
+				if err != nil {
+					return 0, s.embErr(-1, "corrupt repetition levels in the page at offset %d: %v", pos, err)
+				}
+				k = min(k, numValues-seen)
+				for i := 0; i < k; i++ {
+					if lits != nil {
+						v = lits[i]
+					}
+					if v == 0 && (count > 0 || seen+i > 0) {
+						return count, nil
+					}
+					count++
+				}
+				seen += k
+			}
+			pos = next
+		}
+		if c.rows == 1 && count > 0 {
+			return count, nil
+		}
+		return 0, s.embErr(-1, "row group %d holds %d rows but its embedding column holds one", c.rowGroup, c.rows)
+	}
+	return 0, s.embErr(-1, "no rows")
+}
+
+// entries returns the number of level entries of a data page.
+func entries(h *format.PageHeader) int {
+	if h.Type == format.DataPageV2 {
+		return int(h.DataPageHeaderV2.V.NumValues)
+	}
+	return int(h.DataPageHeader.V.NumValues)
+}
+
+// nullOrEmpty names what a definition level below listDef means.
+func nullOrEmpty(def, listDef int) string {
+	if def < listDef-1 {
+		return "null"
+	}
+	return "empty"
+}
+
+// wrapIO wraps an error of the reader with the shard's name.
+func (s *Shard) wrapIO(err error) error {
+	var ioe *ioError
+	if errors.As(err, &ioe) {
+		if errors.Is(ioe.err, io.ErrUnexpectedEOF) {
+			return inputErrorf(s.name, s.embedding.name, -1, "truncated: %v", ioe.err)
+		}
+		return fmt.Errorf("read %s: %w", s.name, ioe.err)
+	}
+	return err
+}
+
+// corruptOrIO reports a failure to decode the page at offset off: an error of
+// the reader as such, anything else as corrupt input.
+func (s *Shard) corruptOrIO(row, off int64, err error) error {
+	var ioe *ioError
+	var ie *InputError
+	switch {
+	case errors.As(err, &ioe):
+		return s.wrapIO(err)
+	case errors.As(err, &ie):
+		return err
+	}
+	return s.embErr(row, "corrupt page at offset %d: %v", off, err)
+}
+
+// ReadEmbeddings reads every embedding of the shard into one row-major slice
+// of Rows()*Dim() float32s, reusing dst when it is large enough. Every row must
+// hold Dim() finite values; the first row that does not is reported as an
+// *InputError naming it (a null or empty list, a null element, NaN or ±Inf,
+// another length). Float64 values are rounded to float32 (and must be finite
+// there too); float16 values are widened exactly.
+//
+// The column chunks are split into pages, and up to Parallelism pages are
+// decompressed and decoded at once, each straight into its place in dst.
+func (s *Shard) ReadEmbeddings(dst []float32) ([]float32, error) {
+	total := s.rows * int64(s.dim)
+	if total > math.MaxInt/4 {
+		return nil, s.embErr(-1, "%d rows × %d dimensions is too large", s.rows, s.dim)
+	}
+	dst = grow(dst, int(total))
+	var first firstError
+	jobs := make(chan embJob, max(s.Parallelism, 1))
+	var wg sync.WaitGroup
+	for range max(s.Parallelism, 1) {
+		wg.Go(func() {
+			pr := pageReaders.Get().(*pageReader)
+			defer pageReaders.Put(pr)
+			for j := range jobs {
+				if first.before(j.start) {
+					continue // an earlier page failed; this one cannot matter
+				}
+				if pos, err := s.decodePage(pr, j, dst); err != nil {
+					first.set(pos, err)
+				}
+			}
+		})
+	}
+	s.scanEmbeddings(jobs, &first)
+	close(jobs)
+	wg.Wait()
+	if first.err != nil {
+		return nil, first.err
+	}
+	return dst, nil
+}
+
+// embJob is one data page of the embedding column to decode.
+type embJob struct {
+	page  rawPage
+	chunk *chunkInfo
+	dict  []float32 // the chunk's dictionary, if any
+	start int64     // the index of the page's first entry among all entries of the shard
+	limit int64     // the end of the page's row group, in entries
+}
+
+// firstError keeps the error found at the earliest entry index. Errors are
+// found out of order, but the earliest is the one whose row number is right:
+// every entry before it was checked and found well formed.
+type firstError struct {
+	mu  sync.Mutex
+	pos int64
+	err error
+}
+
+func (f *firstError) set(pos int64, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil || pos < f.pos {
+		f.pos, f.err = pos, err
+	}
+}
+
+// before reports whether an error was found before entry pos.
+func (f *firstError) before(pos int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err != nil && f.pos < pos
+}
+
+// scanEmbeddings splits every embedding chunk into pages and sends them out,
+// decoding dictionaries itself, and checks that each chunk holds Dim() entries
+// per row.
+func (s *Shard) scanEmbeddings(jobs chan<- embJob, first *firstError) {
+	pr := pageReaders.Get().(*pageReader)
+	defer pageReaders.Put(pr)
+	dim := int64(s.dim)
+	chunks := s.embeddingChunks()
+	for i := range chunks {
+		c := &chunks[i]
+		base := c.firstRow * dim
+		if first.before(base) {
+			return
+		}
+		pos := base
+		var dict []float32
+		corrupt := func(off int64, format string, args ...any) error {
+			return s.embErr(pos/dim, "row group %d: page at offset %d: %s", c.rowGroup, off, fmt.Sprintf(format, args...))
+		}
+		err := scanChunk(s.r, c.start, c.end, corrupt, func(p rawPage) error {
+			switch p.header.Type {
+			case format.DictionaryPage:
+				d, err := s.decodeDictionary(pr, c, p)
+				if err != nil {
+					return err
+				}
+				dict = d
+			case format.DataPage, format.DataPageV2:
+				jobs <- embJob{page: p, chunk: c, dict: dict, start: pos, limit: (c.firstRow + c.rows) * dim}
+				pos += int64(entries(p.header))
+			}
+			if first.before(pos) {
+				return errStop
+			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, errStop):
+			return
+		case err != nil:
+			first.set(pos, s.corruptOrIO(pos/dim, c.start, err))
+			return
+		}
+		if want := (c.firstRow + c.rows) * dim; pos != want {
+			first.set(pos, s.countError(c, pos-base))
+			return
+		}
+	}
+}
+
+var errStop = errors.New("stop")
+
+// countError explains a chunk whose entries are not rows × dimension, when
+// every entry read was well formed.
+func (s *Shard) countError(c *chunkInfo, got int64) error {
+	dim := int64(s.dim)
+	if got%dim != 0 && got/dim == c.rows-1 {
+		return s.embErr(c.firstRow+got/dim, "dimension %d, want %d", got%dim, dim)
+	}
+	return s.embErr(-1, "corrupt: row group %d has %d embedding values for %d rows of dimension %d", c.rowGroup, got, c.rows, dim)
+}
+
+// decodeDictionary decodes a dictionary page into float32s.
+func (s *Shard) decodeDictionary(pr *pageReader, c *chunkInfo, p rawPage) ([]float32, error) {
+	dh := p.header.DictionaryPageHeader.V
+	if dh.Encoding != format.Plain && dh.Encoding != format.PlainDictionary {
+		return nil, s.embErr(-1, "dictionary page at offset %d: unsupported encoding %v", p.offset, dh.Encoding)
+	}
+	pr.br.Reset(p.body)
+	rd, err := pr.decompress(c.codec, &pr.br, len(p.body), p.header.UncompressedPageSize)
+	if err != nil {
+		return nil, s.corruptOrIO(-1, p.offset, err)
+	}
+	n := int(dh.NumValues)
+	if n < 0 || n > 1<<28 {
+		return nil, s.embErr(-1, "dictionary page at offset %d: %d values", p.offset, n)
+	}
+	dict := make([]float32, n)
+	if err := s.readPlain(rd, dict, nil); err != nil {
+		return nil, s.corruptOrIO(-1, p.offset, err)
+	}
+	return dict, nil
+}
+
+// decodePage decodes one data page into dst[j.start:], checking its levels
+// and values. On failure it returns the entry index where the fault lies.
+func (s *Shard) decodePage(pr *pageReader, j embJob, dst []float32) (int64, error) {
+	pr.br.Reset(j.page.body)
+	values, n, enc, err := pr.open(j.page.header, j.chunk.codec, &pr.br, len(j.page.body), s.embedding.maxRep, s.embedding.maxDef)
+	if err != nil {
+		return j.start, s.corruptOrIO(j.start/int64(s.dim), j.page.offset, err)
+	}
+	if pos, err := s.checkLevels(pr, j.start, n); err != nil {
+		return pos, err
+	}
+	if j.start+int64(n) > j.limit {
+		return j.limit, s.embErr(-1, "corrupt: row group %d has more embedding values than rows × dimension", j.chunk.rowGroup)
+	}
+	out := dst[j.start : j.start+int64(n)]
+	if err := s.decodeValues(values, enc, j.dict, out); err != nil {
+		return j.start, s.corruptOrIO(j.start/int64(s.dim), j.page.offset, err)
+	}
+	if i := firstNonFinite(out); i >= 0 {
+		g := j.start + int64(i)
+		return g, s.embErr(g/int64(s.dim), "element %d is %v", g%int64(s.dim), out[i])
+	}
+	return 0, nil
+}
+
+// checkLevels checks the levels of a page whose first entry is entry start of
+// the shard: every entry is a present value, and a row starts exactly at every
+// multiple of the dimension. It returns the index of the first faulty entry.
+func (s *Shard) checkLevels(pr *pageReader, start int64, n int) (int64, error) {
+	dim := int64(s.dim)
+	repPos, repVal, err := scanLevels(pr.rep, bitWidth(s.embedding.maxRep), n, func(v uint32, g0 int64, k int) int {
+		return badRep(v, start+g0, k, dim)
+	})
+	if err != nil {
+		return start, s.embErr(start/dim, "corrupt repetition levels: %v", err)
+	}
+	maxDef := uint32(s.embedding.maxDef)
+	defPos, defVal, err := scanLevels(pr.def, bitWidth(s.embedding.maxDef), n, func(v uint32, _ int64, k int) int {
+		if v != maxDef {
+			return 0
+		}
+		return -1
+	})
+	if err != nil {
+		return start, s.embErr(start/dim, "corrupt definition levels: %v", err)
+	}
+	switch {
+	case defPos >= 0 && (repPos < 0 || defPos <= repPos):
+		g := start + int64(defPos)
+		if int(defVal) < s.embedding.listDef {
+			return g, s.embErr(g/dim, "%s embedding", nullOrEmpty(int(defVal), s.embedding.listDef))
+		}
+		return g, s.embErr(g/dim, "element %d is null", g%dim)
+	case repPos >= 0:
+		g := start + int64(repPos)
+		if repVal == 0 { // a row starts early: the row before is short
+			return g, s.embErr(g/dim, "dimension %d, want %d", g%dim, dim)
+		}
+		return g, s.embErr(g/dim-1, "dimension above %d, want %d", dim, dim)
+	}
+	return 0, nil
+}
+
+// badRep returns the offset within a run of k repetition levels v, starting at
+// entry g, of the first level that breaks the rows-of-dim pattern, or -1.
+func badRep(v uint32, g int64, k int, dim int64) int {
+	if v == 0 {
+		if g%dim != 0 {
+			return 0
+		}
+		if dim > 1 && k > 1 {
+			return 1
+		}
+		return -1
+	}
+	next := (g + dim - 1) / dim * dim // the first entry at or after g where a row must start
+	if next < g+int64(k) {
+		return int(next - g)
+	}
+	return -1
+}
+
+// scanLevels walks the first n levels of an RLE/bit-packed section, calling bad
+// for runs of equal values (a literal value is a run of 1). bad returns the
+// offset of the first bad level within the run, or -1. scanLevels returns the
+// index of that level and its value, or -1.
+func scanLevels(data []byte, width uint, n int, bad func(v uint32, g int64, k int) int) (int, uint32, error) {
+	if width == 0 {
+		return -1, 0, nil
+	}
+	var h hybrid
+	h.reset(data, width)
+	var buf [1024]uint32
+	for seen := 0; seen < n; {
+		v, k, lits, err := h.next(buf[:])
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return 0, 0, fmt.Errorf("%d levels, want %d", seen, n)
+			}
+			return 0, 0, err
+		}
+		k = min(k, n-seen)
+		if lits == nil {
+			if i := bad(v, int64(seen), k); i >= 0 {
+				return seen + i, v, nil
+			}
+		} else {
+			for i, v := range lits[:k] {
+				if bad(v, int64(seen+i), 1) >= 0 {
+					return seen + i, v, nil
+				}
+			}
+		}
+		seen += k
+	}
+	return -1, 0, nil
+}
+
+// decodeValues decodes len(out) values of the given encoding into out.
+func (s *Shard) decodeValues(rd io.Reader, enc format.Encoding, dict []float32, out []float32) error {
+	switch enc {
+	case format.Plain:
+		return s.readPlain(rd, out, nil)
+	case format.PlainDictionary, format.RLEDictionary:
+		if dict == nil {
+			return fmt.Errorf("dictionary-encoded page without a dictionary page")
+		}
+		return readDictionary(rd, dict, out)
+	case format.ByteStreamSplit:
+		return s.readByteStreamSplit(rd, out)
+	}
+	return fmt.Errorf("unsupported encoding %v for %v values", enc, s.elemType)
+}
+
+// plainPiece is how many bytes of plain values are read at once: small enough
+// to stay in cache between reading and converting.
+const plainPiece = 64 << 10
+
+// readPlain reads len(out) plain-encoded values of the shard's element type.
+func (s *Shard) readPlain(rd io.Reader, out []float32, scratch []byte) error {
+	switch s.elemType {
+	case Float32:
+		// The bytes land in out itself; the file's little-endian floats are
+		// the machine's floats on every little-endian machine.
+		b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(out))), 4*len(out))
+		if _, err := io.ReadFull(rd, b); err != nil {
+			return fmt.Errorf("plain values: %w", err)
+		}
+		if !littleEndian {
+			for i := range out {
+				out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+			}
+		}
+		return nil
+	case Float64, Float16:
+		size := 8
+		if s.elemType == Float16 {
+			size = 2
+		}
+		buf := make([]byte, plainPiece)
+		for len(out) > 0 {
+			k := min(len(out), plainPiece/size)
+			if _, err := io.ReadFull(rd, buf[:k*size]); err != nil {
+				return fmt.Errorf("plain values: %w", err)
+			}
+			convert(s.elemType, buf[:k*size], out[:k], size, 1)
+			out = out[k:]
+		}
+		return nil
+	}
+	return fmt.Errorf("element type %v", s.elemType)
+}
+
+// convert converts little-endian float64 or float16 values to float32. Byte
+// j of value i is b[i*step+j*stride]: step is the value size and stride 1 for
+// plain values; step 1 and stride the value count for byte-stream-split.
+func convert(t ElementType, b []byte, out []float32, step, stride int) {
+	switch t {
+	case Float64:
+		for i := range out {
+			var v uint64
+			for j := range 8 {
+				v |= uint64(b[i*step+j*stride]) << (8 * j)
+			}
+			out[i] = float32(math.Float64frombits(v))
+		}
+	case Float16:
+		for i := range out {
+			out[i] = halfToFloat(uint16(b[i*step]) | uint16(b[i*step+stride])<<8)
+		}
+	}
+}
+
+// littleEndian is true on machines that store numbers little-endian, as Parquet does.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// halfToFloat widens an IEEE 754 half-precision value exactly.
+func halfToFloat(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	frac := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f: // Inf or NaN
+		return math.Float32frombits(sign | 0x7f800000 | frac<<13)
+	case exp == 0 && frac == 0:
+		return math.Float32frombits(sign)
+	case exp == 0: // subnormal: frac × 2^-24
+		f := float32(frac) / (1 << 24)
+		if sign != 0 {
+			f = -f
+		}
+		return f
+	}
+	return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
+}
+
+// readDictionary decodes RLE/bit-packed dictionary indexes into out.
+func readDictionary(rd io.Reader, dict, out []float32) error {
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return fmt.Errorf("dictionary indexes: %w", err)
+	}
+	if len(data) == 0 {
+		return fmt.Errorf("dictionary indexes: empty")
+	}
+	var h hybrid
+	h.reset(data[1:], uint(data[0]))
+	var buf [1024]uint32
+	for i := 0; i < len(out); {
+		v, k, lits, err := h.next(buf[:])
+		if err != nil {
+			return fmt.Errorf("dictionary indexes: %w", err)
+		}
+		k = min(k, len(out)-i)
+		if lits == nil {
+			if int(v) >= len(dict) {
+				return fmt.Errorf("dictionary index %d of %d", v, len(dict))
+			}
+			f := dict[v]
+			for j := range out[i : i+k] {
+				out[i+j] = f
+			}
+		} else {
+			for j, v := range lits[:k] {
+				if int(v) >= len(dict) {
+					return fmt.Errorf("dictionary index %d of %d", v, len(dict))
+				}
+				out[i+j] = dict[v]
+			}
+		}
+		i += k
+	}
+	return nil
+}
+
+// readByteStreamSplit decodes BYTE_STREAM_SPLIT values: byte k of every value
+// is stored in stream k.
+func (s *Shard) readByteStreamSplit(rd io.Reader, out []float32) error {
+	size := map[ElementType]int{Float32: 4, Float64: 8, Float16: 2}[s.elemType]
+	data := make([]byte, size*len(out))
+	if _, err := io.ReadFull(rd, data); err != nil {
+		return fmt.Errorf("byte-stream-split values: %w", err)
+	}
+	n := len(out)
+	if s.elemType == Float32 {
+		for i := range out {
+			out[i] = math.Float32frombits(uint32(data[i]) | uint32(data[n+i])<<8 | uint32(data[2*n+i])<<16 | uint32(data[3*n+i])<<24)
+		}
+		return nil
+	}
+	convert(s.elemType, data, out, 1, n)
+	return nil
+}
+
+// firstNonFinite returns the index of the first NaN or ±Inf in v, or -1.
+func firstNonFinite(v []float32) int {
+	for i, f := range v {
+		if math.Float32bits(f)&0x7f800000 == 0x7f800000 {
+			return i
+		}
+	}
+	return -1
+}
