@@ -1,0 +1,107 @@
+package miner
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// benchSizes are the search benchmarks: a small one for quick checks and
+// the scaled-down FAISS comparison (nq=2000, nb=50000, d=384, k=100), whose
+// data TestWriteBenchNPY writes for ../shared/bench/faiss_flat.py.
+var benchSizes = []struct {
+	name      string
+	nq, nb, d int
+	k         int
+}{
+	{"nq=256/nb=16384/d=384/k=100", 256, 16384, 384, 100},
+	{"nq=2000/nb=50000/d=384/k=100", 2000, 50000, 384, 100},
+}
+
+// benchData returns normalised random queries and corpus, the same for a
+// given size in the benchmark and in the .npy files.
+func benchData(nq, nb, d int) (q, c Matrix) {
+	r := rand.New(rand.NewPCG(uint64(nq), uint64(nb)))
+	q, c = NewMatrix(nq, d), NewMatrix(nb, d)
+	for _, m := range []Matrix{q, c} {
+		for i := range m.Data {
+			m.Data[i] = float32(r.NormFloat64())
+		}
+		Normalize(m)
+	}
+	return q, c
+}
+
+// BenchmarkSearchTile measures the exact search (kernel and top-k) in
+// GFLOP/s, counting 2·nq·nb·d floating-point operations per search.
+func BenchmarkSearchTile(b *testing.B) {
+	for _, s := range benchSizes {
+		b.Run(s.name, func(b *testing.B) {
+			if testing.Short() && s.nq*s.nb > 1e7 {
+				b.Skip("large size skipped in -short mode")
+			}
+			q, c := benchData(s.nq, s.nb, s.d)
+			tile := Tile{Queries: q, Corpus: c, K: s.k}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := SearchTile(tile); err != nil {
+					b.Fatal(err)
+				}
+			}
+			flops := 2 * float64(s.nq) * float64(s.nb) * float64(s.d) * float64(b.N)
+			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// TestWriteBenchNPY writes the benchmark data as Q.npy and C.npy (float32,
+// C order) into $HARDNEG_BENCH_NPY, for the FAISS comparison:
+//
+//	HARDNEG_BENCH_NPY=/tmp/bench go test -run TestWriteBenchNPY ./miner
+//	python3 ../shared/bench/faiss_flat.py /tmp/bench/Q.npy /tmp/bench/C.npy 100
+//
+// HARDNEG_BENCH_SIZE picks the entry of benchSizes (default 1, the FAISS one).
+func TestWriteBenchNPY(t *testing.T) {
+	dir := os.Getenv("HARDNEG_BENCH_NPY")
+	if dir == "" {
+		t.Skip("set HARDNEG_BENCH_NPY to a folder to write the benchmark data")
+	}
+	idx := 1
+	if v := os.Getenv("HARDNEG_BENCH_SIZE"); v != "" {
+		var err error
+		if idx, err = strconv.Atoi(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := benchSizes[idx]
+	q, c := benchData(s.nq, s.nb, s.d)
+	for name, m := range map[string]Matrix{"Q.npy": q, "C.npy": c} {
+		if err := writeNPY(filepath.Join(dir, name), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// writeNPY writes m in NumPy's .npy format version 1.0.
+func writeNPY(path string, m Matrix) error {
+	header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", m.Rows, m.Dim)
+	// Magic (6) + version (2) + header length (2) + header + '\n', padded to 64.
+	pad := 64 - (10+len(header)+1)%64
+	header += fmt.Sprintf("%*s\n", pad%64, "")
+	buf := make([]byte, 0, 10+len(header)+4*len(m.Data))
+	buf = append(buf, "\x93NUMPY\x01\x00"...)
+	buf = binary.LittleEndian.AppendUint16(buf, uint16(len(header)))
+	buf = append(buf, header...)
+	for _, v := range m.Data {
+		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+	}
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
