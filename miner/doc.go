@@ -1,0 +1,101 @@
+// Package miner holds the algorithms of hard-negative mining: exact top-k
+// inner-product search, the merge of partial results, the positive-aware
+// selection rules of sentence-transformers' mine_hard_negatives, easy
+// negatives, the max_negative_frequency rebalancing and the statistics. It
+// is pure: no I/O, no Temporal, nothing of the rest of the project.
+//
+// # Data
+//
+// Vectors are a Matrix (row-major float32). For cosine similarity call
+// Normalize on queries and corpus first. Corpus items are named by their
+// global row: their place in corpus order (shard key order, then row order
+// inside a shard). The global row breaks score ties (lower row wins; see
+// Better) so that every result is a function of the data alone.
+//
+// # Phases and the functions that serve them
+//
+//  1. Plan: Params.Resolve validates the spec's selection fields (errors are
+//     *ParamError naming the spec field) and derives range_max as
+//     sentence-transformers does, giving a Plan. Plan.PoolSize is the K of
+//     every tile; Plan.EasyDraws the length of each query's easy stream.
+//     QuerySeed turns (seed, run, epoch, query id) into a query's seed.
+//
+//  2. Mine, one tile = (query block × corpus shard): SearchTile returns for
+//     every query a Partial: the exact best K of the shard, the exact scores
+//     of the query's positives that live in the shard, in labeled mode the
+//     count and lowest score of the items sharing its label (the margin
+//     anchor), and the scored rows of its easy stream that fall in the shard.
+//     The search runs on all cores, blocked so that each corpus block is
+//     reused by many queries; the inner products come from a Kernel (the
+//     seam for SIMD kernels), which must score a pair the same way wherever
+//     it sits in a block. ScoreRows scores given rows with the same kernel.
+//
+//  3. Merge, per query block: Merge combines a query's Partials from all
+//     shards; the result equals one search over the whole corpus (MergeTop
+//     is the k-way merge of the candidate lists). Plan.Window then applies
+//     the selection rules and returns the query's Window: its surviving
+//     candidates in preference order, its eligible easy negatives, and what
+//     each rule removed.
+//
+//  4. Rebalance: a Picker (Plan.NewPicker) turns Windows into Rows. With
+//     max_negative_frequency it must see the queries in global query order;
+//     without it, any order will do.
+//
+//  5. Finalize: Stats.Add per row, Stats.Merge across blocks, then
+//     Scores.Summary and Stats.MostFrequent for the manifest.
+//
+// # Selection semantics
+//
+// Pairs mode reproduces mine_hard_negatives: the pool is the top
+// range_max + max_positives items of the whole corpus; positives are removed
+// from it; absolute_margin removes a candidate when score + m > pos_min,
+// relative_margin when score > pos_min − |pos_min|·m (pos_min: the query's
+// lowest positive score), then max_score (score > max) and min_score
+// (score < min), all in float32 as torch computes them; the first range_max
+// survivors are kept and the first range_min of those dropped; top sampling
+// takes the first num_negatives, random sampling a uniform sample (seeded
+// by the query seed, so repeatable), sorted by score. The pool is never
+// widened: a query can run short, and is counted. Positives whose id is not
+// in the corpus have no vector: the caller counts them in max_positives and
+// leaves them out of Tile.Positives. A query with no positive in the corpus
+// has no anchor, and the margins remove nothing for it.
+//
+// Labeled mode: the pool is the top range_max items whose label differs
+// from the query's; the anchor is the lowest score among the items sharing
+// its label (the query itself excluded when it is a corpus row). Self mode:
+// the pool is the top range_max items other than the query; margins are
+// refused, as there are no positives.
+//
+// # Easy negatives
+//
+// Each query has a stream of distinct, uniformly random global rows
+// (EasyDraw) that depends only on its seed and the corpus size, never on the
+// sharding: every tile draws the same stream and scores the rows in its
+// range. Plan.Window walks the merged stream in draw order and keeps rows
+// that are not in the query's pool, not positives, not the query and not of
+// its label: a uniform sample of the eligible rows, with exact scores. A row
+// gets easy_negatives of them, and with fill_with_easy as many more as hard
+// negatives are missing, never repeating a row or choosing a positive.
+// Outside labeled mode the stream is long enough that a row is always full
+// when the corpus has enough eligible rows.
+//
+// # max_negative_frequency
+//
+// Queries are taken one by one in global query order (query shard key order,
+// then row order); each takes, in its preference order (score order for top
+// sampling, its seeded random order for random sampling), the first
+// num_negatives candidates that fewer than max_negative_frequency earlier
+// queries have taken. The result depends only on the data and the spec, not
+// on query blocks or worker order, and the Picker streams: it keeps only
+// the counts.
+//
+// # Determinism
+//
+// Same inputs give bit-identical results whatever the number of cores,
+// tiles or blocks. Random choices use SHA-256 for seeds and SplitMix64 for
+// streams, written out here so they never change with the Go version. The
+// portable kernel gives the same scores on every platform; a SIMD kernel
+// must keep the per-pair promise of Kernel, and a job should not mix
+// kernels whose summation orders differ, or scores may differ in the last
+// bit between workers.
+package miner
