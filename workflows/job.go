@@ -1,0 +1,345 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// History bounds. A parent run starts at most maxBlocksPerRun block workflows
+// and a block run at most maxTilesPerRun tiles before continuing as new; both
+// also continue as new when their history nears maxEventsPerRun events or the
+// server suggests it. Each is far below Temporal's 51,200 events per execution.
+const (
+	maxBlocksPerRun = 500
+	maxTilesPerRun  = 500
+	maxEventsPerRun = 10_000
+)
+
+// Resume is the state a job carries into its next run when it continues as new.
+// Clients never set it: they start the workflow with the spec alone.
+type Resume struct {
+	Plan         PlanResult  `json:"plan"`
+	NextBlock    int         `json:"next_block"` // every block before it is merged
+	BlocksMerged int         `json:"blocks_merged"`
+	RowsMerged   int64       `json:"rows_merged"`
+	TilesMined   int         `json:"tiles_mined"`
+	TilesSkipped int         `json:"tiles_skipped"`
+	Started      time.Time   `json:"started"`
+	Phases       []PhaseTime `json:"phases"`
+	Runs         int         `json:"runs"` // runs before this one
+}
+
+// MineHardNegatives is the job of one epoch: plan, mine the tiles and merge each
+// query block (one child workflow per block), rebalance, finalize. Register it
+// as WorkflowName. Clients pass the spec only; resume is set by the workflow
+// itself when it continues as new.
+func MineHardNegatives(ctx workflow.Context, spec Spec, resume *Resume) (Result, error) {
+	j := &job{running: map[int]BlockProgress{}}
+	if resume != nil {
+		j.spec, j.st = spec, *resume
+		j.st.Runs++
+	} else {
+		j.spec = spec.WithDefaults()
+		j.st.Started = workflow.Now(ctx)
+	}
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) {
+		return j.progress(ctx), nil
+	}); err != nil {
+		return Result{}, fmt.Errorf("set progress query handler: %w", err)
+	}
+	res, err := j.run(ctx, resume == nil)
+	var can *workflow.ContinueAsNewError
+	if err != nil && !errors.As(err, &can) {
+		j.failed(ctx)
+	}
+	return res, err
+}
+
+// job is the state of one run of MineHardNegatives.
+type job struct {
+	spec    Spec
+	st      Resume
+	phase   string
+	running map[int]BlockProgress // blocks in flight: tiles reported so far
+	percent int                   // last progress percent published
+}
+
+func (j *job) run(ctx workflow.Context, fresh bool) (Result, error) {
+	if fresh {
+		if err := j.spec.Validate(); err != nil {
+			return Result{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
+		}
+		j.setPhase(ctx, PhasePlan)
+		actx := withActivity(ctx, lightTimeout, "", fmt.Sprintf("plan run %s epoch %d", j.spec.Run, j.spec.Epoch))
+		if err := workflow.ExecuteActivity(actx, PlanActivity, PlanInput{Spec: j.spec}).Get(ctx, &j.st.Plan); err != nil {
+			return Result{}, invalidOr(fmt.Errorf("plan: %w", err))
+		}
+		j.setPhase(ctx, PhaseMine)
+	} else {
+		j.phase = j.st.Phases[len(j.st.Phases)-1].Name
+		j.publish(ctx, true)
+	}
+	if err := j.mine(ctx); err != nil {
+		return Result{}, err
+	}
+	p := j.st.Plan
+
+	j.setPhase(ctx, PhaseRebalance)
+	var rb RebalanceResult
+	actx := withActivity(ctx, heavyTimeout, "", fmt.Sprintf("rebalance %d blocks, write %d parts", p.Blocks, p.Blocks))
+	if err := workflow.ExecuteActivity(actx, RebalanceActivity, RebalanceInput{
+		Spec: j.spec, Fingerprint: p.Fingerprint, Blocks: p.Blocks,
+	}).Get(ctx, &rb); err != nil {
+		return Result{}, invalidOr(fmt.Errorf("rebalance: %w", err))
+	}
+
+	j.setPhase(ctx, PhaseFinalize)
+	var fin FinalizeResult
+	actx = withActivity(ctx, lightTimeout, "", "finalize: statistics, _manifest.json, _SUCCESS")
+	if err := workflow.ExecuteActivity(actx, FinalizeActivity, FinalizeInput{
+		Spec: j.spec, Fingerprint: p.Fingerprint, Blocks: p.Blocks, Phases: j.phasesUntil(workflow.Now(ctx)),
+	}).Get(ctx, &fin); err != nil {
+		return Result{}, invalidOr(fmt.Errorf("finalize: %w", err))
+	}
+	j.setPhase(ctx, PhaseDone)
+	return Result{
+		Output: j.spec.Output, Fingerprint: p.Fingerprint, Manifest: fin.Manifest,
+		Queries: p.QueryRows, Blocks: p.Blocks, TilesTotal: p.Tiles(),
+		TilesMined: j.st.TilesMined, TilesSkipped: j.st.TilesSkipped,
+		Rebalance: rb, Phases: j.st.Phases,
+	}, nil
+}
+
+// mine runs one block workflow per query block, with at most max_parallel
+// tiles in flight over all of them. When this run's history has grown enough it
+// lets the blocks in flight finish and continues as new.
+func (j *job) mine(ctx workflow.Context) error {
+	p := j.st.Plan
+	free := j.spec.MaxParallel
+	started := 0
+	var firstErr error
+	sel := workflow.NewSelector(ctx)
+	progress := workflow.GetSignalChannel(ctx, BlockProgressSignal)
+	sel.AddReceive(progress, func(c workflow.ReceiveChannel, _ bool) {
+		var bp BlockProgress
+		c.Receive(ctx, &bp)
+		j.onBlockProgress(ctx, bp)
+	})
+	stop := func() bool {
+		// Each run starts at least one block, so continuing as new always
+		// makes progress.
+		info := workflow.GetInfo(ctx)
+		return started > 0 && (started >= maxBlocksPerRun ||
+			info.GetCurrentHistoryLength() >= maxEventsPerRun || info.GetContinueAsNewSuggested())
+	}
+	for firstErr == nil {
+		for j.st.NextBlock < p.Blocks && free > 0 && !stop() {
+			b := j.st.NextBlock
+			j.st.NextBlock++
+			if p.DoneBlocks.Has(b) {
+				j.blockDone(ctx, b, 0, p.CorpusShards)
+				continue
+			}
+			// Share the free slots fairly among the blocks that can start now.
+			k := min(p.Blocks-b, free)
+			slots := min((free+k-1)/k, p.CorpusShards)
+			free -= slots
+			started++
+			j.running[b] = BlockProgress{Block: b}
+			f := workflow.ExecuteChildWorkflow(j.childContext(ctx, b), BlockWorkflowName, j.blockInput(b, slots))
+			sel.AddFuture(f, func(f workflow.Future) {
+				free += slots
+				var r BlockResult
+				if err := f.Get(ctx, &r); err != nil {
+					firstErr = invalidOr(fmt.Errorf("block %d: %w", b, err))
+					return
+				}
+				j.blockDone(ctx, b, r.Mined, r.Skipped)
+			})
+		}
+		if len(j.running) == 0 {
+			break
+		}
+		sel.Select(ctx)
+	}
+	// Late progress signals of finished blocks carry nothing new.
+	for progress.ReceiveAsync(nil) {
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	if j.st.NextBlock < p.Blocks {
+		return workflow.NewContinueAsNewError(ctx, WorkflowName, j.spec, &j.st)
+	}
+	return nil
+}
+
+func (j *job) childContext(ctx workflow.Context, b int) workflow.Context {
+	info := workflow.GetInfo(ctx)
+	p := j.st.Plan
+	lo := int64(b) * int64(j.spec.QueryBlockRows)
+	return workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID: fmt.Sprintf("%s/block-%06d", info.WorkflowExecution.ID, b),
+		StaticSummary: fmt.Sprintf("block %d of %d: queries %d..%d × %d corpus shards",
+			b+1, p.Blocks, lo, lo+p.BlockRows(j.spec, b)-1, p.CorpusShards),
+	})
+}
+
+func (j *job) blockInput(b, slots int) BlockInput {
+	p := j.st.Plan
+	done := NewBitmap(p.CorpusShards)
+	for s := range p.CorpusShards {
+		if p.DoneTiles.Has(b*p.CorpusShards + s) {
+			done.Set(s)
+		}
+	}
+	return BlockInput{
+		Spec: j.spec, Fingerprint: p.Fingerprint, Block: b, Blocks: p.Blocks,
+		Shards: p.CorpusShards, QueryRows: p.BlockRows(j.spec, b), Slots: slots, DoneTiles: done,
+	}
+}
+
+func (j *job) onBlockProgress(ctx workflow.Context, bp BlockProgress) {
+	cur, ok := j.running[bp.Block]
+	if !ok || bp.Mined+bp.Skipped <= cur.Mined+cur.Skipped {
+		return // finished already, or an older report
+	}
+	j.running[bp.Block] = bp
+	j.updateMinePhase(ctx)
+}
+
+func (j *job) blockDone(ctx workflow.Context, b, mined, skipped int) {
+	delete(j.running, b)
+	j.st.TilesMined += mined
+	j.st.TilesSkipped += skipped
+	j.st.BlocksMerged++
+	j.st.RowsMerged += j.st.Plan.BlockRows(j.spec, b)
+	j.updateMinePhase(ctx)
+}
+
+// updateMinePhase moves from mine to merge once every tile is done, and
+// publishes progress.
+func (j *job) updateMinePhase(ctx workflow.Context) {
+	if j.phase == PhaseMine && j.tilesDone() == j.st.Plan.Tiles() && j.st.BlocksMerged < j.st.Plan.Blocks {
+		j.setPhase(ctx, PhaseMerge)
+		return
+	}
+	j.publish(ctx, false)
+}
+
+func (j *job) tilesDone() int {
+	n := j.st.TilesMined + j.st.TilesSkipped
+	for _, bp := range j.running {
+		n += bp.Mined + bp.Skipped
+	}
+	return n
+}
+
+func (j *job) tilesMined() int {
+	n := j.st.TilesMined
+	for _, bp := range j.running {
+		n += bp.Mined
+	}
+	return n
+}
+
+func (j *job) setPhase(ctx workflow.Context, phase string) {
+	now := workflow.Now(ctx)
+	if n := len(j.st.Phases); n > 0 && j.st.Phases[n-1].End.IsZero() {
+		j.st.Phases[n-1].End = now
+	}
+	if phase != PhaseDone && phase != PhaseFailed {
+		j.st.Phases = append(j.st.Phases, PhaseTime{Name: phase, Start: now})
+	}
+	j.phase = phase
+	j.publish(ctx, true)
+}
+
+// publish sets the current details and, when the phase changed or progress
+// moved by a whole percent, the search attributes. Upserts are history events,
+// so they are rationed: at most about a hundred per job.
+func (j *job) publish(ctx workflow.Context, phaseChanged bool) {
+	p := j.progress(ctx)
+	workflow.SetCurrentDetails(ctx, p.Markdown())
+	pct := int(100 * p.Fraction)
+	if !phaseChanged && pct <= j.percent {
+		return
+	}
+	j.percent = pct
+	err := workflow.UpsertTypedSearchAttributes(ctx,
+		SearchAttrRun.ValueSet(j.spec.Run),
+		SearchAttrEpoch.ValueSet(int64(j.spec.Epoch)),
+		SearchAttrPhase.ValueSet(j.phase),
+		SearchAttrProgress.ValueSet(p.Fraction),
+	)
+	if err != nil {
+		// Only a malformed attribute fails here; progress display is not worth
+		// failing the job for.
+		workflow.GetLogger(ctx).Warn("upsert search attributes", "error", err)
+	}
+}
+
+// failed marks a failed or cancelled job in its search attributes. It uses a
+// disconnected context so that it works after cancellation too.
+func (j *job) failed(ctx workflow.Context) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	j.setPhase(dctx, PhaseFailed)
+}
+
+func (j *job) phasesUntil(now time.Time) []PhaseTime {
+	ph := append([]PhaseTime(nil), j.st.Phases...)
+	if n := len(ph); n > 0 && ph[n-1].End.IsZero() {
+		ph[n-1].End = now
+	}
+	return ph
+}
+
+func (j *job) progress(ctx workflow.Context) Progress {
+	p := j.st.Plan
+	now := workflow.Now(ctx)
+	pr := Progress{
+		Run: j.spec.Run, Epoch: j.spec.Epoch, Phase: j.phase,
+		TilesTotal: p.Tiles(), TilesDone: j.tilesDone(), TilesSkipped: j.st.TilesSkipped,
+		BlocksTotal: p.Blocks, BlocksMerged: j.st.BlocksMerged,
+		QueryRows: p.QueryRows, RowsMerged: j.st.RowsMerged, CorpusRows: p.CorpusRows,
+		Started: j.st.Started, ElapsedSeconds: now.Sub(j.st.Started).Seconds(),
+		Phases: j.phasesUntil(now),
+	}
+	for _, bp := range j.running {
+		pr.TilesSkipped += bp.Skipped
+	}
+	pr.Fraction = fraction(j.phase, pr.TilesDone, pr.TilesTotal, pr.BlocksMerged, pr.BlocksTotal)
+	if mined := j.tilesMined(); mined > 0 && (j.phase == PhaseMine || j.phase == PhaseMerge) {
+		if start, ok := j.phaseStart(PhaseMine); ok {
+			perTile := now.Sub(start).Seconds() / float64(mined)
+			left := perTile * float64(pr.TilesTotal-pr.TilesDone)
+			pr.EstimatedSecondsLeft = &left
+		}
+	}
+	return pr
+}
+
+func (j *job) phaseStart(name string) (time.Time, bool) {
+	for _, ph := range j.st.Phases {
+		if ph.Name == name {
+			return ph.Start, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// invalidOr turns an error whose cause is invalid input into a non-retryable
+// InvalidInput error carrying the cause's own message, so the job fails with
+// the message that names the shard and column rather than a chain of wrappers.
+// Other errors are returned as they are.
+func invalidOr(err error) error {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == ErrInvalidInput {
+		return temporal.NewNonRetryableApplicationError(app.Message(), ErrInvalidInput, err)
+	}
+	return err
+}

@@ -1,0 +1,469 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+)
+
+// fakeActivities stands in for package activities: it records every call and
+// can be told to fail, skip or slow down chosen tiles.
+type fakeActivities struct {
+	plan      PlanResult
+	tileDelay time.Duration
+	// failTile returns the error a tile fails with on an attempt, or nil.
+	failTile func(block, shard int, attempt int32) error
+	skipTile func(block, shard int) bool // the partial "exists"
+
+	mu          sync.Mutex
+	calls       []string
+	tiles       map[[2]int]int // attempts per tile
+	inflight    int
+	maxInflight int
+	perRun      map[string]int // activities per workflow run
+}
+
+func newFake(p PlanResult) *fakeActivities {
+	return &fakeActivities{plan: p, tiles: map[[2]int]int{}, perRun: map[string]int{}}
+}
+
+func (f *fakeActivities) record(ctx context.Context, call string) {
+	info := activity.GetInfo(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, call)
+	if info.Attempt == 1 {
+		f.perRun[info.WorkflowExecution.ID+"@"+info.WorkflowExecution.RunID]++
+	}
+}
+
+func (f *fakeActivities) Plan(ctx context.Context, in PlanInput) (PlanResult, error) {
+	f.record(ctx, "plan")
+	return f.plan, nil
+}
+
+func (f *fakeActivities) MineTile(ctx context.Context, in TileInput) (TileResult, error) {
+	f.record(ctx, fmt.Sprintf("tile %d %d", in.Block, in.Shard))
+	f.mu.Lock()
+	f.tiles[[2]int{in.Block, in.Shard}]++
+	f.inflight++
+	f.maxInflight = max(f.maxInflight, f.inflight)
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.inflight--
+		f.mu.Unlock()
+	}()
+	time.Sleep(f.tileDelay)
+	if f.failTile != nil {
+		if err := f.failTile(in.Block, in.Shard, activity.GetInfo(ctx).Attempt); err != nil {
+			return TileResult{}, err
+		}
+	}
+	skipped := f.skipTile != nil && f.skipTile(in.Block, in.Shard)
+	return TileResult{Block: in.Block, Shard: in.Shard, Skipped: skipped}, nil
+}
+
+func (f *fakeActivities) MergeBlock(ctx context.Context, in MergeInput) (MergeResult, error) {
+	f.record(ctx, fmt.Sprintf("merge %d", in.Block))
+	return MergeResult{Block: in.Block, Queries: f.plan.BlockRows(in.Spec, in.Block)}, nil
+}
+
+func (f *fakeActivities) Rebalance(ctx context.Context, in RebalanceInput) (RebalanceResult, error) {
+	f.record(ctx, "rebalance")
+	return RebalanceResult{Parts: in.Blocks, Rows: f.plan.QueryRows}, nil
+}
+
+func (f *fakeActivities) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult, error) {
+	f.record(ctx, "finalize")
+	return FinalizeResult{Manifest: "_manifest.json", Success: "_SUCCESS"}, nil
+}
+
+func (f *fakeActivities) callList() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func testSpec() Spec {
+	return Spec{
+		Run: "r1", Epoch: 2, Corpus: "file:///data/corpus/", Queries: "file:///data/queries/",
+		Output: "file:///data/out/", QueryBlockRows: 100, MaxParallel: 3,
+	}
+}
+
+// testPlan is a plan of blocks × shards tiles whose last block is short.
+func testPlan(blocks, shards int) PlanResult {
+	return PlanResult{
+		Fingerprint: "fp", WorkPrefix: "_work/fp/", QueryShards: 2, CorpusShards: shards,
+		QueryRows: int64(blocks)*100 - 30, CorpusRows: int64(shards) * 1000, Dim: 8,
+		Blocks: blocks, RangeMax: 10,
+	}
+}
+
+// saRecorder records every search attribute upsert of the parent.
+type saRecorder struct {
+	mu       sync.Mutex
+	phases   []string
+	progress []float64
+	runs     []string
+	epochs   []int64
+}
+
+func (r *saRecorder) attach(env *testsuite.TestWorkflowEnvironment) {
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil).Run(func(args mock.Arguments) {
+		sa := args.Get(0).(temporal.SearchAttributes)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if v, ok := sa.GetKeyword(SearchAttrPhase); ok {
+			r.phases = append(r.phases, v)
+		}
+		if v, ok := sa.GetFloat64(SearchAttrProgress); ok {
+			r.progress = append(r.progress, v)
+		}
+		if v, ok := sa.GetKeyword(SearchAttrRun); ok {
+			r.runs = append(r.runs, v)
+		}
+		if v, ok := sa.GetInt64(SearchAttrEpoch); ok {
+			r.epochs = append(r.epochs, v)
+		}
+	})
+}
+
+// quietLogger drops the test environment's log: the tests assert on behaviour.
+var quietLogger = tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+
+func newEnv(t *testing.T, f *fakeActivities) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(quietLogger)
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartWorkflowOptions(StartOptionsForTest())
+	Register(env)
+	env.RegisterActivity(f)
+	return env
+}
+
+// StartOptionsForTest gives the parent the job's real ID.
+func StartOptionsForTest() client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{ID: WorkflowID("r1", 2)}
+}
+
+func TestJobRunsPhasesInOrder(t *testing.T) {
+	const blocks, shards = 3, 4
+	f := newFake(testPlan(blocks, shards))
+	f.tileDelay = 2 * time.Millisecond
+	env := newEnv(t, f)
+	var sa saRecorder
+	sa.attach(env)
+	env.ExecuteWorkflow(WorkflowName, testSpec())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("job failed: %v", err)
+	}
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.TilesMined != blocks*shards || res.TilesSkipped != 0 || res.Blocks != blocks {
+		t.Errorf("result counts: %+v", res)
+	}
+
+	calls := f.callList()
+	pos := map[string]int{}
+	for i, c := range calls {
+		if _, dup := pos[c]; dup {
+			t.Errorf("%q called twice", c)
+		}
+		pos[c] = i
+	}
+	if calls[0] != "plan" || calls[len(calls)-1] != "finalize" || calls[len(calls)-2] != "rebalance" {
+		t.Errorf("calls start with %q, end with %q", calls[0], calls[len(calls)-2:])
+	}
+	for b := range blocks {
+		m, ok := pos[fmt.Sprintf("merge %d", b)]
+		if !ok {
+			t.Fatalf("block %d never merged", b)
+		}
+		for s := range shards {
+			tp, ok := pos[fmt.Sprintf("tile %d %d", b, s)]
+			if !ok || tp > m {
+				t.Errorf("tile %d %d at %d (mined %v), merge at %d", b, s, tp, ok, m)
+			}
+		}
+		if m > pos["rebalance"] {
+			t.Errorf("merge %d after rebalance", b)
+		}
+	}
+	if f.maxInflight > testSpec().MaxParallel {
+		t.Errorf("%d tiles in flight, max_parallel is %d", f.maxInflight, testSpec().MaxParallel)
+	}
+
+	wantPhases := []string{PhasePlan, PhaseMine, PhaseMerge, PhaseRebalance, PhaseFinalize, PhaseDone}
+	if got := dedupe(sa.phases); strings.Join(got, ",") != strings.Join(wantPhases, ",") {
+		t.Errorf("phases %v, want %v", got, wantPhases)
+	}
+	for i := 1; i < len(sa.progress); i++ {
+		if sa.progress[i] < sa.progress[i-1] {
+			t.Errorf("progress went back: %v", sa.progress)
+			break
+		}
+	}
+	if last := sa.progress[len(sa.progress)-1]; last != 1 {
+		t.Errorf("final progress %v, want 1", last)
+	}
+	// Mining moves progress before the first block is whole: more than one
+	// upsert between the mine phase and the merge phase.
+	if n := countBetween(sa.phases, PhaseMine, PhaseMerge); n < 2 {
+		t.Errorf("only %d progress upserts while mining", n)
+	}
+	for i := range sa.runs {
+		if sa.runs[i] != "r1" || sa.epochs[i] != 2 {
+			t.Fatalf("search attributes name run %q epoch %d", sa.runs[i], sa.epochs[i])
+		}
+	}
+	for i, ph := range res.Phases {
+		if ph.End.Before(ph.Start) || (i > 0 && ph.Start.Before(res.Phases[i-1].End)) {
+			t.Errorf("phase times out of order: %+v", res.Phases)
+		}
+	}
+}
+
+func dedupe(s []string) []string {
+	var out []string
+	for _, v := range s {
+		if len(out) == 0 || out[len(out)-1] != v {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func countBetween(s []string, from, to string) int {
+	n := 0
+	for _, v := range s {
+		switch v {
+		case from:
+			n++
+		case to:
+			return n
+		}
+	}
+	return n
+}
+
+func TestJobRetriesFailedTile(t *testing.T) {
+	f := newFake(testPlan(2, 3))
+	f.failTile = func(b, s int, attempt int32) error {
+		if b == 1 && s == 2 && attempt < 3 {
+			return errors.New("connection reset by peer")
+		}
+		return nil
+	}
+	env := newEnv(t, f)
+	env.ExecuteWorkflow(WorkflowName, testSpec())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("job failed: %v", err)
+	}
+	if got := f.tiles[[2]int{1, 2}]; got != 3 {
+		t.Errorf("failing tile ran %d times, want 3", got)
+	}
+	if got := f.tiles[[2]int{0, 0}]; got != 1 {
+		t.Errorf("healthy tile ran %d times, want 1", got)
+	}
+}
+
+func TestJobFailsAtOnceOnInvalidInput(t *testing.T) {
+	const msg = `corpus shard "corpus/part-00001.parquet": column "embedding": row 7 has dimension 3, want 8`
+	f := newFake(testPlan(4, 5))
+	f.failTile = func(b, s int, _ int32) error {
+		if b == 0 && s == 1 {
+			return temporal.NewNonRetryableApplicationError(msg, ErrInvalidInput, nil)
+		}
+		return nil
+	}
+	spec := testSpec()
+	spec.MaxParallel = 1 // so that the failure stops the tiles after it
+	env := newEnv(t, f)
+	var sa saRecorder
+	sa.attach(env)
+	env.ExecuteWorkflow(WorkflowName, spec)
+	err := env.GetWorkflowError()
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != ErrInvalidInput || app.Message() != msg || !app.NonRetryable() {
+		t.Fatalf("job error %v, want a non-retryable %s error with the message %q", err, ErrInvalidInput, msg)
+	}
+	if got := f.tiles[[2]int{0, 1}]; got != 1 {
+		t.Errorf("invalid tile ran %d times, want 1", got)
+	}
+	for _, c := range f.callList() {
+		if c == "rebalance" || c == "finalize" || strings.HasPrefix(c, "merge") || c == "tile 0 2" {
+			t.Errorf("%s ran after the failure", c)
+		}
+	}
+	if last := sa.phases[len(sa.phases)-1]; last != PhaseFailed {
+		t.Errorf("last phase %q, want %q", last, PhaseFailed)
+	}
+}
+
+func TestJobRefusesBadSpec(t *testing.T) {
+	tests := []struct {
+		name  string
+		input any
+		want  string
+	}{
+		{"invalid value", func() Spec { s := testSpec(); s.Similarity = "l2"; return s }(), `field "similarity"`},
+		{"unknown field", json.RawMessage(`{"run":"r1","epoch":2,"corpus":"c/","output":"o/","num_negative":3}`), `unknown field "num_negative"`},
+		{"missing field", json.RawMessage(`{"run":"r1","corpus":"c/","output":"o/"}`), `field "epoch": is required`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(testPlan(1, 1))
+			env := newEnv(t, f)
+			env.ExecuteWorkflow(WorkflowName, tt.input)
+			err := env.GetWorkflowError()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("job error %v, want one containing %q", err, tt.want)
+			}
+			if calls := f.callList(); len(calls) != 0 {
+				t.Errorf("activities ran for a bad spec: %v", calls)
+			}
+		})
+	}
+}
+
+func TestJobSkipsCheckpointedWork(t *testing.T) {
+	const blocks, shards = 3, 4
+	p := testPlan(blocks, shards)
+	p.DoneTiles = NewBitmap(blocks * shards)
+	p.DoneTiles.Set(1*shards + 0) // block 1, shard 0: known at plan time
+	p.DoneTiles.Set(1*shards + 3)
+	p.DoneBlocks = NewBitmap(blocks)
+	p.DoneBlocks.Set(2) // block 2 is merged: nothing of it runs
+	f := newFake(p)
+	f.skipTile = func(b, s int) bool { return b == 0 && s == 2 } // found by the activity
+	env := newEnv(t, f)
+	env.ExecuteWorkflow(WorkflowName, testSpec())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.callList() {
+		if c == "tile 1 0" || c == "tile 1 3" || strings.HasPrefix(c, "tile 2 ") || c == "merge 2" {
+			t.Errorf("checkpointed work ran again: %s", c)
+		}
+	}
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	// Skipped: 2 from the bitmap, 4 of the merged block, 1 found by MineTile.
+	if res.TilesSkipped != 7 || res.TilesMined != blocks*shards-7 {
+		t.Errorf("mined %d, skipped %d; want %d and 7", res.TilesMined, res.TilesSkipped, blocks*shards-7)
+	}
+	pr := queryProgress(t, env)
+	if pr.TilesSkipped != 7 || pr.TilesDone != blocks*shards || pr.BlocksMerged != blocks {
+		t.Errorf("progress after the job: %+v", pr)
+	}
+}
+
+func queryProgress(t *testing.T, env *testsuite.TestWorkflowEnvironment) Progress {
+	t.Helper()
+	v, err := env.QueryWorkflow(ProgressQuery)
+	if err != nil {
+		t.Fatalf("progress query: %v", err)
+	}
+	var pr Progress
+	if err := v.Get(&pr); err != nil {
+		t.Fatal(err)
+	}
+	return pr
+}
+
+func TestProgressQuery(t *testing.T) {
+	const blocks, shards = 2, 10
+	f := newFake(testPlan(blocks, shards))
+	spec := testSpec()
+	spec.MaxParallel = 1
+	env := newEnv(t, f)
+	var mid []Progress
+	// Query while the job runs: after every third tile's start the workflow is
+	// blocked on activities, and a query sees the state it has reached.
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == MineTileActivity || info.ActivityType.Name == RebalanceActivity {
+			if v, err := env.QueryWorkflow(ProgressQuery); err == nil {
+				var pr Progress
+				if v.Get(&pr) == nil {
+					mid = append(mid, pr)
+				}
+			}
+		}
+	})
+	env.ExecuteWorkflow(WorkflowName, spec)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(mid) < 3 {
+		t.Fatalf("only %d progress answers while running", len(mid))
+	}
+	var sawMining, sawRebalance bool
+	for i, pr := range mid {
+		if pr.TilesTotal != blocks*shards || pr.QueryRows != testPlan(blocks, shards).QueryRows || pr.Run != "r1" {
+			t.Errorf("answer %d: %+v", i, pr)
+		}
+		if i > 0 && (pr.TilesDone < mid[i-1].TilesDone || pr.Fraction < mid[i-1].Fraction) {
+			t.Errorf("progress went back: %+v after %+v", pr, mid[i-1])
+		}
+		sawMining = sawMining || (pr.Phase == PhaseMine && pr.TilesDone > 0 && pr.TilesDone < pr.TilesTotal)
+		sawRebalance = sawRebalance || pr.Phase == PhaseRebalance
+	}
+	if !sawMining || !sawRebalance {
+		t.Errorf("answers saw mining part-way %v, rebalance %v: %+v", sawMining, sawRebalance, mid)
+	}
+	pr := queryProgress(t, env)
+	if pr.Phase != PhaseDone || pr.Fraction != 1 || pr.TilesDone != blocks*shards || pr.RowsMerged != pr.QueryRows {
+		t.Errorf("final progress %+v", pr)
+	}
+	if !strings.Contains(pr.Markdown(), "| tiles | 20 | 20 |") {
+		t.Errorf("details table:\n%s", pr.Markdown())
+	}
+}
+
+// TestMaxParallelIsShared checks that max_parallel bounds the tiles in flight
+// over all blocks, and that few blocks still get all the slots.
+func TestMaxParallelIsShared(t *testing.T) {
+	for _, tt := range []struct{ blocks, shards, maxParallel int }{
+		{1, 8, 4}, {3, 4, 4}, {8, 2, 3},
+	} {
+		t.Run(fmt.Sprintf("%dx%d/%d", tt.blocks, tt.shards, tt.maxParallel), func(t *testing.T) {
+			f := newFake(testPlan(tt.blocks, tt.shards))
+			f.tileDelay = 5 * time.Millisecond
+			spec := testSpec()
+			spec.MaxParallel = tt.maxParallel
+			env := newEnv(t, f)
+			env.ExecuteWorkflow(WorkflowName, spec)
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			if f.maxInflight > tt.maxParallel {
+				t.Errorf("%d tiles in flight, max_parallel %d", f.maxInflight, tt.maxParallel)
+			}
+			if f.maxInflight < 2 {
+				t.Errorf("tiles never overlapped (max %d in flight)", f.maxInflight)
+			}
+		})
+	}
+}
