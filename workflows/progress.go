@@ -48,15 +48,15 @@ type Progress struct {
 	Epoch int    `json:"epoch"`
 	Phase string `json:"phase"`
 	// Fraction is the whole job's progress from 0 to 1 (HardnegProgress).
-	Fraction     float64 `json:"fraction"`
-	TilesTotal   int     `json:"tiles_total"`
-	TilesDone    int     `json:"tiles_done"` // mined or skipped
-	TilesSkipped int     `json:"tiles_skipped"`
-	BlocksTotal  int     `json:"blocks_total"`
-	BlocksMerged int     `json:"blocks_merged"`
-	QueryRows    int64   `json:"query_rows"`
-	RowsMerged   int64   `json:"rows_merged"` // query rows whose candidates are merged
-	CorpusRows   int64   `json:"corpus_rows"`
+	Fraction     float64   `json:"fraction"`
+	TilesTotal   int       `json:"tiles_total"`
+	TilesDone    int       `json:"tiles_done"` // mined or skipped
+	TilesSkipped int       `json:"tiles_skipped"`
+	BlocksTotal  int       `json:"blocks_total"`
+	BlocksMerged int       `json:"blocks_merged"`
+	QueryRows    int64     `json:"query_rows"`
+	RowsMerged   int64     `json:"rows_merged"` // query rows whose candidates are merged
+	CorpusRows   int64     `json:"corpus_rows"`
 	Started      time.Time `json:"started"`
 	// ElapsedSeconds is the time since the job started, as of the workflow's
 	// last step.

@@ -193,7 +193,7 @@ func (s Spec) Validate() error {
 	s.checkMode(bad)
 	for _, e := range []struct {
 		field, v string
-		allowed []string
+		allowed  []string
 	}{
 		{"similarity", s.Similarity, Similarities},
 		{"sampling_strategy", s.SamplingStrategy, SamplingStrategies},
