@@ -105,3 +105,44 @@ func writeNPY(path string, m Matrix) error {
 	}
 	return nil
 }
+
+// TestAgreesWithFAISS compares our top-k with the ids FAISS wrote
+// (faiss_flat.py --ids $HARDNEG_BENCH_NPY/ids.npy). FAISS sums in another
+// order (sgemm), so near-ties may swap at the edge of the list; the test
+// asks that at least 99.9% of the ids agree as sets per query.
+func TestAgreesWithFAISS(t *testing.T) {
+	dir := os.Getenv("HARDNEG_BENCH_NPY")
+	if dir == "" {
+		t.Skip("set HARDNEG_BENCH_NPY to the folder of Q.npy, C.npy and ids.npy")
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "ids.npy"))
+	if err != nil {
+		t.Skip(err)
+	}
+	hlen := int(binary.LittleEndian.Uint16(raw[8:10]))
+	body := raw[10+hlen:]
+	s := benchSizes[1]
+	k := len(body) / 8 / s.nq
+	q, c := benchData(s.nq, s.nb, s.d)
+	res, err := SearchTile(Tile{Queries: q, Corpus: c, K: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := 0
+	for i, p := range res {
+		theirs := map[int64]bool{}
+		for j := range k {
+			theirs[int64(binary.LittleEndian.Uint64(body[8*(i*k+j):]))] = true
+		}
+		for _, cand := range p.Top {
+			if theirs[cand.Row] {
+				same++
+			}
+		}
+	}
+	frac := float64(same) / float64(s.nq*k)
+	t.Logf("%d of %d ids agree with FAISS (%.5f)", same, s.nq*k, frac)
+	if frac < 0.999 {
+		t.Fatalf("only %.5f of the ids agree with FAISS", frac)
+	}
+}
