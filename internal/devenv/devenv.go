@@ -232,9 +232,13 @@ func StartTemporal(ctx context.Context, opts TemporalOptions, log io.Writer) (*T
 	if err != nil {
 		return nil, err
 	}
+	httpPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
 	addr := fmt.Sprintf("127.0.0.1:%d", opts.Port)
 	args := []string{"server", "start-dev", "--ip", "127.0.0.1", "--port", fmt.Sprint(opts.Port),
-		"--ui-port", fmt.Sprint(opts.UIPort), "--metrics-port", fmt.Sprint(metrics), "--log-level", "warn"}
+		"--ui-port", fmt.Sprint(opts.UIPort), "--metrics-port", fmt.Sprint(metrics), "--http-port", fmt.Sprint(httpPort), "--log-level", "warn"}
 	if opts.Headless {
 		args = append(args, "--headless")
 	}
