@@ -19,10 +19,14 @@ func FuzzSelect(f *testing.F) {
 	f.Add(uint64(4), uint64(42))
 	f.Add(uint64(5), uint64(7))
 	f.Add(uint64(6), uint64(1<<40))
+	f.Add(uint64(7), uint64(1<<8|1)) // labeled self
 	f.Fuzz(func(t *testing.T, seed, knobs uint64) {
 		r := rand.New(rand.NewPCG(seed, knobs))
 		mode := []Mode{ModePairs, ModeLabeled, ModeSelf}[knobs%3]
 		p := genProblem(r, mode, r.IntN(20), r.IntN(80), 1+r.IntN(6), genKind(knobs/3%4))
+		if mode == ModeLabeled && knobs&(1<<8) != 0 {
+			p = labeledSelf(r, r.IntN(80), 1+r.IntN(6), genKind(knobs/3%4))
+		}
 		params := randomParams(r, mode, sampleScores(p))
 		params.Sampling = []Sampling{SamplingTop, SamplingRandom}[r.IntN(2)]
 		params.EasyNegatives = r.IntN(4)

@@ -156,6 +156,19 @@ func genProblem(r *rand.Rand, mode Mode, nq, nc, dim int, kind genKind) problem 
 	return p
 }
 
+// labeledSelf makes a self-mode problem whose rows carry labels: every
+// corpus row is a query, positives are the other rows of its label.
+func labeledSelf(r *rand.Rand, nc, dim int, kind genKind) problem {
+	p := genProblem(r, ModeSelf, 0, nc, dim, kind)
+	labels := 1 + r.IntN(5)
+	p.cLabels = make([]int32, nc)
+	for i := range p.cLabels {
+		p.cLabels[i] = int32(r.IntN(labels))
+	}
+	p.qLabels = p.cLabels
+	return p
+}
+
 // inCorpusPositives returns query i's positives that are corpus rows.
 func (p problem) inCorpusPositives(i int) []int64 {
 	var out []int64
@@ -277,7 +290,7 @@ func (p problem) refSelectTop(plan Plan) [][]Candidate {
 			}
 		case ModeLabeled:
 			for j, l := range p.cLabels {
-				if l == p.qLabels[i] {
+				if l == p.qLabels[i] && (p.queryRows == nil || int64(j) != p.queryRows[i]) {
 					if s := scores[i][j]; !has || s < anchor {
 						anchor, has = s, true
 					}

@@ -107,6 +107,7 @@ func TestSearchTileRejectsBadInput(t *testing.T) {
 		"dimension mismatch": func(t *Tile) { t.Corpus = NewMatrix(4, 2) },
 		"short data":         func(t *Tile) { t.Queries.Data = t.Queries.Data[:5] },
 		"nan":                func(t *Tile) { t.Corpus.Data[3] = float32(math.NaN()) },
+		"inf":                func(t *Tile) { t.Queries.Data[1] = float32(math.Inf(-1)) },
 		"negative k":         func(t *Tile) { t.K = -1 },
 		"one-sided labels":   func(t *Tile) { t.QueryLabels = []int32{1, 2} },
 		"label count":        func(t *Tile) { t.QueryLabels, t.CorpusLabels = []int32{1, 2}, []int32{1} },

@@ -60,6 +60,9 @@ func TestTopSelectionMatchesReference(t *testing.T) {
 		mode := []Mode{ModePairs, ModeLabeled, ModeSelf}[trial%3]
 		kind := genKind(trial / 3 % 4)
 		p := genProblem(r, mode, 1+r.IntN(25), r.IntN(120), 1+r.IntN(8), kind)
+		if mode == ModeLabeled && trial%2 == 0 {
+			p = labeledSelf(r, r.IntN(100), 1+r.IntN(8), kind)
+		}
 		params := randomParams(r, mode, sampleScores(p))
 		plan, err := params.Resolve(p.maxPositives())
 		if err != nil {
