@@ -2,8 +2,11 @@ package miner
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // Scores collects score values for a Summary. It keeps every value (4 bytes
@@ -174,4 +177,90 @@ func (s *Stats) MostFrequent(n int) []Frequency {
 		return cmp.Compare(a.Row, b.Row)
 	})
 	return all[:min(n, len(all))]
+}
+
+// Table renders the statistics the way sentence-transformers prints them
+// (a score table, one line per filter that removed candidates, the queries
+// that ran short), with a column for easy negatives and the frequency cap.
+func (s *Stats) Table(p Plan) string {
+	var b strings.Builder
+	cols := []*Scores{&s.Positive, &s.Negative, &s.Difference, &s.Easy}
+	sums := make([]Summary, len(cols))
+	for i, c := range cols {
+		sums[i] = c.Summary()
+	}
+	fmt.Fprintf(&b, "%-6s %14s %14s %14s %14s\n", "Metric", "Positive", "Negative", "Difference", "Easy")
+	fmt.Fprintf(&b, "%-6s %14s %14s %14s %14s\n", "Count", group(sums[0].Count), group(sums[1].Count), "", group(sums[3].Count))
+	for _, m := range []struct {
+		name string
+		get  func(Summary) float64
+	}{
+		{"Mean", func(x Summary) float64 { return x.Mean }},
+		{"Median", func(x Summary) float64 { return x.Median }},
+		{"Std", func(x Summary) float64 { return x.Std }},
+		{"Min", func(x Summary) float64 { return x.Min }},
+		{"25%", func(x Summary) float64 { return x.Q25 }},
+		{"50%", func(x Summary) float64 { return x.Q50 }},
+		{"75%", func(x Summary) float64 { return x.Q75 }},
+		{"Max", func(x Summary) float64 { return x.Max }},
+	} {
+		fmt.Fprintf(&b, "%-6s", m.name)
+		for _, x := range sums {
+			if x.Count == 0 {
+				fmt.Fprintf(&b, " %14s", "-")
+				continue
+			}
+			fmt.Fprintf(&b, " %14.4f", m.get(x))
+		}
+		b.WriteByte('\n')
+	}
+	// As sentence-transformers, each ratio is of the candidates still
+	// standing when the filter ran (positives included in the first).
+	standing := s.Removed.Pool
+	for _, f := range []struct {
+		name    string
+		value   *float64
+		removed int64
+	}{
+		{"absolute_margin", p.AbsoluteMargin, s.Removed.AbsoluteMargin},
+		{"relative_margin", p.RelativeMargin, s.Removed.RelativeMargin},
+		{"max_score", p.MaxScore, s.Removed.MaxScore},
+		{"min_score", p.MinScore, s.Removed.MinScore},
+	} {
+		if f.removed == 0 || f.value == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "Skipped %s potential negatives (%.2f%%) due to the %s of %v.\n",
+			group(f.removed), 100*float64(f.removed)/float64(max(standing, 1)), f.name, *f.value)
+		standing -= f.removed
+	}
+	if s.Capped > 0 {
+		fmt.Fprintf(&b, "Skipped %s candidates that had reached the max_negative_frequency of %d.\n", group(s.Capped), p.MaxNegativeFrequency)
+	}
+	if s.ShortHard > 0 {
+		fmt.Fprintf(&b, "Could not find enough hard negatives for %s queries (%.2f%%).", group(s.ShortHard), 100*float64(s.ShortHard)/float64(max(s.Queries, 1)))
+		if s.ShortRows < s.ShortHard {
+			fmt.Fprintf(&b, " %s of them were filled with easy negatives.", group(s.ShortHard-s.ShortRows))
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// group writes n with thousands separators, as Python's "{:,}".
+func group(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
 }

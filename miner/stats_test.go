@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -91,5 +92,33 @@ func TestMostFrequent(t *testing.T) {
 	want := []Frequency{{9, 7}, {3, 2}, {5, 2}}
 	if got := s.MostFrequent(3); !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func TestGroup(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -4500: "-4,500"} {
+		if got := group(n); got != want {
+			t.Errorf("group(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestTable(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	p := genProblem(r, ModePairs, 40, 100, 4, genNearPos)
+	plan, err := Params{Mode: ModePairs, NumNegatives: 3, RelativeMargin: f64(0.05), MaxScore: f64(1.5)}.Resolve(p.maxPositives())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Stats
+	for _, row := range p.pick(plan, p.mine(t, plan, [][2]int{{0, 100}}, [][2]int{{0, 40}}, 0)) {
+		st.Add(row, plan.NumNegatives, plan.NumNegatives)
+	}
+	out := st.Table(plan)
+	t.Log("\n" + out)
+	for _, want := range []string{"Metric", "Count", "Median", "75%", "due to the relative_margin of 0.05"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q", want)
+		}
 	}
 }
