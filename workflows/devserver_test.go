@@ -1,0 +1,196 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+)
+
+// The tests in this file need a Temporal CLI: set HARDNEG_TEMPORAL_CLI to its
+// path (go build -C tools -o /tmp/temporal github.com/temporalio/cli/cmd/temporal).
+// They are skipped otherwise.
+
+var updateHistories = flag.Bool("update-histories", false,
+	"record testdata/histories from a dev server run (needs HARDNEG_TEMPORAL_CLI)")
+
+const devTaskQueue = "hardneg-test"
+
+// startDevServer starts a dev server with the job's search attributes, and a
+// worker for the workflows and f on both task queues.
+func startDevServer(t *testing.T, f *fakeActivities) client.Client {
+	t.Helper()
+	cli := os.Getenv("HARDNEG_TEMPORAL_CLI")
+	if cli == "" {
+		t.Skip("HARDNEG_TEMPORAL_CLI is not set")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath: cli,
+		LogLevel:     "error",
+		ClientOptions: &client.Options{
+			Logger: quietLogger,
+		},
+		SearchAttributes: temporal.NewSearchAttributes(
+			SearchAttrRun.ValueSet(""), SearchAttrEpoch.ValueSet(0),
+			SearchAttrPhase.ValueSet(""), SearchAttrProgress.ValueSet(0),
+		),
+	})
+	if err != nil {
+		t.Fatalf("start dev server: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	c := srv.Client()
+	for _, tq := range []string{devTaskQueue, TileTaskQueue(devTaskQueue)} {
+		w := worker.New(c, tq, worker.Options{})
+		Register(w)
+		w.RegisterActivity(f)
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Stop)
+	}
+	return c
+}
+
+// runOnDevServer runs a job to the end and returns every execution of it
+// (parent and children, every run), oldest first.
+func runOnDevServer(t *testing.T, c client.Client, spec Spec) []*workflowservice.ListWorkflowExecutionsResponse {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, StartOptions(spec, devTaskQueue), WorkflowName, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatalf("job: %v", err)
+	}
+	var pages []*workflowservice.ListWorkflowExecutionsResponse
+	var token []byte
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 1000, NextPageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, resp)
+		if token = resp.NextPageToken; len(token) == 0 {
+			return pages
+		}
+	}
+}
+
+// TestDevServerHistoryBounded measures the real history of a 5,000-tile job.
+func TestDevServerHistoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5,000 tiles on a dev server")
+	}
+	for _, tt := range []struct{ blocks, shards int }{{5, 1000}, {1000, 5}} {
+		t.Run(fmt.Sprintf("%dx%d", tt.blocks, tt.shards), func(t *testing.T) {
+			f := newFake(testPlan(tt.blocks, tt.shards))
+			c := startDevServer(t, f)
+			spec := testSpec()
+			spec.MaxParallel = 16
+			start := time.Now()
+			pages := runOnDevServer(t, c, spec)
+			maxParent, maxChild, execs := int64(0), int64(0), 0
+			for _, p := range pages {
+				for _, e := range p.Executions {
+					execs++
+					if e.Type.Name == WorkflowName {
+						maxParent = max(maxParent, e.HistoryLength)
+					} else {
+						maxChild = max(maxChild, e.HistoryLength)
+					}
+				}
+			}
+			t.Logf("%d blocks × %d shards on the dev server in %s: %d executions; max events %d per parent run, %d per block run",
+				tt.blocks, tt.shards, time.Since(start).Round(time.Second), execs, maxParent, maxChild)
+			if len(f.tiles) != tt.blocks*tt.shards {
+				t.Errorf("%d tiles mined, want %d", len(f.tiles), tt.blocks*tt.shards)
+			}
+			if maxParent > maxEventsPerRun+1000 || maxChild > maxEventsPerRun+1000 {
+				t.Errorf("history grew to %d/%d events", maxParent, maxChild)
+			}
+		})
+	}
+}
+
+// historyFile is one recorded execution of testdata/histories/index.json.
+type historyFile struct {
+	File       string `json:"file"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+}
+
+// TestRecordHistories records the histories the replay test replays, when run
+// with -update-histories.
+func TestRecordHistories(t *testing.T) {
+	if !*updateHistories {
+		t.Skip("run with -update-histories to record")
+	}
+	f := newFake(testPlan(2, 3))
+	f.failTile = func(b, s int, attempt int32) error {
+		if b == 1 && s == 1 && attempt == 1 {
+			return fmt.Errorf("transient failure of tile %d/%d", b, s)
+		}
+		return nil
+	}
+	f.skipTile = func(b, s int) bool { return b == 0 && s == 2 }
+	c := startDevServer(t, f)
+	spec := testSpec()
+	spec.MaxParallel = 2
+	pages := runOnDevServer(t, c, spec)
+
+	dir := filepath.Join("testdata", "histories")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var index []historyFile
+	ctx := context.Background()
+	for _, p := range pages {
+		for _, e := range p.Executions {
+			id, runID := e.Execution.WorkflowId, e.Execution.RunId
+			hist := &historypb.History{}
+			it := c.GetWorkflowHistory(ctx, id, runID, false, 0)
+			for it.HasNext() {
+				ev, err := it.Next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				hist.Events = append(hist.Events, ev)
+			}
+			data, err := temporalproto.CustomJSONMarshalOptions{Indent: " "}.Marshal(hist)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := fmt.Sprintf("%s-%d.json", filepath.Base(id), len(index))
+			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			index = append(index, historyFile{File: name, WorkflowID: id, RunID: runID})
+		}
+	}
+	data, err := json.MarshalIndent(index, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), append(data, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded %d histories in %s", len(index), dir)
+}
