@@ -1,0 +1,193 @@
+// Package activities implements the Temporal activities of a hardneg job: Plan,
+// MineTile, MergeBlock, Rebalance and Finalize. They are thin: they join
+// storage (where the bytes are), dataset (Parquet in and out) and miner (the
+// algorithms), heartbeat while they work, and skip work whose checkpoint
+// already exists.
+//
+// Inputs and results are the small types of package workflows: keys, counts
+// and summaries. Everything large lives in the output store under
+// _work/<fingerprint>/: the plan (plan.json), one partial per tile, one file of
+// candidate windows per query block, the statistics. Every file is a function
+// of the inputs and the spec alone, so a retried or repeated activity writes
+// the same bytes.
+//
+// Bad input fails with a non-retryable application error of type
+// workflows.ErrInvalidInput whose message names the shard, column and row.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/miner"
+	"github.com/hardneg/hardneg/storage"
+	"github.com/hardneg/hardneg/storage/backend"
+	"github.com/hardneg/hardneg/workflows"
+)
+
+// Metrics receives the job's own counters. *metrics.Registry implements it.
+type Metrics interface {
+	Add(name string, tags map[string]string, delta float64)
+}
+
+// Names of the counters the activities add to.
+const (
+	MetricTiles         = "hardneg_tiles_total"           // tag result: mined or skipped
+	MetricQueryRows     = "hardneg_tile_query_rows_total" // query rows of mined tiles
+	MetricCorpusRows    = "hardneg_tile_corpus_rows_total"
+	MetricBytesRead     = "hardneg_bytes_read_total"
+	MetricMiningSeconds = "hardneg_mining_seconds_total"
+	MetricBlocksMerged  = "hardneg_blocks_merged_total"
+)
+
+// Activities holds what the activities need. Register a *Activities with a
+// worker: its exported methods are the activities, under the names of the
+// workflows package's *Activity constants.
+type Activities struct {
+	// OpenStore opens the store under a URI prefix; keys are relative to the
+	// prefix. Nil means backend.Open.
+	OpenStore func(ctx context.Context, uri string) (storage.Store, error)
+	// Logger logs what the activities do; nil means slog.Default().
+	Logger *slog.Logger
+	// Metrics receives counters; nil drops them.
+	Metrics Metrics
+	// Kernel computes inner products; nil means miner.DefaultKernel().
+	Kernel miner.Kernel
+	// Workers bounds the goroutines of a tile search; 0 means GOMAXPROCS.
+	Workers int
+	// HeartbeatEvery is how often a long activity heartbeats (default 5 s,
+	// well inside workflows.HeartbeatTimeout).
+	HeartbeatEvery time.Duration
+
+	mu     sync.Mutex
+	stores map[string]storage.Store
+	plans  map[string]*planFile // by output URI + fingerprint
+	cache  blockCache
+}
+
+// New returns Activities that open stores with backend.Open.
+func New(logger *slog.Logger, m Metrics) *Activities {
+	return &Activities{Logger: logger, Metrics: m}
+}
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return slog.Default()
+}
+
+func (a *Activities) count(name string, tags map[string]string, delta float64) {
+	if a.Metrics != nil {
+		a.Metrics.Add(name, tags, delta)
+	}
+}
+
+// store returns the store of a URI prefix, opening it once per process.
+func (a *Activities) store(ctx context.Context, uri string) (storage.Store, error) {
+	a.mu.Lock()
+	s, ok := a.stores[uri]
+	a.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	open := a.OpenStore
+	if open == nil {
+		open = func(ctx context.Context, uri string) (storage.Store, error) {
+			s, _, err := backend.Open(ctx, uri)
+			return s, err
+		}
+	}
+	s, err := open(ctx, uri)
+	if err != nil {
+		// A URI that names no store cannot be fixed by retrying.
+		if _, perr := storage.ParseURI(uri); perr != nil {
+			return nil, invalid(fmt.Sprintf("%s: %v", uri, perr))
+		}
+		return nil, fmt.Errorf("open store %s: %w", uri, err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stores == nil {
+		a.stores = map[string]storage.Store{}
+	}
+	a.stores[uri] = s
+	return s, nil
+}
+
+// invalid is a non-retryable InvalidInput error with message msg.
+func invalid(msg string) error {
+	return temporal.NewNonRetryableApplicationError(msg, workflows.ErrInvalidInput, nil)
+}
+
+// classify turns bad input (a *dataset.InputError or a *miner.ParamError
+// anywhere in err's chain) into a non-retryable InvalidInput error with the
+// cause's own message, and leaves other errors, which are worth retrying, as
+// they are.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var in *dataset.InputError
+	if errors.As(err, &in) {
+		return temporal.NewNonRetryableApplicationError(in.Error(), workflows.ErrInvalidInput, err)
+	}
+	var pe *miner.ParamError
+	if errors.As(err, &pe) {
+		return temporal.NewNonRetryableApplicationError(pe.Error(), workflows.ErrInvalidInput, err)
+	}
+	var fe *workflows.FieldError
+	if errors.As(err, &fe) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrInvalidInput, err)
+	}
+	return err
+}
+
+// heartbeat records details now and then every a.HeartbeatEvery until the
+// returned stop is called, so that a long step without natural heartbeat
+// points still proves the worker alive. Outside an activity it does nothing.
+func (a *Activities) heartbeat(ctx context.Context, details func() any) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	every := a.HeartbeatEvery
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	activity.RecordHeartbeat(ctx, details())
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, details())
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// beat records one heartbeat when ctx is an activity's.
+func beat(ctx context.Context, details ...any) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, details...)
+	}
+}

@@ -1,0 +1,255 @@
+package activities
+
+// The checkpoint files under _work/: one partial per tile, one file of
+// candidate windows per block. They hold miner values only (global corpus
+// rows, float32 scores), one Parquet row per query, zstd-compressed, so that
+// they are small, self-describing and byte-identical for identical content.
+//
+// TODO(dataset): DESIGN.md gives Parquet writing to package dataset. Until it
+// offers writers of partial results, these are written here with parquet-go
+// directly; only this file changes when it does.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/hardneg/hardneg/miner"
+)
+
+// partialRow is one query's miner.Partial, with the corpus id of every row in
+// it (ids travel as text; int64 ids are formatted in decimal).
+type partialRow struct {
+	TopRows    []int64   `parquet:"top_rows"`
+	TopScores  []float32 `parquet:"top_scores"`
+	TopIDs     []string  `parquet:"top_ids"`
+	PosRows    []int64   `parquet:"positive_rows"`
+	PosScores  []float32 `parquet:"positive_scores"`
+	PosIDs     []string  `parquet:"positive_ids"`
+	SameCount  int64     `parquet:"same_label_count"`
+	SameMin    float32   `parquet:"same_label_min"`
+	EasyDraws  []int32   `parquet:"easy_draws"`
+	EasyRows   []int64   `parquet:"easy_rows"`
+	EasyScores []float32 `parquet:"easy_scores"`
+	EasyIDs    []string  `parquet:"easy_ids"`
+}
+
+// windowRow is one query's miner.Window, with the query's id, its positives as
+// the input lists them, its label, and the corpus id of every row.
+type windowRow struct {
+	QueryID    string    `parquet:"query_id"`
+	Positives  []string  `parquet:"query_positive_ids"`
+	Label      string    `parquet:"query_label"`
+	HardRows   []int64   `parquet:"hard_rows"`
+	HardScores []float32 `parquet:"hard_scores"`
+	HardRanks  []int32   `parquet:"hard_ranks"`
+	HardIDs    []string  `parquet:"hard_ids"`
+	EasyRows   []int64   `parquet:"easy_rows"`
+	EasyScores []float32 `parquet:"easy_scores"`
+	EasyIDs    []string  `parquet:"easy_ids"`
+	PosRows    []int64   `parquet:"positive_rows"`
+	PosScores  []float32 `parquet:"positive_scores"`
+	PosIDs     []string  `parquet:"positive_ids"`
+	Anchor     float32   `parquet:"anchor"`
+	HasAnchor  bool      `parquet:"has_anchor"`
+	Removed    []int64   `parquet:"removed"` // miner.Removed, field by field
+}
+
+// checkpointRowGroup bounds the rows buffered per row group.
+const checkpointRowGroup = 4096
+
+func writeRows[T any](w io.Writer, rows []T) error {
+	pw := parquet.NewGenericWriter[T](w,
+		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+		parquet.MaxRowsPerRowGroup(checkpointRowGroup),
+		parquet.CreatedBy("hardneg", "checkpoint", fmt.Sprint(planFormat)),
+	)
+	if _, err := pw.Write(rows); err != nil {
+		return err
+	}
+	return pw.Close()
+}
+
+func readRows[T any](data []byte, name string) ([]T, error) {
+	pr := parquet.NewGenericReader[T](bytes.NewReader(data))
+	defer pr.Close()
+	rows := make([]T, pr.NumRows())
+	n, err := pr.Read(rows)
+	if err != nil && err != io.EOF {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if n != len(rows) {
+		return nil, fmt.Errorf("read %s: %d of %d rows", name, n, len(rows))
+	}
+	return rows, nil
+}
+
+// rowIDs names corpus rows by their ids.
+type rowIDs map[int64]string
+
+func (m rowIDs) of(rows []int64) []string {
+	if len(rows) == 0 {
+		return nil
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = m[r]
+	}
+	return ids
+}
+
+func (m rowIDs) add(rows []int64, ids []string) {
+	for i, r := range rows {
+		m[r] = ids[i]
+	}
+}
+
+// writePartials writes a tile's partials; id names every row they hold.
+func writePartials(w io.Writer, parts []miner.Partial, id func(row int64) string) error {
+	rows := make([]partialRow, len(parts))
+	ids := func(rs []int64) []string {
+		if len(rs) == 0 {
+			return nil
+		}
+		out := make([]string, len(rs))
+		for i, r := range rs {
+			out[i] = id(r)
+		}
+		return out
+	}
+	for i, p := range parts {
+		r := &rows[i]
+		r.TopRows, r.TopScores = splitCandidates(p.Top)
+		r.PosRows, r.PosScores = splitCandidates(p.Positives)
+		r.SameCount, r.SameMin = p.SameLabel.Count, p.SameLabel.Min
+		for _, d := range p.Easy {
+			r.EasyDraws = append(r.EasyDraws, d.Draw)
+			r.EasyRows = append(r.EasyRows, d.Row)
+			r.EasyScores = append(r.EasyScores, d.Score)
+		}
+		r.TopIDs, r.PosIDs, r.EasyIDs = ids(r.TopRows), ids(r.PosRows), ids(r.EasyRows)
+	}
+	return writeRows(w, rows)
+}
+
+// readPartials reads a tile's partials and adds the ids of their rows to ids[q].
+func readPartials(data []byte, name string, ids []rowIDs) ([]miner.Partial, error) {
+	rows, err := readRows[partialRow](data, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) != len(ids) {
+		return nil, fmt.Errorf("read %s: %d queries, want %d", name, len(rows), len(ids))
+	}
+	parts := make([]miner.Partial, len(rows))
+	for i, r := range rows {
+		if len(r.TopRows) != len(r.TopScores) || len(r.TopRows) != len(r.TopIDs) ||
+			len(r.PosRows) != len(r.PosScores) || len(r.PosRows) != len(r.PosIDs) ||
+			len(r.EasyDraws) != len(r.EasyRows) || len(r.EasyRows) != len(r.EasyScores) || len(r.EasyRows) != len(r.EasyIDs) {
+			return nil, fmt.Errorf("read %s: row %d: columns of different lengths", name, i)
+		}
+		p := &parts[i]
+		p.Top = joinCandidates(r.TopRows, r.TopScores)
+		p.Positives = joinCandidates(r.PosRows, r.PosScores)
+		p.SameLabel = miner.SameLabel{Count: r.SameCount, Min: r.SameMin}
+		for j := range r.EasyRows {
+			p.Easy = append(p.Easy, miner.Drawn{Draw: r.EasyDraws[j], Row: r.EasyRows[j], Score: r.EasyScores[j]})
+		}
+		ids[i].add(r.TopRows, r.TopIDs)
+		ids[i].add(r.PosRows, r.PosIDs)
+		ids[i].add(r.EasyRows, r.EasyIDs)
+	}
+	return parts, nil
+}
+
+// queryWindow is what MergeBlock leaves for Rebalance about one query.
+type queryWindow struct {
+	ID        string
+	Positives []string // the input's positive ids (pairs mode)
+	Label     string   // labeled mode
+	Win       miner.Window
+	IDs       rowIDs // every row of Win
+}
+
+func writeWindows(w io.Writer, qws []queryWindow) error {
+	rows := make([]windowRow, len(qws))
+	for i, qw := range qws {
+		r := &rows[i]
+		win := qw.Win
+		r.QueryID, r.Positives, r.Label = qw.ID, qw.Positives, qw.Label
+		for _, n := range win.Hard {
+			r.HardRows = append(r.HardRows, n.Row)
+			r.HardScores = append(r.HardScores, n.Score)
+			r.HardRanks = append(r.HardRanks, n.Rank)
+		}
+		for _, n := range win.Easy {
+			r.EasyRows = append(r.EasyRows, n.Row)
+			r.EasyScores = append(r.EasyScores, n.Score)
+		}
+		r.PosRows, r.PosScores = splitCandidates(win.Positives)
+		r.HardIDs, r.EasyIDs, r.PosIDs = qw.IDs.of(r.HardRows), qw.IDs.of(r.EasyRows), qw.IDs.of(r.PosRows)
+		r.Anchor, r.HasAnchor = win.Anchor, win.HasAnchor
+		rm := win.Removed
+		r.Removed = []int64{rm.Pool, rm.Positive, rm.AbsoluteMargin, rm.RelativeMargin, rm.MaxScore, rm.MinScore, rm.RangeMax, rm.RangeMin}
+	}
+	return writeRows(w, rows)
+}
+
+func readWindows(data []byte, name string) ([]queryWindow, error) {
+	rows, err := readRows[windowRow](data, name)
+	if err != nil {
+		return nil, err
+	}
+	qws := make([]queryWindow, len(rows))
+	for i, r := range rows {
+		if len(r.HardRows) != len(r.HardScores) || len(r.HardRows) != len(r.HardRanks) || len(r.HardRows) != len(r.HardIDs) ||
+			len(r.EasyRows) != len(r.EasyScores) || len(r.EasyRows) != len(r.EasyIDs) ||
+			len(r.PosRows) != len(r.PosScores) || len(r.PosRows) != len(r.PosIDs) || len(r.Removed) != 8 {
+			return nil, fmt.Errorf("read %s: row %d: columns of different lengths", name, i)
+		}
+		qw := &qws[i]
+		qw.ID, qw.Positives, qw.Label = r.QueryID, r.Positives, r.Label
+		w := &qw.Win
+		for j := range r.HardRows {
+			w.Hard = append(w.Hard, miner.Negative{Row: r.HardRows[j], Score: r.HardScores[j], Kind: miner.KindHard, Rank: r.HardRanks[j]})
+		}
+		for j := range r.EasyRows {
+			w.Easy = append(w.Easy, miner.Negative{Row: r.EasyRows[j], Score: r.EasyScores[j], Kind: miner.KindEasy, Rank: -1})
+		}
+		w.Positives = joinCandidates(r.PosRows, r.PosScores)
+		w.Anchor, w.HasAnchor = r.Anchor, r.HasAnchor
+		rm := r.Removed
+		w.Removed = miner.Removed{Pool: rm[0], Positive: rm[1], AbsoluteMargin: rm[2], RelativeMargin: rm[3],
+			MaxScore: rm[4], MinScore: rm[5], RangeMax: rm[6], RangeMin: rm[7]}
+		qw.IDs = rowIDs{}
+		qw.IDs.add(r.HardRows, r.HardIDs)
+		qw.IDs.add(r.EasyRows, r.EasyIDs)
+		qw.IDs.add(r.PosRows, r.PosIDs)
+	}
+	return qws, nil
+}
+
+func splitCandidates(cs []miner.Candidate) (rows []int64, scores []float32) {
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	rows, scores = make([]int64, len(cs)), make([]float32, len(cs))
+	for i, c := range cs {
+		rows[i], scores[i] = c.Row, c.Score
+	}
+	return rows, scores
+}
+
+func joinCandidates(rows []int64, scores []float32) []miner.Candidate {
+	if len(rows) == 0 {
+		return nil
+	}
+	cs := make([]miner.Candidate, min(len(rows), len(scores)))
+	for i := range cs {
+		cs[i] = miner.Candidate{Row: rows[i], Score: scores[i]}
+	}
+	return cs
+}

@@ -1,0 +1,54 @@
+package activities
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Keys of the output store, relative to the output prefix.
+const (
+	SuccessKey  = "_SUCCESS"
+	ManifestKey = "_manifest.json"
+	workRoot    = "_work/"
+)
+
+// WorkPrefix is the folder of a job's checkpoints.
+func WorkPrefix(fingerprint string) string { return workRoot + fingerprint + "/" }
+
+// PlanKey is the key of a job's plan.
+func PlanKey(fingerprint string) string { return WorkPrefix(fingerprint) + "plan.json" }
+
+// TileKey is the key of the partial result of one tile.
+func TileKey(fingerprint string, block, shard int) string {
+	return fmt.Sprintf("%stile-b%05d-s%05d.parquet", WorkPrefix(fingerprint), block, shard)
+}
+
+// BlockKey is the key of the merged candidate windows of one query block.
+func BlockKey(fingerprint string, block int) string {
+	return fmt.Sprintf("%sblock-b%05d.parquet", WorkPrefix(fingerprint), block)
+}
+
+// StatsKey is the key of the statistics Rebalance leaves for Finalize.
+func StatsKey(fingerprint string) string { return WorkPrefix(fingerprint) + "stats.json" }
+
+// PartKey is the key of the output part of one query block.
+func PartKey(block int) string { return fmt.Sprintf("part-%05d.parquet", block) }
+
+// parseWorkKey recognises the name of a tile or block checkpoint inside a work
+// prefix.
+func parseWorkKey(name string) (kind string, block, shard int, ok bool) {
+	if n, err := fmt.Sscanf(name, "tile-b%05d-s%05d.parquet", &block, &shard); err == nil && n == 2 &&
+		name == fmt.Sprintf("tile-b%05d-s%05d.parquet", block, shard) {
+		return "tile", block, shard, true
+	}
+	if n, err := fmt.Sscanf(name, "block-b%05d.parquet", &block); err == nil && n == 1 &&
+		name == fmt.Sprintf("block-b%05d.parquet", block) {
+		return "block", block, 0, true
+	}
+	return "", 0, 0, false
+}
+
+// isPart reports whether key names an output part.
+func isPart(key string) bool {
+	return strings.HasPrefix(key, "part-") && strings.HasSuffix(key, ".parquet") && !strings.Contains(key, "/")
+}

@@ -1,0 +1,216 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/hardneg/hardneg/miner"
+	"github.com/hardneg/hardneg/storage"
+	"github.com/hardneg/hardneg/workflows"
+)
+
+// mostFrequentShown is how many of the most frequent negatives the manifest lists.
+const mostFrequentShown = 20
+
+// statsFile is what Rebalance leaves for Finalize: the figures of the manifest.
+type statsFile struct {
+	Queries          int64              `json:"queries"`
+	Rows             int64              `json:"rows"`
+	Parts            int                `json:"parts"`
+	HardNegatives    int64              `json:"hard_negatives"`
+	EasyNegatives    int64              `json:"easy_negatives"`
+	ShortHard        int64              `json:"queries_short_of_hard_negatives"`
+	ShortRows        int64              `json:"queries_short_of_negatives"`
+	NoAnchor         int64              `json:"queries_without_anchor"`
+	Capped           int64              `json:"capped_by_max_negative_frequency"`
+	MissingPositives int64              `json:"positives_not_in_corpus"`
+	Removed          map[string]int64   `json:"candidates_removed"`
+	Scores           map[string]summary `json:"scores"`
+	MostFrequent     []frequent         `json:"most_frequent_negatives"`
+	Table            string             `json:"table"`
+}
+
+type summary struct {
+	Count  int64   `json:"count"`
+	Mean   float64 `json:"mean"`
+	Std    float64 `json:"std"`
+	Min    float64 `json:"min"`
+	Q25    float64 `json:"q25"`
+	Median float64 `json:"median"`
+	Q75    float64 `json:"q75"`
+	Max    float64 `json:"max"`
+}
+
+type frequent struct {
+	ID    string `json:"id"`
+	Row   int64  `json:"row"`
+	Count int64  `json:"count"`
+}
+
+// Rebalance takes every query's negatives from its window in global query
+// order, so that max_negative_frequency holds across the epoch whatever the
+// blocks, adds the easy negatives, and writes part-NNNNN.parquet for each
+// block. It leaves the statistics in _work/<fingerprint>/stats.json.
+// Rewriting a part after a retry gives the same bytes.
+func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput) (workflows.RebalanceResult, error) {
+	var res workflows.RebalanceResult
+	p, out, err := a.loadPlan(ctx, in.Spec, in.Fingerprint)
+	if err != nil {
+		return res, err
+	}
+	mp, err := p.minerPlan()
+	if err != nil {
+		return res, classify(err)
+	}
+	picker := mp.NewPicker()
+	stats := &miner.Stats{}
+	var sf statsFile
+	for b := range p.Blocks {
+		key := BlockKey(p.Fingerprint, b)
+		data, err := storage.ReadAll(ctx, out, key)
+		if errors.Is(err, storage.ErrNotExist) {
+			return res, fmt.Errorf("rebalance: candidates %s are missing", key)
+		}
+		if err != nil {
+			return res, fmt.Errorf("read %s: %w", key, err)
+		}
+		qws, err := readWindows(data, key)
+		if err != nil {
+			return res, err
+		}
+		rows := make([]partRow, len(qws))
+		for q, qw := range qws {
+			row := picker.Pick(qw.Win)
+			stats.Add(row, mp.NumNegatives, mp.NumNegatives+mp.EasyNegatives)
+			rows[q] = outputRow(qw, row)
+			sf.MissingPositives += int64(len(qw.Positives) - len(rows[q].PositiveIDs))
+		}
+		var buf bytes.Buffer
+		if err := writePart(&buf, rows, p.Spec.OutputFormat, p.QueryIDKind, p.IDKind); err != nil {
+			return res, fmt.Errorf("encode %s: %w", PartKey(b), err)
+		}
+		if err := out.Put(ctx, PartKey(b), &buf); err != nil {
+			return res, fmt.Errorf("write %s: %w", PartKey(b), err)
+		}
+		res.Rows += partRows(rows, p.Spec.OutputFormat)
+		beat(ctx, "part", b)
+	}
+	res.Parts = p.Blocks
+	res.HardNegatives, res.EasyNegatives = int64(stats.Negative.Len()), int64(stats.Easy.Len())
+	res.Capped, res.Short = stats.Capped, stats.ShortHard
+
+	if err := a.fillStats(ctx, p, mp, stats, &sf); err != nil {
+		return res, err
+	}
+	sf.Rows, sf.Parts, sf.HardNegatives, sf.EasyNegatives = res.Rows, res.Parts, res.HardNegatives, res.EasyNegatives
+	data, err := json.MarshalIndent(sf, "", "  ")
+	if err != nil {
+		return res, err
+	}
+	if err := out.Put(ctx, StatsKey(p.Fingerprint), bytes.NewReader(data)); err != nil {
+		return res, fmt.Errorf("write statistics: %w", err)
+	}
+	return res, nil
+}
+
+// outputRow joins a query's picked row with the ids its window carries. The
+// positives are those of the input found in the corpus, in input order.
+func outputRow(qw queryWindow, row miner.Row) partRow {
+	r := partRow{QueryID: qw.ID, Negatives: row.Negatives}
+	scores := map[string]float32{}
+	for _, c := range row.Positives {
+		scores[qw.IDs[c.Row]] = c.Score
+	}
+	for _, id := range qw.Positives {
+		if s, ok := scores[id]; ok {
+			r.PositiveIDs = append(r.PositiveIDs, id)
+			r.PositiveScores = append(r.PositiveScores, s)
+			delete(scores, id) // an id listed twice is output once
+		}
+	}
+	r.NegativeIDs = make([]string, len(row.Negatives))
+	for i, n := range row.Negatives {
+		r.NegativeIDs[i] = qw.IDs[n.Row]
+	}
+	return r
+}
+
+func partRows(rows []partRow, format string) int64 {
+	if format != "triplet" {
+		return int64(len(rows))
+	}
+	var n int64
+	for _, r := range rows {
+		n += int64(max(1, len(r.PositiveIDs)) * len(r.Negatives))
+	}
+	return n
+}
+
+// fillStats summarises stats into sf, naming the most frequent negatives by id.
+func (a *Activities) fillStats(ctx context.Context, p *planFile, mp miner.Plan, stats *miner.Stats, sf *statsFile) error {
+	sf.Queries, sf.ShortHard, sf.ShortRows = stats.Queries, stats.ShortHard, stats.ShortRows
+	sf.NoAnchor, sf.Capped = stats.NoAnchor, stats.Capped
+	rm := stats.Removed
+	sf.Removed = map[string]int64{
+		"pool": rm.Pool, "positive": rm.Positive, "absolute_margin": rm.AbsoluteMargin,
+		"relative_margin": rm.RelativeMargin, "max_score": rm.MaxScore, "min_score": rm.MinScore,
+		"range_max": rm.RangeMax, "range_min": rm.RangeMin,
+	}
+	sf.Scores = map[string]summary{}
+	for name, s := range map[string]*miner.Scores{
+		"positive": &stats.Positive, "negative": &stats.Negative, "easy": &stats.Easy, "difference": &stats.Difference,
+	} {
+		m := s.Summary()
+		sf.Scores[name] = summary{Count: m.Count, Mean: m.Mean, Std: m.Std, Min: m.Min, Q25: m.Q25, Median: m.Median, Q75: m.Q75, Max: m.Max}
+	}
+	top := stats.MostFrequent(mostFrequentShown)
+	rows := make([]int64, len(top))
+	for i, f := range top {
+		rows[i] = f.Row
+	}
+	ids, err := a.corpusIDs(ctx, p, rows)
+	if err != nil {
+		return err
+	}
+	for _, f := range top {
+		sf.MostFrequent = append(sf.MostFrequent, frequent{ID: ids[f.Row], Row: f.Row, Count: f.Count})
+	}
+	sf.Table = stats.Table(mp)
+	return nil
+}
+
+// corpusIDs reads the ids of a few global corpus rows, opening only the
+// shards that hold them.
+func (a *Activities) corpusIDs(ctx context.Context, p *planFile, rows []int64) (rowIDs, error) {
+	ids := rowIDs{}
+	st, err := a.store(ctx, p.Spec.Corpus)
+	if err != nil {
+		return nil, err
+	}
+	sorted := slices.Sorted(slices.Values(rows))
+	for _, info := range p.Corpus {
+		lo, _ := slices.BinarySearch(sorted, info.First)
+		hi, _ := slices.BinarySearch(sorted, info.First+info.Rows)
+		if lo == hi {
+			continue
+		}
+		name := withSlash(p.Spec.Corpus) + info.Key
+		sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
+		if err != nil {
+			return nil, err
+		}
+		col, err := sh.ReadIDs()
+		closer()
+		if err != nil {
+			return nil, classify(fmt.Errorf("read ids of %s: %w", name, err))
+		}
+		for _, r := range sorted[lo:hi] {
+			ids[r] = idText(col, int(r-info.First))
+		}
+	}
+	return ids, nil
+}

@@ -1,0 +1,368 @@
+package activities
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/miner"
+	"github.com/hardneg/hardneg/storage"
+	"github.com/hardneg/hardneg/workflows"
+)
+
+// countingReader counts the bytes read through it into the bytes-read metric.
+type countingReader struct {
+	r io.ReaderAt
+	a *Activities
+	n atomic.Int64
+}
+
+func (c *countingReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.n.Add(int64(n))
+	c.a.count(MetricBytesRead, nil, float64(n))
+	return n, err
+}
+
+func (a *Activities) counting(r io.ReaderAt) io.ReaderAt { return &countingReader{r: r, a: a} }
+
+// idSeed makes the id hashes of one process agree; they never leave it.
+var idSeed = maphash.MakeSeed()
+
+func hashID(ids dataset.IDs, i int) uint64 {
+	if s := ids.Strings(); s != nil {
+		return maphash.String(idSeed, s[i])
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(ids.Int64s()[i]))
+	return maphash.Bytes(idSeed, b[:])
+}
+
+// idText is id i as the checkpoints hold it: the string itself, or an int64 in
+// decimal. (dataset's IDs.Format quotes strings, for messages.)
+func idText(ids dataset.IDs, i int) string {
+	if s := ids.Strings(); s != nil {
+		return s[i]
+	}
+	return strconv.FormatInt(ids.Int64s()[i], 10)
+}
+
+func hashIDs(ids dataset.IDs) []uint64 {
+	h := make([]uint64, ids.Len())
+	for i := range h {
+		h[i] = hashID(ids, i)
+	}
+	return h
+}
+
+// loadPlan returns the plan of a job (cached per process) and its output store.
+func (a *Activities) loadPlan(ctx context.Context, spec workflows.Spec, fp string) (*planFile, storage.Store, error) {
+	out, err := a.store(ctx, spec.Output)
+	if err != nil {
+		return nil, nil, err
+	}
+	cacheKey := spec.Output + "\x00" + fp
+	a.mu.Lock()
+	p, ok := a.plans[cacheKey]
+	a.mu.Unlock()
+	if ok {
+		return p, out, nil
+	}
+	data, err := storage.ReadAll(ctx, out, PlanKey(fp))
+	if err != nil {
+		if errors.Is(err, storage.ErrNotExist) {
+			return nil, nil, invalid(fmt.Sprintf("%s%s: the plan is missing (was _work/ removed during the job?)", withSlash(spec.Output), PlanKey(fp)))
+		}
+		return nil, nil, fmt.Errorf("read plan: %w", err)
+	}
+	p = new(planFile)
+	if err := json.Unmarshal(data, p); err != nil {
+		return nil, nil, fmt.Errorf("decode plan %s: %w", PlanKey(fp), err)
+	}
+	if p.Format != planFormat || p.Fingerprint != fp {
+		return nil, nil, invalid(fmt.Sprintf("%s: plan of format %d, fingerprint %s; want %d, %s",
+			PlanKey(fp), p.Format, p.Fingerprint, planFormat, fp))
+	}
+	a.mu.Lock()
+	if a.plans == nil {
+		a.plans = map[string]*planFile{}
+	}
+	a.plans[cacheKey] = p
+	a.mu.Unlock()
+	return p, out, nil
+}
+
+// shardData is what a tile needs of one shard.
+type shardData struct {
+	ids       dataset.IDs
+	emb       miner.Matrix // normalised for cosine similarity
+	labels    dataset.IDs  // labeled mode
+	positives dataset.Lists
+	bytes     int64
+}
+
+// what to read besides ids and embeddings
+type needs struct{ labels, positives bool }
+
+// readShard reads one shard whole.
+func (a *Activities) readShard(ctx context.Context, p *planFile, uri string, info shardInfo, n needs) (*shardData, error) {
+	st, err := a.store(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	name := withSlash(uri) + info.Key
+	sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
+	if err != nil {
+		return nil, err
+	}
+	defer closer()
+	if sh.Dim() != p.Dim {
+		return nil, invalid(fmt.Sprintf("%s: column %q: dimension %d, planned %d", name, p.Spec.EmbeddingColumn, sh.Dim(), p.Dim))
+	}
+	d := &shardData{}
+	if d.ids, err = sh.ReadIDs(); err != nil {
+		return nil, classify(fmt.Errorf("read ids of %s: %w", name, err))
+	}
+	data, err := sh.ReadEmbeddings(nil)
+	if err != nil {
+		return nil, classify(fmt.Errorf("read embeddings of %s: %w", name, err))
+	}
+	d.emb = miner.Matrix{Rows: int(sh.Rows()), Dim: sh.Dim(), Data: data}
+	if p.Spec.Similarity == "cosine" {
+		miner.Normalize(d.emb)
+	}
+	if n.labels {
+		if d.labels, err = sh.ReadLabels(); err != nil {
+			return nil, classify(fmt.Errorf("read labels of %s: %w", name, err))
+		}
+	}
+	if n.positives {
+		if d.positives, err = sh.ReadPositives(); err != nil {
+			return nil, classify(fmt.Errorf("read positives of %s: %w", name, err))
+		}
+	}
+	d.bytes = int64(len(data)) * 4
+	return d, nil
+}
+
+// queryBlock is the queries of one block, gathered from the query shards it
+// spans.
+type queryBlock struct {
+	first     int64 // global query row of row 0
+	emb       miner.Matrix
+	ids       []queryID
+	labels    []labelValue
+	positives [][]queryID // positive corpus ids per query (pairs mode)
+}
+
+// queryID and labelValue hold a string or an int64 id, whichever the column has.
+type queryID = idValue
+type labelValue = idValue
+
+type idValue struct {
+	S string
+	I int64
+}
+
+func idAt(ids dataset.IDs, i int) idValue {
+	if s := ids.Strings(); s != nil {
+		return idValue{S: s[i]}
+	}
+	return idValue{I: ids.Int64s()[i]}
+}
+
+// String formats the id as QuerySeed and messages want it.
+func (v idValue) format(kind string) string {
+	if kind == dataset.String.String() {
+		return v.S
+	}
+	return fmt.Sprint(v.I)
+}
+
+// loadQueryBlock reads block b's queries. Query shards are read whole and
+// kept in a small per-process cache, since the tiles of one block (and the
+// blocks of one shard) tend to run on the same worker one after another.
+func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int) (*queryBlock, error) {
+	shards, uri := p.queryShards()
+	lo := int64(b) * int64(p.Spec.QueryBlockRows)
+	hi := min(lo+int64(p.Spec.QueryBlockRows), p.QueryRows)
+	if lo >= hi {
+		return nil, fmt.Errorf("block %d is outside the plan's %d query rows", b, p.QueryRows)
+	}
+	n := needs{labels: p.Spec.Mode() == workflows.ModeLabeled, positives: p.Spec.Mode() == workflows.ModePairs}
+	qb := &queryBlock{first: lo, emb: miner.NewMatrix(int(hi-lo), p.Dim)}
+	for _, sh := range shards {
+		from, to := max(lo, sh.First), min(hi, sh.First+sh.Rows)
+		if from >= to {
+			continue
+		}
+		d, err := a.cache.get(ctx, uri+"\x00"+sh.Key+"\x00"+sh.ETag+"\x00"+p.Spec.Similarity, func() (*shardData, error) {
+			return a.readShard(ctx, p, uri, sh, n)
+		})
+		if err != nil {
+			return nil, err
+		}
+		r0, r1 := int(from-sh.First), int(to-sh.First)
+		copy(qb.emb.Data[int(from-lo)*p.Dim:], d.emb.Data[r0*p.Dim:r1*p.Dim])
+		for r := r0; r < r1; r++ {
+			qb.ids = append(qb.ids, idAt(d.ids, r))
+			if n.labels {
+				qb.labels = append(qb.labels, idAt(d.labels, r))
+			}
+			if n.positives {
+				row := d.positives.Row(r)
+				pos := make([]queryID, row.Len())
+				for i := range pos {
+					pos[i] = idAt(row, i)
+				}
+				qb.positives = append(qb.positives, pos)
+			}
+		}
+	}
+	return qb, nil
+}
+
+// blockCache keeps recently read query shards. It holds at most maxBytes of
+// embeddings (default 1 GiB) and always at least the last one read.
+type blockCache struct {
+	mu       sync.Mutex
+	maxBytes int64
+	entries  []cacheEntry // most recent last
+	loading  map[string]*sync.Mutex
+}
+
+type cacheEntry struct {
+	key  string
+	data *shardData
+}
+
+func (c *blockCache) get(ctx context.Context, key string, load func() (*shardData, error)) (*shardData, error) {
+	c.mu.Lock()
+	if c.loading == nil {
+		c.loading = map[string]*sync.Mutex{}
+	}
+	lk, ok := c.loading[key]
+	if !ok {
+		lk = new(sync.Mutex)
+		c.loading[key] = lk
+	}
+	c.mu.Unlock()
+	// One load per key at a time: concurrent tiles of a block wait for it.
+	lk.Lock()
+	defer lk.Unlock()
+	if d := c.lookup(key); d != nil {
+		return d, nil
+	}
+	d, err := load()
+	if err != nil {
+		return nil, err
+	}
+	c.add(key, d)
+	return d, nil
+}
+
+func (c *blockCache) lookup(key string) *shardData {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, e := range c.entries {
+		if e.key == key {
+			c.entries = append(append(c.entries[:i:i], c.entries[i+1:]...), e)
+			return e.data
+		}
+	}
+	return nil
+}
+
+func (c *blockCache) add(key string, d *shardData) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	limit := c.maxBytes
+	if limit <= 0 {
+		limit = 1 << 30
+	}
+	c.entries = append(c.entries, cacheEntry{key, d})
+	total := int64(0)
+	for _, e := range c.entries {
+		total += e.data.bytes
+	}
+	for len(c.entries) > 1 && total > limit {
+		total -= c.entries[0].data.bytes
+		c.entries = c.entries[1:]
+	}
+}
+
+// queryMeta is what MergeBlock needs of a block's queries: no embeddings.
+type queryMeta struct {
+	ids       []queryID
+	positives [][]string // the input's positive ids, formatted (pairs mode)
+	labels    []string   // formatted (labeled mode)
+}
+
+// loadQueryMeta reads the ids (and positives or labels) of block b's queries.
+func (a *Activities) loadQueryMeta(ctx context.Context, p *planFile, b int) (*queryMeta, error) {
+	shards, uri := p.queryShards()
+	st, err := a.store(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	lo := int64(b) * int64(p.Spec.QueryBlockRows)
+	hi := min(lo+int64(p.Spec.QueryBlockRows), p.QueryRows)
+	m := &queryMeta{}
+	for _, info := range shards {
+		from, to := max(lo, info.First), min(hi, info.First+info.Rows)
+		if from >= to {
+			continue
+		}
+		name := withSlash(uri) + info.Key
+		sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
+		if err != nil {
+			return nil, err
+		}
+		err = func() error {
+			defer closer()
+			ids, err := sh.ReadIDs()
+			if err != nil {
+				return classify(fmt.Errorf("read ids of %s: %w", name, err))
+			}
+			var pos dataset.Lists
+			var labels dataset.IDs
+			switch p.Spec.Mode() {
+			case workflows.ModePairs:
+				if pos, err = sh.ReadPositives(); err != nil {
+					return classify(fmt.Errorf("read positives of %s: %w", name, err))
+				}
+			case workflows.ModeLabeled:
+				if labels, err = sh.ReadLabels(); err != nil {
+					return classify(fmt.Errorf("read labels of %s: %w", name, err))
+				}
+			}
+			for r := int(from - info.First); r < int(to-info.First); r++ {
+				m.ids = append(m.ids, idAt(ids, r))
+				if pos.Offsets != nil {
+					row := pos.Row(r)
+					list := make([]string, row.Len())
+					for i := range list {
+						list[i] = idText(row, i)
+					}
+					m.positives = append(m.positives, list)
+				}
+				if labels.Len() > 0 {
+					m.labels = append(m.labels, idText(labels, r))
+				}
+			}
+			return nil
+		}()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,171 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/miner"
+	"github.com/hardneg/hardneg/storage"
+	"github.com/hardneg/hardneg/workflows"
+)
+
+// MineTile searches one query block against one corpus shard and writes the
+// partial result to _work/<fingerprint>/tile-bBBBBB-sSSSSS.parquet. A tile
+// whose partial exists is skipped: it was mined by an earlier attempt or run,
+// and would be mined to the same bytes.
+func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (workflows.TileResult, error) {
+	res := workflows.TileResult{Block: in.Block, Shard: in.Shard}
+	p, out, err := a.loadPlan(ctx, in.Spec, in.Fingerprint)
+	if err != nil {
+		return res, err
+	}
+	if in.Shard < 0 || in.Shard >= len(p.Corpus) || in.Block < 0 || in.Block >= p.Blocks {
+		return res, invalid(fmt.Sprintf("tile b%d s%d is outside the plan (%d blocks × %d shards)", in.Block, in.Shard, p.Blocks, len(p.Corpus)))
+	}
+	key := TileKey(p.Fingerprint, in.Block, in.Shard)
+	if exists, err := exists(ctx, out, key); err != nil || exists {
+		res.Skipped = exists
+		if exists {
+			a.count(MetricTiles, map[string]string{"result": "skipped"}, 1)
+		}
+		return res, err
+	}
+
+	start := time.Now()
+	var phase string
+	stop := a.heartbeat(ctx, func() any { return phase })
+	defer stop()
+	phase = "read queries"
+	qb, err := a.loadQueryBlock(ctx, p, in.Block)
+	if err != nil {
+		return res, err
+	}
+	phase = "read corpus shard"
+	cs := p.Corpus[in.Shard]
+	n := needs{labels: p.Spec.Mode() == workflows.ModeLabeled}
+	shard, err := a.readShard(ctx, p, p.Spec.Corpus, cs, n)
+	if err != nil {
+		return res, err
+	}
+	tile, err := a.buildTile(p, qb, shard, cs)
+	if err != nil {
+		return res, err
+	}
+	phase = "search"
+	parts, err := miner.SearchTile(tile)
+	if err != nil {
+		return res, classify(fmt.Errorf("search tile b%d s%d: %w", in.Block, in.Shard, err))
+	}
+	phase = "write partial"
+	var buf bytes.Buffer
+	idOf := func(row int64) string { return idText(shard.ids, int(row-cs.First)) }
+	if err := writePartials(&buf, parts, idOf); err != nil {
+		return res, fmt.Errorf("encode partial of tile b%d s%d: %w", in.Block, in.Shard, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err // cancelled: leave no checkpoint written by a lost attempt
+	}
+	if err := out.Put(ctx, key, &buf); err != nil {
+		return res, fmt.Errorf("write %s: %w", key, err)
+	}
+	res.QueryRows, res.CorpusRows = int64(qb.emb.Rows), cs.Rows
+	secs := time.Since(start).Seconds()
+	a.count(MetricTiles, map[string]string{"result": "mined"}, 1)
+	a.count(MetricQueryRows, nil, float64(res.QueryRows))
+	a.count(MetricCorpusRows, nil, float64(res.CorpusRows))
+	a.count(MetricMiningSeconds, nil, secs)
+	a.logger().Info("tile mined", "block", in.Block, "shard", in.Shard, "queries", res.QueryRows,
+		"corpus_rows", res.CorpusRows, "seconds", secs)
+	return res, nil
+}
+
+func exists(ctx context.Context, st storage.Store, key string) (bool, error) {
+	_, err := st.Stat(ctx, key)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, storage.ErrNotExist):
+		return false, nil
+	default:
+		return false, fmt.Errorf("stat %s: %w", key, err)
+	}
+}
+
+// buildTile joins a query block and a corpus shard into the miner's tile: the
+// pool size, the positives found in this shard, labels, the queries' own rows
+// in self mode and the easy-negative seeds.
+func (a *Activities) buildTile(p *planFile, qb *queryBlock, shard *shardData, cs shardInfo) (miner.Tile, error) {
+	mp, err := p.minerPlan()
+	if err != nil {
+		return miner.Tile{}, classify(err)
+	}
+	t := miner.Tile{
+		Queries: qb.emb, Corpus: shard.emb, Base: cs.First, K: mp.PoolSize(),
+		Kernel: a.Kernel, Workers: a.Workers,
+	}
+	nq := qb.emb.Rows
+	switch p.Spec.Mode() {
+	case workflows.ModePairs:
+		local := indexIDs(shard.ids)
+		t.Positives = make([][]int64, nq)
+		for q, pos := range qb.positives {
+			for _, id := range pos {
+				if r, ok := local[id]; ok {
+					t.Positives[q] = append(t.Positives[q], cs.First+int64(r))
+				}
+			}
+		}
+	case workflows.ModeLabeled:
+		codes := map[labelValue]int32{}
+		code := func(v labelValue) int32 {
+			c, ok := codes[v]
+			if !ok {
+				c = int32(len(codes))
+				codes[v] = c
+			}
+			return c
+		}
+		t.QueryLabels = make([]int32, nq)
+		for q, l := range qb.labels {
+			t.QueryLabels[q] = code(l)
+		}
+		t.CorpusLabels = make([]int32, shard.labels.Len())
+		for r := range t.CorpusLabels {
+			t.CorpusLabels[r] = code(idAt(shard.labels, r))
+		}
+	}
+	if len(p.Queries) == 0 { // self mode, labeled or not: queries are corpus rows
+		t.QueryRows = make([]int64, nq)
+		for q := range t.QueryRows {
+			t.QueryRows[q] = qb.first + int64(q)
+		}
+	}
+	if mp.EasyNeed() > 0 {
+		t.EasySeeds = querySeeds(p, qb.ids)
+		t.EasyDraws, t.CorpusRows = mp.EasyDraws(), p.CorpusRows
+	}
+	return t, nil
+}
+
+// querySeeds derives each query's seed from the job's seed, run, epoch and
+// the query id.
+func querySeeds(p *planFile, ids []queryID) []uint64 {
+	seeds := make([]uint64, len(ids))
+	for q, id := range ids {
+		seeds[q] = miner.QuerySeed(uint64(p.Spec.Seed), p.Spec.Run, int64(p.Spec.Epoch), id.format(p.QueryIDKind))
+	}
+	return seeds
+}
+
+// indexIDs maps each id of a shard to its row.
+func indexIDs(ids dataset.IDs) map[idValue]int {
+	m := make(map[idValue]int, ids.Len())
+	for r := range ids.Len() {
+		m[idAt(ids, r)] = r
+	}
+	return m
+}
