@@ -1,6 +1,7 @@
 package miner
 
 import (
+	"github.com/hardneg/hardneg/miner/internal/kernel"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -10,14 +11,13 @@ import (
 // This file holds the plain brute-force reference the tests compare with,
 // and generators of random and adversarial data.
 
-// refDot scores one pair the way every kernel must: in order, one rounding
-// per product and per sum.
+// refDot scores one pair with the arithmetic of this process's kernel
+// engine, written plainly in Go (kernel.Engine.Pair): for the portable
+// engine, in order with one rounding per product and per sum; for the SIMD
+// engines, one chain of fused multiply-adds in order. The search must give
+// these scores bit for bit.
 func refDot(a, b []float32) float32 {
-	var s float32
-	for i := range a {
-		s += float32(a[i] * b[i])
-	}
-	return s
+	return kernel.Selected.Pair(a, b)
 }
 
 // refScores returns all query × corpus scores.

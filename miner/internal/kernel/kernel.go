@@ -1,21 +1,43 @@
-// Package kernel holds the inner loops of the exact search: dense blocks of
-// inner products between query rows and corpus rows.
+//go:generate go run gen_asm.go
+
+// Package kernel holds the inner loops of the search: dense blocks of inner
+// products between query rows and corpus rows, and the int8 blocks of the
+// quantized prefilter.
 //
-// The package is the seam that the SIMD kernels plug into. Every kernel must
-// keep one promise: the score of a pair (query row, corpus row) is a function
-// of those two vectors alone. It must not depend on how many rows the block
-// has or where in the block the pair sits, so that a score computed inside a
-// large search equals, bit for bit, the score of the same pair computed alone
-// (for positives and easy negatives) and so that results never depend on how
-// the work was cut.
+// Every float kernel keeps one promise: the score of a pair (query row,
+// corpus row) is a function of those two vectors alone. It does not depend on
+// how many rows the block has or where in the block the pair sits, so that a
+// score computed inside a large search equals, bit for bit, the score of the
+// same pair computed alone (for positives, easy negatives and the rescoring
+// of the quantized prefilter) and results never depend on how the work was
+// cut or scheduled.
+//
+// # Engines
+//
+// An Engine is a kernel family with its own arithmetic: "avx512" (AVX-512F,
+// 8 queries × 48 corpus rows per micro-tile) and "avx2" (AVX2+FMA, 6 × 16)
+// compute each pair as one sequential chain of fused multiply-adds over the
+// dimensions, so they give identical scores to each other; "go" (portable,
+// no fused operations) rounds the product and the sum separately and so can
+// differ from them in the last bit. The SIMD engines work on the corpus
+// packed into panels (Engine.Pack): the panel's rows lie side by side, one
+// per vector lane, so the micro-kernel needs no horizontal sums and stores
+// whole rows of scores.
+//
+// Selected is chosen once per process, from the CPU's features
+// (golang.org/x/sys/cpu), or forced with the environment variable
+// HARDNEG_KERNEL=avx512|avx2|go (an unknown or unavailable name panics at
+// start, rather than silently running another path). Build with the tag
+// purego for the portable engine only.
 package kernel
 
 // Func computes dst[i*nc+j] = <q[i*dim:(i+1)*dim], c[j*dim:(j+1)*dim]> for
 // every i < nq and j < nc. dst must hold nq*nc values, q nq*dim and c nc*dim.
 type Func func(dst, q, c []float32, nq, nc, dim int)
 
-// Default is the kernel the search uses unless told otherwise.
-var Default Func = Go
+// Default is the Func form of Selected: the kernel the search uses unless
+// told otherwise.
+var Default Func = Selected.Func()
 
 // Go is the portable kernel: 2 query rows × 3 corpus rows per step, with the
 // six sums kept in locals so that each loaded value is used two or three
@@ -30,12 +52,17 @@ var Default Func = Go
 // which it may do on some platforms and not others, so the scores are the
 // same on every machine.
 func Go(dst, q, c []float32, nq, nc, dim int) {
+	goStrided(dst, nc, q, c, nq, nc, dim)
+}
+
+// goStrided is Go with the rows of dst ldd values apart.
+func goStrided(dst []float32, ldd int, q, c []float32, nq, nc, dim int) {
 	i := 0
 	for ; i+2 <= nq; i += 2 {
 		q0 := q[i*dim : i*dim+dim]
 		q1 := q[(i+1)*dim : (i+1)*dim+dim]
-		d0 := dst[i*nc : i*nc+nc]
-		d1 := dst[(i+1)*nc : (i+1)*nc+nc]
+		d0 := dst[i*ldd : i*ldd+nc]
+		d1 := dst[(i+1)*ldd : (i+1)*ldd+nc]
 		j := 0
 		for ; j+3 <= nc; j += 3 {
 			block2x3(d0[j:j+3], d1[j:j+3], q0, q1, c[j*dim:(j+3)*dim], dim)
@@ -49,7 +76,7 @@ func Go(dst, q, c []float32, nq, nc, dim int) {
 	for ; i < nq; i++ {
 		qi := q[i*dim : i*dim+dim]
 		for j := 0; j < nc; j++ {
-			dst[i*nc+j] = dot(qi, c[j*dim:j*dim+dim])
+			dst[i*ldd+j] = dot(qi, c[j*dim:j*dim+dim])
 		}
 	}
 }
