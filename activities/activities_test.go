@@ -439,3 +439,11 @@ func errorType(err error) (string, bool) {
 }
 
 var _ = testsuite.WorkflowTestSuite{} // used by the workflow-driven test
+
+func synthShards[T any](rows []T) ([]byte, error) {
+	s, err := synth.Shards(rows, 1)
+	if err != nil {
+		return nil, err
+	}
+	return s[0], nil
+}
