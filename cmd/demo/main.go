@@ -182,11 +182,14 @@ func mine(ctx context.Context, store storage.Store, epoch int) error {
 		return err
 	}
 	var m struct {
-		Statistics string `json:"statistics_table"`
+		Statistics struct {
+			Table string `json:"table"`
+		} `json:"statistics"`
 	}
-	if json.Unmarshal(manifest, &m) == nil && m.Statistics != "" {
-		fmt.Println(m.Statistics)
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return fmt.Errorf("read manifest of epoch %d: %w", epoch, err)
 	}
+	fmt.Println(m.Statistics.Table)
 	fmt.Printf("output: s3://%s/%s (parts, _manifest.json, _SUCCESS)\n", bucket, out)
 	return nil
 }

@@ -68,7 +68,12 @@ func Generate(cfg Config, epoch int) Data {
 		q := add(corpus[p].Embedding, gaussian(base, cfg.Dim, 0.35))
 		pos := []string{corpus[p].ID}
 		if base.Float64() < cfg.MultiPosShare {
-			pos = append(pos, corpus[base.IntN(cfg.Corpus)].ID)
+			// A second relevant item: another corpus row made to lie near the
+			// first positive, as a second relevant passage would.
+			if s := base.IntN(cfg.Corpus); s != p {
+				corpus[s].Embedding = add(corpus[p].Embedding, gaussian(base, cfg.Dim, 0.3))
+				pos = append(pos, corpus[s].ID)
+			}
 		}
 		if base.Float64() < cfg.NearDupShare {
 			// A near-duplicate of the positive, not labelled as one: a false
