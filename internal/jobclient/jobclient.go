@@ -35,6 +35,9 @@ func Start(ctx context.Context, c client.Client, spec workflows.Spec, taskQueue 
 	if force {
 		opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
 	}
+	// Without this the SDK quietly hands back the finished run as if it had
+	// started it; the error is how a finished epoch is told apart.
+	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
 	id := opts.ID
 	// A running job is attached to by the USE_EXISTING conflict policy; the
 	// description tells whether it was running before this call.
