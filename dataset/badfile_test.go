@@ -41,7 +41,9 @@ func TestNotParquet(t *testing.T) {
 
 // TestCorruptEmbeddingPage damages the bytes of the embedding column's pages:
 // reading must fail with an InputError about that column, never succeed or panic.
-func TestCorruptEmbeddingPage(t *testing.T) {
+func TestCorruptEmbeddingPage(t *testing.T) { bothPaths(t, testCorruptEmbeddingPage) }
+
+func testCorruptEmbeddingPage(t *testing.T) {
 	good := fixtureBytes(t, "float_varchar.parquet")
 	s, err := OpenShard(bytes.NewReader(good), int64(len(good)), "x.parquet", Columns{})
 	if err != nil {
@@ -87,7 +89,9 @@ func (f *failingReader) ReadAt(p []byte, off int64) (int, error) {
 
 // TestReaderErrorsAreNotInputErrors checks that a failing store is reported
 // as itself (retryable), not as bad input.
-func TestReaderErrorsAreNotInputErrors(t *testing.T) {
+func TestReaderErrorsAreNotInputErrors(t *testing.T) { bothPaths(t, testReaderErrors) }
+
+func testReaderErrors(t *testing.T) {
 	good := fixtureBytes(t, "queries_positives.parquet")
 	size := int64(len(good))
 	t.Run("footer", func(t *testing.T) {

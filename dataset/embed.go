@@ -181,6 +181,7 @@ func (s *Shard) ReadEmbeddings(dst []float32) ([]float32, error) {
 			defer pageReaders.Put(pr)
 			for j := range jobs {
 				if first.before(j.start) {
+					j.page.release()
 					continue // an earlier page failed; this one cannot matter
 				}
 				if pos, err := s.decodePage(pr, j, dst); err != nil {
@@ -254,6 +255,7 @@ func (s *Shard) scanEmbeddings(jobs chan<- embJob, first *firstError) {
 			switch p.header.Type {
 			case format.DictionaryPage:
 				d, err := s.decodeDictionary(pr, c, p)
+				p.release()
 				if err != nil {
 					return err
 				}
@@ -261,6 +263,8 @@ func (s *Shard) scanEmbeddings(jobs chan<- embJob, first *firstError) {
 			case format.DataPage, format.DataPageV2:
 				jobs <- embJob{page: p, chunk: c, dict: dict, start: pos, limit: (c.firstRow + c.rows) * dim}
 				pos += int64(entries(p.header))
+			default:
+				p.release()
 			}
 			if first.before(pos) {
 				return errStop
@@ -299,17 +303,23 @@ func (s *Shard) decodeDictionary(pr *pageReader, c *chunkInfo, p rawPage) ([]flo
 	if dh.Encoding != format.Plain && dh.Encoding != format.PlainDictionary {
 		return nil, s.embErr(-1, "dictionary page at offset %d: unsupported encoding %v", p.offset, dh.Encoding)
 	}
-	pr.br.Reset(p.body)
-	rd, err := pr.decompress(c.codec, &pr.br, len(p.body), p.header.UncompressedPageSize)
+	n := int(dh.NumValues)
+	if n < 0 || n > 1<<28 || int(p.header.UncompressedPageSize) > n*sizeOf(s.elemType)+4096 {
+		return nil, s.embErr(-1, "corrupt dictionary page at offset %d: %d values in %d bytes", p.offset, n, p.header.UncompressedPageSize)
+	}
+	body := p.body
+	if body == nil {
+		body = make([]byte, p.bodySize)
+		if err := readFull(s.r, body, p.bodyOff); err != nil {
+			return nil, s.wrapIO(err)
+		}
+	}
+	data, err := pr.decompressAll(c.codec, body, int(p.header.UncompressedPageSize))
 	if err != nil {
 		return nil, s.corruptOrIO(-1, p.offset, err)
 	}
-	n := int(dh.NumValues)
-	if n < 0 || n > 1<<28 {
-		return nil, s.embErr(-1, "dictionary page at offset %d: %d values", p.offset, n)
-	}
 	dict := make([]float32, n)
-	if err := s.readPlain(rd, dict, nil); err != nil {
+	if err := s.readPlain(data, dict); err != nil {
 		return nil, s.corruptOrIO(-1, p.offset, err)
 	}
 	return dict, nil
@@ -318,10 +328,32 @@ func (s *Shard) decodeDictionary(pr *pageReader, c *chunkInfo, p rawPage) ([]flo
 // decodePage decodes one data page into dst[j.start:], checking its levels
 // and values. On failure it returns the entry index where the fault lies.
 func (s *Shard) decodePage(pr *pageReader, j embJob, dst []float32) (int64, error) {
-	pr.br.Reset(j.page.body)
-	values, n, enc, err := pr.open(j.page.header, j.chunk.codec, &pr.br, len(j.page.body), s.embedding.maxRep, s.embedding.maxDef)
-	if err != nil {
+	defer j.page.release()
+	h := j.page.header
+	// A corrupt header must not make us allocate gigabytes: a page holds at
+	// most the row group's remaining values (and a row's worth more, to still
+	// name an over-long last row), one value and a level byte each.
+	room := min(int64(entries(h)), j.limit-j.start+int64(s.dim))
+	if maxSize := room*int64(sizeOf(s.elemType)+1) + 4096; int64(h.UncompressedPageSize) > maxSize {
+		return j.start, s.embErr(j.start/int64(s.dim), "corrupt page at offset %d: %d bytes uncompressed for %d values",
+			j.page.offset, h.UncompressedPageSize, entries(h))
+	}
+	fail := func(err error) (int64, error) {
 		return j.start, s.corruptOrIO(j.start/int64(s.dim), j.page.offset, err)
+	}
+	var values []byte
+	var stream io.Reader
+	var n int
+	var enc format.Encoding
+	var err error
+	if j.page.body != nil {
+		values, n, enc, err = pr.load(h, j.chunk.codec, j.page.body, s.embedding.maxRep, s.embedding.maxDef)
+	} else {
+		body := pr.bodyReader(s.r, j.page.bodyOff, j.page.bodySize)
+		stream, n, enc, err = pr.open(h, j.chunk.codec, body, j.page.bodySize, s.embedding.maxRep, s.embedding.maxDef)
+	}
+	if err != nil {
+		return fail(err)
 	}
 	if pos, err := s.checkLevels(pr, j.start, n); err != nil {
 		return pos, err
@@ -330,14 +362,55 @@ func (s *Shard) decodePage(pr *pageReader, j embJob, dst []float32) (int64, erro
 		return j.limit, s.embErr(-1, "corrupt: row group %d has more embedding values than rows × dimension", j.chunk.rowGroup)
 	}
 	out := dst[j.start : j.start+int64(n)]
+	switch {
+	case stream != nil && enc == format.Plain && s.elemType == Float32 && littleEndian:
+		// The common case of a large page: decompress straight into out.
+		if i, err := readFloatsChecked(stream, out); err != nil {
+			return fail(err)
+		} else if i >= 0 {
+			return s.nonFinite(j.start, out, i)
+		}
+		return 0, nil
+	case stream != nil:
+		if pr.scratch, err = readAll(stream, pr.scratch); err != nil {
+			return fail(err)
+		}
+		values = pr.scratch
+	}
 	if err := s.decodeValues(values, enc, j.dict, out); err != nil {
-		return j.start, s.corruptOrIO(j.start/int64(s.dim), j.page.offset, err)
+		return fail(err)
 	}
 	if i := firstNonFinite(out); i >= 0 {
-		g := j.start + int64(i)
-		return g, s.embErr(g/int64(s.dim), "element %d is %v", g%int64(s.dim), out[i])
+		return s.nonFinite(j.start, out, i)
 	}
 	return 0, nil
+}
+
+// nonFinite reports out[i], which is not finite; out starts at entry start.
+func (s *Shard) nonFinite(start int64, out []float32, i int) (int64, error) {
+	g := start + int64(i)
+	return g, s.embErr(g/int64(s.dim), "element %d is %v", g%int64(s.dim), out[i])
+}
+
+// plainPiece is how many bytes of values are read and checked at once: small
+// enough to stay in cache between the two.
+const plainPiece = 64 << 10
+
+// readFloatsChecked reads len(out) little-endian float32s from rd into out,
+// checking each piece for NaN and ±Inf while it is still in cache. It returns
+// the index of the first non-finite value, or -1.
+func readFloatsChecked(rd io.Reader, out []float32) (int, error) {
+	const piece = plainPiece / 4
+	for lo := 0; lo < len(out); lo += piece {
+		p := out[lo:min(lo+piece, len(out))]
+		if _, err := io.ReadFull(rd, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(p))), 4*len(p))); err != nil {
+			return -1, fmt.Errorf("plain values: %w", err)
+		}
+		if i := firstNonFinite(p); i >= 0 {
+			return lo + i, nil
+		}
+	}
+	return -1, nil
 }
 
 // checkLevels checks the levels of a page whose first entry is entry start of
@@ -345,19 +418,11 @@ func (s *Shard) decodePage(pr *pageReader, j embJob, dst []float32) (int64, erro
 // multiple of the dimension. It returns the index of the first faulty entry.
 func (s *Shard) checkLevels(pr *pageReader, start int64, n int) (int64, error) {
 	dim := int64(s.dim)
-	repPos, repVal, err := scanLevels(pr.rep, bitWidth(s.embedding.maxRep), n, func(v uint32, g0 int64, k int) int {
-		return badRep(v, start+g0, k, dim)
-	})
+	repPos, repVal, err := checkReps(pr.rep, n, start, dim)
 	if err != nil {
 		return start, s.embErr(start/dim, "corrupt repetition levels: %v", err)
 	}
-	maxDef := uint32(s.embedding.maxDef)
-	defPos, defVal, err := scanLevels(pr.def, bitWidth(s.embedding.maxDef), n, func(v uint32, _ int64, k int) int {
-		if v != maxDef {
-			return 0
-		}
-		return -1
-	})
+	defPos, defVal, err := checkDefs(pr.def, bitWidth(s.embedding.maxDef), n, uint32(s.embedding.maxDef))
 	if err != nil {
 		return start, s.embErr(start/dim, "corrupt definition levels: %v", err)
 	}
@@ -378,11 +443,73 @@ func (s *Shard) checkLevels(pr *pageReader, start int64, n int) (int64, error) {
 	return 0, nil
 }
 
-// badRep returns the offset within a run of k repetition levels v, starting at
-// entry g, of the first level that breaks the rows-of-dim pattern, or -1.
-func badRep(v uint32, g int64, k int, dim int64) int {
+// levelsErr explains running out of levels.
+func levelsErr(err error, seen, n int) error {
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("%d levels, want %d", seen, n)
+	}
+	return err
+}
+
+// checkReps checks n repetition levels (0 or 1, one bit each) of entries
+// starting at entry start: a level is 0 exactly where a row starts, at every
+// multiple of dim. It returns the offset of the first level that breaks the
+// pattern and its value, or -1. Bit-packed runs are checked a byte (8 levels)
+// at a time against the byte the pattern predicts.
+func checkReps(data []byte, n int, start, dim int64) (int, uint32, error) {
+	var h hybrid
+	h.reset(data, 1)
+	col := start % dim // the position within its row of the next entry
+	for seen := 0; seen < n; {
+		v, k, packed, err := h.nextRun()
+		if err != nil {
+			return 0, 0, levelsErr(err, seen, n)
+		}
+		k = min(k, n-seen)
+		if packed == nil {
+			if i := badRep(v, col, k, dim); i >= 0 {
+				return seen + i, v, nil
+			}
+		} else {
+			i := 0
+			if dim >= 8 { // at most one row start per byte
+				for ; i+8 <= k; i += 8 {
+					want := byte(0xff)
+					if next := (dim - col) % dim; next < 8 {
+						want &^= 1 << next
+					}
+					if packed[i/8] != want {
+						break // find the level bit by bit below
+					}
+					if col += 8; col >= dim {
+						col -= dim
+					}
+				}
+			}
+			for ; i < k; i++ {
+				v := uint32(packed[i/8]>>(i%8)) & 1
+				if (v == 0) != (col == 0) {
+					return seen + i, v, nil
+				}
+				if col++; col == dim {
+					col = 0
+				}
+			}
+			seen += k
+			continue
+		}
+		col = (col + int64(k)) % dim
+		seen += k
+	}
+	return -1, 0, nil
+}
+
+// badRep returns the offset within a run of k repetition levels v, the first
+// at position col of its row, of the first level that breaks the
+// rows-of-dim pattern, or -1.
+func badRep(v uint32, col int64, k int, dim int64) int {
 	if v == 0 {
-		if g%dim != 0 {
+		if col != 0 {
 			return 0
 		}
 		if dim > 1 && k > 1 {
@@ -390,42 +517,33 @@ func badRep(v uint32, g int64, k int, dim int64) int {
 		}
 		return -1
 	}
-	next := (g + dim - 1) / dim * dim // the first entry at or after g where a row must start
-	if next < g+int64(k) {
-		return int(next - g)
+	if col == 0 {
+		return 0
+	}
+	if toNext := dim - col; toNext < int64(k) { // a row must start inside the run
+		return int(toNext)
 	}
 	return -1
 }
 
-// scanLevels walks the first n levels of an RLE/bit-packed section, calling bad
-// for runs of equal values (a literal value is a run of 1). bad returns the
-// offset of the first bad level within the run, or -1. scanLevels returns the
-// index of that level and its value, or -1.
-func scanLevels(data []byte, width uint, n int, bad func(v uint32, g int64, k int) int) (int, uint32, error) {
-	if width == 0 {
-		return -1, 0, nil
-	}
+// checkDefs checks that the first n definition levels all equal want. It
+// returns the offset of the first that does not and its value, or -1.
+func checkDefs(data []byte, width uint, n int, want uint32) (int, uint32, error) {
 	var h hybrid
 	h.reset(data, width)
 	var buf [1024]uint32
 	for seen := 0; seen < n; {
 		v, k, lits, err := h.next(buf[:])
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return 0, 0, fmt.Errorf("%d levels, want %d", seen, n)
-			}
-			return 0, 0, err
+			return 0, 0, levelsErr(err, seen, n)
 		}
 		k = min(k, n-seen)
-		if lits == nil {
-			if i := bad(v, int64(seen), k); i >= 0 {
+		if lits == nil && v != want {
+			return seen, v, nil
+		}
+		for i, v := range lits[:min(k, len(lits))] {
+			if v != want {
 				return seen + i, v, nil
-			}
-		} else {
-			for i, v := range lits[:k] {
-				if bad(v, int64(seen+i), 1) >= 0 {
-					return seen + i, v, nil
-				}
 			}
 		}
 		seen += k
@@ -434,58 +552,52 @@ func scanLevels(data []byte, width uint, n int, bad func(v uint32, g int64, k in
 }
 
 // decodeValues decodes len(out) values of the given encoding into out.
-func (s *Shard) decodeValues(rd io.Reader, enc format.Encoding, dict []float32, out []float32) error {
+func (s *Shard) decodeValues(values []byte, enc format.Encoding, dict []float32, out []float32) error {
 	switch enc {
 	case format.Plain:
-		return s.readPlain(rd, out, nil)
+		return s.readPlain(values, out)
 	case format.PlainDictionary, format.RLEDictionary:
 		if dict == nil {
 			return fmt.Errorf("dictionary-encoded page without a dictionary page")
 		}
-		return readDictionary(rd, dict, out)
+		return readDictionary(values, dict, out)
 	case format.ByteStreamSplit:
-		return s.readByteStreamSplit(rd, out)
+		return s.readByteStreamSplit(values, out)
 	}
 	return fmt.Errorf("unsupported encoding %v for %v values", enc, s.elemType)
 }
 
-// plainPiece is how many bytes of plain values are read at once: small enough
-// to stay in cache between reading and converting.
-const plainPiece = 64 << 10
+// sizeOf returns the stored size of one value of type t.
+func sizeOf(t ElementType) int {
+	switch t {
+	case Float64:
+		return 8
+	case Float16:
+		return 2
+	}
+	return 4
+}
 
-// readPlain reads len(out) plain-encoded values of the shard's element type.
-func (s *Shard) readPlain(rd io.Reader, out []float32, scratch []byte) error {
+// readPlain decodes len(out) plain-encoded values of the shard's element type.
+func (s *Shard) readPlain(values []byte, out []float32) error {
+	size := sizeOf(s.elemType)
+	if len(values) < size*len(out) {
+		return fmt.Errorf("%d bytes of plain values, want %d", len(values), size*len(out))
+	}
 	switch s.elemType {
 	case Float32:
-		// The bytes land in out itself; the file's little-endian floats are
-		// the machine's floats on every little-endian machine.
-		b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(out))), 4*len(out))
-		if _, err := io.ReadFull(rd, b); err != nil {
-			return fmt.Errorf("plain values: %w", err)
+		if littleEndian {
+			// The file's little-endian floats are the machine's floats.
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(out))), 4*len(out)), values)
+			return nil
 		}
-		if !littleEndian {
-			for i := range out {
-				out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-			}
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(values[4*i:]))
 		}
-		return nil
-	case Float64, Float16:
-		size := 8
-		if s.elemType == Float16 {
-			size = 2
-		}
-		buf := make([]byte, plainPiece)
-		for len(out) > 0 {
-			k := min(len(out), plainPiece/size)
-			if _, err := io.ReadFull(rd, buf[:k*size]); err != nil {
-				return fmt.Errorf("plain values: %w", err)
-			}
-			convert(s.elemType, buf[:k*size], out[:k], size, 1)
-			out = out[k:]
-		}
-		return nil
+	default:
+		convert(s.elemType, values, out, size, 1)
 	}
-	return fmt.Errorf("element type %v", s.elemType)
+	return nil
 }
 
 // convert converts little-endian float64 or float16 values to float32. Byte
@@ -532,11 +644,7 @@ func halfToFloat(h uint16) float32 {
 }
 
 // readDictionary decodes RLE/bit-packed dictionary indexes into out.
-func readDictionary(rd io.Reader, dict, out []float32) error {
-	data, err := io.ReadAll(rd)
-	if err != nil {
-		return fmt.Errorf("dictionary indexes: %w", err)
-	}
+func readDictionary(data []byte, dict, out []float32) error {
 	if len(data) == 0 {
 		return fmt.Errorf("dictionary indexes: empty")
 	}
@@ -572,13 +680,11 @@ func readDictionary(rd io.Reader, dict, out []float32) error {
 
 // readByteStreamSplit decodes BYTE_STREAM_SPLIT values: byte k of every value
 // is stored in stream k.
-func (s *Shard) readByteStreamSplit(rd io.Reader, out []float32) error {
-	size := map[ElementType]int{Float32: 4, Float64: 8, Float16: 2}[s.elemType]
-	data := make([]byte, size*len(out))
-	if _, err := io.ReadFull(rd, data); err != nil {
-		return fmt.Errorf("byte-stream-split values: %w", err)
+func (s *Shard) readByteStreamSplit(data []byte, out []float32) error {
+	size, n := sizeOf(s.elemType), len(out)
+	if len(data) < size*n {
+		return fmt.Errorf("%d bytes of byte-stream-split values, want %d", len(data), size*n)
 	}
-	n := len(out)
 	if s.elemType == Float32 {
 		for i := range out {
 			out[i] = math.Float32frombits(uint32(data[i]) | uint32(data[n+i])<<8 | uint32(data[2*n+i])<<16 | uint32(data[3*n+i])<<24)

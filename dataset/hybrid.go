@@ -31,10 +31,22 @@ func (h *hybrid) reset(data []byte, width uint) {
 // A bit-packed run may end with padding values that the caller ignores.
 // It returns io.EOF when the data is exhausted.
 func (h *hybrid) next(buf []uint32) (val uint32, count int, lits []uint32, err error) {
-	if h.bpLeft > 0 {
-		lits = h.unpack(buf)
-		return 0, len(lits), lits, nil
+	if h.bpLeft == 0 {
+		val, count, packed, err := h.nextRun()
+		if err != nil || packed == nil {
+			return val, count, nil, err
+		}
+		h.bp, h.bpLeft = packed, count
 	}
+	lits = h.unpack(buf)
+	return 0, len(lits), lits, nil
+}
+
+// nextRun returns the next run: either count copies of val (packed nil), or
+// the bytes of a bit-packed run of count values, undecoded (a group of 8
+// values fills width bytes, the first value in the lowest bits). It returns
+// io.EOF when the data is exhausted.
+func (h *hybrid) nextRun() (val uint32, count int, packed []byte, err error) {
 	if len(h.data) == 0 {
 		return 0, 0, nil, io.EOF
 	}
@@ -45,23 +57,18 @@ func (h *hybrid) next(buf []uint32) (val uint32, count int, lits []uint32, err e
 	h.data = h.data[n:]
 	if header&1 == 1 { // bit-packed: header>>1 groups of 8 values
 		groups := int(header >> 1)
-		size := groups * int(h.width)
-		if groups <= 0 || size > len(h.data) {
-			// Writers may end the last run early and say so in the value count;
-			// take what is there.
-			if groups <= 0 {
-				return 0, 0, nil, errCorruptRun
-			}
-			size = len(h.data) / max(int(h.width), 1) * int(h.width)
-			groups = size / max(int(h.width), 1)
-			if h.width == 0 {
-				size = 0
-			}
+		if groups <= 0 || h.width == 0 {
+			return 0, 0, nil, errCorruptRun
 		}
-		h.bp, h.data = h.data[:size], h.data[size:]
-		h.bpLeft = groups * 8
-		lits = h.unpack(buf)
-		return 0, len(lits), lits, nil
+		// Writers may end the last run early and say so in the value
+		// count, so take the whole groups that are there.
+		groups = min(groups, len(h.data)/int(h.width))
+		if groups == 0 {
+			return 0, 0, nil, errCorruptRun
+		}
+		size := groups * int(h.width)
+		packed, h.data = h.data[:size], h.data[size:]
+		return 0, groups * 8, packed, nil
 	}
 	count = int(header >> 1)
 	nb := int(h.width+7) / 8

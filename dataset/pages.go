@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
@@ -21,10 +22,12 @@ import (
 // one core; here the reader only splits the chunk into pages and the pages are
 // decompressed and decoded in parallel, straight into the caller's slice.
 
+// segmentSize is how much of a column chunk one ReadAt fetches: large enough
+// for object stores, small enough to bound what is held at once. Pages larger
+// than half of it are streamed. A variable so tests can force streaming.
+var segmentSize = 8 << 20
+
 const (
-	// segmentSize is how much of a column chunk one ReadAt fetches: large
-	// enough for object stores, small enough to bound what is held at once.
-	segmentSize = 16 << 20
 	// maxHeaderSize bounds a page header (statistics may make it large).
 	maxHeaderSize = 16 << 20
 )
@@ -43,11 +46,58 @@ func decodeHeader(b []byte, h *format.PageHeader) (int, error) {
 }
 
 // rawPage is one page of a column chunk as stored: its header and its
-// (compressed) body.
+// (compressed) body. A page that fits in a segment comes with its body in
+// memory; a larger one is streamed from the file by whoever decodes it, so
+// that a 100 MB page is never held whole.
 type rawPage struct {
-	header *format.PageHeader
-	body   []byte
-	offset int64 // of the header in the file, for messages
+	header   *format.PageHeader
+	offset   int64    // of the header in the file, for messages
+	body     []byte   // the body, or nil to stream it
+	seg      *segment // holds body; release it when done
+	bodyOff  int64    // the body's offset in the file
+	bodySize int
+}
+
+// release lets go of the page's segment, if any.
+func (p *rawPage) release() {
+	if p.seg != nil {
+		p.seg.release()
+		p.seg = nil
+	}
+}
+
+// segment is a buffer of file bytes shared by the pages it holds and
+// recycled when the last of them is done: touching fresh memory costs more
+// than decoding it on some machines, so buffers are reused.
+type segment struct {
+	buf  []byte
+	refs atomic.Int32
+}
+
+var segments = sync.Pool{New: func() any { return &segment{buf: make([]byte, segmentSize)} }}
+
+// getSegment returns a segment of n bytes with one reference.
+func getSegment(n int) *segment {
+	var s *segment
+	if n <= segmentSize {
+		s = segments.Get().(*segment)
+		if cap(s.buf) != segmentSize { // from before segmentSize changed
+			s.buf = make([]byte, segmentSize)
+		}
+		s.buf = s.buf[:n]
+	} else {
+		s = &segment{buf: make([]byte, n)}
+	}
+	s.refs.Store(1)
+	return s
+}
+
+func (s *segment) retain() { s.refs.Add(1) }
+
+func (s *segment) release() {
+	if s.refs.Add(-1) == 0 && cap(s.buf) == segmentSize {
+		segments.Put(s)
+	}
 }
 
 // ioError marks an error of the underlying reader, which is never an InputError.
@@ -69,47 +119,71 @@ func readFull(r io.ReaderAt, p []byte, off int64) error {
 	return &ioError{fmt.Errorf("read %d bytes at offset %d: %w", len(p), off, err)}
 }
 
-// scanChunk reads the column chunk [start, end) in segments and calls emit for
-// each page in order. A page body is a sub-slice of a segment that is never
-// reused, so emit may keep it.
+// scanChunk reads the column chunk [start, end) and calls emit for each page
+// in order. Pages are read in segments; a page too large for one is emitted
+// without its body, to be streamed. emit owns the page and must release it.
 func scanChunk(r io.ReaderAt, start, end int64, corrupt func(off int64, format string, args ...any) error, emit func(rawPage) error) error {
-	var seg []byte
-	var segOff int64 // seg holds the file bytes [segOff, segOff+len(seg))
-	pos := start
-	want := int64(segmentSize)
-	for pos < end {
-		if pos < segOff || pos >= segOff+int64(len(seg)) {
-			seg, segOff = nil, pos
+	var seg *segment
+	var segOff int64 // seg holds the file bytes [segOff, segOff+len(seg.buf))
+	defer func() {
+		if seg != nil {
+			seg.release()
 		}
-		avail := seg[pos-segOff:]
+	}()
+	load := func(pos, size int64) error {
+		if seg != nil {
+			seg.release()
+		}
+		seg, segOff = getSegment(int(min(size, end-pos))), pos
+		return readFull(r, seg.buf, pos)
+	}
+	pos := start
+	window := int64(segmentSize)
+	for pos < end {
+		if seg == nil || pos >= segOff+int64(len(seg.buf)) {
+			if err := load(pos, window); err != nil {
+				return err
+			}
+		}
+		avail := seg.buf[pos-segOff:]
 		h := new(format.PageHeader)
 		n, err := decodeHeader(avail, h)
-		if err == nil && pos+int64(n)+int64(h.CompressedPageSize) > end {
-			return corrupt(pos, "page of %d bytes runs past the end of its column chunk", h.CompressedPageSize)
-		}
-		if err != nil || pos+int64(n)+int64(h.CompressedPageSize) > segOff+int64(len(seg)) {
-			// The header or the body is not all in the segment: read on from pos.
-			if err != nil && (segOff+int64(len(seg)) >= end || len(avail) >= maxHeaderSize) {
+		if err != nil {
+			// The header may run past the segment: read on from pos, more each time.
+			if segOff+int64(len(seg.buf)) >= end || len(avail) >= maxHeaderSize {
 				return corrupt(pos, "corrupt page header: %v", err)
 			}
-			size := want
-			if err == nil {
-				size = max(size, int64(n)+int64(h.CompressedPageSize))
-			} else {
-				size = max(size, 2*int64(len(avail)))
-			}
-			size = min(size, end-pos)
-			seg, segOff = make([]byte, size), pos
-			if err := readFull(r, seg, pos); err != nil {
+			if err := load(pos, max(int64(segmentSize), 2*int64(len(avail)))); err != nil {
 				return err
 			}
 			continue
 		}
-		body := avail[n : n+int(h.CompressedPageSize)]
-		if err := emit(rawPage{header: h, body: body, offset: pos}); err != nil {
+		bodyOff, size := pos+int64(n), int64(h.CompressedPageSize)
+		if bodyOff+size > end {
+			return corrupt(pos, "page of %d bytes runs past the end of its column chunk", size)
+		}
+		page := rawPage{header: h, offset: pos, bodyOff: bodyOff, bodySize: int(size)}
+		window = int64(segmentSize)
+		switch {
+		case bodyOff+size <= segOff+int64(len(seg.buf)):
+			seg.retain()
+			page.seg, page.body = seg, avail[n:n+int(size)]
+		case int64(n)+size <= int64(segmentSize/2):
+			// A small page cut by the segment's end: read on from its header
+			// (it fits in a fresh segment, so this happens once per page).
+			if err := load(pos, int64(segmentSize)); err != nil {
+				return err
+			}
+			continue
+		default:
+			// A large page: streamed by its decoder. Its successor's header
+			// is likely followed by another large page, so read little there.
+			window = 64 << 10
+		}
+		if err := emit(page); err != nil {
 			return err
 		}
-		pos += int64(n) + int64(h.CompressedPageSize)
+		pos = bodyOff + size
 	}
 	return nil
 }
@@ -117,29 +191,33 @@ func scanChunk(r io.ReaderAt, start, end int64, corrupt func(off int64, format s
 // pageReader turns page bodies into levels and a reader of the encoded values.
 // It is not safe for concurrent use; each goroutine has its own.
 type pageReader struct {
-	zr      *zstd.Decoder
-	scratch []byte // a whole decompressed page, for codecs without a stream reader
-	rep     []byte
+	zr      *zstd.Decoder // for DecodeAll
+	zs      *zstd.Decoder // for streams (a stream holds its decoder's only block decoder)
+	scratch []byte        // a whole decompressed page
+	bio     *bufio.Reader
+	rep     []byte // the levels of the current page: views of the page or of repBuf and defBuf
 	def     []byte
+	repBuf  []byte // owned, for levels read from a stream
+	defBuf  []byte
 	br      bytes.Reader
 }
 
 var pageReaders = sync.Pool{New: func() any { return new(pageReader) }}
 
-// zstdReader returns the reader's zstd decoder reset to src.
+// zstdReader returns the reader's zstd stream decoder reset to src.
 func (p *pageReader) zstdReader(src io.Reader) (io.Reader, error) {
-	if p.zr == nil {
+	if p.zs == nil {
 		// One goroutine per decoder: the parallelism is across pages.
-		zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(false))
+		zs, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(false))
 		if err != nil {
 			return nil, err
 		}
-		p.zr = zr
+		p.zs = zs
 	}
-	if err := p.zr.Reset(src); err != nil {
+	if err := p.zs.Reset(src); err != nil {
 		return nil, err
 	}
-	return p.zr, nil
+	return p.zs, nil
 }
 
 // decompress returns a reader of the uncompressed form of src, compressed with codec.
@@ -168,6 +246,97 @@ func (p *pageReader) decompress(codec format.CompressionCodec, src io.Reader, si
 	return &p.br, nil
 }
 
+// decompressAll returns the uncompressed form of a whole page body, in p.scratch.
+func (p *pageReader) decompressAll(codec format.CompressionCodec, body []byte, uncompressed int) ([]byte, error) {
+	if uncompressed < 0 || uncompressed > 1<<31 {
+		return nil, fmt.Errorf("page of %d bytes", uncompressed)
+	}
+	var out []byte
+	var err error
+	switch codec {
+	case format.Uncompressed:
+		return body, nil
+	case format.Zstd:
+		// DecodeAll reads the body in place and writes straight into the
+		// scratch page: one copy fewer each way than the stream reader.
+		if p.zr == nil {
+			if p.zr, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(false)); err != nil {
+				return nil, err
+			}
+		}
+		out, err = p.zr.DecodeAll(body, grow(p.scratch, uncompressed)[:0])
+	default:
+		c := parquet.LookupCompressionCodec(codec)
+		if c.String() == "UNSUPPORTED" {
+			return nil, fmt.Errorf("unsupported compression codec %v", codec)
+		}
+		out, err = c.Decode(grow(p.scratch, uncompressed)[:0], body)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decompress %v page: %w", codec, err)
+	}
+	p.scratch = out
+	if len(out) != uncompressed {
+		return nil, fmt.Errorf("page decompresses to %d bytes, header says %d", len(out), uncompressed)
+	}
+	return out, nil
+}
+
+// load decodes the levels of a data page held in memory and returns its
+// encoded values. Levels are left in p.rep and p.def; they and the values may
+// point into body or into p.scratch, valid until the next call.
+func (p *pageReader) load(h *format.PageHeader, codec format.CompressionCodec, body []byte, maxRep, maxDef int) (values []byte, numValues int, enc format.Encoding, err error) {
+	switch h.Type {
+	case format.DataPage:
+		dh := &h.DataPageHeader.V
+		numValues, enc = int(dh.NumValues), dh.Encoding
+		if maxRep > 0 && dh.RepetitionLevelEncoding != format.RLE || maxDef > 0 && dh.DefinitionLevelEncoding != format.RLE {
+			return nil, 0, 0, fmt.Errorf("unsupported level encoding %v/%v", dh.RepetitionLevelEncoding, dh.DefinitionLevelEncoding)
+		}
+		data, err := p.decompressAll(codec, body, int(h.UncompressedPageSize))
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		if p.rep, data, err = cutLevels(data, maxRep); err != nil {
+			return nil, 0, 0, fmt.Errorf("repetition levels: %w", err)
+		}
+		if p.def, data, err = cutLevels(data, maxDef); err != nil {
+			return nil, 0, 0, fmt.Errorf("definition levels: %w", err)
+		}
+		return data, numValues, enc, nil
+	case format.DataPageV2:
+		dh := &h.DataPageHeaderV2.V
+		numValues, enc = int(dh.NumValues), dh.Encoding
+		rl, dl := int(dh.RepetitionLevelsByteLength), int(dh.DefinitionLevelsByteLength)
+		if rl < 0 || dl < 0 || rl+dl > len(body) {
+			return nil, 0, 0, fmt.Errorf("level lengths %d+%d exceed the page size %d", rl, dl, len(body))
+		}
+		p.rep, p.def = body[:rl], body[rl:rl+dl]
+		if compressed, ok := dh.IsCompressed.Get(); ok && !compressed {
+			codec = format.Uncompressed
+		}
+		values, err := p.decompressAll(codec, body[rl+dl:], int(h.UncompressedPageSize)-rl-dl)
+		return values, numValues, enc, err
+	}
+	return nil, 0, 0, fmt.Errorf("not a data page: %v", h.Type)
+}
+
+// cutLevels splits a format-1 level section (a 4-byte length and that many
+// bytes) off the front of data.
+func cutLevels(data []byte, maxLevel int) (levels, rest []byte, err error) {
+	if maxLevel == 0 {
+		return nil, data, nil
+	}
+	if len(data) < 4 {
+		return nil, nil, io.ErrUnexpectedEOF
+	}
+	size := binary.LittleEndian.Uint32(data)
+	if uint64(size) > uint64(len(data)-4) {
+		return nil, nil, fmt.Errorf("level section of %d bytes in %d", size, len(data)-4)
+	}
+	return data[4 : 4+size], data[4+size:], nil
+}
+
 // open reads the levels of a data page whose body is read from body (size
 // bytes) and returns a reader positioned at its encoded values. It handles
 // data pages of format 1 (levels compressed with the values, each prefixed by
@@ -185,12 +354,13 @@ func (p *pageReader) open(h *format.PageHeader, codec format.CompressionCodec, b
 		if err != nil {
 			return nil, 0, 0, err
 		}
-		if p.rep, err = readLevels(rd, p.rep, maxRep); err != nil {
+		if p.repBuf, err = readLevels(rd, p.repBuf, maxRep); err != nil {
 			return nil, 0, 0, fmt.Errorf("repetition levels: %w", err)
 		}
-		if p.def, err = readLevels(rd, p.def, maxDef); err != nil {
+		if p.defBuf, err = readLevels(rd, p.defBuf, maxDef); err != nil {
 			return nil, 0, 0, fmt.Errorf("definition levels: %w", err)
 		}
+		p.rep, p.def = p.repBuf, p.defBuf
 		return rd, numValues, enc, nil
 	case format.DataPageV2:
 		dh := &h.DataPageHeaderV2.V
@@ -199,7 +369,8 @@ func (p *pageReader) open(h *format.PageHeader, codec format.CompressionCodec, b
 		if rl < 0 || dl < 0 || rl+dl > size {
 			return nil, 0, 0, fmt.Errorf("level lengths %d+%d exceed the page size %d", rl, dl, size)
 		}
-		p.rep, p.def = grow(p.rep, rl), grow(p.def, dl)
+		p.repBuf, p.defBuf = grow(p.repBuf, rl), grow(p.defBuf, dl)
+		p.rep, p.def = p.repBuf, p.defBuf
 		if _, err := io.ReadFull(body, p.rep); err != nil {
 			return nil, 0, 0, err
 		}
@@ -243,10 +414,52 @@ func grow[T any](b []T, n int) []T {
 	return make([]T, n)
 }
 
+// bodyReader returns a buffered reader of a page body in the file, reusing
+// the pageReader's buffer. Errors of r come out as *ioError.
+func (p *pageReader) bodyReader(r io.ReaderAt, off int64, size int) io.Reader {
+	if p.bio == nil {
+		p.bio = bufio.NewReaderSize(nil, streamBufferSize)
+	}
+	p.bio.Reset(io.NewSectionReader(ioReaderAt{r}, off, int64(size)))
+	return p.bio
+}
+
+// streamBufferSize is how much of a streamed page one ReadAt fetches.
+const streamBufferSize = 4 << 20
+
+// ioReaderAt marks the errors of r, other than running out of file, as *ioError.
+type ioReaderAt struct{ r io.ReaderAt }
+
+func (r ioReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.r.ReadAt(p, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = &ioError{err}
+	}
+	return n, err
+}
+
+// readAll reads r to its end into buf's memory.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
 // streamBody returns a buffered reader of a page body in the file, for reading
 // only its start (the levels) without fetching the whole page.
 func streamBody(r io.ReaderAt, off int64, size int) io.Reader {
-	return bufio.NewReaderSize(io.NewSectionReader(r, off, int64(size)), 64<<10)
+	return bufio.NewReaderSize(io.NewSectionReader(ioReaderAt{r}, off, int64(size)), 64<<10)
 }
 
 // bitWidth returns the number of bits that hold levels up to max.

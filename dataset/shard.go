@@ -355,13 +355,31 @@ func (s *Shard) embeddingType() (ElementType, error) {
 	case parquet.Double:
 		return Float64, nil
 	case parquet.FixedLenByteArray:
-		if lt := t.LogicalType(); lt != nil && t.Length() == 2 {
-			if _, ok := lt.Value.(*format.Float16Type); ok {
+		// parquet-go does not know the FLOAT16 logical type, so look in the footer.
+		if el := s.leafElement(s.embedding.index); el != nil && t.Length() == 2 {
+			if _, ok := el.LogicalType.Value.(*format.Float16Type); ok {
 				return Float16, nil
 			}
 		}
 	}
 	return 0, inputErrorf(s.name, s.embedding.name, -1, "wrong type: a list of %s, want a list of float32, float64 or float16", t)
+}
+
+// leafElement returns the footer's schema element of leaf column index, or nil.
+// Leaves appear in the flattened schema in column order.
+func (s *Shard) leafElement(index int) *format.SchemaElement {
+	leaf := 0
+	schema := s.file.Metadata().Schema
+	for i := range schema {
+		if n, _ := schema[i].NumChildren.Get(); n > 0 {
+			continue
+		}
+		if leaf == index {
+			return &schema[i]
+		}
+		leaf++
+	}
+	return nil
 }
 
 // keyKind returns the Kind of an id or label column of type t.

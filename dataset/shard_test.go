@@ -59,7 +59,21 @@ func intIDs(base int64) IDs {
 	return Int64IDs(v)
 }
 
-func TestReadDuckDBFixtures(t *testing.T) {
+// bothPaths runs f with pages read into memory whole and, again, with every
+// page streamed from the file (as pages larger than a segment are).
+func bothPaths(t *testing.T, f func(t *testing.T)) {
+	t.Run("in-memory", f)
+	t.Run("streamed", func(t *testing.T) {
+		saved := segmentSize
+		segmentSize = 64
+		defer func() { segmentSize = saved }()
+		f(t)
+	})
+}
+
+func TestReadDuckDBFixtures(t *testing.T) { bothPaths(t, testReadDuckDBFixtures) }
+
+func testReadDuckDBFixtures(t *testing.T) {
 	stringLabels := StringIDs([]string{"L0", "L1", "L2", "L0", "L1", "L2"})
 	intLabels := Int64IDs([]int64{0, 1, 2, 0, 1, 2})
 	tests := []struct {
@@ -176,8 +190,8 @@ func TestNoOptionalColumns(t *testing.T) {
 	}
 }
 
-// readAll opens a shard and reads every column it has, returning the first error.
-func readAll(s *Shard) error {
+// readShard reads every column it has, returning the first error.
+func readShard(s *Shard) error {
 	if _, err := s.ReadIDs(); err != nil {
 		return err
 	}
@@ -197,7 +211,9 @@ func readAll(s *Shard) error {
 	return nil
 }
 
-func TestBadDuckDBFixtures(t *testing.T) {
+func TestBadDuckDBFixtures(t *testing.T) { bothPaths(t, testBadDuckDBFixtures) }
+
+func testBadDuckDBFixtures(t *testing.T) {
 	tests := []struct {
 		file   string
 		cols   Columns
@@ -230,7 +246,7 @@ func TestBadDuckDBFixtures(t *testing.T) {
 				if tt.atOpen {
 					t.Fatal("OpenShard succeeded, want an error")
 				}
-				err = readAll(s)
+				err = readShard(s)
 			} else if !tt.atOpen {
 				t.Fatalf("OpenShard: %v", err)
 			}

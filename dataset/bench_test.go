@@ -1,0 +1,149 @@
+package dataset
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// The reading benchmarks need a 100,000 × 768 float32 shard written by DuckDB
+// (about 280 MB, list<float32>, zstd). It is not committed: the first run
+// writes it with testdata/gen/gen.mjs into the user's cache directory (or
+// $HARDNEG_BENCH_SHARD), installing the script's npm packages if needed, and
+// later runs reuse it. Without node the benchmarks are skipped.
+const (
+	benchRows = 100_000
+	benchDim  = 768
+)
+
+// benchShard returns the path of the benchmark shard, writing it if needed.
+func benchShard(b *testing.B) string {
+	b.Helper()
+	path := os.Getenv("HARDNEG_BENCH_SHARD")
+	if path == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		path = filepath.Join(dir, "hardneg", "bench", fmt.Sprintf("duckdb-%dx%d.parquet", benchRows, benchDim))
+	}
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		b.Skipf("benchmark shard %s is missing and node is not installed to write it with DuckDB (testdata/gen/gen.mjs)", path)
+	}
+	gen, err := filepath.Abs(filepath.Join("testdata", "gen"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(gen, "node_modules")); err != nil {
+		npm, err := exec.LookPath("npm")
+		if err != nil {
+			b.Skipf("benchmark shard %s is missing and npm is not installed to fetch DuckDB", path)
+		}
+		if out, err := runIn(gen, npm, "ci", "--no-audit", "--no-fund"); err != nil {
+			b.Skipf("npm ci in %s failed, cannot write the benchmark shard: %v\n%s", gen, err, out)
+		}
+	}
+	b.Logf("writing %s with DuckDB", path)
+	if out, err := runIn(gen, node, "gen.mjs", "bench", path, fmt.Sprint(benchRows), fmt.Sprint(benchDim)); err != nil {
+		b.Fatalf("writing the benchmark shard: %v\n%s", err, out)
+	}
+	return path
+}
+
+func runIn(dir, name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	return cmd.CombinedOutput()
+}
+
+// BenchmarkReadShard reads the embeddings of the DuckDB shard. Its MB/s are
+// embedding bytes (rows × dim × 4) per second, for every sub-benchmark,
+// including ReadFile (a plain os.ReadFile of the same file) and the
+// parquet-go page API for scale.
+func BenchmarkReadShard(b *testing.B) {
+	path := benchShard(b)
+	embBytes := int64(benchRows * benchDim * 4)
+	b.Run("ReadFile", func(b *testing.B) {
+		b.SetBytes(embBytes)
+		for b.Loop() {
+			if _, err := os.ReadFile(path); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, par := range []int{0, 1} {
+		name := "ReadEmbeddings"
+		if par == 1 {
+			name += "/one-core"
+		}
+		b.Run(name, func(b *testing.B) {
+			f, size := openBench(b, path)
+			var dst []float32
+			b.SetBytes(embBytes)
+			for b.Loop() {
+				s, err := OpenShard(f, size, path, Columns{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if par > 0 {
+					s.Parallelism = par
+				}
+				if dst, err = s.ReadEmbeddings(dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("parquet-go-pages", func(b *testing.B) {
+		f, size := openBench(b, path)
+		b.SetBytes(embBytes)
+		for b.Loop() {
+			pf, err := parquet.OpenFile(f, size)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for _, rg := range pf.RowGroups() {
+				pages := rg.ColumnChunks()[1].Pages()
+				for {
+					p, err := pages.ReadPage()
+					if errors.Is(err, io.EOF) {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					data := p.Data()
+					n += len(data.Float())
+				}
+				pages.Close()
+			}
+			if n != benchRows*benchDim {
+				b.Fatalf("%d values", n)
+			}
+		}
+	})
+}
+
+func openBench(b *testing.B, path string) (*os.File, int64) {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	st, err := f.Stat()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return f, st.Size()
+}
