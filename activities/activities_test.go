@@ -150,31 +150,12 @@ func quiet() *Activities {
 	return &Activities{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
-// runJob runs the activities of a job one after another, as the workflow
-// would, and returns the plan.
+// runJob runs a job in-process with RunLocal and returns the plan.
 func runJob(t *testing.T, a *Activities, spec workflows.Spec) workflows.PlanResult {
 	t.Helper()
-	ctx := context.Background()
-	spec = spec.WithDefaults()
-	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
+	plan, err := a.RunLocal(context.Background(), spec)
 	if err != nil {
-		t.Fatalf("Plan: %v", err)
-	}
-	for b := range plan.Blocks {
-		for s := range plan.CorpusShards {
-			if _, err := a.MineTile(ctx, workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: b, Shard: s}); err != nil {
-				t.Fatalf("MineTile b%d s%d: %v", b, s, err)
-			}
-		}
-		if _, err := a.MergeBlock(ctx, workflows.MergeInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: b}); err != nil {
-			t.Fatalf("MergeBlock %d: %v", b, err)
-		}
-	}
-	if _, err := a.Rebalance(ctx, workflows.RebalanceInput{Spec: spec, Fingerprint: plan.Fingerprint, Blocks: plan.Blocks}); err != nil {
-		t.Fatalf("Rebalance: %v", err)
-	}
-	if _, err := a.Finalize(ctx, workflows.FinalizeInput{Spec: spec, Fingerprint: plan.Fingerprint, Blocks: plan.Blocks}); err != nil {
-		t.Fatalf("Finalize: %v", err)
+		t.Fatalf("job: %v", err)
 	}
 	return plan
 }
