@@ -1,0 +1,105 @@
+package activities
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hardneg/hardneg/internal/synth"
+	"github.com/hardneg/hardneg/miner"
+	"github.com/hardneg/hardneg/workflows"
+)
+
+// benchData is a corpus of 40,000 × 256 in 2 shards and 4,096 queries in one
+// block: one tile is 4,096 × 20,000 × 256.
+func benchData(b *testing.B) (workflows.Spec, workflows.PlanResult, *Activities) {
+	b.Helper()
+	d := synth.Generate(synth.Config{Corpus: 40000, Queries: 4096, Dim: 256, Clusters: 50,
+		NearDupShare: 0.2, MultiPosShare: 0.3, Seed: 3}, 0)
+	root := b.TempDir()
+	put := func(dir string, shards [][]byte) {
+		os.MkdirAll(dir, 0o755)
+		for i, s := range shards {
+			os.WriteFile(filepath.Join(dir, "s"+string(rune('0'+i))+".parquet"), s, 0o644)
+		}
+	}
+	cs, err := synth.Shards(d.Corpus, 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	qs, err := synth.Shards(d.Queries, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	put(filepath.Join(root, "c"), cs)
+	put(filepath.Join(root, "q"), qs)
+	spec := workflows.Spec{Run: "bench", Corpus: root + "/c/", Queries: root + "/q/", Output: root + "/o/",
+		QueryBlockRows: 4096, NumNegatives: 5, EasyNegatives: 2}.WithDefaults()
+	a := quiet()
+	plan, err := a.Plan(context.Background(), workflows.PlanInput{Spec: spec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return spec, plan, a
+}
+
+// BenchmarkMineTile measures one MineTile activity: read the query block
+// (cached after the first call, as on a worker running a block's tiles) and the
+// corpus shard, search, write the partial. BenchmarkSearchTile measures the
+// search alone on the same tile; the difference is the activity's overhead.
+func BenchmarkMineTile(b *testing.B) {
+	spec, plan, a := benchData(b)
+	ctx := context.Background()
+	in := workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: 0, Shard: 1}
+	out := strings.TrimSuffix(spec.Output, "/")
+	for b.Loop() {
+		os.Remove(filepath.Join(out, TileKey(plan.Fingerprint, 0, 1)))
+		if r, err := a.MineTile(ctx, in); err != nil || r.Skipped {
+			b.Fatal(err, r.Skipped)
+		}
+	}
+}
+
+func BenchmarkSearchTile(b *testing.B) {
+	spec, plan, a := benchData(b)
+	ctx := context.Background()
+	p, _, err := a.loadPlan(ctx, spec, plan.Fingerprint)
+	if err != nil {
+		b.Fatal(err)
+	}
+	qb, err := a.loadQueryBlock(ctx, p, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	shard, err := a.readShard(ctx, p, spec.Corpus, p.Corpus[1], needs{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tile, err := a.buildTile(p, qb, shard, p.Corpus[1])
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := miner.SearchTile(tile); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRunLocal measures a whole job in-process (plan, 2 tiles, merge,
+// rebalance, finalize) on the data of BenchmarkSearchTile: compare with two
+// searches.
+func BenchmarkRunLocal(b *testing.B) {
+	spec, _, _ := benchData(b)
+	ctx := context.Background()
+	for i := 0; b.Loop(); i++ {
+		s := spec
+		s.Output = strings.TrimSuffix(spec.Output, "/") + "-" + string(rune('a'+i%26)) + "/"
+		os.RemoveAll(s.Output)
+		if _, err := quiet().RunLocal(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
