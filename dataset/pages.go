@@ -208,7 +208,7 @@ var pageReaders = sync.Pool{New: func() any { return new(pageReader) }}
 func (p *pageReader) zstdReader(src io.Reader) (io.Reader, error) {
 	if p.zs == nil {
 		// One goroutine per decoder: the parallelism is across pages.
-		zs, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(false))
+		zs, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(false))
 		if err != nil {
 			return nil, err
 		}
