@@ -63,6 +63,10 @@ type Activities struct {
 	Kernel miner.Kernel
 	// Workers bounds the goroutines of a tile search; 0 means GOMAXPROCS.
 	Workers int
+	// QueryCacheBytes bounds the query shards kept in memory between tiles
+	// (0 means 1 GiB). A worker mining a block's tiles one after another then
+	// reads the block's queries once.
+	QueryCacheBytes int64
 	// HeartbeatEvery is how often a long activity heartbeats (default 5 s,
 	// well inside workflows.HeartbeatTimeout).
 	HeartbeatEvery time.Duration

@@ -204,6 +204,7 @@ func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int) (*q
 		if from >= to {
 			continue
 		}
+		a.cache.setLimit(a.QueryCacheBytes)
 		d, err := a.cache.get(ctx, uri+"\x00"+sh.Key+"\x00"+sh.ETag+"\x00"+p.Spec.Similarity, func() (*shardData, error) {
 			return a.readShard(ctx, p, uri, sh, n)
 		})
@@ -231,7 +232,8 @@ func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int) (*q
 }
 
 // blockCache keeps recently read query shards. It holds at most maxBytes of
-// embeddings (default 1 GiB) and always at least the last one read.
+// embeddings (Activities.QueryCacheBytes, default 1 GiB) and always at least
+// the last one read.
 type blockCache struct {
 	mu       sync.Mutex
 	maxBytes int64
@@ -266,7 +268,16 @@ func (c *blockCache) get(ctx context.Context, key string, load func() (*shardDat
 		return nil, err
 	}
 	c.add(key, d)
+	c.mu.Lock()
+	delete(c.loading, key) // later callers find it cached
+	c.mu.Unlock()
 	return d, nil
+}
+
+func (c *blockCache) setLimit(n int64) {
+	c.mu.Lock()
+	c.maxBytes = n
+	c.mu.Unlock()
 }
 
 func (c *blockCache) lookup(key string) *shardData {
