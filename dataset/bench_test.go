@@ -1,9 +1,11 @@
 package dataset
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -167,4 +169,48 @@ func openBench(b *testing.B, path string) (*os.File, int64) {
 		b.Fatal(err)
 	}
 	return f, st.Size()
+}
+
+// BenchmarkWriteNTuples writes a 100,000-row n-tuple part (string ids, one or
+// two positives and 8 negatives per row) to memory. Run it with -cpu 1 for the
+// one-core figure.
+func BenchmarkWriteNTuples(b *testing.B) {
+	for _, negatives := range []int{8, 32} {
+		b.Run(fmt.Sprintf("negatives=%d", negatives), func(b *testing.B) {
+			rows := ntuples(100_000, negatives, stringID, rand.New(rand.NewPCG(1, 2)))
+			var buf bytes.Buffer
+			defer reportCPU(b)()
+			for b.Loop() {
+				buf.Reset()
+				if err := WriteNTuples(&buf, rows); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(buf.Len()), "file-bytes")
+		})
+	}
+}
+
+// BenchmarkWritePartial writes a partial of 4,096 queries with 128
+// candidates each.
+func BenchmarkWritePartial(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	rows := make([]PartialRow, 4096)
+	for i := range rows {
+		r := PartialRow{QueryRow: int64(i), PosRows: []int64{rng.Int64N(1e6)}, PosScores: []float32{rng.Float32()}}
+		for range 128 {
+			r.CandRows = append(r.CandRows, rng.Int64N(1e6))
+			r.CandScores = append(r.CandScores, rng.Float32())
+		}
+		rows[i] = r
+	}
+	var buf bytes.Buffer
+	defer reportCPU(b)()
+	for b.Loop() {
+		buf.Reset()
+		if err := WritePartial(&buf, rows); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(buf.Len()), "file-bytes")
 }
