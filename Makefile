@@ -1,5 +1,7 @@
 # hardneg: the two commands a new machine needs are `make demo` and `make test`.
 GO ?= go
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 TOOLS := -modfile=tools/go.mod
 
 .PHONY: demo test tools vet bench servers fixtures
@@ -11,7 +13,9 @@ demo: tools
 ## test: everything CI runs (vet, then all tests against real local servers)
 test: tools
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	@# -v so the log shows what really ran (servers started, each test); the
+	@# RUN/PAUSE/CONT lines only add noise.
+	$(GO) test -count=1 -timeout 30m -v ./... 2>&1 | grep -v -E '^=== (RUN|PAUSE|CONT|NAME)'
 
 ## tools: build the pinned Temporal CLI and versitygw (cached by Go after the first time)
 tools:
