@@ -237,7 +237,7 @@ func (p *pageReader) decompress(codec format.CompressionCodec, src io.Reader, si
 	if _, err := io.ReadFull(src, comp); err != nil {
 		return nil, err
 	}
-	out, err := c.Decode(p.scratch[:0], comp)
+	out, err := c.Decode(grow(p.scratch, int(max(uncompressed, 0)))[:0], comp)
 	if err != nil {
 		return nil, fmt.Errorf("decompress %v page: %w", codec, err)
 	}

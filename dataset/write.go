@@ -18,10 +18,10 @@ import (
 // ID is the type of ids in results: they keep the type of the input's ids.
 type ID interface{ string | int64 }
 
-// The kinds of negative.
+// The values of the negative_kinds and kind columns.
 const (
-	KindHard = "hard" // mined: scored high against the query
-	KindEasy = "easy" // drawn at random from outside the candidate window
+	HardNegative = "hard" // mined: scored high against the query
+	EasyNegative = "easy" // drawn at random from outside the candidate window
 )
 
 // PartialRow is one query's result within one tile (a query block × a corpus
@@ -38,7 +38,7 @@ type PartialRow struct {
 }
 
 // NTuple is one row of an n-tuple output part: a query, its positives and
-// its negatives with their scores, kinds (KindHard or KindEasy) and ranks.
+// its negatives with their scores, kinds (HardNegative or EasyNegative) and ranks.
 type NTuple[T ID] struct {
 	QueryID        T         `parquet:"query_id"`
 	PositiveIDs    []T       `parquet:"positive_ids,list"`

@@ -41,9 +41,9 @@ func ntuples[T ID](n, negatives int, id func(int) T, rng *rand.Rand) []NTuple[T]
 			r.PositiveScores = append(r.PositiveScores, rng.Float32())
 		}
 		for k := range negatives {
-			kind := KindHard
+			kind := HardNegative
 			if k >= negatives-negatives/4 {
-				kind = KindEasy
+				kind = EasyNegative
 			}
 			r.NegativeIDs = append(r.NegativeIDs, id(rng.IntN(10*n)))
 			r.NegativeScores = append(r.NegativeScores, rng.Float32())
@@ -126,14 +126,14 @@ func TestNTupleRoundTrip(t *testing.T) {
 
 func TestTripletRoundTrip(t *testing.T) {
 	rows := []Triplet[string]{
-		{QueryID: "q1", PositiveID: "d1", NegativeID: "d9", NegativeScore: 0.5, Kind: KindHard},
-		{QueryID: "q1", PositiveID: "d1", NegativeID: "d4", NegativeScore: -0.1, Kind: KindEasy},
+		{QueryID: "q1", PositiveID: "d1", NegativeID: "d9", NegativeScore: 0.5, Kind: HardNegative},
+		{QueryID: "q1", PositiveID: "d1", NegativeID: "d4", NegativeScore: -0.1, Kind: EasyNegative},
 	}
 	roundTrip(t, rows, WriteTriplets[string],
 		func(r *bytes.Reader, size int64) ([]Triplet[string], error) {
 			return ReadTriplets[string](r, size, "t.parquet")
 		})
-	irows := []Triplet[int64]{{QueryID: 1, PositiveID: 2, NegativeID: 3, NegativeScore: 0.25, Kind: KindHard}}
+	irows := []Triplet[int64]{{QueryID: 1, PositiveID: 2, NegativeID: 3, NegativeScore: 0.25, Kind: HardNegative}}
 	roundTrip(t, irows, WriteTriplets[int64],
 		func(r *bytes.Reader, size int64) ([]Triplet[int64], error) {
 			return ReadTriplets[int64](r, size, "t.parquet")

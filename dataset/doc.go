@@ -1,0 +1,34 @@
+// Package dataset reads embedding shards from Parquet and writes the miner's
+// partial and final results as Parquet. It knows nothing of where files live:
+// it reads through an io.ReaderAt and a size, and writes to an io.Writer.
+//
+// # Reading
+//
+// OpenShard reads a shard's footer, checks its schema against the configured
+// column names (Columns) and finds the embedding dimension from the start of
+// the first data page. The Read methods then read the ids (string or int64,
+// kept as IDs), the embeddings (one row-major []float32), the positives (Lists
+// of ids per row) and the labels.
+//
+// Embeddings may be a list or a fixed-size list (which Parquet stores as a
+// list) of float32, float64 or float16, in any page version, codec and
+// encoding a writer may choose (plain, dictionary, byte-stream-split). They
+// are decoded by this package rather than through parquet-go's page API, so
+// that the pages of one column chunk decode in parallel, straight into the
+// output slice: DuckDB writes a 100,000 × 768 shard as one row group of three
+// pages, which parquet-go decodes one after another.
+//
+// # Bad input
+//
+// Input that can never be read as asked is an *InputError naming the object,
+// the column and, where one row is at fault, the row: a missing column, a wrong
+// type, a row of another dimension, a null or NaN/Inf embedding, an empty
+// shard, a duplicate id, a truncated or non-Parquet file. Callers treat it as
+// non-retryable. Errors of the io.ReaderAt are returned as they are, wrapped.
+//
+// # Writing
+//
+// WritePartial writes one tile's candidates (PartialRow), WriteNTuples and
+// WriteTriplets the output parts. Files are zstd-compressed and identical
+// rows always give identical bytes.
+package dataset
