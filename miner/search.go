@@ -2,6 +2,7 @@ package miner
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -48,8 +49,12 @@ type Tile struct {
 	EasyDraws  int
 	CorpusRows int64
 
-	// Kernel computes the inner products; nil means DefaultKernel().
+	// Kernel computes the inner products; nil means the built-in engine
+	// (kernel.Selected, on packed blocks), whose scores equal those of
+	// DefaultKernel().
 	Kernel Kernel
+	// Precision is Exact (or "") or Quantized; both give the same result.
+	Precision Precision
 	// Workers bounds the goroutines used; 0 means GOMAXPROCS.
 	Workers int
 }
@@ -79,12 +84,39 @@ type Drawn struct {
 	Score float32
 }
 
-// Query block rows and corpus block rows per step of a worker: a corpus block
-// of cb rows stays in cache while qb queries are scored against it.
+// Precision says how SearchTile finds the best K: Exact scores every pair
+// with the float kernel; Quantized scores every pair with 8-bit integers
+// first, keeps the rows whose proven error interval could reach the top K,
+// and rescores those exactly with the same float kernel, so its results are
+// identical to Exact's (see package kernel for the bound).
+type Precision string
+
+// The precisions of the job spec's precision field; "" means Exact.
 const (
-	qb = 32
-	cb = 256
+	Exact     Precision = "exact"
+	Quantized Precision = "quantized"
 )
+
+// Cache blocking. The corpus is packed for the kernel one block of
+// packBytes at a time, shared by all workers, so that packing costs little
+// beside the queries' work. Each worker scores a chunk of up to queryChunk
+// queries against subBytes of the packed block at a time: those rows stay in
+// the core's L2 (1 MiB here) while the chunk's micro-tiles stream over them.
+var (
+	packBytes = 4 << 20
+	subBytes  = 384 << 10
+)
+
+// queryChunk is a multiple of the micro-tile heights (8 and 6).
+const queryChunk = 48
+
+// blocking returns the rows of a sub-block and of a packed block for rows of
+// rowBytes bytes and panels of panel rows.
+func blocking(rowBytes, panel int) (sub, block int) {
+	sub = max(panel, subBytes/rowBytes/panel*panel)
+	block = max(sub, packBytes/rowBytes/sub*sub)
+	return sub, block
+}
 
 func (t *Tile) validate() error {
 	if err := t.Queries.Validate(); err != nil {
@@ -98,6 +130,11 @@ func (t *Tile) validate() error {
 	}
 	if t.K < 0 {
 		return fmt.Errorf("k = %d is negative", t.K)
+	}
+	switch t.Precision {
+	case "", Exact, Quantized:
+	default:
+		return fmt.Errorf("precision %q is neither %q nor %q", t.Precision, Exact, Quantized)
 	}
 	nq := t.Queries.Rows
 	if (t.QueryLabels == nil) != (t.CorpusLabels == nil) {
@@ -122,93 +159,188 @@ func (t *Tile) validate() error {
 	return nil
 }
 
+// Engines returns the name of this process's float engine ("avx512",
+// "avx2" or "go", chosen by CPU features or HARDNEG_KERNEL) and of its int8
+// prefilter engine ("" where Quantized runs the exact search).
+func Engines() (exact, quantized string) {
+	if quantEngine != nil {
+		quantized = quantEngine.Name
+	}
+	return kernel.Selected.Name, quantized
+}
+
+// quantEngine is the int8 engine of Quantized searches (nil: run exact);
+// tests swap it to run the prefilter on every engine.
+var quantEngine = kernel.SelectedQuant
+
 // SearchTile finds, for every query of the tile, the K best corpus items of
 // the shard (exact, ties to the lower row), the exact scores of its positives
 // and easy draws that live in the shard, and in labeled mode the summary of
 // its same-label items. The work is spread over all cores; the result does
-// not depend on their number.
+// not depend on their number, nor on the precision.
+//
+// Quantized applies with the built-in kernels (Kernel nil) where an int8
+// kernel runs (kernel.SelectedQuant) and the data is within the bound's
+// range (kernel.QuantSafe); elsewhere the search runs exact, which gives the
+// same result.
 func SearchTile(t Tile) ([]Partial, error) {
 	if err := t.validate(); err != nil {
 		return nil, fmt.Errorf("search tile at row %d: %w", t.Base, err)
 	}
-	if t.Kernel == nil {
-		t.Kernel = kernel.Default
+	s := newSearch(&t)
+	if t.Precision != Quantized || t.Kernel != nil || quantEngine == nil || !s.quantized(quantEngine) {
+		s.exact()
 	}
-	nq := t.Queries.Rows
-	out := make([]Partial, nq)
+	return s.out, nil
+}
+
+// search is the state of one SearchTile.
+type search struct {
+	t       *Tile
+	eng     *kernel.Engine
+	workers int
+	chunk   int // queries per work item
+	heaps   []*topK
+	same    []SameLabel
+	out     []Partial
+	scratch []scratch // one per worker
+	q       []qstate  // Quantized: per query
+}
+
+// scratch is one worker's buffers.
+type scratch struct {
+	scores   []float32 // exact block scores
+	approx   []float32 // quantized block scores
+	bounds   []float64 // quantized: the chunk's bounds for the block
+	pend     []pending // quantized: rows waiting for exact scores, per query of the chunk
+	padIdx   []int32   // offsets padded for Gather
+	gathered []float32 // Gather's scores
+}
+
+func newSearch(t *Tile) *search {
+	eng := kernel.Selected
+	if t.Kernel != nil {
+		eng = kernel.FromFunc("tile", t.Kernel)
+	}
 	workers := t.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	chunks := (nq + qb - 1) / qb
-	workers = min(workers, chunks)
+	nq := t.Queries.Rows
+	chunk := max(8, min(queryChunk, (nq+workers-1)/workers+7)/8*8)
+	s := &search{t: t, eng: eng, workers: workers, chunk: chunk,
+		heaps: make([]*topK, nq), same: make([]SameLabel, nq), out: make([]Partial, nq),
+		scratch: make([]scratch, workers)}
+	for i := range s.heaps {
+		s.heaps[i] = newTopK(t.K)
+	}
+	return s
+}
+
+// chunks is the number of query work items.
+func (s *search) chunks() int { return (s.t.Queries.Rows + s.chunk - 1) / s.chunk }
+
+// chunkRange returns the queries of work item c.
+func (s *search) chunkRange(c int) (lo, hi int) {
+	return c * s.chunk, min(c*s.chunk+s.chunk, s.t.Queries.Rows)
+}
+
+// scanRows is the number of corpus rows to scan: none when k = 0 and there
+// are no labels to summarise.
+func (s *search) scanRows() int {
+	if s.t.K == 0 && s.t.QueryLabels == nil || s.t.Queries.Rows == 0 {
+		return 0
+	}
+	return s.t.Corpus.Rows
+}
+
+// parallel calls f(w, i) for i in [0, n) on up to workers goroutines; w is
+// the goroutine's index, for its scratch space.
+func parallel(workers, n int, f func(w, i int)) {
+	workers = min(workers, n)
+	if workers <= 1 {
+		for i := range n {
+			f(0, i)
+		}
+		return
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
 		wg.Go(func() {
-			s := newSearcher(&t)
 			for {
-				c := int(next.Add(1) - 1)
-				if c >= chunks {
+				i := int(next.Add(1) - 1)
+				if i >= n {
 					return
 				}
-				lo, hi := c*qb, min(c*qb+qb, nq)
-				s.chunk(lo, hi, out[lo:hi])
+				f(w, i)
 			}
 		})
 	}
 	wg.Wait()
-	return out, nil
 }
 
-// searcher is one worker's scratch space.
-type searcher struct {
-	t      *Tile
-	scores []float32
-	heaps  []*topK
-	same   []SameLabel
-	gather []float32
-}
-
-func newSearcher(t *Tile) *searcher {
-	return &searcher{t: t, scores: make([]float32, qb*cb), heaps: make([]*topK, qb), same: make([]SameLabel, qb)}
-}
-
-// chunk searches queries [lo, hi) of the tile into out.
-func (s *searcher) chunk(lo, hi int, out []Partial) {
-	t := s.t
-	n := hi - lo
-	for i := range n {
-		s.heaps[i] = newTopK(t.K)
-		s.same[i] = SameLabel{}
-	}
-	q := t.Queries.Slice(lo, hi)
-	// With k = 0 and no labels to summarise there is nothing to scan for.
-	scanRows := t.Corpus.Rows
-	if t.K == 0 && t.QueryLabels == nil {
-		scanRows = 0
-	}
-	for j0 := 0; j0 < scanRows; j0 += cb {
-		j1 := min(j0+cb, t.Corpus.Rows)
-		m := j1 - j0
-		sc := s.scores[:n*m]
-		t.Kernel(sc, q.Data, t.Corpus.Data[j0*t.Corpus.Dim:j1*t.Corpus.Dim], n, m, t.Corpus.Dim)
-		for i := range n {
-			s.collect(lo+i, i, sc[i*m:(i+1)*m], t.Base+int64(j0))
+// exact runs the exact search: for each packed corpus block, every query
+// chunk is scored against it and the scores offered to the queries' heaps in
+// row order, so each heap sees the rows in the same order whatever the
+// scheduling.
+func (s *search) exact() {
+	t, e := s.t, s.eng
+	dim, scan := t.Corpus.Dim, s.scanRows()
+	if scan > 0 {
+		sub, block := blocking(4*dim, e.Panel)
+		packed := make([]float32, e.PackedLen(min(block, scan), dim))
+		for b0 := 0; b0 < scan; b0 += block {
+			n := min(block, scan-b0)
+			parallel(s.workers, (n+sub-1)/sub, func(_, j int) {
+				r0, r1 := j*sub, min(j*sub+sub, n)
+				e.Pack(packed[r0*dim:], t.Corpus.Data[(b0+r0)*dim:(b0+r1)*dim], r1-r0, dim)
+			})
+			parallel(s.workers, s.chunks(), func(w, c int) {
+				lo, hi := s.chunkRange(c)
+				sc := &s.scratch[w]
+				for r0 := 0; r0 < n; r0 += sub {
+					m := min(sub, n-r0)
+					ldd := e.Padded(m)
+					sc.scores = grow(sc.scores, (hi-lo)*ldd)
+					e.Scores(sc.scores, ldd, t.Queries.Data[lo*dim:hi*dim], hi-lo, dim, packed[r0*dim:], m)
+					for i := lo; i < hi; i++ {
+						s.collect(i, sc.scores[(i-lo)*ldd:(i-lo)*ldd+m], t.Base+int64(b0+r0))
+					}
+				}
+			})
 		}
 	}
-	for i := range n {
-		out[i].Top = s.heaps[i].sorted()
-		out[i].SameLabel = s.same[i]
-		out[i].Positives = s.scoreRows(lo+i, positivesIn(t, lo+i))
-		out[i].Easy = s.easy(lo + i)
+	parallel(s.workers, s.chunks(), func(w, c int) {
+		lo, hi := s.chunkRange(c)
+		for i := lo; i < hi; i++ {
+			s.out[i].Top = s.heaps[i].sorted()
+			s.out[i].SameLabel = s.same[i]
+			s.finishQuery(w, i)
+		}
+	})
+}
+
+// finishQuery scores query qi's positives and easy draws.
+func (s *search) finishQuery(w, qi int) {
+	s.out[qi].Positives = s.scoreRows(w, qi, positivesIn(s.t, qi))
+	s.out[qi].Easy = s.easy(w, qi)
+}
+
+func grow[T any](b []T, n int) []T {
+	if cap(b) < n {
+		return make([]T, n)
 	}
+	return b[:n]
 }
 
 // collect offers one query's scores against corpus rows base, base+1, ...
-func (s *searcher) collect(qi, hi int, scores []float32, base int64) {
+// Rows arrive in increasing order, so a score equal to the current k-th
+// never enters (the k-th has the lower row): the common case is one
+// comparison per score.
+func (s *search) collect(qi int, scores []float32, base int64) {
 	t := s.t
-	h := s.heaps[hi]
+	h := s.heaps[qi]
 	self := int64(-1)
 	if t.QueryRows != nil {
 		self = t.QueryRows[qi]
@@ -216,7 +348,7 @@ func (s *searcher) collect(qi, hi int, scores []float32, base int64) {
 	if t.QueryLabels != nil {
 		ql := t.QueryLabels[qi]
 		labels := t.CorpusLabels[base-t.Base:]
-		sl := &s.same[hi]
+		sl := &s.same[qi]
 		for j, v := range scores {
 			row := base + int64(j)
 			if row == self {
@@ -233,12 +365,24 @@ func (s *searcher) collect(qi, hi int, scores []float32, base int64) {
 		}
 		return
 	}
-	for j, v := range scores {
+	if h.k == 0 {
+		return
+	}
+	for j := 0; j < len(scores); j++ {
+		if h.full() {
+			thr := h.h[0].Score
+			for j < len(scores) && scores[j] < thr {
+				j++
+			}
+			if j == len(scores) {
+				return
+			}
+		}
 		row := base + int64(j)
 		if row == self {
 			continue
 		}
-		offer(h, row, v)
+		offer(h, row, scores[j])
 	}
 }
 
@@ -274,29 +418,38 @@ func positivesIn(t *Tile, qi int) []int64 {
 }
 
 // scoreRows scores query qi against the given global rows of the shard with
-// the tile's kernel, so the scores equal those the search computes.
-func (s *searcher) scoreRows(qi int, rows []int64) []Candidate {
+// the tile's engine, in place (Engine.Gather), so the scores equal those the
+// search computes. The result is in the order of rows.
+func (s *search) scoreRows(w, qi int, rows []int64) []Candidate {
 	if len(rows) == 0 {
 		return nil
 	}
 	t := s.t
-	dim := t.Corpus.Dim
-	s.gather = s.gather[:0]
-	for _, r := range rows {
-		s.gather = append(s.gather, t.Corpus.Row(int(r-t.Base))...)
-	}
-	sc := make([]float32, len(rows))
-	t.Kernel(sc, t.Queries.Row(qi), s.gather, 1, len(rows), dim)
+	dim := int64(t.Corpus.Dim)
+	lo, hi := slices.Min(rows)-t.Base, slices.Max(rows)-t.Base
 	out := make([]Candidate, len(rows))
+	if (hi-lo+1)*dim <= math.MaxInt32 {
+		data := t.Corpus.Data[lo*dim : (hi+1)*dim]
+		idx := make([]int32, len(rows))
+		for i, r := range rows {
+			idx[i] = int32((r - t.Base - lo) * dim)
+		}
+		for i, v := range s.gatherScores(w, qi, data, idx) {
+			out[i] = Candidate{Row: rows[i], Score: v}
+		}
+		return out
+	}
+	// Rows too far apart for 32-bit offsets: one at a time.
 	for i, r := range rows {
-		out[i] = Candidate{Row: r, Score: sc[i]}
+		v := s.gatherScores(w, qi, t.Corpus.Row(int(r-t.Base)), []int32{0})
+		out[i] = Candidate{Row: r, Score: v[0]}
 	}
 	return out
 }
 
 // easy scores query qi's easy draws that lie in the shard and are eligible
 // here (not the query itself, not of its label).
-func (s *searcher) easy(qi int) []Drawn {
+func (s *search) easy(w, qi int) []Drawn {
 	t := s.t
 	if t.EasySeeds == nil || t.EasyDraws <= 0 {
 		return nil
@@ -318,7 +471,7 @@ func (s *searcher) easy(qi int) []Drawn {
 		rows = append(rows, r)
 		idx = append(idx, int32(d))
 	}
-	sc := s.scoreRows(qi, rows)
+	sc := s.scoreRows(w, qi, rows)
 	out := make([]Drawn, len(sc))
 	for i, c := range sc {
 		out[i] = Drawn{Draw: idx[i], Row: c.Row, Score: c.Score}
@@ -331,16 +484,12 @@ func (s *searcher) easy(qi int) []Drawn {
 // that they equal the scores a search of that shard computes. Rows outside
 // the shard are skipped; the result is in the order of rows.
 func ScoreRows(q []float32, corpus Matrix, base int64, rows []int64, kern Kernel) []Candidate {
-	if kern == nil {
-		kern = kernel.Default
-	}
 	var in []int64
 	for _, r := range rows {
 		if r >= base && r < base+int64(corpus.Rows) {
 			in = append(in, r)
 		}
 	}
-	t := Tile{Queries: Matrix{Rows: 1, Dim: len(q), Data: q}, Corpus: corpus, Base: base, Kernel: kern}
-	s := &searcher{t: &t}
-	return s.scoreRows(0, in)
+	t := Tile{Queries: Matrix{Rows: 1, Dim: len(q), Data: q}, Corpus: corpus, Base: base, Kernel: kern, Workers: 1}
+	return newSearch(&t).scoreRows(0, 0, in)
 }

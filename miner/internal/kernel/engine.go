@@ -23,6 +23,9 @@ type Engine struct {
 	// block scores on row-major corpus rows (Panel 1 engines).
 	block func(dst []float32, ldd int, q, c []float32, nq, nc, dim int)
 	pair  func(a, b []float32) float32
+	// gather scores q against GatherWidth rows per group (nil: pair per row).
+	gather      func(dst, q, c []float32, idx []int32, groups, dim int)
+	gatherWidth int
 }
 
 // Padded returns n rounded up to a multiple of e.Panel.
@@ -89,6 +92,33 @@ func (e *Engine) Scores(dst []float32, ldd int, q []float32, nq, dim int, packed
 			f(dst[i0*ldd+p0:], ldd, q[i0*dim:], dim, packed[p0*dim:], dim)
 		}
 	}
+}
+
+// GatherWidth is the multiple of rows that Gather scores at a time.
+func (e *Engine) GatherWidth() int { return max(1, e.gatherWidth) }
+
+// Gather scores the row q against the rows of c that start at the element
+// offsets idx: dst[t] = Pair(q, c[idx[t]:idx[t]+len(q)]), with the engine's
+// arithmetic, without packing the rows. len(idx) must be a multiple of
+// GatherWidth (pad with any valid offset; those scores are extra) and dst at
+// least as long.
+func (e *Engine) Gather(dst, q, c []float32, idx []int32) {
+	dim := len(q)
+	if len(idx)%e.GatherWidth() != 0 || len(dst) < len(idx) {
+		panic(fmt.Sprintf("kernel: Gather of %d rows (width %d) into %d scores", len(idx), e.GatherWidth(), len(dst)))
+	}
+	for _, o := range idx {
+		if o < 0 || int(o)+dim > len(c) {
+			panic(fmt.Sprintf("kernel: Gather offset %d outside %d values", o, len(c)))
+		}
+	}
+	if e.gather == nil || dim == 0 || len(idx) == 0 {
+		for t, o := range idx {
+			dst[t] = e.pair(q, c[o:int(o)+dim])
+		}
+		return
+	}
+	e.gather(dst, q, c, idx, len(idx)/e.gatherWidth, dim)
 }
 
 // Pair scores one pair with the engine's arithmetic, in plain Go.
@@ -159,4 +189,24 @@ func selectEngine(name string) *Engine {
 		panic(fmt.Sprintf("%s=%s: %v", EnvVar, name, err))
 	}
 	return e
+}
+
+// FromFunc wraps a Func as an engine on row-major rows (Panel 1), for a
+// caller that brings its own kernel.
+func FromFunc(name string, f Func) *Engine {
+	block := func(dst []float32, ldd int, q, c []float32, nq, nc, dim int) {
+		if ldd == nc {
+			f(dst[:nq*nc], q[:nq*dim], c[:nc*dim], nq, nc, dim)
+			return
+		}
+		for i := range nq {
+			f(dst[i*ldd:i*ldd+nc], q[i*dim:(i+1)*dim], c[:nc*dim], 1, nc, dim)
+		}
+	}
+	pair := func(a, b []float32) float32 {
+		var s [1]float32
+		f(s[:], a, b, 1, 1, len(a))
+		return s[0]
+	}
+	return &Engine{Name: name, Panel: 1, block: block, pair: pair}
 }

@@ -194,3 +194,33 @@ func TestEnvSelectsEngine(t *testing.T) {
 		}
 	}
 }
+
+// TestGatherMatchesPair checks that scoring rows in place, at any offsets,
+// gives the engine's pair scores bit for bit.
+func TestGatherMatchesPair(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, e := range Engines() {
+		for _, dim := range []int{1, 5, 384} {
+			const nc = 70
+			q, c := randVecs(r, 1, dim), randVecs(r, nc, dim)
+			for _, n := range []int{1, 16, 31, 32, 33, 100} {
+				w := e.GatherWidth()
+				idx := make([]int32, (n+w-1)/w*w)
+				for i := range idx {
+					idx[i] = int32(r.IntN(nc) * dim)
+					if i >= n {
+						idx[i] = idx[n-1]
+					}
+				}
+				dst := make([]float32, len(idx))
+				e.Gather(dst, q, c, idx)
+				for i := range n {
+					want := e.Pair(q, c[idx[i]:int(idx[i])+dim])
+					if math.Float32bits(dst[i]) != math.Float32bits(want) {
+						t.Fatalf("%s dim %d n %d row %d: %v, want %v", e.Name, dim, n, i, dst[i], want)
+					}
+				}
+			}
+		}
+	}
+}

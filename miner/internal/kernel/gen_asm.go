@@ -46,6 +46,8 @@ func main() {
 	for mr := 1; mr <= zMR; mr++ {
 		vnniKernel(mr)
 	}
+	gatherKernel(zmm)
+	gatherKernel(ymm)
 	if err := os.WriteFile("kernel_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -253,6 +255,72 @@ func vnniKernel(mr int) {
 			p("\tADDQ BX, AX")
 		}
 	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// gatherKernel writes
+//
+//	func gatherZ(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)
+//
+// (gatherY for AVX2): the scores of one query row q against the corpus rows
+// that start at c[idx[t]], two vectors of rows per group, with the same
+// per-lane chain of fused multiply-adds as the panel kernels. The rows are
+// gathered from their row-major place, one dimension per step (the base
+// pointer advances, the offsets stay), so a few rows can be scored without
+// packing them.
+func gatherKernel(a isa) {
+	name := "gather" + a.reg
+	w := a.lanes * 4 // bytes of one vector
+	p("")
+	p("// func %s(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
+	p("\tMOVQ dst+0(FP), AX")
+	p("\tMOVQ q+8(FP), BX")
+	p("\tMOVQ c+16(FP), CX")
+	p("\tMOVQ idx+24(FP), DX")
+	p("\tMOVQ groups+32(FP), SI")
+	p("\tMOVQ dim+40(FP), DI")
+	p("group:")
+	if a.reg == "Z" {
+		p("\tVMOVDQU32 (DX), Z2")
+		p("\tVMOVDQU32 64(DX), Z3")
+	} else {
+		p("\tVMOVDQU (DX), Y2")
+		p("\tVMOVDQU 32(DX), Y3")
+	}
+	r := a.reg
+	p("\tVXORPS %s0, %s0, %s0", r, r, r)
+	p("\tVXORPS %s1, %s1, %s1", r, r, r)
+	p("\tMOVQ BX, R8")
+	p("\tMOVQ CX, R9")
+	p("\tMOVQ DI, R10")
+	p("step:")
+	for v := range 2 {
+		dst := fmt.Sprintf("%s%d", r, 4+v)
+		p("\tVXORPS %s, %s, %s", dst, dst, dst) // no dependency on the last gather
+		if r == "Z" {
+			p("\tKXNORW K0, K0, K%d", 1+v)
+			p("\tVGATHERDPS (R9)(Z%d*4), K%d, %s", 2+v, 1+v, dst)
+		} else {
+			m := fmt.Sprintf("Y%d", 7+v)
+			p("\tVPCMPEQD %s, %s, %s", m, m, m)
+			p("\tVGATHERDPS %s, (R9)(Y%d*4), %s", m, 2+v, dst)
+		}
+	}
+	p("\tVBROADCASTSS (R8), %s6", r)
+	p("\tVFMADD231PS %s4, %s6, %s0", r, r, r)
+	p("\tVFMADD231PS %s5, %s6, %s1", r, r, r)
+	p("\tADDQ $4, R8")
+	p("\tADDQ $4, R9")
+	p("\tDECQ R10")
+	p("\tJNZ step")
+	p("\tVMOVUPS %s0, (AX)", r)
+	p("\tVMOVUPS %s1, %d(AX)", r, w)
+	p("\tADDQ $%d, AX", 2*w)
+	p("\tADDQ $%d, DX", 2*w)
+	p("\tDECQ SI")
+	p("\tJNZ group")
 	p("\tVZEROUPPER")
 	p("\tRET")
 }

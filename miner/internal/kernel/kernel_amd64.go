@@ -79,6 +79,20 @@ func dotVNNI7(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *in
 //go:noescape
 func dotVNNI8(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
 
+//go:noescape
+func gatherZ(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)
+
+//go:noescape
+func gatherY(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)
+
+// wrapGather turns a gather kernel into the Engine's form; Engine.Gather has
+// checked the bounds.
+func wrapGather(f func(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)) func(dst, q, c []float32, idx []int32, groups, dim int) {
+	return func(dst, q, c []float32, idx []int32, groups, dim int) {
+		f(unsafe.SliceData(dst), unsafe.SliceData(q), unsafe.SliceData(c), unsafe.SliceData(idx), groups, dim)
+	}
+}
+
 type fmaAsm = func(dst *float32, ldd int, q *float32, ldq int, p *float32, n int)
 
 // wrapFMA turns the assembly kernels (index = query rows) into Engine
@@ -95,9 +109,11 @@ func wrapFMA(fs ...fmaAsm) []func(dst []float32, ldd int, q []float32, ldq int, 
 
 var (
 	avx512Engine = &Engine{Name: "avx512", Panel: 48, pair: fmaDot,
-		micro: wrapFMA(fmaZ1, fmaZ2, fmaZ3, fmaZ4, fmaZ5, fmaZ6, fmaZ7, fmaZ8)}
+		micro:  wrapFMA(fmaZ1, fmaZ2, fmaZ3, fmaZ4, fmaZ5, fmaZ6, fmaZ7, fmaZ8),
+		gather: wrapGather(gatherZ), gatherWidth: 32}
 	avx2Engine = &Engine{Name: "avx2", Panel: 16, pair: fmaDot,
-		micro: wrapFMA(fmaY1, fmaY2, fmaY3, fmaY4, fmaY5, fmaY6)}
+		micro:  wrapFMA(fmaY1, fmaY2, fmaY3, fmaY4, fmaY5, fmaY6),
+		gather: wrapGather(gatherY), gatherWidth: 16}
 )
 
 func simdEngines() []*Engine {
@@ -109,4 +125,27 @@ func simdEngines() []*Engine {
 		es = append(es, avx2Engine)
 	}
 	return es
+}
+
+type vnniAsm = func(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+
+func wrapVNNI(fs ...vnniAsm) []func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32) {
+	out := make([]func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32), len(fs)+1)
+	for i, f := range fs {
+		out[i+1] = func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32) {
+			f(unsafe.SliceData(dst), ldd, unsafe.SliceData(q), ldq, unsafe.SliceData(p), steps,
+				unsafe.SliceData(corr), unsafe.SliceData(qs), unsafe.SliceData(cs))
+		}
+	}
+	return out
+}
+
+var vnniEngine = &QEngine{Name: "avx512vnni",
+	micro: wrapVNNI(dotVNNI1, dotVNNI2, dotVNNI3, dotVNNI4, dotVNNI5, dotVNNI6, dotVNNI7, dotVNNI8)}
+
+func quantEngines() []*QEngine {
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI {
+		return []*QEngine{vnniEngine}
+	}
+	return nil
 }

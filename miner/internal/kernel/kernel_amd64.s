@@ -3798,3 +3798,81 @@ done:
 	VMOVUPS Z23, 128(AX)
 	VZEROUPPER
 	RET
+
+// func gatherZ(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)
+TEXT ·gatherZ(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), AX
+	MOVQ q+8(FP), BX
+	MOVQ c+16(FP), CX
+	MOVQ idx+24(FP), DX
+	MOVQ groups+32(FP), SI
+	MOVQ dim+40(FP), DI
+group:
+	VMOVDQU32 (DX), Z2
+	VMOVDQU32 64(DX), Z3
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	MOVQ BX, R8
+	MOVQ CX, R9
+	MOVQ DI, R10
+step:
+	VXORPS Z4, Z4, Z4
+	KXNORW K0, K0, K1
+	VGATHERDPS (R9)(Z2*4), K1, Z4
+	VXORPS Z5, Z5, Z5
+	KXNORW K0, K0, K2
+	VGATHERDPS (R9)(Z3*4), K2, Z5
+	VBROADCASTSS (R8), Z6
+	VFMADD231PS Z4, Z6, Z0
+	VFMADD231PS Z5, Z6, Z1
+	ADDQ $4, R8
+	ADDQ $4, R9
+	DECQ R10
+	JNZ step
+	VMOVUPS Z0, (AX)
+	VMOVUPS Z1, 64(AX)
+	ADDQ $128, AX
+	ADDQ $128, DX
+	DECQ SI
+	JNZ group
+	VZEROUPPER
+	RET
+
+// func gatherY(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)
+TEXT ·gatherY(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), AX
+	MOVQ q+8(FP), BX
+	MOVQ c+16(FP), CX
+	MOVQ idx+24(FP), DX
+	MOVQ groups+32(FP), SI
+	MOVQ dim+40(FP), DI
+group:
+	VMOVDQU (DX), Y2
+	VMOVDQU 32(DX), Y3
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ BX, R8
+	MOVQ CX, R9
+	MOVQ DI, R10
+step:
+	VXORPS Y4, Y4, Y4
+	VPCMPEQD Y7, Y7, Y7
+	VGATHERDPS Y7, (R9)(Y2*4), Y4
+	VXORPS Y5, Y5, Y5
+	VPCMPEQD Y8, Y8, Y8
+	VGATHERDPS Y8, (R9)(Y3*4), Y5
+	VBROADCASTSS (R8), Y6
+	VFMADD231PS Y4, Y6, Y0
+	VFMADD231PS Y5, Y6, Y1
+	ADDQ $4, R8
+	ADDQ $4, R9
+	DECQ R10
+	JNZ step
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, 32(AX)
+	ADDQ $64, AX
+	ADDQ $64, DX
+	DECQ SI
+	JNZ group
+	VZEROUPPER
+	RET

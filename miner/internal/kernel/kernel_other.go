@@ -2,4 +2,5 @@
 
 package kernel
 
-func simdEngines() []*Engine { return nil }
+func simdEngines() []*Engine   { return nil }
+func quantEngines() []*QEngine { return nil }

@@ -1,0 +1,296 @@
+package kernel
+
+import (
+	"fmt"
+	"math"
+)
+
+// The quantized prefilter scores every pair approximately with 8-bit
+// integers, and Bound says how far that approximation can be from the score
+// the exact float engine computes. The search keeps every row whose interval
+// [approx − B, approx + B] could reach its top k and rescores those rows
+// exactly, so its result is the exact one.
+//
+// # Quantization
+//
+// A query row q (dimension d) gets the scale s_q = max|q_k| / 127 (a float32)
+// and the integers q̃_k = round(q_k / s_q), clamped to [−127, 127]; likewise a
+// corpus row c gets s_c and c̃. Write q̂ = s_q·q̃, e_q = q − q̂, ĉ = s_c·c̃,
+// e_c = c − ĉ (real numbers). The kernel computes the integer I = Σ q̃_k·c̃_k
+// exactly (int32; the caller keeps d ≤ QuantMaxDim so that no partial sum
+// overflows) and returns A = fl(fl(fl(I)·s_c)·s_q), three float32 roundings.
+//
+// # The bound
+//
+// Let S = q·c (real), and F the float32 score of the exact engine. Then
+//
+//	S − s_q·s_c·I = q·c − q̂·ĉ = e_q·c + q̂·e_c,
+//	|S − s_q·s_c·I| ≤ ‖e_q‖·‖c‖ + ‖q̂‖·‖e_c‖                  (Cauchy–Schwarz)
+//	|A − s_q·s_c·I| ≤ ((1+u)³ − 1)·‖q̂‖·‖ĉ‖ + 3·2⁻¹⁴⁹            (three roundings)
+//	|F − S|         ≤ γ(d+1)·Σ|q_k·c_k| + (2d+4)·2⁻¹⁴⁹          (d fused or 2d plain roundings)
+//	                ≤ γ(d+1)·‖q‖·‖c‖ + (2d+4)·2⁻¹⁴⁹
+//
+// with u = 2⁻²⁴, γ(n) = n·u/(1 − n·u), and the 2⁻¹⁴⁹ terms covering
+// underflow to subnormals. Summing, |F − A| ≤ B with
+//
+//	B = ‖e_q‖·‖c‖ + ‖q̂‖·‖e_c‖ + γ(d+1)·‖q‖·‖c‖ + 3.01·u·‖q̂‖·‖ĉ‖ + (2d+8)·2⁻¹⁴⁹
+//
+// Bound evaluates B with the largest ‖c‖, ‖ĉ‖, ‖e_c‖ of a block of corpus
+// rows, so it holds for every row of the block. The norms are summed in
+// float64 (relative error below d·2⁻⁵³) and B is raised by a factor 1 + 10⁻⁶,
+// which covers those errors and the float64 roundings of the comparisons the
+// search makes with it (A ± B, thresholds): the term γ(d+1)·‖q‖·‖c‖ alone is
+// more than 2⁻²⁴ times any score, so the slack exceeds every such rounding.
+// The caller also keeps max|q_k|·max|c_k|·d ≤ 2¹⁰⁰ (QuantSafe), so that
+// nothing overflows and every quantity is finite.
+
+// QuantLevels is the largest quantized magnitude; QuantMaxDim the largest
+// dimension the int32 sums allow (255·127 + 128·127 per dimension, with
+// room to spare); QuantPanel the corpus rows per int8 panel.
+const (
+	QuantLevels = 127
+	QuantMaxDim = 32768
+	QuantPanel  = 48
+)
+
+// QuantSafe reports whether the quantized prefilter applies to data whose
+// largest magnitudes are maxQ and maxC in dimension dim: the dimension is
+// within QuantMaxDim and no product or sum can come near overflow.
+func QuantSafe(maxQ, maxC float32, dim int) bool {
+	return dim <= QuantMaxDim && float64(maxQ)*float64(maxC)*float64(dim) <= 0x1p100
+}
+
+// QuantQueries holds query rows quantized for the prefilter.
+type QuantQueries struct {
+	Rows, Dim int
+	Stride    int       // bytes per row: Dim rounded up to a multiple of 4
+	Data      []int8    // Rows×Stride, the padding zero
+	Scale     []float32 // s_q per row
+	Corr      []int32   // −128·Σ q̃ per row (the kernel adds 128 to corpus bytes)
+	Norm      []float64 // ‖q‖
+	HatNorm   []float64 // ‖q̂‖
+	ErrNorm   []float64 // ‖q − q̂‖
+}
+
+// QuantizeQueries quantizes the nq row-major rows of q.
+func QuantizeQueries(q []float32, nq, dim int) *QuantQueries {
+	stride := (dim + 3) &^ 3
+	z := &QuantQueries{Rows: nq, Dim: dim, Stride: stride,
+		Data: make([]int8, nq*stride), Scale: make([]float32, nq), Corr: make([]int32, nq),
+		Norm: make([]float64, nq), HatNorm: make([]float64, nq), ErrNorm: make([]float64, nq)}
+	buf := make([]int32, dim)
+	for i := range nq {
+		z.Scale[i], z.Norm[i], z.HatNorm[i], z.ErrNorm[i] = quantizeRow(q[i*dim:(i+1)*dim], buf)
+		row := z.Data[i*stride : i*stride+dim]
+		var sum int32
+		for k, v := range buf {
+			row[k] = int8(v)
+			sum += v
+		}
+		z.Corr[i] = -128 * sum
+	}
+	return z
+}
+
+// quantizeRow writes the quantized values of row into out and returns the
+// scale and the norms of the row, its quantized form and the error, each
+// raised by a relative 10⁻⁹ to cover float64 rounding. Any integers would
+// keep the bound valid (it is computed from the integers chosen); rounding to
+// the nearest makes it small.
+func quantizeRow(row []float32, out []int32) (scale float32, norm, hat, errNorm float64) {
+	var m uint32 // the largest |v|, compared as bits (finite, non-negative)
+	for _, v := range row {
+		m = max(m, math.Float32bits(v)&^(1<<31))
+	}
+	scale = math.Float32frombits(m) / QuantLevels
+	if scale < 0x1p-100 {
+		scale = 0 // tiny rows quantize to zero; the error norm is then ‖row‖
+	}
+	var inv float32
+	if scale != 0 {
+		inv = 1 / scale
+	}
+	var ss, hh, ee float64
+	for k, v := range row {
+		x := v * inv
+		var n int32
+		if x >= 0 {
+			n = int32(x + 0.5)
+		} else {
+			n = int32(x - 0.5)
+		}
+		n = max(-QuantLevels, min(QuantLevels, n))
+		out[k] = n
+		h := float64(scale) * float64(n) // exact: 24 × 8 bits
+		xv := float64(v)
+		ss += xv * xv
+		hh += h * h
+		ee += (xv - h) * (xv - h)
+	}
+	const up = 1 + 1e-9
+	return scale, math.Sqrt(ss) * up, math.Sqrt(hh) * up, math.Sqrt(ee) * up
+}
+
+// QuantBlock is a block of corpus rows packed for the int8 kernels: panels
+// of QuantPanel rows, each panel [Stride/4][QuantPanel][4] bytes holding
+// c̃ + 128, and the rows' scales. MaxNorm, MaxHatNorm and MaxErrNorm are the
+// largest ‖c‖, ‖ĉ‖ and ‖c − ĉ‖ of its rows, for Bound.
+type QuantBlock struct {
+	Rows, Dim, Stride int
+	Data              []uint8
+	Scale             []float32
+	MaxNorm           float64
+	MaxHatNorm        float64
+	MaxErrNorm        float64
+}
+
+// Reset sizes b for rows rows of dimension dim, reusing its buffers.
+func (b *QuantBlock) Reset(rows, dim int) {
+	b.Rows, b.Dim, b.Stride = rows, dim, (dim+3)&^3
+	np := (rows + QuantPanel - 1) / QuantPanel * QuantPanel
+	b.Data = grow(b.Data, np*b.Stride)
+	b.Scale = grow(b.Scale, np)
+	b.MaxNorm, b.MaxHatNorm, b.MaxErrNorm = 0, 0, 0
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// Norms are the largest norms of a range of rows (see QuantBlock).
+type Norms struct{ Norm, Hat, Err float64 }
+
+// Max returns the larger of each norm.
+func (n Norms) Max(o Norms) Norms {
+	return Norms{max(n.Norm, o.Norm), max(n.Hat, o.Hat), max(n.Err, o.Err)}
+}
+
+// PackPanels quantizes and packs the panels [p0, p1) of the block from c,
+// the block's rows in row-major order, and returns their largest norms.
+// Different panels may be packed concurrently; SetNorms then records the
+// maximum over all of them.
+func (b *QuantBlock) PackPanels(c []float32, p0, p1 int) Norms {
+	var out Norms
+	w := QuantPanel
+	buf := make([]int32, b.Stride) // the padding stays 0
+	for p := p0; p < p1; p++ {
+		panel := b.Data[p*w*b.Stride : (p+1)*w*b.Stride]
+		for r := range w {
+			row := p*w + r
+			scale := float32(0)
+			if row < b.Rows {
+				var n Norms
+				scale, n.Norm, n.Hat, n.Err = quantizeRow(c[row*b.Dim:(row+1)*b.Dim], buf[:b.Dim])
+				out = out.Max(n)
+			} else {
+				clear(buf)
+			}
+			b.Scale[row] = scale
+			for k := 0; k < b.Stride; k += 4 {
+				x := panel[((k/4)*w+r)*4 : ((k/4)*w+r)*4+4]
+				x[0], x[1], x[2], x[3] = uint8(buf[k]+128), uint8(buf[k+1]+128), uint8(buf[k+2]+128), uint8(buf[k+3]+128)
+			}
+		}
+	}
+	return out
+}
+
+// SetNorms records the block's largest norms.
+func (b *QuantBlock) SetNorms(n Norms) { b.MaxNorm, b.MaxHatNorm, b.MaxErrNorm = n.Norm, n.Hat, n.Err }
+
+// Panels is the number of panels of the block.
+func (b *QuantBlock) Panels() int { return (b.Rows + QuantPanel - 1) / QuantPanel }
+
+// Bound returns B for query row i against every row of block b (see the
+// comment at the top of this file): |F − A| ≤ B for the exact engine's score
+// F and the prefilter's score A of any pair.
+func (z *QuantQueries) Bound(i int, b *QuantBlock) float64 {
+	const u = 0x1p-24
+	d := float64(z.Dim)
+	gamma := (d + 1) * u / (1 - (d+1)*u)
+	bound := z.ErrNorm[i]*b.MaxNorm + z.HatNorm[i]*b.MaxErrNorm +
+		gamma*z.Norm[i]*b.MaxNorm + 3.01*u*z.HatNorm[i]*b.MaxHatNorm + (2*d+8)*0x1p-149
+	return bound * (1 + 1e-6)
+}
+
+// QEngine is an int8 kernel for the prefilter. Its approximate scores are
+// the same in every QEngine: the integer sums are exact and the three
+// roundings after them are fixed.
+type QEngine struct {
+	Name  string
+	micro []func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32)
+}
+
+// Scores writes the approximate scores of queries [q0, q0+nq) of z against
+// the panels [p0, p1) of b: dst[i*ldd+j] for j < (p1−p0)·QuantPanel, rows of
+// padding scoring 0.
+func (e *QEngine) Scores(dst []float32, ldd int, z *QuantQueries, q0, nq int, b *QuantBlock, p0, p1 int) {
+	if nq == 0 || p1 <= p0 {
+		return
+	}
+	w := QuantPanel
+	n := (p1 - p0) * w
+	if z.Stride != b.Stride || ldd < n || len(dst) < (nq-1)*ldd+n || q0+nq > z.Rows || p1 > b.Panels() {
+		panic(fmt.Sprintf("kernel: quantized Scores of queries [%d,%d) of %d, panels [%d,%d) of %d, ldd %d, %d scores",
+			q0, q0+nq, z.Rows, p0, p1, b.Panels(), ldd, len(dst)))
+	}
+	mr := len(e.micro) - 1
+	steps := z.Stride / 4
+	for i0 := 0; i0 < nq; i0 += mr {
+		m := min(mr, nq-i0)
+		f := e.micro[m]
+		qi := q0 + i0
+		for p := p0; p < p1; p++ {
+			f(dst[i0*ldd+(p-p0)*w:], ldd, z.Data[qi*z.Stride:], z.Stride,
+				b.Data[p*w*b.Stride:], steps, z.Corr[qi:], z.Scale[qi:], b.Scale[p*w:])
+		}
+	}
+}
+
+// QuantGo is the portable int8 kernel: the reference for the others, and the
+// prefilter where no SIMD one runs.
+var QuantGo = &QEngine{Name: "go", micro: []func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32){
+	nil, quantGoMicro,
+}}
+
+func quantGoMicro(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32) {
+	const w = QuantPanel
+	for r := range w {
+		acc := corr[0]
+		for s := range steps {
+			c := p[(s*w+r)*4 : (s*w+r)*4+4]
+			x := q[s*4 : s*4+4]
+			acc += int32(c[0])*int32(x[0]) + int32(c[1])*int32(x[1]) + int32(c[2])*int32(x[2]) + int32(c[3])*int32(x[3])
+		}
+		v := float32(acc) * cs[r]
+		dst[r] = v * qs[0]
+	}
+}
+
+// QEngines lists the int8 engines this CPU runs, fastest first.
+func QEngines() []*QEngine { return qavailable }
+
+var qavailable = append(quantEngines(), QuantGo)
+
+// SelectedQuant is the int8 engine of this process, or nil where the
+// prefilter would not be faster than the exact search (no AVX-512 VNNI, or
+// HARDNEG_KERNEL names a float engine other than avx512); the search then
+// runs exact, which gives the same result. HARDNEG_KERNEL=go selects the
+// portable int8 kernel, so that the forced portable path runs the
+// prefilter's logic too.
+var SelectedQuant = selectQuant(Selected)
+
+func selectQuant(e *Engine) *QEngine {
+	switch e.Name {
+	case "go":
+		return QuantGo
+	case "avx512":
+		if qavailable[0] != QuantGo {
+			return qavailable[0]
+		}
+	}
+	return nil
+}

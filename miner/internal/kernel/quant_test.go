@@ -1,0 +1,103 @@
+package kernel
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestQuantEnginesAgree checks that every int8 engine gives the portable
+// engine's approximate scores bit for bit (the integer sums are exact, the
+// roundings after them fixed), for every micro-tile height and for
+// dimensions that are not a multiple of 4.
+func TestQuantEnginesAgree(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, s := range []struct{ nq, nc, dim int }{{1, 1, 1}, {9, 50, 3}, {17, 97, 384}, {8, 48, 5}, {3, 130, 768}} {
+		q, c := randVecs(r, s.nq, s.dim), randVecs(r, s.nc, s.dim)
+		want := quantScores(QuantGo, q, c, s.nq, s.nc, s.dim)
+		for _, e := range QEngines() {
+			got := quantScores(e, q, c, s.nq, s.nc, s.dim)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s %+v: score %d is %v, portable %v", e.Name, s, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+func quantScores(e *QEngine, q, c []float32, nq, nc, dim int) []float32 {
+	z := QuantizeQueries(q, nq, dim)
+	var b QuantBlock
+	b.Reset(nc, dim)
+	b.SetNorms(b.PackPanels(c, 0, b.Panels()))
+	ldd := b.Panels()*QuantPanel + 5
+	dst := make([]float32, nq*ldd)
+	e.Scores(dst, ldd, z, 0, nq, &b, 0, b.Panels())
+	out := make([]float32, nq*nc)
+	for i := range nq {
+		copy(out[i*nc:(i+1)*nc], dst[i*ldd:])
+	}
+	return out
+}
+
+// TestQuantBound checks the bound on random and adversarial rows (a spike,
+// mixed magnitudes, zero rows, values near the quantization midpoints):
+// every exact score of every engine lies within Bound of the approximate
+// score, and the bound is not vacuous on random data.
+func TestQuantBound(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const nq, nc, dim = 20, 120, 96
+	gens := map[string]func([]float32){
+		"normal": func(v []float32) {},
+		"spike": func(v []float32) {
+			for i := 0; i < len(v); i += dim {
+				v[i+r.IntN(dim)] = 1e3
+			}
+		},
+		"magnitudes": func(v []float32) {
+			for i := range v {
+				v[i] *= float32(math.Ldexp(1, r.IntN(40)-20))
+			}
+		},
+		"zero rows": func(v []float32) {
+			for i := 0; i < len(v); i += 3 * dim {
+				clear(v[i : i+dim])
+			}
+		},
+		"midpoints": func(v []float32) {
+			for i := range v {
+				v[i] = float32(r.IntN(255)-127) + 0.5
+			}
+		},
+	}
+	for name, gen := range gens {
+		q, c := randVecs(r, nq, dim), randVecs(r, nc, dim)
+		gen(q)
+		gen(c)
+		z := QuantizeQueries(q, nq, dim)
+		var b QuantBlock
+		b.Reset(nc, dim)
+		b.SetNorms(b.PackPanels(c, 0, b.Panels()))
+		approx := quantScores(QuantGo, q, c, nq, nc, dim)
+		for _, e := range Engines() {
+			exact := blockScores(e, q, c, nq, nc, dim)
+			worst := 0.0
+			for i := range nq {
+				bound := z.Bound(i, &b)
+				for j := range nc {
+					d := math.Abs(float64(exact[i*nc+j]) - float64(approx[i*nc+j]))
+					if d > bound {
+						t.Fatalf("%s %s pair (%d,%d): exact %v approx %v differ by %g > bound %g", name, e.Name, i, j, exact[i*nc+j], approx[i*nc+j], d, bound)
+					}
+					if bound > 0 {
+						worst = max(worst, d/bound)
+					}
+				}
+			}
+			if name == "normal" && worst < 0.005 {
+				t.Errorf("%s: largest error is %.4f of the bound: the bound is too loose to be checked", e.Name, worst)
+			}
+		}
+	}
+}

@@ -1,0 +1,240 @@
+package miner
+
+import (
+	"math"
+
+	"github.com/hardneg/hardneg/miner/internal/kernel"
+)
+
+// The quantized search (Precision Quantized) scores every pair with the int8
+// kernel first and computes the exact score only for the rows that could
+// still enter the query's top K.
+//
+// For a corpus block, every pair's approximate score A and the exact engine's
+// score F satisfy |F − A| ≤ B, the block's bound for the query
+// (kernel.QuantQueries.Bound proves it). The scan keeps the query's exact
+// heap as the exact search does, with F_k its current K-th score (−∞ until it
+// holds K rows). A row with A < F_k − B has F ≤ A + B < F_k: the K rows in
+// the heap are all strictly better, and F_k only grows, so the row is not in
+// the final top K and is skipped. Every other row is scored exactly, with the
+// same engine and arithmetic as the exact search, and offered to the heap in
+// row order. The heap therefore ends holding exactly what the exact search's
+// heap holds, ties included, with the same scores bit for bit.
+//
+// The rows to score are gathered flushAt at a time (kernel.Engine.Gather,
+// which scores rows in place with the same per-lane chain of fused
+// multiply-adds), while their block is in cache; F_k is refreshed after
+// each such batch. The common case costs one float32 comparison per pair, against
+// F_k − B rounded down.
+//
+// Labeled mode needs the exact lowest score among the items sharing the
+// query's label: symmetrically, with σ the lowest exact score found so far, an
+// item with A − B > σ cannot hold the minimum and is skipped; the others are
+// scored exactly.
+
+// qstate is one query's same-label minimum in a quantized labeled search.
+type qstate struct {
+	min float32
+	has bool
+}
+
+// floor32 returns the largest float32 not above x.
+func floor32(x float64) float32 {
+	f := float32(x)
+	if float64(f) > x {
+		f = math.Nextafter32(f, float32(math.Inf(-1)))
+	}
+	return f
+}
+
+// maxAbs returns the largest magnitude in v (finite values: compared as bits).
+func maxAbs(v []float32) float32 {
+	var m uint32
+	for _, x := range v {
+		m = max(m, math.Float32bits(x)&^(1<<31))
+	}
+	return math.Float32frombits(m)
+}
+
+// quantized runs the quantized search with qe and reports whether it did;
+// it declines data outside the bound's range (kernel.QuantSafe).
+func (s *search) quantized(qe *kernel.QEngine) bool {
+	t := s.t
+	nq, dim, scan := t.Queries.Rows, t.Corpus.Dim, s.scanRows()
+	if scan > 0 && !kernel.QuantSafe(maxAbs(t.Queries.Data), maxAbs(t.Corpus.Data), dim) {
+		return false
+	}
+	s.q = make([]qstate, nq)
+	if scan > 0 {
+		z := kernel.QuantizeQueries(t.Queries.Data, nq, dim)
+		sub, block := blocking((dim+3)&^3, kernel.QuantPanel)
+		subPanels := sub / kernel.QuantPanel
+		var qb kernel.QuantBlock
+		norms := make([]kernel.Norms, s.workers)
+		for b0 := 0; b0 < scan; b0 += block {
+			n := min(block, scan-b0)
+			data := t.Corpus.Data[b0*dim : (b0+n)*dim]
+			qb.Reset(n, dim)
+			clear(norms)
+			parallel(s.workers, (qb.Panels()+subPanels-1)/subPanels, func(w, j int) {
+				p0, p1 := j*subPanels, min(j*subPanels+subPanels, qb.Panels())
+				norms[w] = norms[w].Max(qb.PackPanels(data, p0, p1))
+			})
+			var all kernel.Norms
+			for _, nm := range norms {
+				all = all.Max(nm)
+			}
+			qb.SetNorms(all)
+			parallel(s.workers, s.chunks(), func(w, c int) {
+				lo, hi := s.chunkRange(c)
+				sc := &s.scratch[w]
+				sc.bounds = grow(sc.bounds, hi-lo)
+				for i := lo; i < hi; i++ {
+					sc.bounds[i-lo] = z.Bound(i, &qb)
+				}
+				sc.pend = grow(sc.pend, hi-lo)
+				for p0 := 0; p0 < qb.Panels(); p0 += subPanels {
+					p1 := min(p0+subPanels, qb.Panels())
+					ldd := (p1 - p0) * kernel.QuantPanel
+					r0 := p0 * kernel.QuantPanel
+					m := min(ldd, n-r0)
+					sc.approx = grow(sc.approx, (hi-lo)*ldd)
+					qe.Scores(sc.approx, ldd, z, lo, hi-lo, &qb, p0, p1)
+					for i := lo; i < hi; i++ {
+						s.collectQuant(w, i, &sc.pend[i-lo], sc.approx[(i-lo)*ldd:(i-lo)*ldd+m], data, r0, t.Base+int64(b0), sc.bounds[i-lo])
+					}
+				}
+				for i := lo; i < hi; i++ {
+					s.flush(w, i, &sc.pend[i-lo], data, t.Base+int64(b0))
+				}
+			})
+		}
+	}
+	parallel(s.workers, s.chunks(), func(w, c int) {
+		lo, hi := s.chunkRange(c)
+		for i := lo; i < hi; i++ {
+			s.out[i].Top = s.heaps[i].sorted()
+			sl := s.same[i]
+			if sl.Count > 0 {
+				sl.Min = s.q[i].min
+			}
+			s.out[i].SameLabel = sl
+			s.finishQuery(w, i)
+		}
+	})
+	return true
+}
+
+// collectQuant records query qi's rows that could enter its heap (or hold
+// its same-label minimum) in its pending lists p, scoring and offering them
+// whenever flushAt are pending. approx[j] is the approximate score of row
+// r0+j of the block whose rows are data, starting at global row base; b is
+// the block's bound for the query. The caller flushes p at the end of the
+// block.
+func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 int, base int64, b float64) {
+	t, h, st := s.t, s.heaps[qi], &s.q[qi]
+	dim := t.Corpus.Dim
+	self := int64(-1)
+	if t.QueryRows != nil {
+		self = t.QueryRows[qi]
+	}
+	thresholds := func() (thr float32, sigma float64) {
+		thr = float32(math.Inf(-1))
+		switch {
+		case h.k == 0:
+			thr = float32(math.Inf(1))
+		case h.full():
+			thr = floor32(float64(h.h[0].Score) - b)
+		}
+		sigma = math.Inf(1)
+		if st.has {
+			sigma = float64(st.min)
+		}
+		return thr, sigma
+	}
+	thr, sigma := thresholds()
+	if t.QueryLabels == nil {
+		for j := 0; j < len(approx); j++ {
+			for j < len(approx) && approx[j] < thr {
+				j++
+			}
+			if j == len(approx) {
+				break
+			}
+			if base+int64(r0+j) == self {
+				continue
+			}
+			p.top = append(p.top, int32((r0+j)*dim))
+			if len(p.top) >= flushAt {
+				s.flush(w, qi, p, data, base)
+				thr, sigma = thresholds()
+			}
+		}
+		return
+	}
+	labels := t.CorpusLabels[base-t.Base+int64(r0):]
+	ql := t.QueryLabels[qi]
+	for j, a := range approx {
+		switch {
+		case base+int64(r0+j) == self:
+			continue
+		case labels[j] == ql:
+			s.same[qi].Count++
+			if float64(a)-b > sigma {
+				continue
+			}
+			p.same = append(p.same, int32((r0+j)*dim))
+		case a >= thr:
+			p.top = append(p.top, int32((r0+j)*dim))
+		default:
+			continue
+		}
+		if len(p.top)+len(p.same) >= flushAt {
+			s.flush(w, qi, p, data, base)
+			thr, sigma = thresholds()
+		}
+	}
+}
+
+// flushAt is the number of pending rows that are scored at once: a few
+// groups of Gather, and few enough that F_k is refreshed often.
+const flushAt = 64
+
+// pending holds a query's rows waiting for exact scores, as offsets into
+// the block's data, in row order.
+type pending struct{ top, same []int32 }
+
+// flush scores query qi's pending rows exactly and offers them, in row
+// order.
+func (s *search) flush(w, qi int, p *pending, data []float32, base int64) {
+	dim := s.t.Corpus.Dim
+	h, st := s.heaps[qi], &s.q[qi]
+	for i, v := range s.gatherScores(w, qi, data, p.top) {
+		offer(h, base+int64(int(p.top[i])/dim), v)
+	}
+	for _, v := range s.gatherScores(w, qi, data, p.same) {
+		if !st.has || v < st.min {
+			st.min, st.has = v, true
+		}
+	}
+	p.top, p.same = p.top[:0], p.same[:0]
+}
+
+// gatherScores scores query qi against the rows of data that start at the
+// offsets idx, with the tile's engine; the result is valid until the
+// worker's next call.
+func (s *search) gatherScores(w, qi int, data []float32, idx []int32) []float32 {
+	if len(idx) == 0 {
+		return nil
+	}
+	sc, e := &s.scratch[w], s.eng
+	gw := e.GatherWidth()
+	n := (len(idx) + gw - 1) / gw * gw
+	sc.padIdx = append(sc.padIdx[:0], idx...)
+	for len(sc.padIdx) < n {
+		sc.padIdx = append(sc.padIdx, idx[0])
+	}
+	sc.gathered = grow(sc.gathered, n)
+	e.Gather(sc.gathered, s.t.Queries.Row(qi), data, sc.padIdx)
+	return sc.gathered[:len(idx)]
+}

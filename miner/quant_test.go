@@ -1,0 +1,149 @@
+package miner
+
+import (
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/hardneg/hardneg/miner/internal/kernel"
+)
+
+// withQuantEngine runs f with the quantized search using qe.
+func withQuantEngine(qe *kernel.QEngine, f func()) {
+	defer func(old *kernel.QEngine) { quantEngine = old }(quantEngine)
+	quantEngine = qe
+	f()
+}
+
+// TestQuantizedEqualsExact checks the promise of the quantized prefilter:
+// on random and adversarial data (ties, duplicate vectors, near positives,
+// large and mixed norms, spikes), in every mode, with every int8 engine
+// this CPU runs, SearchTile gives exactly the exact search's partials: the
+// same top-k rows and scores bit for bit, positives, same-label summaries
+// and easy draws.
+func TestQuantizedEqualsExact(t *testing.T) {
+	type adjust func(r *rand.Rand, m Matrix)
+	scale := func(f func(r *rand.Rand) float32) adjust {
+		return func(r *rand.Rand, m Matrix) {
+			for i := range m.Rows {
+				s := f(r)
+				for d := range m.Row(i) {
+					m.Row(i)[d] *= s
+				}
+			}
+		}
+	}
+	cases := []struct {
+		name        string
+		nq, nc, dim int
+		k           int
+		kind        genKind
+		mode        Mode
+		adjust      adjust
+	}{
+		{"random", 61, 1500, 32, 20, genRandom, ModePairs, nil},
+		{"random wide", 20, 700, 384, 50, genRandom, ModePairs, nil},
+		{"ties", 40, 900, 4, 30, genTies, ModePairs, nil},
+		{"duplicates", 30, 800, 8, 40, genDupes, ModePairs, nil},
+		{"near positives", 30, 600, 16, 25, genNearPos, ModePairs, nil},
+		{"large norms", 30, 900, 24, 15, genRandom, ModePairs, scale(func(*rand.Rand) float32 { return 1e6 })},
+		{"mixed norms", 30, 900, 24, 15, genRandom, ModePairs, scale(func(r *rand.Rand) float32 { return float32(math.Ldexp(1, r.IntN(30)-15)) })},
+		{"spikes", 25, 600, 40, 15, genRandom, ModePairs, func(r *rand.Rand, m Matrix) {
+			for i := range m.Rows {
+				m.Row(i)[r.IntN(m.Dim)] = 50
+			}
+		}},
+		{"beyond the bound's range", 10, 300, 8, 10, genRandom, ModePairs, scale(func(*rand.Rand) float32 { return 1e17 })},
+		{"k larger than shard", 9, 40, 6, 100, genRandom, ModePairs, nil},
+		{"k zero", 9, 200, 6, 0, genRandom, ModePairs, nil},
+		{"self", 0, 500, 12, 20, genDupes, ModeSelf, nil},
+		{"labeled", 40, 900, 10, 20, genTies, ModeLabeled, nil},
+		{"labeled random", 40, 900, 10, 20, genRandom, ModeLabeled, nil},
+		{"labeled k zero", 20, 300, 10, 0, genRandom, ModeLabeled, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(tc.nc), uint64(tc.dim)))
+			p := genProblem(r, tc.mode, tc.nq, tc.nc, tc.dim, tc.kind)
+			if tc.adjust != nil {
+				tc.adjust(r, p.c)
+				if tc.mode != ModeSelf {
+					tc.adjust(r, p.q)
+				}
+			}
+			const base = 5000
+			tile := Tile{Queries: p.q, Corpus: p.c, Base: base, K: tc.k, Positives: shift(p.positives, base),
+				EasySeeds: make([]uint64, p.q.Rows), EasyDraws: 30, CorpusRows: base + int64(p.c.Rows)}
+			for i := range tile.EasySeeds {
+				tile.EasySeeds[i] = uint64(i) + 1
+			}
+			if p.qLabels != nil {
+				tile.QueryLabels, tile.CorpusLabels = p.qLabels, p.cLabels
+			}
+			if p.queryRows != nil {
+				tile.QueryRows = shift([][]int64{p.queryRows}, base)[0]
+			}
+			want, err := SearchTile(tile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tile.Precision = Quantized
+			for _, qe := range kernel.QEngines() {
+				for _, workers := range []int{1, 3} {
+					tile.Workers = workers
+					var got []Partial
+					withQuantEngine(qe, func() { got, err = SearchTile(tile) })
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i := range want {
+						if !reflect.DeepEqual(got[i], want[i]) {
+							t.Fatalf("%s, %d workers, query %d:\nquantized %+v\n    exact %+v", qe.Name, workers, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestQuantizedEqualsExactBlocks runs the comparison with small cache
+// blocks, so that the corpus spans many packed blocks and sub-blocks and the
+// thresholds carry from block to block; the exact search is checked against
+// the brute-force reference there too.
+func TestQuantizedEqualsExactBlocks(t *testing.T) {
+	defer func(p, s int) { packBytes, subBytes = p, s }(packBytes, subBytes)
+	packBytes, subBytes = 16<<10, 4<<10
+	q, c := benchData(50, 3000, 96)
+	scores := refScores(q, c)
+	for _, qe := range kernel.QEngines() {
+		want, err := SearchTile(Tile{Queries: q, Corpus: c, K: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			if ref := refTop(scores[i], 0, 64, nil); !reflect.DeepEqual(want[i].Top, ref) {
+				t.Fatalf("exact search of query %d differs from the reference", i)
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []Partial
+		withQuantEngine(qe, func() { got, err = SearchTile(Tile{Queries: q, Corpus: c, K: 64, Precision: Quantized}) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: quantized results differ from exact", qe.Name)
+		}
+	}
+}
+
+func TestPrecisionValidated(t *testing.T) {
+	_, err := SearchTile(Tile{Queries: NewMatrix(1, 2), Corpus: NewMatrix(1, 2), K: 1, Precision: "fp8"})
+	if err == nil {
+		t.Fatal("precision fp8 accepted")
+	}
+}
