@@ -191,9 +191,8 @@ func BenchmarkWriteNTuples(b *testing.B) {
 	}
 }
 
-// BenchmarkWritePartial writes a partial of 4,096 queries with 128
-// candidates each.
-func BenchmarkWritePartial(b *testing.B) {
+// benchPartial returns a partial of 4,096 queries with 128 candidates each.
+func benchPartial() []PartialRow {
 	rng := rand.New(rand.NewPCG(3, 4))
 	rows := make([]PartialRow, 4096)
 	for i := range rows {
@@ -204,6 +203,12 @@ func BenchmarkWritePartial(b *testing.B) {
 		}
 		rows[i] = r
 	}
+	return rows
+}
+
+// BenchmarkWritePartial writes a partial of 4,096 queries with 128 candidates each.
+func BenchmarkWritePartial(b *testing.B) {
+	rows := benchPartial()
 	var buf bytes.Buffer
 	defer reportCPU(b)()
 	for b.Loop() {
@@ -213,4 +218,18 @@ func BenchmarkWritePartial(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(buf.Len()), "file-bytes")
+}
+
+// BenchmarkReadPartial reads back the partial of BenchmarkWritePartial.
+func BenchmarkReadPartial(b *testing.B) {
+	var buf bytes.Buffer
+	if err := WritePartial(&buf, benchPartial()); err != nil {
+		b.Fatal(err)
+	}
+	defer reportCPU(b)()
+	for b.Loop() {
+		if _, err := ReadPartial(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "p.parquet"); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -5,6 +5,7 @@
 //
 //   node gen.mjs fixtures DIR          small committed test fixtures into DIR
 //   node gen.mjs bench FILE [ROWS] [DIM]  a large list<float32> zstd shard (not committed)
+//   node gen.mjs read FILE             print DuckDB's column types and rows of FILE as JSON
 //
 // Every fixture value follows a formula that the Go tests recompute:
 // row i (0-based) has id 'doc-<i>' (or the integer 1000+i), embedding element j
@@ -84,13 +85,21 @@ async function writeBench(conn, file, rows, dim) {
 async function main() {
   const [mode, target, rows, dim] = process.argv.slice(2);
   if (!mode || !target) {
-    console.error('usage: node gen.mjs fixtures DIR | bench FILE [ROWS] [DIM]');
+    console.error('usage: node gen.mjs fixtures DIR | bench FILE [ROWS] [DIM] | read FILE');
     process.exit(2);
   }
   const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
   const conn = await instance.connect();
   if (mode === 'fixtures') {
     await writeFixtures(conn, path.resolve(target));
+  } else if (mode === 'read') {
+    const file = path.resolve(target).replaceAll("'", "''");
+    const types = await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${file}')`);
+    const rows = await conn.runAndReadAll(`SELECT * FROM read_parquet('${file}')`);
+    console.log(JSON.stringify({
+      types: Object.fromEntries(types.getRows().map((r) => [r[0], r[1]])),
+      rows: rows.getRowsJson(),
+    }));
   } else if (mode === 'bench') {
     await writeBench(conn, path.resolve(target), Number(rows ?? 100000), Number(dim ?? 768));
   } else {
