@@ -36,4 +36,4 @@ servers: tools
 
 ## fixtures: rewrite the DuckDB-written test fixtures (needs node and npm)
 fixtures:
-	cd dataset/testdata/gen && npm ci && node gen.mjs
+	cd dataset/testdata/gen && npm ci && npm run fixtures
