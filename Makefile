@@ -4,14 +4,14 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 TOOLS := -modfile=tools/go.mod
 
-.PHONY: demo test tools vet bench servers fixtures
+.PHONY: demo test tools duckdb vet bench servers fixtures
 
 ## demo: start Temporal (UI on 127.0.0.1:8233) and S3 on loopback, generate data, mine epochs 0 and 1
 demo: tools
 	$(GO) run ./cmd/demo
 
 ## test: everything CI runs (vet, then all tests against real local servers)
-test: tools
+test: tools duckdb
 	$(GO) vet ./...
 	@# -v so the log shows what really ran (servers started, each test); the
 	@# RUN/PAUSE/CONT lines only add noise.
@@ -22,6 +22,11 @@ tools:
 	@echo "building pinned tools (first time: a few minutes)..."
 	$(GO) tool $(TOOLS) -n temporal
 	$(GO) tool $(TOOLS) -n versitygw
+
+## duckdb: DuckDB for the tests that check other tools read our Parquet (npm; skipped without Node.js)
+duckdb:
+	@if command -v npm >/dev/null; then cd dataset/testdata/gen && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the DuckDB cross-check tests will be skipped"; fi
 
 vet:
 	$(GO) vet ./...
