@@ -31,8 +31,11 @@ duckdb:
 vet:
 	$(GO) vet ./...
 
-## bench: benchmarks of decoding, writing and search
+## bench: search beside FAISS IndexFlatIP on the same data (installs python3-faiss,
+## python3-numpy and OpenBLAS when missing; sizes: BENCH_NQ, BENCH_NB, BENCH_K, BENCH_DIMS),
+## then the Go benchmarks of decoding, writing and search
 bench:
+	bash cmd/bench/compare.sh
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./dataset/ ./miner/...
 
 ## servers: run the Temporal dev server and versitygw in the foreground until Ctrl-C

@@ -155,10 +155,7 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 	thr, sigma := thresholds()
 	if t.QueryLabels == nil {
 		for j := 0; j < len(approx); j++ {
-			for j < len(approx) && approx[j] < thr {
-				j++
-			}
-			if j == len(approx) {
+			if j += kernel.FirstAtLeast(approx[j:], thr); j == len(approx) {
 				break
 			}
 			if base+int64(r0+j) == self {

@@ -370,11 +370,7 @@ func (s *search) collect(qi int, scores []float32, base int64) {
 	}
 	for j := 0; j < len(scores); j++ {
 		if h.full() {
-			thr := h.h[0].Score
-			for j < len(scores) && scores[j] < thr {
-				j++
-			}
-			if j == len(scores) {
+			if j += kernel.FirstAtLeast(scores[j:], h.h[0].Score); j == len(scores) {
 				return
 			}
 		}

@@ -28,6 +28,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,7 @@ func run() error {
 	precision := flag.String("precision", "exact", "exact or quantized")
 	threads := flag.Int("threads", 0, "cores to use (0: GOMAXPROCS)")
 	faissIDs := flag.String("faiss-ids", "", "compare with these FAISS ids (int64 .npy)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the search here")
 	flag.Parse()
 	if *queries == "" || *corpus == "" {
 		return fmt.Errorf("--queries and --corpus are required")
@@ -67,6 +69,17 @@ func run() error {
 		return err
 	}
 	tile := miner.Tile{Queries: q, Corpus: c, K: *k, Precision: miner.Precision(*precision)}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("create profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("start profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	res, err := miner.SearchTile(tile)
 	if err != nil {

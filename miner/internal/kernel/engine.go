@@ -210,3 +210,12 @@ func FromFunc(name string, f Func) *Engine {
 	}
 	return &Engine{Name: name, Panel: 1, block: block, pair: pair}
 }
+
+func firstAtLeastGo(x []float32, thr float32) int {
+	for i, v := range x {
+		if v >= thr {
+			return i
+		}
+	}
+	return len(x)
+}

@@ -224,3 +224,20 @@ func TestGatherMatchesPair(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstAtLeast(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	inf := float32(math.Inf(1))
+	for n := range 70 {
+		x := randVecs(r, 1, n)
+		for _, thr := range []float32{-inf, -1, 0, 0.5, 2, inf} {
+			want := firstAtLeastGo(x, thr)
+			if got := FirstAtLeast(x, thr); got != want {
+				t.Fatalf("n %d thr %v: %d, want %d", n, thr, got, want)
+			}
+			if want < n && x[want] < thr || want > 0 && want < n && x[want-1] >= thr {
+				t.Fatalf("n %d thr %v: reference %d is wrong", n, thr, want)
+			}
+		}
+	}
+}

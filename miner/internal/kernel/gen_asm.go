@@ -48,6 +48,7 @@ func main() {
 	}
 	gatherKernel(zmm)
 	gatherKernel(ymm)
+	firstAtLeast()
 	if err := os.WriteFile("kernel_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -321,6 +322,55 @@ func gatherKernel(a isa) {
 	p("\tADDQ $%d, DX", 2*w)
 	p("\tDECQ SI")
 	p("\tJNZ group")
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// firstAtLeast writes
+//
+//	func firstAtLeastZ(x *float32, n int, thr float32) int
+//
+// the index of the first x[i] ≥ thr, or n: sixteen comparisons per step,
+// the last step masked so that nothing past x[n-1] is read.
+func firstAtLeast() {
+	p("")
+	p("// func firstAtLeastZ(x *float32, n int, thr float32) int")
+	p("TEXT ·firstAtLeastZ(SB), NOSPLIT, $0-32")
+	p("\tMOVQ x+0(FP), SI")
+	p("\tMOVQ n+8(FP), CX")
+	p("\tVBROADCASTSS thr+16(FP), Z0")
+	p("\tXORQ AX, AX")
+	p("loop:")
+	p("\tLEAQ 16(AX), DX")
+	p("\tCMPQ DX, CX")
+	p("\tJA tail")
+	p("\tVCMPPS $0x12, (SI)(AX*4), Z0, K1") // thr <= x (LE_OQ)
+	p("\tKMOVW K1, BX")
+	p("\tTESTL BX, BX")
+	p("\tJNZ found")
+	p("\tMOVQ DX, AX")
+	p("\tJMP loop")
+	p("tail:")
+	p("\tMOVQ CX, DX")
+	p("\tSUBQ AX, DX")
+	p("\tJZ none")
+	p("\tMOVL $1, BX")
+	p("\tSHLXL DX, BX, BX")
+	p("\tDECL BX")
+	p("\tKMOVW BX, K2")
+	p("\tVMOVUPS.Z (SI)(AX*4), K2, Z1")
+	p("\tVCMPPS $0x12, Z1, Z0, K2, K1")
+	p("\tKMOVW K1, BX")
+	p("\tTESTL BX, BX")
+	p("\tJNZ found")
+	p("none:")
+	p("\tMOVQ CX, ret+24(FP)")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("found:")
+	p("\tBSFL BX, BX")
+	p("\tADDQ BX, AX")
+	p("\tMOVQ AX, ret+24(FP)")
 	p("\tVZEROUPPER")
 	p("\tRET")
 }

@@ -149,3 +149,17 @@ func quantEngines() []*QEngine {
 	}
 	return nil
 }
+
+//go:noescape
+func firstAtLeastZ(x *float32, n int, thr float32) int
+
+// FirstAtLeast returns the index of the first x[i] ≥ thr, or len(x); x holds
+// no NaN.
+func FirstAtLeast(x []float32, thr float32) int {
+	if useAVX512 && len(x) >= 16 {
+		return firstAtLeastZ(unsafe.SliceData(x), len(x), thr)
+	}
+	return firstAtLeastGo(x, thr)
+}
+
+var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasBMI2

@@ -3876,3 +3876,43 @@ step:
 	JNZ group
 	VZEROUPPER
 	RET
+
+// func firstAtLeastZ(x *float32, n int, thr float32) int
+TEXT ·firstAtLeastZ(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS thr+16(FP), Z0
+	XORQ AX, AX
+loop:
+	LEAQ 16(AX), DX
+	CMPQ DX, CX
+	JA tail
+	VCMPPS $0x12, (SI)(AX*4), Z0, K1
+	KMOVW K1, BX
+	TESTL BX, BX
+	JNZ found
+	MOVQ DX, AX
+	JMP loop
+tail:
+	MOVQ CX, DX
+	SUBQ AX, DX
+	JZ none
+	MOVL $1, BX
+	SHLXL DX, BX, BX
+	DECL BX
+	KMOVW BX, K2
+	VMOVUPS.Z (SI)(AX*4), K2, Z1
+	VCMPPS $0x12, Z1, Z0, K2, K1
+	KMOVW K1, BX
+	TESTL BX, BX
+	JNZ found
+none:
+	MOVQ CX, ret+24(FP)
+	VZEROUPPER
+	RET
+found:
+	BSFL BX, BX
+	ADDQ BX, AX
+	MOVQ AX, ret+24(FP)
+	VZEROUPPER
+	RET

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# compare.sh runs hardneg's search (exact and quantized) beside FAISS's exact
+# IndexFlatIP (../shared/bench/faiss_flat.py) on the same .npy data, back to
+# back, and prints the throughput ratios. `make bench` calls it from the
+# repository root. Settings (environment):
+#   BENCH_NQ (10000), BENCH_NB (200000), BENCH_K (100), BENCH_DIMS ("384 768"),
+#   BENCH_DIR (/tmp/hardneg-bench: data, ids, results), FAISS_FLAT (the script).
+# The data is random Gaussian rows, normalised (cosine), made once per size
+# with a fixed seed. Ratios are only meaningful within one run: the machine
+# may be shared, so FAISS and hardneg are timed in the same minute.
+set -euo pipefail
+
+NQ=${BENCH_NQ:-10000}
+NB=${BENCH_NB:-200000}
+K=${BENCH_K:-100}
+DIMS=${BENCH_DIMS:-"384 768"}
+DIR=${BENCH_DIR:-/tmp/hardneg-bench}
+FAISS_FLAT=${FAISS_FLAT:-../shared/bench/faiss_flat.py}
+PY=/usr/bin/python3 # Debian's python, where python3-faiss installs
+
+# python3-faiss alone links the slow reference BLAS; OpenBLAS is what FAISS
+# users run, so the comparison installs it too.
+if ! "$PY" -c 'import faiss, numpy' 2>/dev/null || ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
+	echo "installing python3-faiss, python3-numpy, libopenblas0-pthread..."
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-faiss python3-numpy libopenblas0-pthread
+fi
+[ -f "$FAISS_FLAT" ] || { echo "bench: $FAISS_FLAT not found (set FAISS_FLAT)" >&2; exit 1; }
+
+mkdir -p "$DIR"
+go build -o "$DIR/hardneg-bench" ./cmd/bench
+
+gflops() { sed -n 's/.* gflops=\([0-9.]*\).*/\1/p' <<<"$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+table=""
+for d in $DIMS; do
+	data="$DIR/nq$NQ-nb$NB-d$d"
+	mkdir -p "$data"
+	if [ ! -f "$data/C.npy" ]; then
+		echo "generating $data ..."
+		"$PY" - "$data" "$NQ" "$NB" "$d" <<'PYEOF'
+import sys
+import numpy as np
+out, nq, nb, d = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+r = np.random.default_rng(d)
+for name, n in (("Q", nq), ("C", nb)):
+    x = np.empty((n, d), dtype=np.float32)
+    for i in range(0, n, 50000):  # in slices, to bound memory
+        y = r.standard_normal((min(50000, n - i), d), dtype=np.float32)
+        x[i:i + len(y)] = y / np.linalg.norm(y, axis=1, keepdims=True)
+    np.save(f"{out}/{name}.npy", x)
+PYEOF
+	fi
+	faiss=$("$PY" "$FAISS_FLAT" "$data/Q.npy" "$data/C.npy" "$K" --ids "$data/faiss_ids.npy")
+	echo "$faiss"
+	exact=$("$DIR/hardneg-bench" --queries "$data/Q.npy" --corpus "$data/C.npy" --k "$K" \
+		--ids "$data/exact_ids.npy" --faiss-ids "$data/faiss_ids.npy")
+	echo "$exact"
+	quant=$("$DIR/hardneg-bench" --queries "$data/Q.npy" --corpus "$data/C.npy" --k "$K" \
+		--ids "$data/quantized_ids.npy" --precision quantized)
+	echo "$quant"
+	same="identical"
+	cmp -s "$data/exact_ids.npy" "$data/quantized_ids.npy" || same="DIFFERENT"
+	f=$(gflops "$faiss")
+	table+="d=$d nq=$NQ nb=$NB k=$K: faiss $f GFLOP/s, exact $(gflops "$exact") ($(ratio "$(gflops "$exact")" "$f")x), quantized $(gflops "$quant") ($(ratio "$(gflops "$quant")" "$f")x), quantized ids $same to exact"$'\n'
+	[ "$same" = identical ] || { printf '%s' "$table"; echo "bench: quantized ids differ from exact" >&2; exit 1; }
+done
+echo
+echo "hardneg vs FAISS IndexFlatIP (throughput ratio, same data, back to back):"
+printf '%s' "$table"
