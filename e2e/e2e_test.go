@@ -85,7 +85,7 @@ type worker struct {
 	log *bytes.Buffer
 }
 
-func startWorker(t *testing.T, taskQueue string) *worker {
+func startWorker(t testing.TB, taskQueue string) *worker {
 	t.Helper()
 	w := &worker{log: &bytes.Buffer{}}
 	w.cmd = exec.Command(env.workerBin, "-task-queue", taskQueue)
@@ -111,7 +111,7 @@ func (w *worker) kill() {
 
 // dataset writes one synthetic epoch to S3 under prefix and to a local folder,
 // and returns the local folder.
-func dataset(t *testing.T, prefix string, cfg synth.Config) string {
+func dataset(t testing.TB, prefix string, cfg synth.Config) string {
 	t.Helper()
 	ctx := context.Background()
 	store := bucketStore(t)
@@ -139,7 +139,7 @@ func dataset(t *testing.T, prefix string, cfg synth.Config) string {
 	return local
 }
 
-func bucketStore(t *testing.T) *s3.Store {
+func bucketStore(t testing.TB) *s3.Store {
 	t.Helper()
 	s, err := s3.New(context.Background(), bucket, s3.Options{})
 	if err != nil {
@@ -151,7 +151,7 @@ func bucketStore(t *testing.T) *s3.Store {
 	return s
 }
 
-func dial(t *testing.T) client.Client {
+func dial(t testing.TB) client.Client {
 	t.Helper()
 	c, err := client.Dial(client.Options{HostPort: env.temporal.Addr,
 		Logger: slogDiscard()})
