@@ -46,7 +46,7 @@ func main() {
 	for mr := 1; mr <= zMR; mr++ {
 		vnniKernel(mr)
 	}
-	gatherKernel(zmm)
+	transposeKernel()
 	gatherKernel(ymm)
 	firstAtLeast()
 	if err := os.WriteFile("kernel_amd64.s", out.Bytes(), 0o644); err != nil {
@@ -371,6 +371,161 @@ func firstAtLeast() {
 	p("\tBSFL BX, BX")
 	p("\tADDQ BX, AX")
 	p("\tMOVQ AX, ret+24(FP)")
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// transposeKernel writes
+//
+//	func gatherT(dst *float32, q *float32, c *float32, idx *int32, groups int, chunks int, rem int)
+//
+// the AVX-512 form of gatherKernel, for groups of 16 rows: the rows are read
+// sixteen dimensions at a time with plain loads (the last rem dimensions
+// with a masked load), transposed in registers so that each register holds
+// one dimension of the 16 rows, and fed to the same per-lane chain of fused
+// multiply-adds, dimension by dimension. The transposition is worked out
+// here by simulating the shuffles on labels, and checked.
+func transposeKernel() {
+	// regs[i] is the physical register holding logical vector i; free is
+	// the spare. lanes[r] labels the 16 lanes of physical register r.
+	type label struct{ row, dim int }
+	var lanes [17][16]label
+	regs := make([]int, 16)
+	for i := range 16 {
+		regs[i] = i
+		for l := range 16 {
+			lanes[i][l] = label{row: i, dim: l}
+		}
+	}
+	free := 16
+	var code []string
+	// pair replaces logical vectors x and y by op1(x, y) and op2(x, y).
+	pair := func(x, y int, op1, op2 string, imm1, imm2 int, f1, f2 func(a, b [16]label) [16]label) {
+		a, b := regs[x], regs[y]
+		ins := func(op string, imm int, dst int) string {
+			if imm >= 0 {
+				return fmt.Sprintf("\t%s $0x%02x, Z%d, Z%d, Z%d", op, imm, b, a, dst)
+			}
+			return fmt.Sprintf("\t%s Z%d, Z%d, Z%d", op, b, a, dst)
+		}
+		code = append(code, ins(op1, imm1, free), ins(op2, imm2, b))
+		na, nb := f1(lanes[a], lanes[b]), f2(lanes[a], lanes[b])
+		lanes[free], lanes[b] = na, nb
+		regs[x], free = free, a
+	}
+	per128 := func(pick func(a, b [16]label, base int) [4]label) func(a, b [16]label) [16]label {
+		return func(a, b [16]label) (out [16]label) {
+			for L := 0; L < 16; L += 4 {
+				v := pick(a, b, L)
+				copy(out[L:L+4], v[:])
+			}
+			return out
+		}
+	}
+	lops := per128(func(a, b [16]label, L int) [4]label { return [4]label{a[L], b[L], a[L+1], b[L+1]} })
+	hops := per128(func(a, b [16]label, L int) [4]label { return [4]label{a[L+2], b[L+2], a[L+3], b[L+3]} })
+	lopd := per128(func(a, b [16]label, L int) [4]label { return [4]label{a[L], a[L+1], b[L], b[L+1]} })
+	hopd := per128(func(a, b [16]label, L int) [4]label { return [4]label{a[L+2], a[L+3], b[L+2], b[L+3]} })
+	shuf := func(imm int) func(a, b [16]label) [16]label {
+		return func(a, b [16]label) (out [16]label) {
+			src := [4][16]label{a, a, b, b}
+			for blk := range 4 {
+				sel := (imm >> (2 * blk)) & 3
+				copy(out[blk*4:blk*4+4], src[blk][sel*4:sel*4+4])
+			}
+			return out
+		}
+	}
+	for i := 0; i < 16; i += 2 {
+		pair(i, i+1, "VUNPCKLPS", "VUNPCKHPS", -1, -1, lops, hops)
+	}
+	for g := 0; g < 16; g += 4 {
+		pair(g, g+2, "VUNPCKLPD", "VUNPCKHPD", -1, -1, lopd, hopd)
+		pair(g+1, g+3, "VUNPCKLPD", "VUNPCKHPD", -1, -1, lopd, hopd)
+	}
+	for _, i := range []int{0, 1, 2, 3, 8, 9, 10, 11} {
+		pair(i, i+4, "VSHUFF32X4", "VSHUFF32X4", 0x88, 0xdd, shuf(0x88), shuf(0xdd))
+	}
+	for i := range 8 {
+		pair(i, i+8, "VSHUFF32X4", "VSHUFF32X4", 0x88, 0xdd, shuf(0x88), shuf(0xdd))
+	}
+	// Find the register of each dimension and check that lane l is row l.
+	var dimReg [16]int
+	for k := range dimReg {
+		dimReg[k] = -1
+	}
+	for _, r := range regs {
+		d := lanes[r][0].dim
+		for l, lb := range lanes[r] {
+			if lb.dim != d || lb.row != l {
+				log.Fatalf("transpose: register Z%d lane %d holds %+v", r, l, lb)
+			}
+		}
+		dimReg[d] = r
+	}
+	for k, r := range dimReg {
+		if r < 0 {
+			log.Fatalf("transpose: no register holds dimension %d", k)
+		}
+	}
+	load := func(masked bool) {
+		for t := range 16 {
+			p("\tMOVLQSX %d(DX), R11", 4*t)
+			if masked {
+				p("\tVMOVUPS.Z (R9)(R11*4), K1, Z%d", t)
+			} else {
+				p("\tVMOVUPS (R9)(R11*4), Z%d", t)
+			}
+		}
+		for _, c := range code {
+			p("%s", c)
+		}
+	}
+	p("")
+	p("// func gatherT(dst *float32, q *float32, c *float32, idx *int32, groups int, chunks int, rem int)")
+	p("TEXT ·gatherT(SB), NOSPLIT, $0-56")
+	p("\tMOVQ dst+0(FP), AX")
+	p("\tMOVQ q+8(FP), BX")
+	p("\tMOVQ c+16(FP), CX")
+	p("\tMOVQ idx+24(FP), DX")
+	p("\tMOVQ groups+32(FP), SI")
+	p("\tMOVQ chunks+40(FP), DI")
+	p("\tMOVQ rem+48(FP), R12")
+	p("\tMOVL $1, R13")
+	p("\tSHLXL R12, R13, R13")
+	p("\tDECL R13")
+	p("\tKMOVW R13, K1")
+	p("group:")
+	p("\tVXORPS Z17, Z17, Z17")
+	p("\tMOVQ BX, R8")
+	p("\tMOVQ CX, R9")
+	p("\tMOVQ DI, R10")
+	p("\tTESTQ R10, R10")
+	p("\tJZ tail")
+	p("chunk:")
+	load(false)
+	for k := range 16 {
+		p("\tVFMADD231PS.BCST %d(R8), Z%d, Z17", 4*k, dimReg[k])
+	}
+	p("\tADDQ $64, R8")
+	p("\tADDQ $64, R9")
+	p("\tDECQ R10")
+	p("\tJNZ chunk")
+	p("tail:")
+	p("\tTESTQ R12, R12")
+	p("\tJZ store")
+	load(true)
+	for k := range 16 {
+		p("\tCMPQ R12, $%d", k)
+		p("\tJLE store")
+		p("\tVFMADD231PS.BCST %d(R8), Z%d, Z17", 4*k, dimReg[k])
+	}
+	p("store:")
+	p("\tVMOVUPS Z17, (AX)")
+	p("\tADDQ $64, AX")
+	p("\tADDQ $64, DX")
+	p("\tDECQ SI")
+	p("\tJNZ group")
 	p("\tVZEROUPPER")
 	p("\tRET")
 }

@@ -80,7 +80,12 @@ func dotVNNI7(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *in
 func dotVNNI8(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
 
 //go:noescape
-func gatherZ(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)
+func gatherT(dst *float32, q *float32, c *float32, idx *int32, groups int, chunks int, rem int)
+
+// gatherAVX512 is the AVX-512 Gather: rows transposed in registers.
+func gatherAVX512(dst, q, c []float32, idx []int32, groups, dim int) {
+	gatherT(unsafe.SliceData(dst), unsafe.SliceData(q), unsafe.SliceData(c), unsafe.SliceData(idx), groups, dim/16, dim%16)
+}
 
 //go:noescape
 func gatherY(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)
@@ -110,7 +115,7 @@ func wrapFMA(fs ...fmaAsm) []func(dst []float32, ldd int, q []float32, ldq int, 
 var (
 	avx512Engine = &Engine{Name: "avx512", Panel: 48, pair: fmaDot,
 		micro:  wrapFMA(fmaZ1, fmaZ2, fmaZ3, fmaZ4, fmaZ5, fmaZ6, fmaZ7, fmaZ8),
-		gather: wrapGather(gatherZ), gatherWidth: 32}
+		gather: gatherAVX512, gatherWidth: 16}
 	avx2Engine = &Engine{Name: "avx2", Panel: 16, pair: fmaDot,
 		micro:  wrapFMA(fmaY1, fmaY2, fmaY3, fmaY4, fmaY5, fmaY6),
 		gather: wrapGather(gatherY), gatherWidth: 16}
@@ -118,7 +123,7 @@ var (
 
 func simdEngines() []*Engine {
 	var es []*Engine
-	if cpu.X86.HasAVX512F {
+	if cpu.X86.HasAVX512F && cpu.X86.HasBMI2 { // BMI2 for SHLX, which every AVX-512 CPU has
 		es = append(es, avx512Engine)
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
