@@ -5,9 +5,11 @@ package activities
 // rows, float32 scores), one Parquet row per query, zstd-compressed, so that
 // they are small, self-describing and byte-identical for identical content.
 //
-// TODO(dataset): DESIGN.md gives Parquet writing to package dataset. Until it
-// offers writers of partial results, these are written here with parquet-go
-// directly; only this file changes when it does.
+// They are not dataset.PartialRow: that row lacks what miner.Merge needs in
+// labeled mode (the same-label count and lowest score) and for easy negatives
+// (each draw's place in the query's stream, which orders the merged draws),
+// and the ids that let Rebalance write parts without reading the corpus again.
+// TODO(dataset): move these rows there once dataset's partials carry them.
 
 import (
 	"bytes"

@@ -1,11 +1,14 @@
 package activities
 
 // The output parts, in the two formats of DESIGN.md. Ids keep their input
-// type: each format is a generic row type over the query id type Q and the
-// corpus id type C, each string or int64.
+// type. dataset writes them when it can: its NTuple and Triplet rows have one
+// id type for queries and corpus, and a triplet always has a positive. A job
+// whose query ids and corpus ids differ in type, or a triplet part of queries
+// without positives (self and labeled mode), is written by the generic rows
+// below, which have the same columns with a query id type Q, a corpus id
+// type C and an optional positive_id.
 //
-// TODO(dataset): DESIGN.md gives Parquet writing to package dataset. Until it
-// offers a writer of final parts, they are written here with parquet-go.
+// TODO(dataset): drop the generic rows once dataset's rows cover both cases.
 
 import (
 	"fmt"
@@ -15,6 +18,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
+	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/miner"
 )
 
@@ -52,6 +56,12 @@ type partRow struct {
 // "int64").
 func writePart(w io.Writer, rows []partRow, format, queryKind, corpusKind string) error {
 	qs, cs := queryKind == "string", corpusKind == "string"
+	if qs == cs && (format != "triplet" || allPositive(rows)) {
+		if cs {
+			return writeDataset[string](w, rows, format)
+		}
+		return writeDataset[int64](w, rows, format)
+	}
 	switch {
 	case qs && cs:
 		return writeTyped[string, string](w, rows, format)
@@ -120,6 +130,61 @@ func writeTyped[Q, C string | int64](w io.Writer, rows []partRow, format string)
 		return err
 	}
 	return writeAll(parquet.NewGenericWriter[ntupleRow[Q, C]](w, opts...), out)
+}
+
+func allPositive(rows []partRow) bool {
+	for _, r := range rows {
+		if len(r.PositiveIDs) == 0 && len(r.Negatives) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// writeDataset writes a part with dataset's writers.
+func writeDataset[T dataset.ID](w io.Writer, rows []partRow, format string) error {
+	var err error
+	id := func(s string) T { return parseID[T](s, &err) }
+	ids := func(ss []string) []T {
+		out := make([]T, len(ss))
+		for i, s := range ss {
+			out[i] = id(s)
+		}
+		return out
+	}
+	if format == "triplet" {
+		var out []dataset.Triplet[T]
+		for _, r := range rows {
+			for _, pos := range r.PositiveIDs {
+				for i, n := range r.Negatives {
+					out = append(out, dataset.Triplet[T]{
+						QueryID: id(r.QueryID), PositiveID: id(pos), NegativeID: id(r.NegativeIDs[i]),
+						NegativeScore: n.Score, Kind: n.Kind.String(),
+					})
+				}
+			}
+		}
+		if err != nil {
+			return err
+		}
+		return dataset.WriteTriplets(w, out)
+	}
+	out := make([]dataset.NTuple[T], len(rows))
+	for i, r := range rows {
+		o := &out[i]
+		o.QueryID, o.PositiveIDs, o.PositiveScores = id(r.QueryID), ids(r.PositiveIDs), nonNil(r.PositiveScores)
+		o.NegativeIDs = ids(r.NegativeIDs)
+		o.NegativeScores = make([]float32, len(r.Negatives))
+		o.NegativeKinds = make([]string, len(r.Negatives))
+		o.NegativeRanks = make([]int32, len(r.Negatives))
+		for j, n := range r.Negatives {
+			o.NegativeScores[j], o.NegativeKinds[j], o.NegativeRanks[j] = n.Score, n.Kind.String(), n.Rank
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return dataset.WriteNTuples(w, out)
 }
 
 func writeAll[T any](pw *parquet.GenericWriter[T], rows []T) error {
