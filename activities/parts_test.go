@@ -26,7 +26,7 @@ func partFiles(t *testing.T, spec workflows.Spec) []string {
 // triplet is one expected triplet; pos is "" when there is no positive.
 type triplet struct {
 	q, pos, neg, kind string
-	score           float32
+	score             float32
 }
 
 // tripletsOf expands n-tuple rows into the triplets a triplet part holds.
