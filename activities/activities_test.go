@@ -352,6 +352,7 @@ func TestJobEqualsMinerInProcess(t *testing.T) {
 		edit                 func(*workflows.Spec)
 	}{
 		{"pairs", pairsData(300, 70), 4, 2, func(s *workflows.Spec) { s.QueryBlockRows = 32 }},
+		{"pairs quantized", pairsData(300, 70), 4, 2, func(s *workflows.Spec) { s.QueryBlockRows, s.Precision = 32, "quantized" }},
 		{"pairs margins easy frequency", pairsData(300, 70), 3, 3, func(s *workflows.Spec) {
 			s.QueryBlockRows, s.NumNegatives, s.RelativeMargin, s.EasyNegatives = 25, 4, f64(0.05), 2
 			s.FillWithEasy, s.MaxNegativeFrequency, s.SamplingStrategy = true, 3, "random"

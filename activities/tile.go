@@ -105,7 +105,7 @@ func (a *Activities) buildTile(p *planFile, qb *queryBlock, shard *shardData, cs
 	}
 	t := miner.Tile{
 		Queries: qb.emb, Corpus: shard.emb, Base: cs.First, K: mp.PoolSize(),
-		Kernel: a.Kernel, Workers: a.Workers,
+		Kernel: a.Kernel, Workers: a.Workers, Precision: miner.Precision(p.Spec.Precision),
 	}
 	nq := qb.emb.Rows
 	switch p.Spec.Mode() {
