@@ -85,7 +85,7 @@ func Generate(cfg Config, epoch int) Data {
 		}
 		queries[i] = QueryRow{ID: fmt.Sprintf("q-%07d", i), Embedding: q, PositiveIDs: pos}
 	}
-	scale := 0.05 * float64(epoch)
+	scale := 0.15 * float64(epoch)
 	for i := range corpus {
 		corpus[i].Embedding = normalize(add(corpus[i].Embedding, gaussian(drift, cfg.Dim, scale)))
 	}
