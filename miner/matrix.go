@@ -3,6 +3,8 @@ package miner
 import (
 	"fmt"
 	"math"
+
+	"github.com/hardneg/hardneg/miner/internal/kernel"
 )
 
 // Matrix is a dense row-major block of float32 vectors: row i is
@@ -38,6 +40,9 @@ func (m Matrix) Validate() error {
 	}
 	if len(m.Data) != m.Rows*m.Dim {
 		return fmt.Errorf("matrix %d×%d holds %d values, want %d", m.Rows, m.Dim, len(m.Data), m.Rows*m.Dim)
+	}
+	if kernel.AllFinite(m.Data) { // the common case, vectorised: it runs over every shard of every tile
+		return nil
 	}
 	for i, v := range m.Data {
 		// v-v is 0 for every finite v and NaN for NaN and ±Inf: one

@@ -12,13 +12,15 @@ import (
 //
 // For a corpus block, every pair's approximate score A and the exact engine's
 // score F satisfy |F − A| ≤ B, the block's bound for the query
-// (kernel.QuantQueries.Bound proves it). The scan keeps the query's exact
+// (kernel.QuantQueries.Bound proves it), and |F − A| ≤ B_r ≤ B with the
+// row's own norms (RowBound). The scan keeps the query's exact
 // heap as the exact search does, with F_k its current K-th score (−∞ until it
 // holds K rows). A row with A < F_k − B has F ≤ A + B < F_k: the K rows in
 // the heap are all strictly better, and F_k only grows, so the row is not in
 // the final top K and is skipped. Every other row is scored exactly, with the
 // same engine and arithmetic as the exact search, and offered to the heap in
-// row order. The heap therefore ends holding exactly what the exact search's
+// row order. (A row that passes the scan's test against B is also tested
+// against its own B_r, which skips more rows by the same argument.) The heap therefore ends holding exactly what the exact search's
 // heap holds, ties included, with the same scores bit for bit.
 //
 // The rows to score are gathered flushAt at a time (kernel.Engine.Gather,
@@ -101,7 +103,8 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 					sc.approx = grow(sc.approx, (hi-lo)*ldd)
 					qe.Scores(sc.approx, ldd, z, lo, hi-lo, &qb, p0, p1)
 					for i := lo; i < hi; i++ {
-						s.collectQuant(w, i, &sc.pend[i-lo], sc.approx[(i-lo)*ldd:(i-lo)*ldd+m], data, r0, t.Base+int64(b0), sc.bounds[i-lo])
+						rowBound := func(r int) float64 { return z.RowBound(i, &qb, r) }
+						s.collectQuant(w, i, &sc.pend[i-lo], sc.approx[(i-lo)*ldd:(i-lo)*ldd+m], data, r0, t.Base+int64(b0), sc.bounds[i-lo], rowBound)
 					}
 				}
 				for i := lo; i < hi; i++ {
@@ -131,7 +134,7 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 // r0+j of the block whose rows are data, starting at global row base; b is
 // the block's bound for the query. The caller flushes p at the end of the
 // block.
-func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 int, base int64, b float64) {
+func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 int, base int64, b float64, rowBound func(r int) float64) {
 	t, h, st := s.t, s.heaps[qi], &s.q[qi]
 	dim := t.Corpus.Dim
 	self := int64(-1)
@@ -158,8 +161,8 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 			if j += kernel.FirstAtLeast(approx[j:], thr); j == len(approx) {
 				break
 			}
-			if base+int64(r0+j) == self {
-				continue
+			if base+int64(r0+j) == self || h.full() && float64(approx[j])+rowBound(r0+j) < float64(h.h[0].Score) {
+				continue // the row's own, smaller bound excludes it
 			}
 			p.top = append(p.top, int32((r0+j)*dim))
 			if len(p.top) >= flushAt {
@@ -177,11 +180,11 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 			continue
 		case labels[j] == ql:
 			s.same[qi].Count++
-			if float64(a)-b > sigma {
+			if float64(a)-b > sigma || float64(a)-rowBound(r0+j) > sigma {
 				continue
 			}
 			p.same = append(p.same, int32((r0+j)*dim))
-		case a >= thr:
+		case a >= thr && !(h.full() && float64(a)+rowBound(r0+j) < float64(h.h[0].Score)):
 			p.top = append(p.top, int32((r0+j)*dim))
 		default:
 			continue

@@ -241,3 +241,30 @@ func TestFirstAtLeast(t *testing.T) {
 		}
 	}
 }
+
+func TestAllFinite(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	bad := []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+	for _, n := range []int{0, 1, 15, 16, 17, 63, 64, 65, 200} {
+		x := randVecs(r, 1, n)
+		x = append(x, make([]float32, 3)...)[:n] // room past the end
+		if !AllFinite(x) {
+			t.Fatalf("n %d: finite values reported bad", n)
+		}
+		full := x[:n+1]
+		full[n] = bad[0] // past the end: must not be read
+		if !AllFinite(x) {
+			t.Fatalf("n %d: a value past the end was read", n)
+		}
+		for i := 0; i < n; i += max(1, n/7) {
+			for _, b := range bad {
+				old := x[i]
+				x[i] = b
+				if AllFinite(x) {
+					t.Fatalf("n %d: %v at %d not found", n, b, i)
+				}
+				x[i] = old
+			}
+		}
+	}
+}

@@ -49,6 +49,7 @@ func main() {
 	transposeKernel()
 	gatherKernel(ymm)
 	firstAtLeast()
+	allFinite()
 	if err := os.WriteFile("kernel_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -526,6 +527,68 @@ func transposeKernel() {
 	p("\tADDQ $64, DX")
 	p("\tDECQ SI")
 	p("\tJNZ group")
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// allFinite writes
+//
+//	func allFiniteZ(x *float32, n int) bool
+//
+// whether no x[i] is an infinity or a NaN (exponent bits all ones), sixty-
+// four values per step, the rest sixteen at a time with a masked last load.
+func allFinite() {
+	p("")
+	p("// func allFiniteZ(x *float32, n int) bool")
+	p("TEXT ·allFiniteZ(SB), NOSPLIT, $0-17")
+	p("\tMOVQ x+0(FP), SI")
+	p("\tMOVQ n+8(FP), CX")
+	p("\tMOVL $0x7f800000, AX")
+	p("\tVPBROADCASTD AX, Z0")
+	p("\tXORQ AX, AX")
+	p("big:")
+	p("\tLEAQ 64(AX), DX")
+	p("\tCMPQ DX, CX")
+	p("\tJA small")
+	for v := range 4 {
+		p("\tVPANDD %d(SI)(AX*4), Z0, Z%d", 64*v, 1+v)
+		p("\tVPCMPEQD Z0, Z%d, K%d", 1+v, 1+v)
+	}
+	p("\tKORW K1, K2, K1")
+	p("\tKORW K3, K4, K3")
+	p("\tKORTESTW K1, K3")
+	p("\tJNZ bad")
+	p("\tMOVQ DX, AX")
+	p("\tJMP big")
+	p("small:")
+	p("\tCMPQ AX, CX")
+	p("\tJAE good")
+	p("\tMOVQ CX, DX")
+	p("\tSUBQ AX, DX")
+	p("\tCMPQ DX, $16")
+	p("\tJB last")
+	p("\tVPANDD (SI)(AX*4), Z0, Z1")
+	p("\tVPCMPEQD Z0, Z1, K1")
+	p("\tKORTESTW K1, K1")
+	p("\tJNZ bad")
+	p("\tADDQ $16, AX")
+	p("\tJMP small")
+	p("last:")
+	p("\tMOVL $1, BX")
+	p("\tSHLXL DX, BX, BX")
+	p("\tDECL BX")
+	p("\tKMOVW BX, K2")
+	p("\tVMOVDQU32.Z (SI)(AX*4), K2, Z1")
+	p("\tVPANDD Z1, Z0, Z1")
+	p("\tVPCMPEQD Z0, Z1, K2, K1")
+	p("\tKORTESTW K1, K1")
+	p("\tJNZ bad")
+	p("good:")
+	p("\tMOVB $1, ret+16(FP)")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("bad:")
+	p("\tMOVB $0, ret+16(FP)")
 	p("\tVZEROUPPER")
 	p("\tRET")
 }

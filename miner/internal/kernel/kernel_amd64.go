@@ -168,3 +168,14 @@ func FirstAtLeast(x []float32, thr float32) int {
 }
 
 var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasBMI2
+
+//go:noescape
+func allFiniteZ(x *float32, n int) bool
+
+// AllFinite reports whether x holds no infinity and no NaN.
+func AllFinite(x []float32) bool {
+	if useAVX512 {
+		return allFiniteZ(unsafe.SliceData(x), len(x))
+	}
+	return allFiniteGo(x)
+}

@@ -8,3 +8,6 @@ func quantEngines() []*QEngine { return nil }
 // FirstAtLeast returns the index of the first x[i] ≥ thr, or len(x); x holds
 // no NaN.
 func FirstAtLeast(x []float32, thr float32) int { return firstAtLeastGo(x, thr) }
+
+// AllFinite reports whether x holds no infinity and no NaN.
+func AllFinite(x []float32) bool { return allFiniteGo(x) }

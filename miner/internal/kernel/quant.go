@@ -36,7 +36,7 @@ import (
 //	B = ‖e_q‖·‖c‖ + ‖q̂‖·‖e_c‖ + γ(d+1)·‖q‖·‖c‖ + 3.01·u·‖q̂‖·‖ĉ‖ + (2d+8)·2⁻¹⁴⁹
 //
 // Bound evaluates B with the largest ‖c‖, ‖ĉ‖, ‖e_c‖ of a block of corpus
-// rows, so it holds for every row of the block. The norms are summed in
+// rows, so it holds for every row of the block; RowBound with one row's. The norms are summed in
 // float64 (relative error below d·2⁻⁵³) and B is raised by a factor 1 + 10⁻⁶,
 // which covers those errors and the float64 roundings of the comparisons the
 // search makes with it (A ± B, thresholds): the term γ(d+1)·‖q‖·‖c‖ alone is
@@ -143,6 +143,7 @@ type QuantBlock struct {
 	Rows, Dim, Stride int
 	Data              []uint8
 	Scale             []float32
+	RowNorms          []Norms // per row: ‖c‖, ‖ĉ‖, ‖c − ĉ‖
 	MaxNorm           float64
 	MaxHatNorm        float64
 	MaxErrNorm        float64
@@ -154,6 +155,7 @@ func (b *QuantBlock) Reset(rows, dim int) {
 	np := (rows + QuantPanel - 1) / QuantPanel * QuantPanel
 	b.Data = grow(b.Data, np*b.Stride)
 	b.Scale = grow(b.Scale, np)
+	b.RowNorms = grow(b.RowNorms, rows)
 	b.MaxNorm, b.MaxHatNorm, b.MaxErrNorm = 0, 0, 0
 }
 
@@ -188,6 +190,7 @@ func (b *QuantBlock) PackPanels(c []float32, p0, p1 int) Norms {
 			if row < b.Rows {
 				var n Norms
 				scale, n.Norm, n.Hat, n.Err = quantizeRow(c[row*b.Dim:(row+1)*b.Dim], buf[:b.Dim])
+				b.RowNorms[row] = n
 				out = out.Max(n)
 			} else {
 				clear(buf)
@@ -212,12 +215,25 @@ func (b *QuantBlock) Panels() int { return (b.Rows + QuantPanel - 1) / QuantPane
 // comment at the top of this file): |F − A| ≤ B for the exact engine's score
 // F and the prefilter's score A of any pair.
 func (z *QuantQueries) Bound(i int, b *QuantBlock) float64 {
+	return z.bound(i, b.MaxNorm, b.MaxHatNorm, b.MaxErrNorm)
+}
+
+// bound is B for query row i and corpus norms ‖c‖, ‖ĉ‖, ‖c − ĉ‖ (or upper
+// bounds of them).
+func (z *QuantQueries) bound(i int, norm, hat, errNorm float64) float64 {
 	const u = 0x1p-24
 	d := float64(z.Dim)
 	gamma := (d + 1) * u / (1 - (d+1)*u)
-	bound := z.ErrNorm[i]*b.MaxNorm + z.HatNorm[i]*b.MaxErrNorm +
-		gamma*z.Norm[i]*b.MaxNorm + 3.01*u*z.HatNorm[i]*b.MaxHatNorm + (2*d+8)*0x1p-149
+	bound := z.ErrNorm[i]*norm + z.HatNorm[i]*errNorm +
+		gamma*z.Norm[i]*norm + 3.01*u*z.HatNorm[i]*hat + (2*d+8)*0x1p-149
 	return bound * (1 + 1e-6)
+}
+
+// RowBound is Bound for query row i and the single row r of block b: the
+// same formula with that row's norms, so never larger than Bound.
+func (z *QuantQueries) RowBound(i int, b *QuantBlock, r int) float64 {
+	n := b.RowNorms[r]
+	return z.bound(i, n.Norm, n.Hat, n.Err)
 }
 
 // QEngine is an int8 kernel for the prefilter. Its approximate scores are

@@ -87,6 +87,9 @@ func TestQuantBound(t *testing.T) {
 				bound := z.Bound(i, &b)
 				for j := range nc {
 					d := math.Abs(float64(exact[i*nc+j]) - float64(approx[i*nc+j]))
+					if rb := z.RowBound(i, &b, j); d > rb || rb > bound {
+						t.Fatalf("%s %s pair (%d,%d): differ by %g, row bound %g, block bound %g", name, e.Name, i, j, d, rb, bound)
+					}
 					if d > bound {
 						t.Fatalf("%s %s pair (%d,%d): exact %v approx %v differ by %g > bound %g", name, e.Name, i, j, exact[i*nc+j], approx[i*nc+j], d, bound)
 					}
