@@ -3,6 +3,8 @@ package dataset
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -74,32 +76,51 @@ func testCorruptEmbeddingPage(t *testing.T) {
 
 var errNetwork = errors.New("network down")
 
-// failingReader fails every read at or past offset failAt.
+// errCutShort is how an HTTP body cut short reaches a store's reader: a
+// failure of the store that wraps io.ErrUnexpectedEOF, though the file is whole.
+var errCutShort = fmt.Errorf("read s3://bucket/x.parquet bytes 4+100: %w", io.ErrUnexpectedEOF)
+
+// failingReader fails every read at or past offset failAt with err.
 type failingReader struct {
 	data   []byte
 	failAt int64
+	err    error
 }
 
 func (f *failingReader) ReadAt(p []byte, off int64) (int, error) {
 	if off+int64(len(p)) > f.failAt {
-		return 0, errNetwork
+		return 0, f.err
 	}
 	return copy(p, f.data[off:]), nil
 }
 
 // TestReaderErrorsAreNotInputErrors checks that a failing store is reported
-// as itself (retryable), not as bad input.
-func TestReaderErrorsAreNotInputErrors(t *testing.T) { bothPaths(t, testReaderErrors) }
+// as itself (retryable), not as bad input, even when its error wraps
+// io.ErrUnexpectedEOF.
+func TestReaderErrorsAreNotInputErrors(t *testing.T) {
+	for _, e := range []error{errNetwork, errCutShort} {
+		t.Run(e.Error(), func(t *testing.T) {
+			bothPaths(t, func(t *testing.T) { testReaderErrors(t, e) })
+		})
+	}
+}
 
-func testReaderErrors(t *testing.T) {
+func testReaderErrors(t *testing.T, readErr error) {
 	good := fixtureBytes(t, "queries_positives.parquet")
 	size := int64(len(good))
+	checkNotInputError := func(t *testing.T, err error) {
+		t.Helper()
+		var ie *InputError
+		if !errors.Is(err, readErr) || errors.As(err, &ie) {
+			t.Errorf("error %v, want the reader's error and no InputError", err)
+		}
+	}
 	t.Run("footer", func(t *testing.T) {
-		_, err := OpenShard(&failingReader{good, 0}, size, "x.parquet", Columns{})
+		_, err := OpenShard(&failingReader{good, 0, readErr}, size, "x.parquet", Columns{})
 		checkNotInputError(t, err)
 	})
 	// Open over a reader that fails on the data pages but serves the footer.
-	fr := &failingReader{good, 0}
+	fr := &failingReader{good, 0, readErr}
 	fr.failAt = size
 	s, err := OpenShard(fr, size, "x.parquet", Columns{})
 	if err != nil {
@@ -118,12 +139,4 @@ func testReaderErrors(t *testing.T) {
 		_, err := s.ReadPositives()
 		checkNotInputError(t, err)
 	})
-}
-
-func checkNotInputError(t *testing.T, err error) {
-	t.Helper()
-	var ie *InputError
-	if !errors.Is(err, errNetwork) || errors.As(err, &ie) {
-		t.Errorf("error %v, want the reader's error and no InputError", err)
-	}
 }

@@ -135,7 +135,7 @@ func nullOrEmpty(def, listDef int) string {
 func (s *Shard) wrapIO(err error) error {
 	var ioe *ioError
 	if errors.As(err, &ioe) {
-		if errors.Is(ioe.err, io.ErrUnexpectedEOF) {
+		if ioe.short {
 			return inputErrorf(s.name, s.embedding.name, -1, "truncated: %v", ioe.err)
 		}
 		return fmt.Errorf("read %s: %w", s.name, ioe.err)

@@ -100,8 +100,14 @@ func (s *segment) release() {
 	}
 }
 
-// ioError marks an error of the underlying reader, which is never an InputError.
-type ioError struct{ err error }
+// ioError marks an error of the underlying reader, which is never an InputError,
+// or, when short is set, a read that ran out of file. Only short tells a
+// truncated file: a store's own failure may wrap io.ErrUnexpectedEOF too (an
+// HTTP body cut short), and is worth retrying.
+type ioError struct {
+	err   error
+	short bool
+}
 
 func (e *ioError) Error() string { return e.err.Error() }
 func (e *ioError) Unwrap() error { return e.err }
@@ -114,9 +120,9 @@ func readFull(r io.ReaderAt, p []byte, off int64) error {
 		return nil
 	}
 	if err == nil || errors.Is(err, io.EOF) {
-		return &ioError{fmt.Errorf("read %d bytes at offset %d: got %d: %w", len(p), off, n, io.ErrUnexpectedEOF)}
+		return &ioError{err: fmt.Errorf("read %d bytes at offset %d: got %d: %w", len(p), off, n, io.ErrUnexpectedEOF), short: true}
 	}
-	return &ioError{fmt.Errorf("read %d bytes at offset %d: %w", len(p), off, err)}
+	return &ioError{err: fmt.Errorf("read %d bytes at offset %d: %w", len(p), off, err)}
 }
 
 // scanChunk reads the column chunk [start, end) and calls emit for each page
@@ -433,7 +439,7 @@ type ioReaderAt struct{ r io.ReaderAt }
 func (r ioReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	n, err := r.r.ReadAt(p, off)
 	if err != nil && !errors.Is(err, io.EOF) {
-		err = &ioError{err}
+		err = &ioError{err: err}
 	}
 	return n, err
 }
