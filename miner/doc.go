@@ -25,10 +25,16 @@
 //     of the query's positives that live in the shard, in labeled mode the
 //     count and lowest score of the items sharing its label (the margin
 //     anchor), and the scored rows of its easy stream that fall in the shard.
-//     The search runs on all cores, blocked so that each corpus block is
-//     reused by many queries; the inner products come from a Kernel (the
-//     seam for SIMD kernels), which must score a pair the same way wherever
-//     it sits in a block. ScoreRows scores given rows with the same kernel.
+//     The search runs on all cores: the corpus is packed one block at a time
+//     for the kernel engine (AVX-512, AVX2+FMA or portable Go, chosen by CPU
+//     features or HARDNEG_KERNEL), and each block is scored against every
+//     query chunk in L2-sized pieces; a score below a query's current k-th
+//     costs one vector comparison. A tile's Kernel, when set, replaces the
+//     engine; a kernel must score a pair the same way wherever it sits in a
+//     block. Precision Quantized gives the same result faster: an int8
+//     prefilter with a proven error bound, and exact rescoring of the rows
+//     it cannot rule out (see quant.go). ScoreRows scores given rows with the
+//     same engine.
 //
 //  3. Merge, per query block: Merge combines a query's Partials from all
 //     shards; the result equals one search over the whole corpus (MergeTop
@@ -92,10 +98,20 @@
 // # Determinism
 //
 // Same inputs give bit-identical results whatever the number of cores,
-// tiles or blocks. Random choices use SHA-256 for seeds and SplitMix64 for
-// streams, written out here so they never change with the Go version. The
-// portable kernel gives the same scores on every platform; a SIMD kernel
-// must keep the per-pair promise of Kernel, and a job should not mix
-// kernels whose summation orders differ, or scores may differ in the last
-// bit between workers.
+// tiles, blocks or the precision. Random choices use SHA-256 for seeds and
+// SplitMix64 for streams, written out here so they never change with the Go
+// version.
+//
+// Every score of a process (search, positives, easy negatives, the
+// quantized rescoring) comes from one engine, and every engine scores a pair
+// the same way wherever it sits in a block. The AVX-512 and AVX2 engines
+// compute each pair as one chain of fused multiply-adds in dimension order,
+// so they agree bit for bit, on any x86 machine; the portable engine rounds
+// products and sums separately and may differ from them in the last bit.
+// A job whose workers mix the portable engine with a SIMD one can therefore
+// differ in the last bit of a score, and so in the order of two candidates
+// whose scores differ only there; run such a fleet with HARDNEG_KERNEL=go
+// on every worker, or on none. FAISS sums in yet another order (BLAS
+// blocks), so its top-k ids equal ours except where scores tie to within
+// float32 rounding.
 package miner
