@@ -179,10 +179,29 @@ func (o *object) ReadAt(p []byte, off int64) (int, error) {
 	return n, eof
 }
 
-// readRange fills p from one GET of bytes [off, off+len(p)). If-Match pins the
-// version that Open saw: a shard rewritten while it is read is an error, not a
-// silent mix of two versions.
+// bodyAttempts is how many times readRange sends a GET whose body breaks off
+// while it is read. The SDK's retryer retries a request that fails, but a body
+// is read after the request has returned, so a connection reset mid-body would
+// otherwise fail the whole read (and the activity above it).
+const bodyAttempts = 3
+
+// readRange fills p from a GET of bytes [off, off+len(p)), sent again when the
+// body breaks off. If-Match pins the version that Open saw: a shard rewritten
+// while it is read is an error, not a silent mix of two versions.
 func (o *object) readRange(ctx context.Context, p []byte, off int64) error {
+	var err error
+	for range bodyAttempts {
+		var bodyFailed bool
+		if bodyFailed, err = o.getRange(ctx, p, off); !bodyFailed || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// getRange is one GET of readRange. bodyFailed reports that the request
+// succeeded and reading its body did not.
+func (o *object) getRange(ctx context.Context, p []byte, off int64) (bodyFailed bool, err error) {
 	in := &s3.GetObjectInput{
 		Bucket: aws.String(o.s.bucket),
 		Key:    aws.String(o.info.Key),
@@ -193,13 +212,13 @@ func (o *object) readRange(ctx context.Context, p []byte, off int64) error {
 	}
 	out, err := o.s.client.GetObject(ctx, in)
 	if err != nil {
-		return fmt.Errorf("read s3://%s/%s bytes %d+%d: %w", o.s.bucket, o.info.Key, off, len(p), notExist(err))
+		return false, fmt.Errorf("read s3://%s/%s bytes %d+%d: %w", o.s.bucket, o.info.Key, off, len(p), notExist(err))
 	}
 	defer out.Body.Close()
 	if _, err := io.ReadFull(out.Body, p); err != nil {
-		return fmt.Errorf("read s3://%s/%s bytes %d+%d: %w", o.s.bucket, o.info.Key, off, len(p), err)
+		return true, fmt.Errorf("read s3://%s/%s bytes %d+%d: %w", o.s.bucket, o.info.Key, off, len(p), err)
 	}
-	return nil
+	return false, nil
 }
 
 // Put uploads r; the transfer manager switches to a multipart upload for large

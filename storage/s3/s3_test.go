@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hardneg/hardneg/internal/devenv"
+	"github.com/hardneg/hardneg/internal/faultproxy"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/storage/storagetest"
 )
@@ -83,5 +84,44 @@ func TestWrongCredentialsAreNotRetriedForever(t *testing.T) {
 	}
 	if errors.Is(err, storage.ErrNotExist) {
 		t.Errorf("access denied reported as not-exist: %v", err)
+	}
+}
+
+// TestBodyCutShortIsReadAgain reads through a proxy that cuts every GET body
+// short: the read fails, but only after the GET was sent three times.
+func TestBodyCutShortIsReadAgain(t *testing.T) {
+	gw := startGateway(t)
+	direct := newBucket(t, "cut")
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("0123456789"), 1000)
+	if err := direct.Put(ctx, "k", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		truncate float64
+		wantGets int64
+		wantErr  bool
+	}{{0, 1, false}, {1, 3, true}} {
+		proxy, err := faultproxy.Start(gw.Endpoint, faultproxy.Config{Truncate: tt.truncate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer proxy.Close()
+		s, err := New(ctx, "cut", Options{Endpoint: proxy.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := s.Open(ctx, "k") // a HEAD: never cut
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := make([]byte, 500)
+		_, err = obj.ReadAt(p, 100)
+		if (err != nil) != tt.wantErr || (err == nil && !bytes.Equal(p, data[100:600])) {
+			t.Errorf("truncate %g: ReadAt: %v, want an error: %v", tt.truncate, err, tt.wantErr)
+		}
+		if got := proxy.Counts().Gets; got != tt.wantGets {
+			t.Errorf("truncate %g: %d GETs, want %d", tt.truncate, got, tt.wantGets)
+		}
 	}
 }
