@@ -109,6 +109,27 @@ func BenchmarkReadShard(b *testing.B) {
 			}
 		})
 	}
+	// One query block from the middle of the shard: the file bytes read per
+	// block (file-B/op) against the shard's size say what the range saves.
+	b.Run("ReadEmbeddingsRange/4096-rows", func(b *testing.B) {
+		f, size := openBench(b, path)
+		cr := &countingReader{r: f}
+		lo := int64(benchRows / 2)
+		var dst []float32
+		b.SetBytes(4096 * benchDim * 4)
+		defer reportCPU(b)()
+		for b.Loop() {
+			s, err := OpenShard(cr, size, path, Columns{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if dst, err = s.ReadEmbeddingsRange(lo, lo+4096, dst); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(cr.n.Load())/float64(b.N), "file-B/op")
+		b.ReportMetric(float64(size), "shard-B")
+	})
 	b.Run("parquet-go-pages", func(b *testing.B) {
 		f, size := openBench(b, path)
 		b.SetBytes(embBytes)

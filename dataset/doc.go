@@ -10,6 +10,13 @@
 // kept as IDs), the embeddings (one row-major []float32), the positives (Lists
 // of ids per row) and the labels.
 //
+// Each Read method has a Range form (ReadEmbeddingsRange, ReadIDsRange,
+// ReadPositivesRange, ReadLabelsRange) that reads rows [lo, hi) only: it
+// skips the row groups that hold none of them and, for the embeddings, the
+// pages, found through the offset index where the writer left one and by
+// walking the page headers where not. One query block of a large shard
+// costs about its own bytes, not the shard's.
+//
 // Embeddings may be a list or a fixed-size list (which Parquet stores as a
 // list) of float32, float64 or float16, in any page version, codec and
 // encoding a writer may choose (plain, dictionary, byte-stream-split). They

@@ -167,11 +167,38 @@ func (s *Shard) corruptOrIO(row, off int64, err error) error {
 // The column chunks are split into pages, and up to Parallelism pages are
 // decompressed and decoded at once, each straight into its place in dst.
 func (s *Shard) ReadEmbeddings(dst []float32) ([]float32, error) {
-	total := s.rows * int64(s.dim)
-	if total > math.MaxInt/4 {
-		return nil, s.embErr(-1, "%d rows × %d dimensions is too large", s.rows, s.dim)
+	return s.ReadEmbeddingsRange(0, s.rows, dst)
+}
+
+// ReadEmbeddingsRange reads the embeddings of rows [lo, hi) into one
+// row-major slice of (hi-lo)*Dim() float32s, reusing dst when it is large
+// enough. It reads only the row groups that hold those rows and, within a row
+// group, only the pages that do: found from the column chunk's offset index
+// when the file has one, or else from the page headers (a version 2 page
+// counts its rows; the rows of a version 1 page are counted from its
+// repetition levels, which is all of the page a skipped page costs for zstd
+// and uncompressed pages). A page is decoded only as far as the range needs.
+//
+// Every row of the range is checked as ReadEmbeddings checks it, and errors
+// name rows by their number within the shard. The levels of a page read are
+// checked whole, so a malformed row outside the range that shares a page with
+// it (a null or empty list, another length) is reported too.
+//
+// A range outside [0, Rows()] is an error, but not an *InputError: it is the
+// caller's mistake, not the file's.
+func (s *Shard) ReadEmbeddingsRange(lo, hi int64, dst []float32) ([]float32, error) {
+	if err := s.checkRange(lo, hi); err != nil {
+		return nil, err
 	}
-	dst = grow(dst, int(total))
+	dim := int64(s.dim)
+	if hi-lo > math.MaxInt/4/dim {
+		return nil, s.embErr(-1, "%d rows × %d dimensions is too large", hi-lo, s.dim)
+	}
+	w := &window{lo: lo * dim, hi: hi * dim}
+	w.dst = grow(dst, int(w.hi-w.lo))
+	if lo == hi {
+		return w.dst, nil
+	}
 	var first firstError
 	jobs := make(chan embJob, max(s.Parallelism, 1))
 	var wg sync.WaitGroup
@@ -184,19 +211,34 @@ func (s *Shard) ReadEmbeddings(dst []float32) ([]float32, error) {
 					j.page.release()
 					continue // an earlier page failed; this one cannot matter
 				}
-				if pos, err := s.decodePage(pr, j, dst); err != nil {
+				if pos, err := s.decodePage(pr, j, w); err != nil {
 					first.set(pos, err)
 				}
 			}
 		})
 	}
-	s.scanEmbeddings(jobs, &first)
+	s.scanEmbeddings(jobs, &first, lo, hi)
 	close(jobs)
 	wg.Wait()
 	if first.err != nil {
 		return nil, first.err
 	}
-	return dst, nil
+	return w.dst, nil
+}
+
+// checkRange checks that [lo, hi) is a range of the shard's rows.
+func (s *Shard) checkRange(lo, hi int64) error {
+	if lo < 0 || hi > s.rows || lo > hi {
+		return fmt.Errorf("rows [%d, %d) of %s: outside its %d rows", lo, hi, s.name, s.rows)
+	}
+	return nil
+}
+
+// window is the part of the shard being read: embedding entries [lo, hi),
+// counted as if every row held Dim() entries, go to dst[0 : hi-lo].
+type window struct {
+	lo, hi int64
+	dst    []float32
 }
 
 // embJob is one data page of the embedding column to decode.
@@ -232,57 +274,104 @@ func (f *firstError) before(pos int64) bool {
 	return f.err != nil && f.pos < pos
 }
 
-// scanEmbeddings splits every embedding chunk into pages and sends them out,
-// decoding dictionaries itself, and checks that each chunk holds Dim() entries
-// per row.
-func (s *Shard) scanEmbeddings(jobs chan<- embJob, first *firstError) {
+// scanEmbeddings sends out the pages of the embedding chunks that hold rows
+// [lo, hi), decoding dictionaries itself, and checks that each chunk read to
+// its end holds Dim() entries per row.
+func (s *Shard) scanEmbeddings(jobs chan<- embJob, first *firstError, lo, hi int64) {
 	pr := pageReaders.Get().(*pageReader)
 	defer pageReaders.Put(pr)
-	dim := int64(s.dim)
 	chunks := s.embeddingChunks()
 	for i := range chunks {
 		c := &chunks[i]
-		base := c.firstRow * dim
-		if first.before(base) {
+		if c.rows == 0 || c.firstRow >= hi || c.firstRow+c.rows <= lo {
+			continue
+		}
+		if first.before(max(lo, c.firstRow) * int64(s.dim)) {
 			return
 		}
-		pos := base
-		var dict []float32
-		corrupt := func(off int64, format string, args ...any) error {
-			return s.embErr(pos/dim, "row group %d: page at offset %d: %s", c.rowGroup, off, fmt.Sprintf(format, args...))
+		cs := &chunkScan{s: s, pr: pr, c: c, jobs: jobs, first: first}
+		var ok bool
+		if lo <= c.firstRow && c.firstRow+c.rows <= hi {
+			ok = cs.whole()
+		} else {
+			ok = cs.part(lo, hi)
 		}
-		err := scanChunk(s.r, c.start, c.end, corrupt, func(p rawPage) error {
-			switch p.header.Type {
-			case format.DictionaryPage:
-				d, err := s.decodeDictionary(pr, c, p)
-				p.release()
-				if err != nil {
-					return err
-				}
-				dict = d
-			case format.DataPage, format.DataPageV2:
-				jobs <- embJob{page: p, chunk: c, dict: dict, start: pos, limit: (c.firstRow + c.rows) * dim}
-				pos += int64(entries(p.header))
-			default:
-				p.release()
-			}
-			if first.before(pos) {
-				return errStop
-			}
-			return nil
-		})
-		switch {
-		case errors.Is(err, errStop):
-			return
-		case err != nil:
-			first.set(pos, s.corruptOrIO(pos/dim, c.start, err))
-			return
-		}
-		if want := (c.firstRow + c.rows) * dim; pos != want {
-			first.set(pos, s.countError(c, pos-base))
+		if !ok {
 			return
 		}
 	}
+}
+
+// chunkScan sends out the pages of one embedding column chunk.
+type chunkScan struct {
+	s     *Shard
+	pr    *pageReader // the scanner's own
+	c     *chunkInfo
+	jobs  chan<- embJob
+	first *firstError
+	dict  []float32 // the chunk's dictionary, once read
+}
+
+// send hands a data page whose first entry is entry start to the decoders.
+func (cs *chunkScan) send(p rawPage, start int64) {
+	cs.jobs <- embJob{page: p, chunk: cs.c, dict: cs.dict, start: start, limit: (cs.c.firstRow + cs.c.rows) * int64(cs.s.dim)}
+}
+
+// dictionary decodes a dictionary page and keeps it for the pages after it.
+func (cs *chunkScan) dictionary(p rawPage) error {
+	d, err := cs.s.decodeDictionary(cs.pr, cs.c, p)
+	p.release()
+	if err != nil {
+		return err
+	}
+	cs.dict = d
+	return nil
+}
+
+// corrupt returns a function that reports a corrupt page of the chunk at
+// the row *pos / dim.
+func (cs *chunkScan) corrupt(pos *int64) func(off int64, format string, args ...any) error {
+	return func(off int64, format string, args ...any) error {
+		return cs.s.embErr(*pos/int64(cs.s.dim), "row group %d: page at offset %d: %s", cs.c.rowGroup, off, fmt.Sprintf(format, args...))
+	}
+}
+
+// whole sends out every page of the chunk. It returns false when reading
+// should stop: an error was found.
+func (cs *chunkScan) whole() bool {
+	s, c := cs.s, cs.c
+	dim := int64(s.dim)
+	base := c.firstRow * dim
+	pos := base
+	err := scanChunk(s.r, c.start, c.end, cs.corrupt(&pos), func(p rawPage) error {
+		switch p.header.Type {
+		case format.DictionaryPage:
+			if err := cs.dictionary(p); err != nil {
+				return err
+			}
+		case format.DataPage, format.DataPageV2:
+			cs.send(p, pos)
+			pos += int64(entries(p.header))
+		default:
+			p.release()
+		}
+		if cs.first.before(pos) {
+			return errStop
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errStop):
+		return false
+	case err != nil:
+		cs.first.set(pos, s.corruptOrIO(pos/dim, c.start, err))
+		return false
+	}
+	if want := (c.firstRow + c.rows) * dim; pos != want {
+		cs.first.set(pos, s.countError(c, pos-base))
+		return false
+	}
+	return true
 }
 
 var errStop = errors.New("stop")
@@ -290,11 +379,21 @@ var errStop = errors.New("stop")
 // countError explains a chunk whose entries are not rows × dimension, when
 // every entry read was well formed.
 func (s *Shard) countError(c *chunkInfo, got int64) error {
-	dim := int64(s.dim)
-	if got%dim != 0 && got/dim == c.rows-1 {
-		return s.embErr(c.firstRow+got/dim, "dimension %d, want %d", got%dim, dim)
+	if err := s.shortLastRow(c.firstRow, c.rows, got); err != nil {
+		return err
 	}
-	return s.embErr(-1, "corrupt: row group %d has %d embedding values for %d rows of dimension %d", c.rowGroup, got, c.rows, dim)
+	return s.embErr(-1, "corrupt: row group %d has %d embedding values for %d rows of dimension %d", c.rowGroup, got, c.rows, s.dim)
+}
+
+// shortLastRow returns the error of a run of rows [first, first+rows) that
+// holds got well-formed entries where the last row is short, or nil when
+// that is not the explanation.
+func (s *Shard) shortLastRow(first, rows, got int64) error {
+	dim := int64(s.dim)
+	if got%dim != 0 && got/dim == rows-1 {
+		return s.embErr(first+got/dim, "dimension %d, want %d", got%dim, dim)
+	}
+	return nil
 }
 
 // decodeDictionary decodes a dictionary page into float32s.
@@ -325,21 +424,23 @@ func (s *Shard) decodeDictionary(pr *pageReader, c *chunkInfo, p rawPage) ([]flo
 	return dict, nil
 }
 
-// decodePage decodes one data page into dst[j.start:], checking its levels
-// and values. On failure it returns the entry index where the fault lies.
-func (s *Shard) decodePage(pr *pageReader, j embJob, dst []float32) (int64, error) {
+// decodePage decodes the part of one data page that falls in the window into
+// its place in w.dst, checking the page's levels and those values. On failure
+// it returns the entry index where the fault lies.
+func (s *Shard) decodePage(pr *pageReader, j embJob, w *window) (int64, error) {
 	defer j.page.release()
 	h := j.page.header
+	dim := int64(s.dim)
 	// A corrupt header must not make us allocate gigabytes: a page holds at
 	// most the row group's remaining values (and a row's worth more, to still
 	// name an over-long last row), one value and a level byte each.
-	room := min(int64(entries(h)), j.limit-j.start+int64(s.dim))
+	room := min(int64(entries(h)), j.limit-j.start+dim)
 	if maxSize := room*int64(sizeOf(s.elemType)+1) + 4096; int64(h.UncompressedPageSize) > maxSize {
-		return j.start, s.embErr(j.start/int64(s.dim), "corrupt page at offset %d: %d bytes uncompressed for %d values",
+		return j.start, s.embErr(max(j.start, 0)/dim, "corrupt page at offset %d: %d bytes uncompressed for %d values",
 			j.page.offset, h.UncompressedPageSize, entries(h))
 	}
 	fail := func(err error) (int64, error) {
-		return j.start, s.corruptOrIO(j.start/int64(s.dim), j.page.offset, err)
+		return j.start, s.corruptOrIO(max(j.start, 0)/dim, j.page.offset, err)
 	}
 	var values []byte
 	var stream io.Reader
@@ -361,14 +462,24 @@ func (s *Shard) decodePage(pr *pageReader, j embJob, dst []float32) (int64, erro
 	if j.start+int64(n) > j.limit {
 		return j.limit, s.embErr(-1, "corrupt: row group %d has more embedding values than rows × dimension", j.chunk.rowGroup)
 	}
-	out := dst[j.start : j.start+int64(n)]
+	// The entries [a, b) of the page are wanted; the others are not decoded.
+	a, b := max(j.start, w.lo), min(j.start+int64(n), w.hi)
+	if a >= b {
+		return 0, nil
+	}
+	out := w.dst[a-w.lo : b-w.lo]
+	skip := int(a - j.start)
 	switch {
-	case stream != nil && enc == format.Plain && s.elemType == Float32 && littleEndian:
-		// The common case of a large page: decompress straight into out.
-		if i, err := readFloatsChecked(stream, out); err != nil {
+	case stream != nil && enc == format.Plain:
+		// The common case of a large page: decompress straight into out,
+		// and no further than the window needs.
+		if _, err := io.CopyN(io.Discard, stream, int64(skip*sizeOf(s.elemType))); err != nil {
+			return fail(fmt.Errorf("plain values: %w", err))
+		}
+		if i, err := pr.readPlainChecked(stream, s.elemType, out); err != nil {
 			return fail(err)
 		} else if i >= 0 {
-			return s.nonFinite(j.start, out, i)
+			return s.nonFinite(a, out, i)
 		}
 		return 0, nil
 	case stream != nil:
@@ -377,11 +488,11 @@ func (s *Shard) decodePage(pr *pageReader, j embJob, dst []float32) (int64, erro
 		}
 		values = pr.scratch
 	}
-	if err := s.decodeValues(values, enc, j.dict, out); err != nil {
+	if err := s.decodeValues(values, enc, j.dict, n, skip, out); err != nil {
 		return fail(err)
 	}
 	if i := firstNonFinite(out); i >= 0 {
-		return s.nonFinite(j.start, out, i)
+		return s.nonFinite(a, out, i)
 	}
 	return 0, nil
 }
@@ -395,6 +506,30 @@ func (s *Shard) nonFinite(start int64, out []float32, i int) (int64, error) {
 // plainPiece is how many bytes of values are read and checked at once: small
 // enough to stay in cache between the two.
 const plainPiece = 64 << 10
+
+// readPlainChecked reads len(out) plain values of type t from rd into out,
+// a piece at a time, checking each piece for NaN and ±Inf while it is still
+// in cache. It returns the index of the first non-finite value, or -1.
+func (p *pageReader) readPlainChecked(rd io.Reader, t ElementType, out []float32) (int, error) {
+	if t == Float32 && littleEndian {
+		return readFloatsChecked(rd, out)
+	}
+	size := sizeOf(t)
+	piece := plainPiece / size
+	p.piece = grow(p.piece, plainPiece)
+	for lo := 0; lo < len(out); lo += piece {
+		o := out[lo:min(lo+piece, len(out))]
+		b := p.piece[:size*len(o)]
+		if _, err := io.ReadFull(rd, b); err != nil {
+			return -1, fmt.Errorf("plain values: %w", err)
+		}
+		convert(t, b, o, size, 1)
+		if i := firstNonFinite(o); i >= 0 {
+			return lo + i, nil
+		}
+	}
+	return -1, nil
+}
 
 // readFloatsChecked reads len(out) little-endian float32s from rd into out,
 // checking each piece for NaN and ±Inf while it is still in cache. It returns
@@ -551,18 +686,26 @@ func checkDefs(data []byte, width uint, n int, want uint32) (int, uint32, error)
 	return -1, 0, nil
 }
 
-// decodeValues decodes len(out) values of the given encoding into out.
-func (s *Shard) decodeValues(values []byte, enc format.Encoding, dict []float32, out []float32) error {
+// decodeValues decodes values skip to skip+len(out) of a page of n values
+// of the given encoding into out.
+func (s *Shard) decodeValues(values []byte, enc format.Encoding, dict []float32, n, skip int, out []float32) error {
+	if skip+len(out) > n {
+		return fmt.Errorf("values %d to %d of a page of %d", skip, skip+len(out), n)
+	}
 	switch enc {
 	case format.Plain:
-		return s.readPlain(values, out)
+		size := sizeOf(s.elemType)
+		if len(values) < size*(skip+len(out)) {
+			return fmt.Errorf("%d bytes of plain values, want %d", len(values), size*(skip+len(out)))
+		}
+		return s.readPlain(values[size*skip:], out)
 	case format.PlainDictionary, format.RLEDictionary:
 		if dict == nil {
 			return fmt.Errorf("dictionary-encoded page without a dictionary page")
 		}
-		return readDictionary(values, dict, out)
+		return readDictionary(values, dict, skip, out)
 	case format.ByteStreamSplit:
-		return s.readByteStreamSplit(values, out)
+		return s.readByteStreamSplit(values, n, skip, out)
 	}
 	return fmt.Errorf("unsupported encoding %v for %v values", enc, s.elemType)
 }
@@ -600,11 +743,19 @@ func (s *Shard) readPlain(values []byte, out []float32) error {
 	return nil
 }
 
-// convert converts little-endian float64 or float16 values to float32. Byte
+// convert converts little-endian float32, float64 or float16 values to float32. Byte
 // j of value i is b[i*step+j*stride]: step is the value size and stride 1 for
 // plain values; step 1 and stride the value count for byte-stream-split.
 func convert(t ElementType, b []byte, out []float32, step, stride int) {
 	switch t {
+	case Float32:
+		for i := range out {
+			var v uint32
+			for j := range 4 {
+				v |= uint32(b[i*step+j*stride]) << (8 * j)
+			}
+			out[i] = math.Float32frombits(v)
+		}
 	case Float64:
 		for i := range out {
 			var v uint64
@@ -643,30 +794,37 @@ func halfToFloat(h uint16) float32 {
 	return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
 }
 
-// readDictionary decodes RLE/bit-packed dictionary indexes into out.
-func readDictionary(data []byte, dict, out []float32) error {
+// readDictionary decodes RLE/bit-packed dictionary indexes into out, after
+// passing over the first skip of them.
+func readDictionary(data []byte, dict []float32, skip int, out []float32) error {
 	if len(data) == 0 {
 		return fmt.Errorf("dictionary indexes: empty")
 	}
 	var h hybrid
 	h.reset(data[1:], uint(data[0]))
 	var buf [1024]uint32
-	for i := 0; i < len(out); {
+	// i is the index in out of the run's first value: negative while skipping.
+	for i := -skip; i < len(out); {
 		v, k, lits, err := h.next(buf[:])
 		if err != nil {
 			return fmt.Errorf("dictionary indexes: %w", err)
 		}
 		k = min(k, len(out)-i)
 		if lits == nil {
-			if int(v) >= len(dict) {
-				return fmt.Errorf("dictionary index %d of %d", v, len(dict))
-			}
-			f := dict[v]
-			for j := range out[i : i+k] {
-				out[i+j] = f
+			if i+k > 0 {
+				if int(v) >= len(dict) {
+					return fmt.Errorf("dictionary index %d of %d", v, len(dict))
+				}
+				f := dict[v]
+				for j := range out[max(i, 0) : i+k] {
+					out[max(i, 0)+j] = f
+				}
 			}
 		} else {
 			for j, v := range lits[:k] {
+				if i+j < 0 {
+					continue
+				}
 				if int(v) >= len(dict) {
 					return fmt.Errorf("dictionary index %d of %d", v, len(dict))
 				}
@@ -678,20 +836,21 @@ func readDictionary(data []byte, dict, out []float32) error {
 	return nil
 }
 
-// readByteStreamSplit decodes BYTE_STREAM_SPLIT values: byte k of every value
-// is stored in stream k.
-func (s *Shard) readByteStreamSplit(data []byte, out []float32) error {
-	size, n := sizeOf(s.elemType), len(out)
+// readByteStreamSplit decodes values skip to skip+len(out) of a page of n
+// BYTE_STREAM_SPLIT values: byte k of every value is stored in stream k.
+func (s *Shard) readByteStreamSplit(data []byte, n, skip int, out []float32) error {
+	size := sizeOf(s.elemType)
 	if len(data) < size*n {
 		return fmt.Errorf("%d bytes of byte-stream-split values, want %d", len(data), size*n)
 	}
 	if s.elemType == Float32 {
 		for i := range out {
-			out[i] = math.Float32frombits(uint32(data[i]) | uint32(data[n+i])<<8 | uint32(data[2*n+i])<<16 | uint32(data[3*n+i])<<24)
+			k := skip + i
+			out[i] = math.Float32frombits(uint32(data[k]) | uint32(data[n+k])<<8 | uint32(data[2*n+k])<<16 | uint32(data[3*n+k])<<24)
 		}
 		return nil
 	}
-	convert(s.elemType, data, out, 1, n)
+	convert(s.elemType, data[skip:], out, 1, n)
 	return nil
 }
 

@@ -129,6 +129,20 @@ func readFull(r io.ReaderAt, p []byte, off int64) error {
 // in order. Pages are read in segments; a page too large for one is emitted
 // without its body, to be streamed. emit owns the page and must release it.
 func scanChunk(r io.ReaderAt, start, end int64, corrupt func(off int64, format string, args ...any) error, emit func(rawPage) error) error {
+	return scanPages(r, start, end, nil, corrupt, emit)
+}
+
+// scanPages is scanChunk with segments of *read bytes (segmentSize when read
+// is nil), at most segmentSize; emit may change *read between pages. Small
+// segments serve to walk the page headers of a chunk without reading the
+// pages: a page larger than half a segment is emitted without its body.
+func scanPages(r io.ReaderAt, start, end int64, read *int, corrupt func(off int64, format string, args ...any) error, emit func(rawPage) error) error {
+	segSize := func() int64 {
+		if read == nil {
+			return int64(segmentSize)
+		}
+		return int64(min(max(*read, 64), segmentSize))
+	}
 	var seg *segment
 	var segOff int64 // seg holds the file bytes [segOff, segOff+len(seg.buf))
 	defer func() {
@@ -144,7 +158,7 @@ func scanChunk(r io.ReaderAt, start, end int64, corrupt func(off int64, format s
 		return readFull(r, seg.buf, pos)
 	}
 	pos := start
-	window := int64(segmentSize)
+	window := segSize()
 	for pos < end {
 		if seg == nil || pos >= segOff+int64(len(seg.buf)) {
 			if err := load(pos, window); err != nil {
@@ -159,7 +173,7 @@ func scanChunk(r io.ReaderAt, start, end int64, corrupt func(off int64, format s
 			if segOff+int64(len(seg.buf)) >= end || len(avail) >= maxHeaderSize {
 				return corrupt(pos, "corrupt page header: %v", err)
 			}
-			if err := load(pos, max(int64(segmentSize), 2*int64(len(avail)))); err != nil {
+			if err := load(pos, max(segSize(), 2*int64(len(avail)))); err != nil {
 				return err
 			}
 			continue
@@ -169,22 +183,22 @@ func scanChunk(r io.ReaderAt, start, end int64, corrupt func(off int64, format s
 			return corrupt(pos, "page of %d bytes runs past the end of its column chunk", size)
 		}
 		page := rawPage{header: h, offset: pos, bodyOff: bodyOff, bodySize: int(size)}
-		window = int64(segmentSize)
+		window = segSize()
 		switch {
 		case bodyOff+size <= segOff+int64(len(seg.buf)):
 			seg.retain()
 			page.seg, page.body = seg, avail[n:n+int(size)]
-		case int64(n)+size <= int64(segmentSize/2):
+		case int64(n)+size <= window/2:
 			// A small page cut by the segment's end: read on from its header
 			// (it fits in a fresh segment, so this happens once per page).
-			if err := load(pos, int64(segmentSize)); err != nil {
+			if err := load(pos, window); err != nil {
 				return err
 			}
 			continue
 		default:
 			// A large page: streamed by its decoder. Its successor's header
 			// is likely followed by another large page, so read little there.
-			window = 64 << 10
+			window = min(window, 64<<10)
 		}
 		if err := emit(page); err != nil {
 			return err
@@ -200,6 +214,7 @@ type pageReader struct {
 	zr      *zstd.Decoder // for DecodeAll
 	zs      *zstd.Decoder // for streams (a stream holds its decoder's only block decoder)
 	scratch []byte        // a whole decompressed page
+	piece   []byte        // plain values being converted, a piece at a time
 	bio     *bufio.Reader
 	rep     []byte // the levels of the current page: views of the page or of repBuf and defBuf
 	def     []byte

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 
 const ROWS = 6;
 const DIM = 4;
+const MULTI_ROWS = 5000;
 
 // emb returns a SQL list expression for row i's embedding of the given element type.
 function emb(type, dim = DIM) {
@@ -39,6 +40,13 @@ function fixtures() {
         CASE WHEN i = ${ROWS - 1} THEN []::BIGINT[] ELSE [1000 + i + 1, 1000 + i + 2] END AS positive_ids ${from}`,
     // Custom column names.
     'custom_names.parquet': `SELECT 'doc-' || i AS doc_key, ${emb('FLOAT')} AS vec ${from}`,
+    // Several row groups (DuckDB's smallest, 2,048 rows), for reading row ranges:
+    // 5,000 rows; row i has i % 3 positives, doc-(i+1) onwards.
+    'multi_rowgroup.parquet': {
+      select: `SELECT 'doc-' || i AS id, ${emb('FLOAT')} AS embedding, 'L' || (i % 3) AS label,
+        list_transform(range(i % 3), k -> 'doc-' || (i + k + 1)) AS positive_ids FROM range(${MULTI_ROWS}) t(i)`,
+      options: 'ROW_GROUP_SIZE 2048',
+    },
 
     // Bad shards, one defect each.
     'bad_null_embedding.parquet': `SELECT 'doc-' || i AS id, CASE WHEN i = 3 THEN NULL ELSE ${emb('FLOAT')} END AS embedding ${from}`,
@@ -61,10 +69,11 @@ function fixtures() {
 
 async function writeFixtures(conn, dir) {
   fs.mkdirSync(dir, { recursive: true });
-  for (const [name, select] of Object.entries(fixtures())) {
+  for (const [name, fixture] of Object.entries(fixtures())) {
     const file = path.join(dir, name);
+    const { select, options } = typeof fixture === 'string' ? { select: fixture } : fixture;
     // One thread keeps the row order and the bytes the same from run to run.
-    await conn.run(`COPY (${select}) TO '${file}' (FORMAT parquet, COMPRESSION zstd)`);
+    await conn.run(`COPY (${select}) TO '${file}' (FORMAT parquet, COMPRESSION zstd${options ? ', ' + options : ''})`);
     console.log(`${file} ${fs.statSync(file).size} bytes`);
   }
 }
