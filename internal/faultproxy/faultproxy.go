@@ -56,15 +56,16 @@ func (f Fault) String() string {
 }
 
 // Config sets the share of requests that meet each fault. Shares are
-// fractions in [0, 1]; their sum, the share of requests faulted, is at most 1.
+// fractions in [0, 1] that sum to at most 1.
 type Config struct {
 	Seed        uint64
 	Error500    float64
 	SlowDown    float64
 	ResetBefore float64
 	ResetAfter  float64
-	// Truncate applies to responses with a body of 2 bytes or more; a request
-	// drawn for it whose response is shorter is reset after forwarding instead.
+	// Truncate is a share of the GET requests only, the ones that carry a
+	// body worth cutting (objects, listings). A GET drawn for it whose
+	// response is shorter than 2 bytes is reset after forwarding instead.
 	Truncate float64
 	Latency  float64
 	// Delay is the latency added (default 200 ms).
@@ -75,17 +76,22 @@ func (c Config) shares() [numFaults]float64 {
 	return [numFaults]float64{0, c.Error500, c.SlowDown, c.ResetBefore, c.ResetAfter, c.Truncate, c.Latency}
 }
 
-// Total is the share of requests faulted.
-func (c Config) Total() float64 {
+// Total is the share of requests faulted when a share getShare of them are
+// GETs.
+func (c Config) Total(getShare float64) float64 {
 	t := 0.0
-	for _, s := range c.shares() {
+	for f, s := range c.shares() {
+		if Fault(f) == Truncate {
+			s *= getShare
+		}
 		t += s
 	}
 	return t
 }
 
-// Even returns a Config that faults share of the requests, spread evenly
-// over every fault.
+// Even returns a Config that spreads share evenly over every fault: a GET
+// meets a fault with probability share, any other request (which has no body
+// to cut) with probability share × 5/6.
 func Even(seed uint64, share float64) Config {
 	s := share / float64(numFaults-1)
 	return Config{Seed: seed, Error500: s, SlowDown: s, ResetBefore: s, ResetAfter: s, Truncate: s, Latency: s}
@@ -94,32 +100,43 @@ func Even(seed uint64, share float64) Config {
 // Counts is what the proxy did so far.
 type Counts struct {
 	Requests int64
+	Gets     int64            // of Requests
 	Faults   [numFaults]int64 // by Fault; Faults[None] counts untouched requests
+	// Retried counts the failed requests (every fault but Latency) that the
+	// client sent again: the retries, as the store sees them.
+	Retried int64
 }
 
 // Faulted is the number of requests that met a fault.
 func (c Counts) Faulted() int64 { return c.Requests - c.Faults[None] }
 
+// Failed is the number of requests that met a fault that fails them: every
+// fault but Latency.
+func (c Counts) Failed() int64 { return c.Faulted() - c.Faults[Latency] }
+
 // String lists the counts, e.g. "312 requests, 31 faulted: error500=5 ...".
 func (c Counts) String() string {
-	s := fmt.Sprintf("%d requests, %d faulted:", c.Requests, c.Faulted())
+	s := fmt.Sprintf("%d requests (%d GETs), %d faulted (%.1f%%):", c.Requests, c.Gets, c.Faulted(),
+		100*float64(c.Faulted())/float64(max(c.Requests, 1)))
 	for f := Error500; f < numFaults; f++ {
 		s += fmt.Sprintf(" %s=%d", f, c.Faults[f])
 	}
-	return s
+	return s + fmt.Sprintf("; %d of %d failed requests sent again", c.Retried, c.Failed())
 }
 
 // Proxy is an http.Handler that forwards to one backend, injecting faults.
 type Proxy struct {
 	cfg     Config
-	cum     [numFaults]float64 // cumulative shares
 	rp      *httputil.ReverseProxy
 	enabled atomic.Bool
 
-	mu   sync.Mutex
-	seen map[string]uint64 // times each request identity was seen
+	mu      sync.Mutex
+	seen    map[string]uint64 // times each request identity was seen
+	failed  map[string]bool   // identities whose last request was failed
+	retried int64
 
 	requests atomic.Int64
+	gets     atomic.Int64
 	counts   [numFaults]atomic.Int64
 }
 
@@ -131,13 +148,11 @@ func New(target string, cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("fault proxy: backend %q is not an absolute URL", target)
 	}
 	sum := 0.0
-	var cum [numFaults]float64
 	for f, s := range cfg.shares() {
 		if s < 0 || s > 1 {
 			return nil, fmt.Errorf("fault proxy: share of %s is %g, want a fraction in [0, 1]", Fault(f), s)
 		}
 		sum += s
-		cum[f] = sum
 	}
 	if sum > 1+1e-9 {
 		return nil, fmt.Errorf("fault proxy: shares sum to %g, more than 1", sum)
@@ -145,7 +160,7 @@ func New(target string, cfg Config) (*Proxy, error) {
 	if cfg.Delay <= 0 {
 		cfg.Delay = 200 * time.Millisecond
 	}
-	p := &Proxy{cfg: cfg, cum: cum, seen: map[string]uint64{}}
+	p := &Proxy{cfg: cfg, seen: map[string]uint64{}, failed: map[string]bool{}}
 	p.rp = &httputil.ReverseProxy{
 		// Rewrite would set Host to the backend's; SigV4 signs the Host the
 		// client used, so the incoming one is kept.
@@ -169,7 +184,10 @@ func (p *Proxy) SetEnabled(on bool) { p.enabled.Store(on) }
 
 // Counts returns what the proxy did so far.
 func (p *Proxy) Counts() Counts {
-	c := Counts{Requests: p.requests.Load()}
+	c := Counts{Requests: p.requests.Load(), Gets: p.gets.Load()}
+	p.mu.Lock()
+	c.Retried = p.retried
+	p.mu.Unlock()
 	for f := range c.Faults {
 		c.Faults[f] = p.counts[f].Load()
 	}
@@ -181,6 +199,9 @@ type faultKey struct{}
 // ServeHTTP forwards r, or breaks it.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
+	if r.Method == http.MethodGet {
+		p.gets.Add(1)
+	}
 	f := p.draw(r)
 	switch f {
 	case Error500:
@@ -214,23 +235,41 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *Proxy) count(f Fault) { p.counts[f].Add(1) }
 
 // draw picks the fault of r from the seed, r's identity and how often that
-// identity was seen before.
+// identity was seen before, and counts r as a retry when the last request of
+// the same identity was failed.
 func (p *Proxy) draw(r *http.Request) Fault {
-	if !p.enabled.Load() {
-		return None
-	}
 	id := r.Method + " " + r.URL.RequestURI() + " " + r.Header.Get("Range")
+	f := None
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	n := p.seen[id]
 	p.seen[id] = n + 1
-	p.mu.Unlock()
+	if p.failed[id] {
+		p.retried++
+		delete(p.failed, id)
+	}
+	if p.enabled.Load() {
+		f = p.pick(id, n, r.Method)
+	}
+	if f != None && f != Latency {
+		p.failed[id] = true
+	}
+	return f
+}
+
+// pick draws the fault of the n-th request (from 0) of identity id.
+func (p *Proxy) pick(id string, n uint64, method string) Fault {
 	h := fnv.New64a()
 	io.WriteString(h, id)
 	x := splitmix64(h.Sum64() ^ splitmix64(p.cfg.Seed) ^ splitmix64(n+0x9e3779b97f4a7c15))
 	u := float64(x>>11) / (1 << 53)
-	for f := Error500; f < numFaults; f++ {
-		if u < p.cum[f] {
-			return f
+	cum := 0.0
+	for f, s := range p.cfg.shares() {
+		if Fault(f) == Truncate && method != http.MethodGet {
+			continue
+		}
+		if cum += s; u < cum && Fault(f) != None {
+			return Fault(f)
 		}
 	}
 	return None

@@ -98,6 +98,7 @@ func TestEachFault(t *testing.T) {
 		{ResetAfter, "PUT", "/new", 0, false, "", 1, ResetAfter},
 		{Truncate, "GET", "/obj", 200, true, "", 1, Truncate},
 		{Truncate, "GET", "/tiny", 0, false, "", 1, ResetAfter}, // too short to cut: reset instead
+		{Truncate, "PUT", "/new", 200, false, "", 1, None},      // only GETs are cut
 		{Latency, "GET", "/obj", 200, false, "0123456789", 1, Latency},
 	}
 	for _, tt := range tests {
@@ -143,7 +144,11 @@ func TestEachFault(t *testing.T) {
 				t.Errorf("answered after %s, want at least the 50ms delay", took)
 			}
 			c := p.Counts()
-			if c.Requests != 1 || c.Faults[tt.counted] != 1 || c.Faulted() != 1 {
+			wantFaulted := int64(1)
+			if tt.counted == None {
+				wantFaulted = 0
+			}
+			if c.Requests != 1 || c.Faults[tt.counted] != 1 || c.Faulted() != wantFaulted {
 				t.Errorf("counts %v, want 1 request counted as %s", c, tt.counted)
 			}
 		})
@@ -191,7 +196,7 @@ func TestShares(t *testing.T) {
 		p.count(p.draw(httptest.NewRequest("GET", fmt.Sprintf("/obj?i=%d", i), nil)))
 	}
 	c := p.Counts()
-	per := cfg.Total() / float64(numFaults-1)
+	per := cfg.Total(1) / float64(numFaults-1)
 	for f := Error500; f < numFaults; f++ {
 		want := per * n
 		// Five standard deviations of a binomial count: a seeded test that
@@ -274,5 +279,27 @@ func TestBadConfig(t *testing.T) {
 		if _, err := New(tt.target, tt.cfg); err == nil {
 			t.Errorf("New(%q, %+v) accepted", tt.target, tt.cfg)
 		}
+	}
+}
+
+// TestRetriedCountsRepeatsOfFailedRequests checks that a request sent again
+// after it was failed counts as a retry, and that nothing else does.
+func TestRetriedCountsRepeatsOfFailedRequests(t *testing.T) {
+	_, p := setup(t, only(Error500))
+	get := func(path string) {
+		resp, err := client.Get(p.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	get("/obj") // failed
+	get("/obj") // a retry, failed too
+	get("/other")
+	p.SetEnabled(false)
+	get("/obj") // a retry that gets through
+	get("/obj") // not a retry: the last one was not failed
+	if c := p.Counts(); c.Retried != 2 || c.Failed() != 3 {
+		t.Errorf("counts %v, want 2 retries of 3 failed requests", c)
 	}
 }
