@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,21 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
-	"github.com/hardneg/hardneg/activities"
 	"github.com/hardneg/hardneg/internal/devenv"
 	"github.com/hardneg/hardneg/internal/jobclient"
 	"github.com/hardneg/hardneg/internal/synth"
-	"github.com/hardneg/hardneg/storage"
-	"github.com/hardneg/hardneg/storage/file"
-	"github.com/hardneg/hardneg/storage/s3"
 	"github.com/hardneg/hardneg/workflows"
 )
 
@@ -79,89 +70,6 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// worker is a worker process.
-type worker struct {
-	cmd *exec.Cmd
-	log *bytes.Buffer
-}
-
-func startWorker(t testing.TB, taskQueue string) *worker {
-	t.Helper()
-	w := &worker{log: &bytes.Buffer{}}
-	w.cmd = exec.Command(env.workerBin, "-task-queue", taskQueue)
-	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.stop() })
-	return w
-}
-
-func (w *worker) stop() {
-	if w.cmd.ProcessState == nil {
-		w.cmd.Process.Signal(syscall.SIGTERM)
-		w.cmd.Wait()
-	}
-}
-
-func (w *worker) kill() {
-	w.cmd.Process.Kill()
-	w.cmd.Wait()
-}
-
-// dataset writes one synthetic epoch to S3 under prefix and to a local folder,
-// and returns the local folder.
-func dataset(t testing.TB, prefix string, cfg synth.Config) string {
-	t.Helper()
-	ctx := context.Background()
-	store := bucketStore(t)
-	local := t.TempDir()
-	lstore, _ := file.New(local)
-	d := synth.Generate(cfg, 0)
-	corpus, err := synth.Shards(d.Corpus, cfg.CorpusShards)
-	if err != nil {
-		t.Fatal(err)
-	}
-	queries, err := synth.Shards(d.Queries, cfg.QueryShards)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, shards := range map[string][][]byte{"corpus": corpus, "queries": queries} {
-		for i, b := range shards {
-			key := fmt.Sprintf("%s/part-%05d.parquet", name, i)
-			for _, s := range []storage.Store{storage.WithPrefix(store, prefix), lstore} {
-				if err := s.Put(ctx, key, bytes.NewReader(b)); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-	return local
-}
-
-func bucketStore(t testing.TB) *s3.Store {
-	t.Helper()
-	s, err := s3.New(context.Background(), bucket, s3.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateBucket(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func dial(t testing.TB) client.Client {
-	t.Helper()
-	c, err := client.Dial(client.Options{HostPort: env.temporal.Addr,
-		Logger: slogDiscard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
 // spec is the job of the tests: pairs mode with every selection feature on.
 func spec(run, in, out string) workflows.Spec {
 	margin := 0.05
@@ -171,70 +79,6 @@ func spec(run, in, out string) workflows.Spec {
 		NumNegatives: 4, RelativeMargin: &margin, EasyNegatives: 2, FillWithEasy: true,
 		SamplingStrategy: "random", MaxNegativeFrequency: 20, Seed: 3,
 		QueryBlockRows: 500, MaxParallel: 2,
-	}
-}
-
-// reference runs the same job in-process (activities.RunLocal) on a local copy
-// of the inputs and returns its parts by name.
-func reference(t *testing.T, local string, sp workflows.Spec) map[string][]byte {
-	t.Helper()
-	out := t.TempDir()
-	sp.Corpus, sp.Queries, sp.Output = local+"/corpus/", local+"/queries/", out+"/"
-	a := &activities.Activities{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if _, err := a.RunLocal(context.Background(), sp); err != nil {
-		t.Fatalf("in-process run: %v", err)
-	}
-	s, _ := file.New(out)
-	return parts(t, s)
-}
-
-// parts reads every part file of an output.
-func parts(t *testing.T, s storage.Store) map[string][]byte {
-	t.Helper()
-	ctx := context.Background()
-	list, err := s.List(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]byte{}
-	for _, o := range list {
-		if strings.HasPrefix(o.Key, "part-") {
-			b, err := storage.ReadAll(ctx, s, o.Key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[o.Key] = b
-		}
-	}
-	return out
-}
-
-// checkOutput asserts that an output is whole (_SUCCESS, no _work/) and that
-// its parts are byte-identical to want.
-func checkOutput(t *testing.T, out storage.Store, want map[string][]byte) {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := out.Stat(ctx, "_SUCCESS"); err != nil {
-		t.Errorf("no _SUCCESS: %v", err)
-	}
-	if work, _ := out.List(ctx, "_work/"); len(work) != 0 {
-		t.Errorf("_work/ left behind: %d objects", len(work))
-	}
-	got := parts(t, out)
-	names := slices.Sorted(func(yield func(string) bool) {
-		for k := range want {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	if len(got) != len(want) || len(want) == 0 {
-		t.Fatalf("output has %d parts, the in-process run %d", len(got), len(want))
-	}
-	for _, name := range names {
-		if !bytes.Equal(got[name], want[name]) {
-			t.Errorf("%s differs from the in-process run (%d vs %d bytes)", name, len(got[name]), len(want[name]))
-		}
 	}
 }
 
@@ -266,7 +110,7 @@ func TestJobOnDevServer(t *testing.T) {
 	if res.TilesTotal != 12 || res.Blocks != 3 || res.TilesMined != 12 {
 		t.Errorf("result %+v: want 12 tiles mined in 3 blocks", res)
 	}
-	checkOutput(t, storage.WithPrefix(bucketStore(t), "job/out/"), reference(t, local, sp))
+	checkOutput(t, outStore(t, "job/out/"), reference(t, local, sp))
 
 	again, how, err := jobclient.Start(ctx, c, sp, queue, false)
 	if err != nil || how != jobclient.Finished {
@@ -320,7 +164,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	if res.TilesMined > res.TilesTotal {
 		t.Errorf("mined %d tiles of %d: finished tiles were mined again", res.TilesMined, res.TilesTotal)
 	}
-	checkOutput(t, storage.WithPrefix(bucketStore(t), "kill/out/"), reference(t, local, sp))
+	checkOutput(t, outStore(t, "kill/out/"), reference(t, local, sp))
 }
 
 func slogDiscard() interface {

@@ -1,0 +1,99 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hardneg/hardneg/internal/faultproxy"
+	"github.com/hardneg/hardneg/internal/jobclient"
+)
+
+// faultShare is the share of the workers' S3 requests the proxy breaks.
+const faultShare = 0.10
+
+// faults breaks about faultShare of the requests when about two thirds of
+// them are GETs (as in this job): 7.5% of all requests meet an error, a reset
+// or latency, and 4% of the GETs have their body cut short.
+var faults = faultproxy.Config{
+	Seed:     11,
+	Error500: 0.015, SlowDown: 0.015, ResetBefore: 0.015, ResetAfter: 0.015, Latency: 0.015,
+	Truncate: 0.04,
+}
+
+// TestS3Faults runs the job on two workers whose every S3 request goes through
+// a proxy that breaks 10% of them (500, 503 SlowDown, resets before and after
+// the gateway did the work, bodies cut short, latency). The job must succeed
+// with parts byte-identical to the fault-free in-process run, and the retries
+// must show: the proxy counts every failed request sent again, and where the
+// S3 layer gave up, the workers' Temporal metrics and the job's history show
+// the activity retried.
+func TestS3Faults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers")
+	}
+	local := dataset(t, "faults/in/", data)
+	proxy, err := faultproxy.Start(env.s3.Endpoint, faults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+
+	const queue = "e2e-faults"
+	var workers []*worker
+	for range 2 {
+		workers = append(workers, startWorkerWith(t, workerConfig{
+			queue: queue, metrics: true,
+			env: []string{"AWS_ENDPOINT_URL_S3=" + proxy.URL},
+		}))
+	}
+	c := dial(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sp := spec("e2e-faults", "s3://"+bucket+"/faults/in/", "s3://"+bucket+"/faults/out/")
+	run, _, err := jobclient.Start(ctx, c, sp, queue, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := jobclient.Wait(ctx, c, run, nil)
+	counts := proxy.Counts()
+	t.Logf("S3 through the fault proxy: %v", counts)
+	if err != nil {
+		t.Fatalf("job failed under %.0f%% S3 faults: %v", 100*faultShare, err)
+	}
+	checkOutput(t, outStore(t, "faults/out/"), reference(t, local, sp))
+	if res.TilesMined+res.TilesSkipped != res.TilesTotal {
+		t.Errorf("result %+v: mined + skipped tiles != total", res)
+	}
+
+	share := float64(counts.Faulted()) / float64(counts.Requests)
+	if counts.Requests < 200 || share < faultShare*0.6 || share > faultShare*1.4 {
+		t.Errorf("%d of %d requests faulted (%.1f%%), want about %.0f%% of at least 200",
+			counts.Faulted(), counts.Requests, 100*share, 100*faultShare)
+	}
+	for f := faultproxy.Error500; f <= faultproxy.Latency; f++ {
+		if counts.Faults[f] == 0 {
+			t.Errorf("no request met fault %s: the test did not exercise it", f)
+		}
+	}
+	// The job succeeded, so every failed request was sent again: by the AWS
+	// SDK's retryer, by the S3 store's re-read of a cut body, or by Temporal
+	// retrying the activity.
+	if counts.Retried != counts.Failed() {
+		t.Errorf("%d of %d failed requests were sent again, want all", counts.Retried, counts.Failed())
+	}
+
+	// Where the S3 layer gave up, Temporal retried the activity: the workers
+	// count the failed attempts, and the history records the attempt that
+	// succeeded.
+	failed := 0.0
+	for _, w := range workers {
+		failed += sumMetric(w.metrics(t), "temporal_activity_execution_failed")
+	}
+	a := countAttempts(jobHistories(t, c, run.GetID()))
+	t.Logf("activity retries: %.0f failed attempts in the workers' metrics; %d of %d activities needed more than one attempt (%d extra attempts)",
+		failed, a.retried, a.activities, a.extra)
+	if float64(a.extra) > failed {
+		t.Errorf("the history shows %d extra attempts, the workers' metrics only %.0f failed ones", a.extra, failed)
+	}
+}
