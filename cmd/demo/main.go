@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -126,7 +127,7 @@ func upload(ctx context.Context, store storage.Store, cfg synth.Config, epoch in
 	for name, shards := range map[string][][]byte{"corpus": corpus, "queries": queries} {
 		for i, b := range shards {
 			key := fmt.Sprintf("%s%s/part-%05d.parquet", epochPrefix(epoch), name, i)
-			if err := store.Put(ctx, key, strings.NewReader(string(b))); err != nil {
+			if err := store.Put(ctx, key, bytes.NewReader(b)); err != nil {
 				return err
 			}
 		}
