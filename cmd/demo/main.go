@@ -164,9 +164,9 @@ func mine(ctx context.Context, store storage.Store, epoch int) error {
 	out := epochPrefix(epoch) + "negatives/"
 	spec := map[string]any{
 		"run": run, "epoch": epoch,
-		"corpus":  fmt.Sprintf("s3://%s/%scorpus/", bucket, epochPrefix(epoch)),
-		"queries": fmt.Sprintf("s3://%s/%squeries/", bucket, epochPrefix(epoch)),
-		"output":  fmt.Sprintf("s3://%s/%s", bucket, out),
+		"corpus":        fmt.Sprintf("s3://%s/%scorpus/", bucket, epochPrefix(epoch)),
+		"queries":       fmt.Sprintf("s3://%s/%squeries/", bucket, epochPrefix(epoch)),
+		"output":        fmt.Sprintf("s3://%s/%s", bucket, out),
 		"num_negatives": 5, "relative_margin": 0.05, "easy_negatives": 2,
 		"max_negative_frequency": 100, "query_block_rows": 1000, "seed": 1,
 	}
