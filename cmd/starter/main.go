@@ -59,6 +59,10 @@ func run() int {
 		}
 	}
 	spec, err := buildSpec(*specFile, overrides)
+	if err == nil {
+		// Refuse a bad spec before reaching for the server at all.
+		err = spec.WithDefaults().Validate()
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starter:", err)
 		return 2
