@@ -45,3 +45,8 @@ servers: tools
 ## fixtures: rewrite the DuckDB-written test fixtures (needs node and npm)
 fixtures:
 	cd dataset/testdata/gen && npm ci && npm run fixtures
+
+## chaos: the reliability tests alone: worker SIGKILLs and a server restart mid-job, 10% of S3 requests faulted (HARDNEG_CHAOS_SEED=N replays a kill schedule)
+.PHONY: chaos
+chaos: tools
+	$(GO) test -count=1 -timeout 15m -v -run 'TestChaos|TestS3Faults|TestWorkerKilledMidJob' ./e2e/ 2>&1 | grep -v -E '^=== (RUN|PAUSE|CONT|NAME)'

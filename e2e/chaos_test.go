@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/hardneg/hardneg/internal/devenv"
+	"github.com/hardneg/hardneg/internal/jobclient"
+	"github.com/hardneg/hardneg/internal/synth"
+	"github.com/hardneg/hardneg/workflows"
+)
+
+// chaosData is big enough that the job on three workers lasts through the
+// chaos schedule: 8 query blocks × 8 corpus shards = 64 tiles.
+var chaosData = synth.Config{Corpus: 40000, Queries: 4000, Dim: 64, Clusters: 32, CorpusShards: 8, QueryShards: 2,
+	NearDupShare: 0.3, MultiPosShare: 0.3, Seed: 17}
+
+// Chaos schedule: chaosKills SIGKILLs of a random worker, each started again
+// at once, at random moments chaosGap apart, and one SIGKILL and restart of
+// the Temporal dev server after the kill numbered chaosServerAfter.
+const (
+	chaosWorkers     = 3
+	chaosKills       = 5
+	chaosServerAfter = 3
+	chaosMinGap      = 1500 * time.Millisecond
+	chaosMaxGap      = 4 * time.Second
+)
+
+// chaosSeed seeds the schedule: HARDNEG_CHAOS_SEED when set, else the clock.
+// The test logs it, so a failing schedule can be run again.
+func chaosSeed() uint64 {
+	if s, err := strconv.ParseUint(os.Getenv("HARDNEG_CHAOS_SEED"), 10, 64); err == nil {
+		return s
+	}
+	return uint64(time.Now().UnixNano())
+}
+
+// TestChaos runs a full job on three worker processes while a driver kills a
+// random worker with SIGKILL at random moments (five times, each started again
+// at once) and kills and restarts the Temporal dev server once mid-job, on the
+// same database file and port. The parts must be byte-identical to the
+// fault-free in-process run, _SUCCESS present, _work/ gone, and every tile
+// counted once: mined, or found done by a retry.
+//
+// Its own dev server (not the shared one) is the one restarted. Run it alone
+// with `make chaos`.
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers, kills processes")
+	}
+	seed := chaosSeed()
+	t.Logf("chaos seed %d (HARDNEG_CHAOS_SEED=%d replays this schedule)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+
+	// The restarted server must come back on the same port: the workers and
+	// the client keep dialling it.
+	dir := t.TempDir()
+	opts := devenv.TemporalOptions{DBFile: filepath.Join(dir, "temporal.db"), Headless: true}
+	var err error
+	if opts.Port, err = devenv.FreePort(); err != nil {
+		t.Fatal(err)
+	}
+	if opts.UIPort, err = devenv.FreePort(); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "temporal.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	srv, err := devenv.StartTemporal(ctx, opts, logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Stop() }()
+
+	local := dataset(t, "chaos/in/", chaosData)
+	sp := spec("e2e-chaos", "s3://"+bucket+"/chaos/in/", "s3://"+bucket+"/chaos/out/")
+	// More tiles in flight than workers: while a killed worker's tile waits
+	// out its heartbeat timeout, the others keep mining.
+	sp.QueryBlockRows, sp.MaxParallel = 500, 6
+	want := reference(t, local, sp)
+
+	const queue = "e2e-chaos"
+	workers := make([]*worker, chaosWorkers)
+	for i := range workers {
+		workers[i] = startWorkerWith(t, workerConfig{queue: queue, address: srv.Addr})
+	}
+	c := dialAddr(t, srv.Addr)
+	run, _, err := jobclient.Start(ctx, c, sp, queue, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waitProgress(ctx, t, c, run.GetID(), "the first tile", func(p workflows.Progress) bool { return p.TilesDone >= 1 })
+
+	kills, restarts := 0, 0
+	for kills < chaosKills {
+		gap := chaosMinGap + time.Duration(rng.Int64N(int64(chaosMaxGap-chaosMinGap)))
+		time.Sleep(gap)
+		if closed(ctx, c, run.GetID()) {
+			t.Fatalf("the job ended after %d kills and %d server restarts: too short for the chaos schedule", kills, restarts)
+		}
+		p, _ := jobclient.Progress(ctx, c, run.GetID())
+		if kills == chaosServerAfter && restarts == 0 {
+			srv.Kill()
+			if srv, err = devenv.StartTemporal(ctx, opts, logf); err != nil {
+				t.Fatalf("restart the dev server on the same database: %v", err)
+			}
+			restarts++
+			t.Logf("%5.1fs: dev server killed and restarted on %s (phase %s, %d/%d tiles done)",
+				time.Since(start).Seconds(), srv.Addr, p.Phase, p.TilesDone, p.TilesTotal)
+			continue
+		}
+		i := rng.IntN(len(workers))
+		workers[i].kill()
+		workers[i].restart(t)
+		kills++
+		t.Logf("%5.1fs: worker %d killed with SIGKILL and started again (phase %s, %d/%d tiles done)",
+			time.Since(start).Seconds(), i, p.Phase, p.TilesDone, p.TilesTotal)
+	}
+
+	res, err := waitClosed(ctx, t, c, run.GetID())
+	if err != nil {
+		t.Fatalf("job failed under chaos: %v", err)
+	}
+	a := countAttempts(jobHistories(t, c, run.GetID()))
+	t.Logf("job done in %.1fs after %d worker kills and %d server restarts: %d tiles mined, %d found done; %d of %d activities ran more than once",
+		time.Since(start).Seconds(), kills, restarts, res.TilesMined, res.TilesSkipped, a.retried, a.activities)
+	checkOutput(t, outStore(t, "chaos/out/"), want)
+	if res.TilesMined+res.TilesSkipped != res.TilesTotal || res.TilesTotal != 64 {
+		t.Errorf("result %+v: want 64 tiles, each mined or found done once", res)
+	}
+}
+
+// closed reports whether the workflow has closed. A server that does not
+// answer counts as not closed.
+func closed(ctx context.Context, c client.Client, id string) bool {
+	d, err := c.DescribeWorkflowExecution(ctx, id, "")
+	return err == nil && d.WorkflowExecutionInfo.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+}
+
+// waitClosed waits for the job's result, riding through a server that is
+// still coming back: errors that are not the job's own are retried.
+func waitClosed(ctx context.Context, t *testing.T, c client.Client, id string) (workflows.Result, error) {
+	t.Helper()
+	for {
+		var res workflows.Result
+		err := c.GetWorkflow(ctx, id, "").Get(ctx, &res)
+		var wee *temporal.WorkflowExecutionError
+		if err == nil || errors.As(err, &wee) || ctx.Err() != nil {
+			return res, err
+		}
+		t.Logf("waiting for the job: %v", err)
+		time.Sleep(time.Second)
+	}
+}
