@@ -133,9 +133,10 @@ func invalid(msg string) error {
 }
 
 // classify turns bad input (a *dataset.InputError or a *miner.ParamError
-// anywhere in err's chain) into a non-retryable InvalidInput error with the
-// cause's own message, and leaves other errors, which are worth retrying, as
-// they are.
+// anywhere in err's chain) and access denied by the store into a
+// non-retryable InvalidInput error with the cause's own message, and leaves
+// other errors, which are worth retrying, as they are. Every activity passes
+// the error it returns through it.
 func classify(err error) error {
 	if err == nil {
 		return nil
@@ -151,6 +152,13 @@ func classify(err error) error {
 	var fe *workflows.FieldError
 	if errors.As(err, &fe) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrInvalidInput, err)
+	}
+	// Wrong credentials or a policy that forbids the operation: retrying for
+	// forty minutes would change nothing.
+	if errors.Is(err, storage.ErrPermission) {
+		return temporal.NewNonRetryableApplicationError(
+			"access denied (check the worker's storage credentials and the bucket's policy): "+err.Error(),
+			workflows.ErrInvalidInput, err)
 	}
 	return err
 }

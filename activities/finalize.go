@@ -52,7 +52,8 @@ type phase struct {
 // Finalize writes _manifest.json, removes parts left by an earlier job that
 // had more blocks, writes _SUCCESS last, and then removes the job's _work/
 // folder. Run again after it succeeded (a retry), it only finishes the clean-up.
-func (a *Activities) Finalize(ctx context.Context, in workflows.FinalizeInput) (workflows.FinalizeResult, error) {
+func (a *Activities) Finalize(ctx context.Context, in workflows.FinalizeInput) (_ workflows.FinalizeResult, err error) {
+	defer func() { err = classify(err) }()
 	res := workflows.FinalizeResult{Manifest: ManifestKey, Success: SuccessKey}
 	out, err := a.store(ctx, in.Spec.Output)
 	if err != nil {

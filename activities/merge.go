@@ -16,7 +16,8 @@ import (
 // rank window, and writes the candidate windows to
 // _work/<fingerprint>/block-bBBBBB.parquet for Rebalance. A block whose file
 // exists is skipped.
-func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (workflows.MergeResult, error) {
+func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_ workflows.MergeResult, err error) {
+	defer func() { err = classify(err) }()
 	res := workflows.MergeResult{Block: in.Block}
 	p, out, err := a.loadPlan(ctx, in.Spec, in.Fingerprint)
 	if err != nil {

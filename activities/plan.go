@@ -109,7 +109,8 @@ type footer struct {
 // inputs and writes the plan. Apart from the footers it reads only the id
 // columns of the corpus (to refuse an id that two shards share) and, in pairs
 // mode, the positives column of the queries (to count max_positives).
-func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (workflows.PlanResult, error) {
+func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workflows.PlanResult, err error) {
+	defer func() { err = classify(err) }()
 	spec := in.Spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		return workflows.PlanResult{}, invalid(err.Error())

@@ -56,7 +56,8 @@ type frequent struct {
 // blocks, adds the easy negatives, and writes part-NNNNN.parquet for each
 // block. It leaves the statistics in _work/<fingerprint>/stats.json.
 // Rewriting a part after a retry gives the same bytes.
-func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput) (workflows.RebalanceResult, error) {
+func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput) (_ workflows.RebalanceResult, err error) {
+	defer func() { err = classify(err) }()
 	var res workflows.RebalanceResult
 	p, out, err := a.loadPlan(ctx, in.Spec, in.Fingerprint)
 	if err != nil {

@@ -17,7 +17,8 @@ import (
 // partial result to _work/<fingerprint>/tile-bBBBBB-sSSSSS.parquet. A tile
 // whose partial exists is skipped: it was mined by an earlier attempt or run,
 // and would be mined to the same bytes.
-func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (workflows.TileResult, error) {
+func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ workflows.TileResult, err error) {
+	defer func() { err = classify(err) }()
 	res := workflows.TileResult{Block: in.Block, Shard: in.Shard}
 	p, out, err := a.loadPlan(ctx, in.Spec, in.Fingerprint)
 	if err != nil {

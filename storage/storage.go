@@ -28,6 +28,11 @@ import (
 // fs.ErrNotExist, so os.IsNotExist-style checks keep working too.
 var ErrNotExist = fs.ErrNotExist
 
+// ErrPermission is wrapped by every error that reports access denied: wrong
+// credentials, or a policy that does not allow the operation. It is
+// fs.ErrPermission. Retrying does not help; the caller's setup must change.
+var ErrPermission = fs.ErrPermission
+
 // ObjectInfo describes one stored object.
 type ObjectInfo struct {
 	Key  string // slash-separated, relative to the store's root

@@ -14,10 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -94,7 +96,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]storage.ObjectInfo, 
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, err)
+			return nil, fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, marked(err))
 		}
 		for _, o := range page.Contents {
 			out = append(out, storage.ObjectInfo{
@@ -111,7 +113,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]storage.ObjectInfo, 
 func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil {
-		return storage.ObjectInfo{}, fmt.Errorf("stat s3://%s/%s: %w", s.bucket, key, notExist(err))
+		return storage.ObjectInfo{}, fmt.Errorf("stat s3://%s/%s: %w", s.bucket, key, marked(err))
 	}
 	return storage.ObjectInfo{
 		Key:  key,
@@ -120,14 +122,20 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error
 	}, nil
 }
 
-// notExist marks S3's "no such key" answers with storage.ErrNotExist.
-func notExist(err error) error {
+// marked marks S3's "no such key" answers with storage.ErrNotExist, and
+// its access-denied answers (HTTP 403: wrong keys, a bad signature, a policy)
+// with storage.ErrPermission.
+func marked(err error) error {
 	var nsk *types.NoSuchKey
 	var nf *types.NotFound
 	var api smithy.APIError
-	if errors.As(err, &nsk) || errors.As(err, &nf) ||
-		(errors.As(err, &api) && (api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NotFound")) {
+	var resp *awshttp.ResponseError
+	switch {
+	case errors.As(err, &nsk) || errors.As(err, &nf) ||
+		(errors.As(err, &api) && (api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NotFound")):
 		return fmt.Errorf("%w: %w", storage.ErrNotExist, err)
+	case errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusForbidden:
+		return fmt.Errorf("%w: %w", storage.ErrPermission, err)
 	}
 	return err
 }
@@ -212,7 +220,7 @@ func (o *object) getRange(ctx context.Context, p []byte, off int64) (bodyFailed 
 	}
 	out, err := o.s.client.GetObject(ctx, in)
 	if err != nil {
-		return false, fmt.Errorf("read s3://%s/%s bytes %d+%d: %w", o.s.bucket, o.info.Key, off, len(p), notExist(err))
+		return false, fmt.Errorf("read s3://%s/%s bytes %d+%d: %w", o.s.bucket, o.info.Key, off, len(p), marked(err))
 	}
 	defer out.Body.Close()
 	if _, err := io.ReadFull(out.Body, p); err != nil {
@@ -230,7 +238,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) error {
 		Body:   r,
 	})
 	if err != nil {
-		return fmt.Errorf("put s3://%s/%s: %w", s.bucket, key, err)
+		return fmt.Errorf("put s3://%s/%s: %w", s.bucket, key, marked(err))
 	}
 	return nil
 }
@@ -239,7 +247,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) error {
 func (s *Store) Delete(ctx context.Context, key string) error {
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil {
-		return fmt.Errorf("delete s3://%s/%s: %w", s.bucket, key, err)
+		return fmt.Errorf("delete s3://%s/%s: %w", s.bucket, key, marked(err))
 	}
 	return nil
 }

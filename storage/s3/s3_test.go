@@ -125,3 +125,30 @@ func TestBodyCutShortIsReadAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestWrongKeyIsErrPermission checks that every operation refused for a
+// wrong secret key reports storage.ErrPermission, which callers do not retry.
+func TestWrongKeyIsErrPermission(t *testing.T) {
+	startGateway(t)
+	good := newBucket(t, "denied")
+	ctx := context.Background()
+	if err := good.Put(ctx, "k", strings.NewReader("abc")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+	s, err := New(ctx, "denied", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, call := range map[string]func() error{
+		"list":   func() error { _, err := s.List(ctx, ""); return err },
+		"stat":   func() error { _, err := s.Stat(ctx, "k"); return err },
+		"open":   func() error { _, err := s.Open(ctx, "k"); return err },
+		"put":    func() error { return s.Put(ctx, "k2", strings.NewReader("x")) },
+		"delete": func() error { return s.Delete(ctx, "k") },
+	} {
+		if err := call(); !errors.Is(err, storage.ErrPermission) || errors.Is(err, storage.ErrNotExist) {
+			t.Errorf("%s with a wrong key: %v, want storage.ErrPermission", name, err)
+		}
+	}
+}
