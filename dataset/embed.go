@@ -274,12 +274,19 @@ func (f *firstError) before(pos int64) bool {
 	return f.err != nil && f.pos < pos
 }
 
+// maxSegments bounds the segments one read holds at once (read and not yet
+// decoded), whatever its parallelism: 3 × 8 MiB keeps a dozen decoders busy
+// on pages of a MiB or less (larger pages stream and hold no segment), and
+// bounds what a many-core machine holds for reading one shard.
+const maxSegments = 3
+
 // scanEmbeddings sends out the pages of the embedding chunks that hold rows
 // [lo, hi), decoding dictionaries itself, and checks that each chunk read to
 // its end holds Dim() entries per row.
 func (s *Shard) scanEmbeddings(jobs chan<- embJob, first *firstError, lo, hi int64) {
 	pr := pageReaders.Get().(*pageReader)
 	defer pageReaders.Put(pr)
+	slots := make(chan struct{}, maxSegments)
 	chunks := s.embeddingChunks()
 	for i := range chunks {
 		c := &chunks[i]
@@ -289,7 +296,7 @@ func (s *Shard) scanEmbeddings(jobs chan<- embJob, first *firstError, lo, hi int
 		if first.before(max(lo, c.firstRow) * int64(s.dim)) {
 			return
 		}
-		cs := &chunkScan{s: s, pr: pr, c: c, jobs: jobs, first: first}
+		cs := &chunkScan{s: s, pr: pr, c: c, jobs: jobs, first: first, slots: slots}
 		var ok bool
 		if lo <= c.firstRow && c.firstRow+c.rows <= hi {
 			ok = cs.whole()
@@ -309,7 +316,13 @@ type chunkScan struct {
 	c     *chunkInfo
 	jobs  chan<- embJob
 	first *firstError
-	dict  []float32 // the chunk's dictionary, once read
+	slots chan struct{} // bounds the segments in use, for all chunks of a read
+	dict  []float32     // the chunk's dictionary, once read
+}
+
+// limits returns the scanLimits of the chunk's scans, with read as given.
+func (cs *chunkScan) limits(read *int) scanLimits {
+	return scanLimits{read: read, slots: cs.slots}
 }
 
 // send hands a data page whose first entry is entry start to the decoders.
@@ -343,7 +356,7 @@ func (cs *chunkScan) whole() bool {
 	dim := int64(s.dim)
 	base := c.firstRow * dim
 	pos := base
-	err := scanChunk(s.r, c.start, c.end, cs.corrupt(&pos), func(p rawPage) error {
+	err := scanPages(s.r, c.start, c.end, cs.limits(nil), cs.corrupt(&pos), func(p rawPage) error {
 		switch p.header.Type {
 		case format.DictionaryPage:
 			if err := cs.dictionary(p); err != nil {

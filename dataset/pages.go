@@ -9,6 +9,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"weak"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
@@ -72,16 +73,58 @@ func (p *rawPage) release() {
 type segment struct {
 	buf  []byte
 	refs atomic.Int32
+	slot chan struct{} // the bound on segments in use it counts against, if any
 }
 
-var segments = sync.Pool{New: func() any { return &segment{buf: make([]byte, segmentSize)} }}
+// freeSegments holds the segments of segmentSize released by their last
+// page, for any goroutine to reuse. A sync.Pool would keep a released segment
+// in the releasing P's private slot, out of the reach of the scanner on
+// another P, so a read on many cores would allocate many. Weak pointers let
+// the garbage collector take idle segments back, as it would from a pool.
+var freeSegments struct {
+	mu   sync.Mutex
+	list []weak.Pointer[segment]
+}
 
-// getSegment returns a segment of n bytes with one reference.
-func getSegment(n int) *segment {
+// maxFreeSegments bounds the list of free segments.
+const maxFreeSegments = 16
+
+// takeSegment returns a free segment, or nil.
+func takeSegment() *segment {
+	freeSegments.mu.Lock()
+	defer freeSegments.mu.Unlock()
+	for n := len(freeSegments.list); n > 0; n-- {
+		w := freeSegments.list[n-1]
+		freeSegments.list = freeSegments.list[:n-1]
+		if s := w.Value(); s != nil {
+			return s
+		}
+	}
+	return nil
+}
+
+// putSegment lets a segment be reused.
+func putSegment(s *segment) {
+	freeSegments.mu.Lock()
+	defer freeSegments.mu.Unlock()
+	if len(freeSegments.list) == maxFreeSegments {
+		freeSegments.list = append(freeSegments.list[:0], freeSegments.list[1:]...)
+	}
+	freeSegments.list = append(freeSegments.list, weak.Make(s))
+}
+
+// getSegment returns a segment of n bytes with one reference. With slots, it
+// first waits for room there, and gives it back when the segment is released.
+func getSegment(n int, slots chan struct{}) *segment {
+	if slots != nil {
+		slots <- struct{}{}
+	}
 	var s *segment
 	if n <= segmentSize {
-		s = segments.Get().(*segment)
-		if cap(s.buf) != segmentSize { // from before segmentSize changed
+		if s = takeSegment(); s == nil {
+			s = new(segment)
+		}
+		if cap(s.buf) != segmentSize { // new, or from before segmentSize changed
 			s.buf = make([]byte, segmentSize)
 		}
 		s.buf = s.buf[:n]
@@ -89,14 +132,22 @@ func getSegment(n int) *segment {
 		s = &segment{buf: make([]byte, n)}
 	}
 	s.refs.Store(1)
+	s.slot = slots
 	return s
 }
 
 func (s *segment) retain() { s.refs.Add(1) }
 
 func (s *segment) release() {
-	if s.refs.Add(-1) == 0 && cap(s.buf) == segmentSize {
-		segments.Put(s)
+	if s.refs.Add(-1) != 0 {
+		return
+	}
+	if s.slot != nil {
+		<-s.slot
+		s.slot = nil
+	}
+	if cap(s.buf) == segmentSize {
+		putSegment(s)
 	}
 }
 
@@ -129,19 +180,28 @@ func readFull(r io.ReaderAt, p []byte, off int64) error {
 // in order. Pages are read in segments; a page too large for one is emitted
 // without its body, to be streamed. emit owns the page and must release it.
 func scanChunk(r io.ReaderAt, start, end int64, corrupt func(off int64, format string, args ...any) error, emit func(rawPage) error) error {
-	return scanPages(r, start, end, nil, corrupt, emit)
+	return scanPages(r, start, end, scanLimits{}, corrupt, emit)
 }
 
-// scanPages is scanChunk with segments of *read bytes (segmentSize when read
-// is nil), at most segmentSize; emit may change *read between pages. Small
-// segments serve to walk the page headers of a chunk without reading the
-// pages: a page larger than half a segment is emitted without its body.
-func scanPages(r io.ReaderAt, start, end int64, read *int, corrupt func(off int64, format string, args ...any) error, emit func(rawPage) error) error {
+// scanLimits bounds how scanPages reads.
+type scanLimits struct {
+	// read, when not nil, is the bytes read into a segment (at most
+	// segmentSize); emit may change it between pages. Small segments serve
+	// to walk the page headers of a chunk without reading the pages: a page
+	// larger than half a segment is emitted without its body.
+	read *int
+	// slots, when not nil, bounds the segments in use (read and not yet
+	// released by every page they hold): scanPages waits for room there.
+	slots chan struct{}
+}
+
+// scanPages is scanChunk within limits.
+func scanPages(r io.ReaderAt, start, end int64, lim scanLimits, corrupt func(off int64, format string, args ...any) error, emit func(rawPage) error) error {
 	segSize := func() int64 {
-		if read == nil {
+		if lim.read == nil {
 			return int64(segmentSize)
 		}
-		return int64(min(max(*read, 64), segmentSize))
+		return int64(min(max(*lim.read, 64), segmentSize))
 	}
 	var seg *segment
 	var segOff int64 // seg holds the file bytes [segOff, segOff+len(seg.buf))
@@ -154,7 +214,7 @@ func scanPages(r io.ReaderAt, start, end int64, read *int, corrupt func(off int6
 		if seg != nil {
 			seg.release()
 		}
-		seg, segOff = getSegment(int(min(size, end-pos))), pos
+		seg, segOff = getSegment(int(min(size, end-pos)), lim.slots), pos
 		return readFull(r, seg.buf, pos)
 	}
 	pos := start

@@ -116,7 +116,7 @@ func (cs *chunkScan) indexed(lo, hi int64, oi parquet.OffsetIndex) (ok, done boo
 	pos := (c.firstRow + firstRow(i0)) * dim // where the next page should start, in entries
 	if start := oi.Offset(0); start > c.start {
 		// The bytes before the first data page are the dictionary page.
-		err := scanChunk(s.r, c.start, start, cs.corrupt(&pos), func(p rawPage) error {
+		err := scanPages(s.r, c.start, start, cs.limits(nil), cs.corrupt(&pos), func(p rawPage) error {
 			if p.header.Type == format.DictionaryPage {
 				return cs.dictionary(p)
 			}
@@ -135,7 +135,7 @@ func (cs *chunkScan) indexed(lo, hi int64, oi parquet.OffsetIndex) (ok, done boo
 		}
 	}
 	k := i0 // the index of the next data page
-	err := scanChunk(s.r, oi.Offset(i0), oi.Offset(i1)+oi.CompressedPageSize(i1), cs.corrupt(&pos), func(p rawPage) error {
+	err := scanPages(s.r, oi.Offset(i0), oi.Offset(i1)+oi.CompressedPageSize(i1), cs.limits(nil), cs.corrupt(&pos), func(p rawPage) error {
 		switch p.header.Type {
 		case format.DictionaryPage:
 			return cs.dictionary(p)
@@ -215,7 +215,7 @@ func (cs *chunkScan) scan(lo, hi int64) bool {
 	// half of this is skipped having read its header (and, for version 1,
 	// the start of its body).
 	read := walkRead
-	err := scanPages(s.r, c.start, c.end, &read, cs.corrupt(&at), func(p rawPage) error {
+	err := scanPages(s.r, c.start, c.end, cs.limits(&read), cs.corrupt(&at), func(p rawPage) error {
 		switch p.header.Type {
 		case format.DictionaryPage:
 			return cs.dictionary(p)

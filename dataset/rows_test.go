@@ -453,3 +453,30 @@ func TestConcurrentRanges(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestManyDecodersFewSegments reads with many decoders and segments much
+// smaller than a chunk, so that the bound on segments in use (maxSegments)
+// holds the scanner back: every read must still finish, right.
+func TestManyDecodersFewSegments(t *testing.T) {
+	saved := segmentSize
+	segmentSize = 4096
+	defer func() { segmentSize = saved }()
+	l := layout{rows: 2000, dim: 16, elem: Float32, codec: &parquet.Zstd, pageV: 1, pageBuffer: 1024, rowGroupRows: 700}
+	data := writeShard(t, l, nil)
+	bothIndexPaths(t, func(t *testing.T) {
+		s, err := OpenShard(bytes.NewReader(data), int64(len(data)), "gen.parquet", Columns{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Parallelism = 16
+		for _, r := range [][2]int64{{0, 2000}, {650, 1500}, {1999, 2000}} {
+			got, err := s.ReadEmbeddingsRange(r[0], r[1], nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, wantEmbeddings(r[0], r[1], l.dim)) {
+				t.Fatalf("rows [%d, %d) differ from what was written", r[0], r[1])
+			}
+		}
+	})
+}
