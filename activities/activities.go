@@ -63,9 +63,11 @@ type Activities struct {
 	Kernel miner.Kernel
 	// Workers bounds the goroutines of a tile search; 0 means GOMAXPROCS.
 	Workers int
-	// QueryCacheBytes bounds the query shards kept in memory between tiles
-	// (0 means 1 GiB). A worker mining a block's tiles one after another then
-	// reads the block's queries once.
+	// QueryCacheBytes bounds the decoded query blocks kept in memory between
+	// tiles; 0 keeps only the last block read. A worker mining a block's tiles
+	// one after another then reads the block's queries once. Whatever is
+	// kept adds to a tile's memory (at most 1.5 × its query block and corpus
+	// shard + 64 MiB), so raise it only where memory allows.
 	QueryCacheBytes int64
 	// HeartbeatEvery is how often a long activity heartbeats (default 5 s,
 	// well inside workflows.HeartbeatTimeout).

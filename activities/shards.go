@@ -187,53 +187,110 @@ func (v idValue) format(kind string) string {
 	return fmt.Sprint(v.I)
 }
 
-// loadQueryBlock reads block b's queries. Query shards are read whole and
-// kept in a small per-process cache, since the tiles of one block (and the
-// blocks of one shard) tend to run on the same worker one after another.
-func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int) (*queryBlock, error) {
-	shards, uri := p.queryShards()
-	lo := int64(b) * int64(p.Spec.QueryBlockRows)
-	hi := min(lo+int64(p.Spec.QueryBlockRows), p.QueryRows)
+// blockRange returns the global query rows [lo, hi) of block b.
+func blockRange(p *planFile, b int) (lo, hi int64, err error) {
+	lo = int64(b) * int64(p.Spec.QueryBlockRows)
+	hi = min(lo+int64(p.Spec.QueryBlockRows), p.QueryRows)
 	if lo >= hi {
-		return nil, fmt.Errorf("block %d is outside the plan's %d query rows", b, p.QueryRows)
+		return 0, 0, fmt.Errorf("block %d is outside the plan's %d query rows", b, p.QueryRows)
 	}
-	n := needs{labels: p.Spec.Mode() == workflows.ModeLabeled, positives: p.Spec.Mode() == workflows.ModePairs}
+	return lo, hi, nil
+}
+
+// loadQueryBlock returns block b's queries. Only the block's rows of the
+// query shards are read (dataset's range readers skip the rest), straight
+// into the block's matrix. Blocks are kept in a small per-process cache,
+// since the tiles of one block tend to run on the same worker one after
+// another.
+func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int) (*queryBlock, error) {
+	lo, hi, err := blockRange(p, b)
+	if err != nil {
+		return nil, err
+	}
+	a.cache.setLimit(a.QueryCacheBytes)
+	key := p.Spec.Output + "\x00" + p.Fingerprint + "\x00" + strconv.Itoa(b)
+	return a.cache.get(key, (hi-lo)*int64(p.Dim)*4, func() (*queryBlock, error) {
+		return a.readQueryBlock(ctx, p, lo, hi)
+	})
+}
+
+// readQueryBlock reads the global query rows [lo, hi).
+func (a *Activities) readQueryBlock(ctx context.Context, p *planFile, lo, hi int64) (*queryBlock, error) {
+	shards, uri := p.queryShards()
+	st, err := a.store(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
 	qb := &queryBlock{first: lo, emb: miner.NewMatrix(int(hi-lo), p.Dim)}
-	for _, sh := range shards {
-		from, to := max(lo, sh.First), min(hi, sh.First+sh.Rows)
+	for _, info := range shards {
+		from, to := max(lo, info.First), min(hi, info.First+info.Rows)
 		if from >= to {
 			continue
 		}
-		a.cache.setLimit(a.QueryCacheBytes)
-		d, err := a.cache.get(ctx, uri+"\x00"+sh.Key+"\x00"+sh.ETag+"\x00"+p.Spec.Similarity, func() (*shardData, error) {
-			return a.readShard(ctx, p, uri, sh, n)
-		})
-		if err != nil {
+		dst := qb.emb.Data[int(from-lo)*p.Dim : int(to-lo)*p.Dim]
+		if err := a.readQueryRows(ctx, st, p, uri, info, from-info.First, to-info.First, dst, qb); err != nil {
 			return nil, err
 		}
-		r0, r1 := int(from-sh.First), int(to-sh.First)
-		copy(qb.emb.Data[int(from-lo)*p.Dim:], d.emb.Data[r0*p.Dim:r1*p.Dim])
-		for r := r0; r < r1; r++ {
-			qb.ids = append(qb.ids, idAt(d.ids, r))
-			if n.labels {
-				qb.labels = append(qb.labels, idAt(d.labels, r))
-			}
-			if n.positives {
-				row := d.positives.Row(r)
-				pos := make([]queryID, row.Len())
-				for i := range pos {
-					pos[i] = idAt(row, i)
-				}
-				qb.positives = append(qb.positives, pos)
-			}
-		}
+	}
+	if p.Spec.Similarity == "cosine" {
+		miner.Normalize(qb.emb)
 	}
 	return qb, nil
 }
 
-// blockCache keeps recently read query shards. It holds at most maxBytes of
-// embeddings (Activities.QueryCacheBytes, default 1 GiB) and always at least
-// the last one read.
+// readQueryRows reads rows [lo, hi) of one query shard: the embeddings into
+// dst, the ids, labels and positives onto the ends of qb's.
+func (a *Activities) readQueryRows(ctx context.Context, st storage.Store, p *planFile, uri string, info shardInfo, lo, hi int64, dst []float32, qb *queryBlock) error {
+	name := withSlash(uri) + info.Key
+	sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
+	if err != nil {
+		return err
+	}
+	defer closer()
+	if sh.Dim() != p.Dim {
+		return invalid(fmt.Sprintf("%s: column %q: dimension %d, planned %d", name, p.Spec.EmbeddingColumn, sh.Dim(), p.Dim))
+	}
+	if _, err := sh.ReadEmbeddingsRange(lo, hi, dst); err != nil {
+		return classify(fmt.Errorf("read embeddings of %s: %w", name, err))
+	}
+	ids, err := sh.ReadIDsRange(lo, hi)
+	if err != nil {
+		return classify(fmt.Errorf("read ids of %s: %w", name, err))
+	}
+	for r := range ids.Len() {
+		qb.ids = append(qb.ids, idAt(ids, r))
+	}
+	switch p.Spec.Mode() {
+	case workflows.ModeLabeled:
+		labels, err := sh.ReadLabelsRange(lo, hi)
+		if err != nil {
+			return classify(fmt.Errorf("read labels of %s: %w", name, err))
+		}
+		for r := range labels.Len() {
+			qb.labels = append(qb.labels, idAt(labels, r))
+		}
+	case workflows.ModePairs:
+		pos, err := sh.ReadPositivesRange(lo, hi)
+		if err != nil {
+			return classify(fmt.Errorf("read positives of %s: %w", name, err))
+		}
+		for r := range pos.Len() {
+			row := pos.Row(r)
+			list := make([]queryID, row.Len())
+			for i := range list {
+				list[i] = idAt(row, i)
+			}
+			qb.positives = append(qb.positives, list)
+		}
+	}
+	return nil
+}
+
+// blockCache keeps recently read query blocks, most recent last: at most
+// maxBytes of embeddings (Activities.QueryCacheBytes), or only the last block
+// read when maxBytes is 0. Before it reads a block it lets go of the blocks
+// it would drop for it, so that they and the new one are not held at once.
+// Concurrent callers of one block wait for one read.
 type blockCache struct {
 	mu       sync.Mutex
 	maxBytes int64
@@ -242,11 +299,14 @@ type blockCache struct {
 }
 
 type cacheEntry struct {
-	key  string
-	data *shardData
+	key   string
+	block *queryBlock
+	bytes int64
 }
 
-func (c *blockCache) get(ctx context.Context, key string, load func() (*shardData, error)) (*shardData, error) {
+// get returns the block of key, reading it with load (a block of size bytes)
+// unless it is cached.
+func (c *blockCache) get(key string, size int64, load func() (*queryBlock, error)) (*queryBlock, error) {
 	c.mu.Lock()
 	if c.loading == nil {
 		c.loading = map[string]*sync.Mutex{}
@@ -260,52 +320,67 @@ func (c *blockCache) get(ctx context.Context, key string, load func() (*shardDat
 	// One load per key at a time: concurrent tiles of a block wait for it.
 	lk.Lock()
 	defer lk.Unlock()
-	if d := c.lookup(key); d != nil {
-		return d, nil
+	if b := c.lookup(key); b != nil {
+		return b, nil
 	}
-	d, err := load()
+	c.makeRoom(size)
+	b, err := load()
 	if err != nil {
 		return nil, err
 	}
-	c.add(key, d)
+	c.add(key, b, size)
 	c.mu.Lock()
 	delete(c.loading, key) // later callers find it cached
 	c.mu.Unlock()
-	return d, nil
+	return b, nil
 }
 
 func (c *blockCache) setLimit(n int64) {
 	c.mu.Lock()
-	c.maxBytes = n
+	c.maxBytes = max(n, 0)
 	c.mu.Unlock()
 }
 
-func (c *blockCache) lookup(key string) *shardData {
+func (c *blockCache) lookup(key string) *queryBlock {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, e := range c.entries {
 		if e.key == key {
 			c.entries = append(append(c.entries[:i:i], c.entries[i+1:]...), e)
-			return e.data
+			return e.block
 		}
 	}
 	return nil
 }
 
-func (c *blockCache) add(key string, d *shardData) {
+// makeRoom drops the least recent blocks until one of size bytes fits.
+func (c *blockCache) makeRoom(size int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	limit := c.maxBytes
-	if limit <= 0 {
-		limit = 1 << 30
+	total := size
+	for _, e := range c.entries {
+		total += e.bytes
 	}
-	c.entries = append(c.entries, cacheEntry{key, d})
+	for len(c.entries) > 0 && total > c.maxBytes {
+		total -= c.entries[0].bytes
+		c.entries[0] = cacheEntry{}
+		c.entries = c.entries[1:]
+	}
+}
+
+// add keeps a block just read, and drops the least recent ones over the
+// limit (only ever the last one read stays when it alone is over it).
+func (c *blockCache) add(key string, b *queryBlock, size int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = append(c.entries, cacheEntry{key, b, size})
 	total := int64(0)
 	for _, e := range c.entries {
-		total += e.data.bytes
+		total += e.bytes
 	}
-	for len(c.entries) > 1 && total > limit {
-		total -= c.entries[0].data.bytes
+	for len(c.entries) > 1 && total > c.maxBytes {
+		total -= c.entries[0].bytes
+		c.entries[0] = cacheEntry{}
 		c.entries = c.entries[1:]
 	}
 }
@@ -317,63 +392,68 @@ type queryMeta struct {
 	labels    []string   // formatted (labeled mode)
 }
 
-// loadQueryMeta reads the ids (and positives or labels) of block b's queries.
+// loadQueryMeta reads the ids (and positives or labels) of block b's
+// queries: only the block's rows of the query shards.
 func (a *Activities) loadQueryMeta(ctx context.Context, p *planFile, b int) (*queryMeta, error) {
 	shards, uri := p.queryShards()
 	st, err := a.store(ctx, uri)
 	if err != nil {
 		return nil, err
 	}
-	lo := int64(b) * int64(p.Spec.QueryBlockRows)
-	hi := min(lo+int64(p.Spec.QueryBlockRows), p.QueryRows)
+	lo, hi, err := blockRange(p, b)
+	if err != nil {
+		return nil, err
+	}
 	m := &queryMeta{}
 	for _, info := range shards {
 		from, to := max(lo, info.First), min(hi, info.First+info.Rows)
 		if from >= to {
 			continue
 		}
-		name := withSlash(uri) + info.Key
-		sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
-		if err != nil {
-			return nil, err
-		}
-		err = func() error {
-			defer closer()
-			ids, err := sh.ReadIDs()
-			if err != nil {
-				return classify(fmt.Errorf("read ids of %s: %w", name, err))
-			}
-			var pos dataset.Lists
-			var labels dataset.IDs
-			switch p.Spec.Mode() {
-			case workflows.ModePairs:
-				if pos, err = sh.ReadPositives(); err != nil {
-					return classify(fmt.Errorf("read positives of %s: %w", name, err))
-				}
-			case workflows.ModeLabeled:
-				if labels, err = sh.ReadLabels(); err != nil {
-					return classify(fmt.Errorf("read labels of %s: %w", name, err))
-				}
-			}
-			for r := int(from - info.First); r < int(to-info.First); r++ {
-				m.ids = append(m.ids, idAt(ids, r))
-				if pos.Offsets != nil {
-					row := pos.Row(r)
-					list := make([]string, row.Len())
-					for i := range list {
-						list[i] = idText(row, i)
-					}
-					m.positives = append(m.positives, list)
-				}
-				if labels.Len() > 0 {
-					m.labels = append(m.labels, idText(labels, r))
-				}
-			}
-			return nil
-		}()
-		if err != nil {
+		if err := a.readQueryMeta(ctx, st, p, uri, info, from-info.First, to-info.First, m); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// readQueryMeta reads rows [lo, hi) of one query shard onto the ends of m's.
+func (a *Activities) readQueryMeta(ctx context.Context, st storage.Store, p *planFile, uri string, info shardInfo, lo, hi int64, m *queryMeta) error {
+	name := withSlash(uri) + info.Key
+	sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
+	if err != nil {
+		return err
+	}
+	defer closer()
+	ids, err := sh.ReadIDsRange(lo, hi)
+	if err != nil {
+		return classify(fmt.Errorf("read ids of %s: %w", name, err))
+	}
+	for r := range ids.Len() {
+		m.ids = append(m.ids, idAt(ids, r))
+	}
+	switch p.Spec.Mode() {
+	case workflows.ModePairs:
+		pos, err := sh.ReadPositivesRange(lo, hi)
+		if err != nil {
+			return classify(fmt.Errorf("read positives of %s: %w", name, err))
+		}
+		for r := range pos.Len() {
+			row := pos.Row(r)
+			list := make([]string, row.Len())
+			for i := range list {
+				list[i] = idText(row, i)
+			}
+			m.positives = append(m.positives, list)
+		}
+	case workflows.ModeLabeled:
+		labels, err := sh.ReadLabelsRange(lo, hi)
+		if err != nil {
+			return classify(fmt.Errorf("read labels of %s: %w", name, err))
+		}
+		for r := range labels.Len() {
+			m.labels = append(m.labels, idText(labels, r))
+		}
+	}
+	return nil
 }

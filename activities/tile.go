@@ -111,15 +111,7 @@ func (a *Activities) buildTile(p *planFile, qb *queryBlock, shard *shardData, cs
 	nq := qb.emb.Rows
 	switch p.Spec.Mode() {
 	case workflows.ModePairs:
-		local := indexIDs(shard.ids)
-		t.Positives = make([][]int64, nq)
-		for q, pos := range qb.positives {
-			for _, id := range pos {
-				if r, ok := local[id]; ok {
-					t.Positives[q] = append(t.Positives[q], cs.First+int64(r))
-				}
-			}
-		}
+		t.Positives = positiveRows(qb.positives, shard.ids, cs.First)
 	case workflows.ModeLabeled:
 		codes := map[labelValue]int32{}
 		code := func(v labelValue) int32 {
@@ -162,11 +154,22 @@ func querySeeds(p *planFile, ids []queryID) []uint64 {
 	return seeds
 }
 
-// indexIDs maps each id of a shard to its row.
-func indexIDs(ids dataset.IDs) map[idValue]int {
-	m := make(map[idValue]int, ids.Len())
-	for r := range ids.Len() {
-		m[idAt(ids, r)] = r
+// positiveRows finds the positives of each query among a shard's ids and
+// returns their global rows (first is the shard's first row). It indexes the
+// block's positives, not the shard's ids: a few per query, against a map of
+// every row of the shard.
+func positiveRows(positives [][]queryID, ids dataset.IDs, first int64) [][]int64 {
+	want := map[idValue][]int32{} // positive id → the queries that have it
+	for q, pos := range positives {
+		for _, id := range pos {
+			want[id] = append(want[id], int32(q))
+		}
 	}
-	return m
+	rows := make([][]int64, len(positives))
+	for r := range ids.Len() {
+		for _, q := range want[idAt(ids, r)] {
+			rows[q] = append(rows[q], first+int64(r))
+		}
+	}
+	return rows
 }

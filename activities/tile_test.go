@@ -1,0 +1,140 @@
+package activities
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hardneg/hardneg/storage"
+	"github.com/hardneg/hardneg/storage/backend"
+	"github.com/hardneg/hardneg/workflows"
+)
+
+// countingStore counts the bytes read from each object of a store.
+type countingStore struct {
+	storage.Store
+	mu   sync.Mutex
+	read map[string]*atomic.Int64
+}
+
+func (s *countingStore) Open(ctx context.Context, key string) (storage.Object, error) {
+	obj, err := s.Store.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.read[key] == nil {
+		s.read[key] = new(atomic.Int64)
+	}
+	return countingObject{obj, s.read[key]}, nil
+}
+
+// bytes returns the bytes read from key so far.
+func (s *countingStore) bytes(key string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.read[key]; n != nil {
+		return n.Load()
+	}
+	return 0
+}
+
+type countingObject struct {
+	storage.Object
+	n *atomic.Int64
+}
+
+func (o countingObject) ReadAt(p []byte, off int64) (int, error) {
+	n, err := o.Object.ReadAt(p, off)
+	o.n.Add(int64(n))
+	return n, err
+}
+
+// TestMineTileReadsOnlyItsBlock mines tiles of one block of a query shard
+// forty blocks long: the tile reads about the block's share of the shard, not
+// the shard, and the block's second tile reads none of it (it is cached).
+func TestMineTileReadsOnlyItsBlock(t *testing.T) {
+	const queries, block = 40_000, 1_000
+	spec := layout(t, pairsData(2_000, queries), 2, 1)
+	spec.QueryBlockRows = block
+	spec = spec.WithDefaults()
+	plan, err := quiet().Plan(context.Background(), workflows.PlanInput{Spec: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var qs *countingStore
+	a := quiet()
+	a.OpenStore = func(ctx context.Context, uri string) (storage.Store, error) {
+		st, _, err := backend.Open(ctx, uri)
+		if err != nil || uri != spec.Queries {
+			return st, err
+		}
+		qs = &countingStore{Store: st, read: map[string]*atomic.Int64{}}
+		return qs, nil
+	}
+	const key = "shard-000.parquet"
+	info, err := func() (storage.ObjectInfo, error) {
+		st, _, err := backend.Open(context.Background(), spec.Queries)
+		if err != nil {
+			return storage.ObjectInfo{}, err
+		}
+		return st.Stat(context.Background(), key)
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := func(shard int) {
+		t.Helper()
+		in := workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: plan.Blocks / 2, Shard: shard}
+		if res, err := a.MineTile(context.Background(), in); err != nil || res.Skipped || res.QueryRows != block {
+			t.Fatalf("MineTile: %+v, %v", res, err)
+		}
+	}
+	mine(0)
+	first := qs.bytes(key)
+	// The block's share of the shard, and a page or two (and the footer) around it.
+	if limit := info.Size/(queries/block)*3 + 512<<10; first > limit || first == 0 {
+		t.Errorf("the tile read %d bytes of the %d-byte query shard (%d blocks); want at most %d", first, info.Size, queries/block, limit)
+	}
+	mine(1)
+	if again := qs.bytes(key) - first; again != 0 {
+		t.Errorf("the block's second tile read %d bytes of the query shard, want 0 (cached)", again)
+	}
+	t.Logf("one block of %d rows read %d of the query shard's %d bytes", block, first, info.Size)
+}
+
+// TestQueryMetaReadsItsBlock checks the ids and positives MergeBlock reads
+// of a block in the middle of a query shard: those of the block's rows.
+func TestQueryMetaReadsItsBlock(t *testing.T) {
+	const queries, block = 20_000, 500
+	data := pairsData(500, queries)
+	spec := layout(t, data, 1, 1)
+	spec.QueryBlockRows = block
+	spec = spec.WithDefaults()
+	plan, err := quiet().Plan(context.Background(), workflows.PlanInput{Spec: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := quiet()
+	p, _, err := a.loadPlan(context.Background(), spec, plan.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := plan.Blocks - 3
+	m, err := a.loadQueryMeta(context.Background(), p, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.ids) != block || len(m.positives) != block {
+		t.Fatalf("%d ids and %d positive lists, want %d", len(m.ids), len(m.positives), block)
+	}
+	for i := range block {
+		q := data.queries[b*block+i]
+		if m.ids[i].S != q.id || !slices.Equal(m.positives[i], q.positives) && len(q.positives)+len(m.positives[i]) > 0 {
+			t.Fatalf("query %d of block %d: %q %v, want %q %v", i, b, m.ids[i].S, m.positives[i], q.id, q.positives)
+		}
+	}
+}
