@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -476,6 +477,63 @@ func TestManyDecodersFewSegments(t *testing.T) {
 			}
 			if !slices.Equal(got, wantEmbeddings(r[0], r[1], l.dim)) {
 				t.Fatalf("rows [%d, %d) differ from what was written", r[0], r[1])
+			}
+		}
+	})
+}
+
+// TestCorruptBytesInRanges damages every byte of a shard's row groups and
+// page index, one at a time, and reads a range: the read must succeed or fail
+// with an InputError, never panic or report a failing reader.
+func TestCorruptBytesInRanges(t *testing.T) {
+	l := layout{rows: 60, dim: 4, elem: Float32, codec: &parquet.Zstd, pageV: 1, pageBuffer: 128, rowGroupRows: 25}
+	good := writeShard(t, l, nil)
+	footer := int64(binary.LittleEndian.Uint32(good[len(good)-8:]))
+	bothIndexPaths(t, func(t *testing.T) {
+		for off := 4; off < len(good)-8-int(footer); off++ {
+			for _, b := range []byte{0x00, 0xff} {
+				if good[off] == b {
+					continue
+				}
+				bad := bytes.Clone(good)
+				bad[off] = b
+				s, err := OpenShard(bytes.NewReader(bad), int64(len(bad)), "x.parquet", Columns{})
+				if err == nil {
+					_, err = s.ReadEmbeddingsRange(27, 40, nil)
+				}
+				if err == nil {
+					_, err = s.ReadIDsRange(27, 40)
+				}
+				var ie *InputError
+				if err != nil && (!errors.As(err, &ie) || ie.Object != "x.parquet") {
+					t.Fatalf("byte %d set to %#x: %v (%T), want an InputError", off, b, err, err)
+				}
+			}
+		}
+	})
+}
+
+// TestRangeReaderErrors checks that a reader failing after the footer is
+// reported as itself, not as bad input, by every range reader.
+func TestRangeReaderErrors(t *testing.T) {
+	l := layout{rows: 60, dim: 4, elem: Float32, codec: &parquet.Zstd, pageV: 2, pageBuffer: 128, rowGroupRows: 25}
+	good := writeShard(t, l, nil)
+	bothIndexPaths(t, func(t *testing.T) {
+		fr := &failingReader{good, int64(len(good)), errNetwork}
+		s, err := OpenShard(fr, int64(len(good)), "x.parquet", Columns{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr.failAt = 4
+		reads := map[string]func() error{
+			"embeddings": func() error { _, err := s.ReadEmbeddingsRange(27, 40, nil); return err },
+			"ids":        func() error { _, err := s.ReadIDsRange(27, 40); return err },
+		}
+		for name, read := range reads {
+			err := read()
+			var ie *InputError
+			if !errors.Is(err, errNetwork) || errors.As(err, &ie) {
+				t.Errorf("%s: %v, want the reader's error and no InputError", name, err)
 			}
 		}
 	})
