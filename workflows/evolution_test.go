@@ -1,0 +1,159 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Histories of cancelled jobs, one folder per version of the workflow code
+// that recorded them (testdata/histories-cancelled/<version>/). Each is
+// replayed by TestReplayCancelledHistories, so a change to the code path of a
+// cancelled or failed job must keep the histories of the versions before it
+// replaying: that is what workflow.GetVersion guards are for. A folder, once
+// committed, is never recorded again.
+var recordCancelled = flag.String("record-cancelled", "",
+	"record a cancelled job's histories into testdata/histories-cancelled/VERSION (needs HARDNEG_TEMPORAL_CLI)")
+
+const cancelledDir = "testdata/histories-cancelled"
+
+// TestRecordCancelledHistories runs a job on a dev server with fake
+// activities, cancels it while tiles are in flight, and records the histories
+// of the job and its blocks, when run with -record-cancelled=VERSION.
+func TestRecordCancelledHistories(t *testing.T) {
+	if *recordCancelled == "" {
+		t.Skip("run with -record-cancelled=VERSION to record")
+	}
+	dir := filepath.Join(cancelledDir, *recordCancelled)
+	if _, err := os.Stat(dir); err == nil {
+		t.Fatalf("%s exists: histories of a version are recorded once", dir)
+	}
+	f := newFake(testPlan(3, 4))
+	f.tileDelay = 1500 * time.Millisecond
+	c := startDevServer(t, f)
+	spec := testSpec()
+	spec.MaxParallel = 3
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, StartOptions(spec, devTaskQueue), WorkflowName, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cancel once a few tiles are done and others are running.
+	for {
+		f.mu.Lock()
+		done := len(f.tiles)
+		f.mu.Unlock()
+		if done >= 4 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := c.CancelWorkflow(ctx, run.GetID(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, nil); err == nil {
+		t.Fatal("the cancelled job succeeded")
+	}
+	// Let the blocks close too before their histories are read.
+	time.Sleep(3 * time.Second)
+
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var index []historyFile
+	ids := []string{run.GetID()}
+	for b := range 3 {
+		ids = append(ids, fmt.Sprintf("%s/block-%06d", run.GetID(), b))
+	}
+	for _, id := range ids {
+		desc, err := c.DescribeWorkflowExecution(ctx, id, "")
+		if err != nil {
+			continue // a block that never started
+		}
+		if st := desc.WorkflowExecutionInfo.GetStatus(); st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			t.Fatalf("%s is still running after the job was cancelled", id)
+		}
+		runID := desc.WorkflowExecutionInfo.GetExecution().GetRunId()
+		hist := &historypb.History{}
+		it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			hist.Events = append(hist.Events, ev)
+		}
+		data, err := temporalproto.CustomJSONMarshalOptions{Indent: " "}.Marshal(hist)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("%s.json", filepath.Base(id))
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		index = append(index, historyFile{File: name, WorkflowID: id, RunID: runID})
+	}
+	data, err := json.MarshalIndent(index, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), append(data, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded %d histories of a cancelled job in %s", len(index), dir)
+}
+
+// TestReplayCancelledHistories replays the histories of cancelled jobs
+// recorded by every earlier version of the workflow code.
+func TestReplayCancelledHistories(t *testing.T) {
+	versions, err := os.ReadDir(cancelledDir)
+	if err != nil || len(versions) == 0 {
+		t.Fatalf("no recorded histories of cancelled jobs in %s: %v", cancelledDir, err)
+	}
+	for _, v := range versions {
+		dir := filepath.Join(cancelledDir, v.Name())
+		data, err := os.ReadFile(filepath.Join(dir, "index.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var index []historyFile
+		if err := json.Unmarshal(data, &index); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range index {
+			t.Run(v.Name()+"/"+h.File, func(t *testing.T) {
+				r, err := os.Open(filepath.Join(dir, h.File))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+				hist, err := client.HistoryFromJSON(r, client.HistoryJSONOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				replayer := worker.NewWorkflowReplayer()
+				Register(replayer)
+				err = replayer.ReplayWorkflowHistoryWithOptions(quietLogger, hist, worker.ReplayWorkflowHistoryOptions{
+					OriginalExecution: workflow.Execution{ID: h.WorkflowID, RunID: h.RunID},
+				})
+				if err != nil {
+					t.Errorf("replay %s (%s): %v", h.File, h.WorkflowID, err)
+				}
+			})
+		}
+	}
+}
