@@ -73,6 +73,11 @@ type Activities struct {
 	// well inside workflows.HeartbeatTimeout).
 	HeartbeatEvery time.Duration
 
+	// search lets one tile search run at a time in this process: a search
+	// uses every core, and a worker runs a second tile beside it only so that
+	// the second one's reads and writes overlap the first one's search.
+	search sync.Mutex
+
 	mu     sync.Mutex
 	stores map[string]storage.Store
 	plans  map[string]*planFile // by output URI + fingerprint

@@ -2,9 +2,11 @@
 // its activities for any number of jobs. Start as many as you have machines;
 // they share the work through the task queue.
 //
-// Mining a tile uses every core, so a worker mines one tile at a time (-tiles)
-// on its own task queue (<task-queue>-tiles), and runs the light activities
-// (plan, merge, rebalance, finalize) and the workflows beside it.
+// Searching a tile uses every core, so a worker searches one tile at a time. It
+// takes two tiles (-tiles) from its own task queue (<task-queue>-tiles) so that
+// one tile's shard reads and partial writes overlap the other's search, and runs
+// the light activities (plan, merge, rebalance, finalize) and the workflows
+// beside them.
 package main
 
 import (
@@ -40,7 +42,7 @@ func run() error {
 	fs := flag.NewFlagSet("worker", flag.ExitOnError)
 	conn := connect.RegisterFlags(fs)
 	taskQueue := fs.String("task-queue", envOr("HARDNEG_TASK_QUEUE", "hardneg"), "task queue (HARDNEG_TASK_QUEUE)")
-	tiles := fs.Int("tiles", 1, "tiles mined at once (each uses every core)")
+	tiles := fs.Int("tiles", 2, "tiles in flight; their searches take turns (each uses every core), so one tile's reads and writes overlap another's search")
 	metricsAddr := fs.String("metrics", envOr("HARDNEG_METRICS_ADDR", ""), "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 (HARDNEG_METRICS_ADDR)")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
 	fs.Parse(os.Args[1:])
