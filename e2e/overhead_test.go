@@ -54,10 +54,14 @@ func BenchmarkJobOverhead(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := jobclient.Wait(ctx, c, run, nil); err != nil {
+		res, err := jobclient.Wait(ctx, c, run, nil)
+		if err != nil {
 			b.Fatal(err)
 		}
 		job := time.Since(start)
+		for _, ph := range res.Phases {
+			b.Logf("phase %-9s %6.1fs", ph.Name, ph.End.Sub(ph.Start).Seconds())
+		}
 		b.StopTimer()
 		w.stop()
 		b.ReportMetric(mining.Seconds(), "mining-alone-s")
