@@ -56,6 +56,7 @@ type BlockResult struct {
 // maxTilesPerRun tiles so that a block against thousands of corpus shards keeps
 // a bounded history.
 func MineBlock(ctx workflow.Context, in BlockInput) (BlockResult, error) {
+	ctx = withVersions(ctx)
 	blk := &block{in: in}
 	if err := blk.mine(ctx); err != nil {
 		return BlockResult{}, err
@@ -65,7 +66,7 @@ func MineBlock(ctx workflow.Context, in BlockInput) (BlockResult, error) {
 		return BlockResult{}, workflow.NewContinueAsNewError(ctx, BlockWorkflowName, blk.in)
 	}
 	var m MergeResult
-	actx := withActivity(ctx, heavyTimeout, "", fmt.Sprintf("merge block %d of %d (%d query rows, %d tiles)",
+	actx := withActivity(ctx, mergeActivityID(in.Block), heavyTimeout, "", fmt.Sprintf("merge block %d of %d (%d query rows, %d tiles)",
 		in.Block+1, in.Blocks, in.QueryRows, in.Shards))
 	err := workflow.ExecuteActivity(actx, MergeBlockActivity, MergeInput{
 		Spec: in.Spec, Fingerprint: in.Fingerprint, Block: in.Block,
@@ -91,7 +92,7 @@ func (blk *block) mine(ctx workflow.Context) error {
 	var firstErr error
 	tq := TileTaskQueue(workflow.GetInfo(ctx).TaskQueueName)
 	for firstErr == nil {
-		for in.Next < in.Shards && inflight < in.Slots && blk.mayStart(ctx, scheduled) {
+		for in.Next < in.Shards && inflight < in.Slots && blk.mayStart(ctx, scheduled) && !cancelled(ctx) {
 			s := in.Next
 			in.Next++
 			if in.DoneTiles.Has(s) {
@@ -100,7 +101,7 @@ func (blk *block) mine(ctx workflow.Context) error {
 			}
 			inflight++
 			scheduled++
-			actx := withActivity(ctx, tileTimeout, tq, blk.tileSummary(s))
+			actx := withActivity(ctx, tileActivityID(in.Block, s), tileTimeout, tq, blk.tileSummary(s))
 			f := workflow.ExecuteActivity(actx, MineTileActivity, TileInput{
 				Spec: in.Spec, Fingerprint: in.Fingerprint, Block: in.Block, Shard: s,
 			})
@@ -108,7 +109,9 @@ func (blk *block) mine(ctx workflow.Context) error {
 				inflight--
 				var r TileResult
 				if err := f.Get(ctx, &r); err != nil {
-					firstErr = invalidOr(fmt.Errorf("tile of block %d, corpus shard %d: %w", in.Block, s, err))
+					if firstErr == nil {
+						firstErr = invalidOr(fmt.Errorf("tile of block %d, corpus shard %d: %w", in.Block, s, err))
+					}
 					return
 				}
 				if r.Skipped {
@@ -123,6 +126,14 @@ func (blk *block) mine(ctx workflow.Context) error {
 			break
 		}
 		sel.Select(ctx)
+	}
+	// A cancelled block waits for its tiles to stop (changeStopOnCancel), and
+	// ends cancelled even if they all finished.
+	for cancelled(ctx) && inflight > 0 {
+		sel.Select(ctx)
+	}
+	if firstErr == nil && cancelled(ctx) {
+		return ctx.Err()
 	}
 	return firstErr
 }

@@ -7,23 +7,37 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 )
 
 // Histories of cancelled jobs, one folder per version of the workflow code
-// that recorded them (testdata/histories-cancelled/<version>/). Each is
-// replayed by TestReplayCancelledHistories, so a change to the code path of a
-// cancelled or failed job must keep the histories of the versions before it
-// replaying: that is what workflow.GetVersion guards are for. A folder, once
-// committed, is never recorded again.
+// that recorded them (testdata/histories-cancelled/<version>/): v0 before
+// changeStopOnCancel and changeActivityIDs, v1 after. Each is replayed by
+// TestReplayCancelledHistories, so a change to the code path of a cancelled
+// job must keep the histories of the versions before it replaying: that is
+// what workflow.GetVersion guards are for. A folder, once committed, is never
+// recorded again.
+//
+// Temporal's replayer does not compare the last workflow task of a history
+// that ends cancelled or failed with the events after it, so it cannot catch
+// every change of the cancellation path; the guard for changeStopOnCancel
+// rests on the reasoning in its comment. A change of the commands before that
+// task is caught, as TestReplayRecordedHistories catches an unguarded
+// changeActivityIDs.
 var recordCancelled = flag.String("record-cancelled", "",
 	"record a cancelled job's histories into testdata/histories-cancelled/VERSION (needs HARDNEG_TEMPORAL_CLI)")
 
@@ -155,5 +169,62 @@ func TestReplayCancelledHistories(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// idRecorder collects the IDs of the activities a test environment starts.
+type idRecorder struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (r *idRecorder) attach(env *testsuite.TestWorkflowEnvironment) {
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.ids = append(r.ids, info.ActivityID)
+	})
+}
+
+// TestActivityIDsFollowTheVersion checks both sides of changeActivityIDs: a
+// new execution names its activities after what they do; one that began
+// before the change keeps the SDK's numbers.
+func TestActivityIDsFollowTheVersion(t *testing.T) {
+	for _, tt := range []struct {
+		version workflow.Version
+		want    []string // IDs that must be among the activities'
+	}{
+		{1, []string{"plan", "tile-b000000-s000000", "tile-b000001-s000002", "merge-b000001", "rebalance", "finalize"}},
+		{workflow.DefaultVersion, nil},
+	} {
+		t.Run(fmt.Sprint("version ", tt.version), func(t *testing.T) {
+			env := newEnv(t, newFake(testPlan(2, 3)))
+			if tt.version == workflow.DefaultVersion {
+				env.OnGetVersion(changeActivityIDs, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+			}
+			var rec idRecorder
+			rec.attach(env)
+			env.ExecuteWorkflow(WorkflowName, testSpec())
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			named := 0
+			for _, id := range rec.ids {
+				if _, err := strconv.Atoi(id); err != nil {
+					named++
+				}
+			}
+			for _, w := range tt.want {
+				if !slices.Contains(rec.ids, w) {
+					t.Errorf("no activity %q among %v", w, rec.ids)
+				}
+			}
+			if tt.want == nil && named != 0 {
+				t.Errorf("an execution from before the change named %d activities: %v", named, rec.ids)
+			}
+			if tt.want != nil && named != len(rec.ids) {
+				t.Errorf("only %d of %d activities named: %v", named, len(rec.ids), rec.ids)
+			}
+		})
 	}
 }

@@ -38,6 +38,7 @@ type Resume struct {
 // as WorkflowName. Clients pass the spec only; resume is set by the workflow
 // itself when it continues as new.
 func MineHardNegatives(ctx workflow.Context, spec Spec, resume *Resume) (Result, error) {
+	ctx = withVersions(ctx)
 	j := &job{running: map[int]BlockProgress{}}
 	if resume != nil {
 		j.spec, j.st = spec, *resume
@@ -74,7 +75,7 @@ func (j *job) run(ctx workflow.Context, fresh bool) (Result, error) {
 			return Result{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
 		}
 		j.setPhase(ctx, PhasePlan)
-		actx := withActivity(ctx, lightTimeout, "", fmt.Sprintf("plan run %s epoch %d", j.spec.Run, j.spec.Epoch))
+		actx := withActivity(ctx, planActivityID, lightTimeout, "", fmt.Sprintf("plan run %s epoch %d", j.spec.Run, j.spec.Epoch))
 		if err := workflow.ExecuteActivity(actx, PlanActivity, PlanInput{Spec: j.spec}).Get(ctx, &j.st.Plan); err != nil {
 			return Result{}, invalidOr(fmt.Errorf("plan: %w", err))
 		}
@@ -90,7 +91,7 @@ func (j *job) run(ctx workflow.Context, fresh bool) (Result, error) {
 
 	j.setPhase(ctx, PhaseRebalance)
 	var rb RebalanceResult
-	actx := withActivity(ctx, heavyTimeout, "", fmt.Sprintf("rebalance %d blocks, write %d parts", p.Blocks, p.Blocks))
+	actx := withActivity(ctx, rebalanceActivityID, heavyTimeout, "", fmt.Sprintf("rebalance %d blocks, write %d parts", p.Blocks, p.Blocks))
 	if err := workflow.ExecuteActivity(actx, RebalanceActivity, RebalanceInput{
 		Spec: j.spec, Fingerprint: p.Fingerprint, Blocks: p.Blocks,
 	}).Get(ctx, &rb); err != nil {
@@ -99,7 +100,7 @@ func (j *job) run(ctx workflow.Context, fresh bool) (Result, error) {
 
 	j.setPhase(ctx, PhaseFinalize)
 	var fin FinalizeResult
-	actx = withActivity(ctx, lightTimeout, "", "finalize: statistics, _manifest.json, _SUCCESS")
+	actx = withActivity(ctx, finalizeActivityID, lightTimeout, "", "finalize: statistics, _manifest.json, _SUCCESS")
 	if err := workflow.ExecuteActivity(actx, FinalizeActivity, FinalizeInput{
 		Spec: j.spec, Fingerprint: p.Fingerprint, Blocks: p.Blocks, Phases: j.phasesUntil(workflow.Now(ctx)),
 	}).Get(ctx, &fin); err != nil {
@@ -120,7 +121,7 @@ func (j *job) run(ctx workflow.Context, fresh bool) (Result, error) {
 func (j *job) mine(ctx workflow.Context) error {
 	p := j.st.Plan
 	free := j.spec.MaxParallel
-	started := 0
+	started, inflight := 0, 0
 	var firstErr error
 	sel := workflow.NewSelector(ctx)
 	progress := workflow.GetSignalChannel(ctx, BlockProgressSignal)
@@ -137,7 +138,7 @@ func (j *job) mine(ctx workflow.Context) error {
 			info.GetCurrentHistoryLength() >= maxEventsPerRun || info.GetContinueAsNewSuggested())
 	}
 	for firstErr == nil {
-		for j.st.NextBlock < p.Blocks && free > 0 && !stop() {
+		for j.st.NextBlock < p.Blocks && free > 0 && !stop() && !cancelled(ctx) {
 			b := j.st.NextBlock
 			j.st.NextBlock++
 			if p.DoneBlocks.Has(b) {
@@ -149,13 +150,17 @@ func (j *job) mine(ctx workflow.Context) error {
 			slots := min((free+k-1)/k, p.CorpusShards)
 			free -= slots
 			started++
+			inflight++
 			j.running[b] = BlockProgress{Block: b}
 			f := workflow.ExecuteChildWorkflow(j.childContext(ctx, b), BlockWorkflowName, j.blockInput(b, slots))
 			sel.AddFuture(f, func(f workflow.Future) {
 				free += slots
+				inflight--
 				var r BlockResult
 				if err := f.Get(ctx, &r); err != nil {
-					firstErr = invalidOr(fmt.Errorf("block %d: %w", b, err))
+					if firstErr == nil {
+						firstErr = invalidOr(fmt.Errorf("block %d: %w", b, err))
+					}
 					return
 				}
 				j.blockDone(ctx, b, r.Mined, r.Skipped)
@@ -165,6 +170,14 @@ func (j *job) mine(ctx workflow.Context) error {
 			break
 		}
 		sel.Select(ctx)
+	}
+	// A cancelled job waits for its blocks, which wait for their tiles
+	// (changeStopOnCancel), and ends cancelled even if they all finished.
+	for cancelled(ctx) && inflight > 0 {
+		sel.Select(ctx)
+	}
+	if firstErr == nil && cancelled(ctx) {
+		firstErr = ctx.Err()
 	}
 	// Late progress signals of finished blocks carry nothing new.
 	for progress.ReceiveAsync(nil) {
@@ -183,7 +196,8 @@ func (j *job) childContext(ctx workflow.Context, b int) workflow.Context {
 	p := j.st.Plan
 	lo := int64(b) * int64(j.spec.QueryBlockRows)
 	return workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID: fmt.Sprintf("%s/block-%06d", info.WorkflowExecution.ID, b),
+		WaitForCancellation: stopsOnCancel(ctx),
+		WorkflowID:          fmt.Sprintf("%s/block-%06d", info.WorkflowExecution.ID, b),
 		StaticSummary: fmt.Sprintf("block %d of %d: queries %d..%d × %d corpus shards",
 			b+1, p.Blocks, lo, lo+p.BlockRows(j.spec, b)-1, p.CorpusShards),
 	})
@@ -204,6 +218,9 @@ func (j *job) blockInput(b, slots int) BlockInput {
 }
 
 func (j *job) onBlockProgress(ctx workflow.Context, bp BlockProgress) {
+	if cancelled(ctx) {
+		return // stopping: progress would only add upserts to the history
+	}
 	cur, ok := j.running[bp.Block]
 	if !ok || bp.Mined+bp.Skipped <= cur.Mined+cur.Skipped {
 		return // finished already, or an older report

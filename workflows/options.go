@@ -83,12 +83,85 @@ var retryPolicy = &temporal.RetryPolicy{
 }
 
 // withActivity returns ctx set up for one activity call with its summary.
-func withActivity(ctx workflow.Context, timeout time.Duration, taskQueue, summary string) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+// From version 1 of changeActivityIDs on, the activity's ID is id; from
+// version 1 of changeStopOnCancel on, a cancelled workflow waits for the
+// activity to stop.
+func withActivity(ctx workflow.Context, id string, timeout time.Duration, taskQueue, summary string) workflow.Context {
+	opts := workflow.ActivityOptions{
 		TaskQueue:           taskQueue,
 		StartToCloseTimeout: timeout,
 		HeartbeatTimeout:    HeartbeatTimeout,
 		RetryPolicy:         retryPolicy,
 		Summary:             summary,
-	})
+		WaitForCancellation: stopsOnCancel(ctx),
+	}
+	if namesActivities(ctx) {
+		opts.ActivityID = id
+	}
+	return workflow.WithActivityOptions(ctx, opts)
 }
+
+// Changes of the workflows' code path, each guarded by workflow.GetVersion so
+// that executions that began before it keep the old path (version
+// workflow.DefaultVersion) and their histories still replay
+// (TestReplayRecordedHistories, TestReplayCancelledHistories).
+const (
+	// changeActivityIDs gives every activity an ID naming what it does
+	// ("plan", "tile-b000002-s000003", "merge-b000002", "rebalance",
+	// "finalize") instead of the SDK's sequence number, so that the UI's
+	// pending activities and `temporal activity` commands say which tile
+	// they are about. An activity's ID is part of its ScheduleActivityTask
+	// command, which replay compares with the history.
+	changeActivityIDs = "activity-ids"
+	// changeStopOnCancel makes a cancelled job start nothing new and wait for
+	// its activities and block workflows to stop before it closes, so that a
+	// job shown as cancelled has nothing of it still running, writing
+	// checkpoints or parts. Before it, a cancelled job closed at once and a
+	// tile that completed in the same workflow task as the cancellation could
+	// still start the next one: commands an old history holds.
+	changeStopOnCancel = "stop-on-cancel"
+)
+
+type versionsKey struct{}
+
+// versions are the code paths an execution takes.
+type versions struct {
+	activityIDs, stopOnCancel bool
+}
+
+// withVersions records in ctx the code paths of this execution. Each
+// workflow calls it first thing, so that the version markers are the first
+// commands of a new execution.
+func withVersions(ctx workflow.Context) workflow.Context {
+	v := versions{
+		activityIDs:  workflow.GetVersion(ctx, changeActivityIDs, workflow.DefaultVersion, 1) >= 1,
+		stopOnCancel: workflow.GetVersion(ctx, changeStopOnCancel, workflow.DefaultVersion, 1) >= 1,
+	}
+	return workflow.WithValue(ctx, versionsKey{}, v)
+}
+
+func versionsOf(ctx workflow.Context) versions {
+	v, _ := ctx.Value(versionsKey{}).(versions)
+	return v
+}
+
+// namesActivities reports whether this execution gives its activities IDs.
+func namesActivities(ctx workflow.Context) bool { return versionsOf(ctx).activityIDs }
+
+// stopsOnCancel reports whether this execution, cancelled, starts nothing new
+// and waits for what it started.
+func stopsOnCancel(ctx workflow.Context) bool { return versionsOf(ctx).stopOnCancel }
+
+// cancelled reports whether ctx is cancelled and this execution stops on
+// cancel: whether it must start nothing new.
+func cancelled(ctx workflow.Context) bool { return stopsOnCancel(ctx) && ctx.Err() != nil }
+
+// Activity IDs, from version 1 of changeActivityIDs on.
+const (
+	planActivityID      = "plan"
+	rebalanceActivityID = "rebalance"
+	finalizeActivityID  = "finalize"
+)
+
+func tileActivityID(block, shard int) string { return fmt.Sprintf("tile-b%06d-s%06d", block, shard) }
+func mergeActivityID(block int) string       { return fmt.Sprintf("merge-b%06d", block) }
