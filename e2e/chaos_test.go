@@ -32,8 +32,8 @@ const (
 	chaosWorkers     = 3
 	chaosKills       = 5
 	chaosServerAfter = 3
-	chaosMinGap      = 1500 * time.Millisecond
-	chaosMaxGap      = 4 * time.Second
+	chaosMinGap      = 1 * time.Second
+	chaosMaxGap      = 2500 * time.Millisecond
 )
 
 // chaosSeed seeds the schedule: HARDNEG_CHAOS_SEED when set, else the clock.
@@ -137,8 +137,8 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("job failed under chaos: %v", err)
 	}
 	a := countAttempts(jobHistories(t, c, run.GetID()))
-	t.Logf("job done in %.1fs after %d worker kills and %d server restarts: %d tiles mined, %d found done; %d of %d activities ran more than once",
-		time.Since(start).Seconds(), kills, restarts, res.TilesMined, res.TilesSkipped, a.retried, a.activities)
+	t.Logf("job done in %.1fs after %d worker kills and %d server restarts: %d tiles mined, %d found done; %d of %d activities ran more than once %v",
+		time.Since(start).Seconds(), kills, restarts, res.TilesMined, res.TilesSkipped, a.retried, a.activities, a.names)
 	checkOutput(t, outStore(t, "chaos/out/"), want)
 	if res.TilesMined+res.TilesSkipped != res.TilesTotal || res.TilesTotal != 64 {
 		t.Errorf("result %+v: want 64 tiles, each mined or found done once", res)

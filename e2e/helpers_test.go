@@ -423,24 +423,33 @@ func jobHistories(t testing.TB, c client.Client, workflowID string) map[string][
 }
 
 // attempts sums up the activity attempts of a job's histories: how many
-// activities ran, how many of them needed more than one attempt, and the
-// attempts beyond the first over all of them (Temporal records one
-// ActivityTaskStarted per activity, carrying the attempt that ended it).
-type attempts struct{ activities, retried, extra int }
+// activities ran, how many of them needed more than one attempt (and their
+// IDs), and the attempts beyond the first over all of them. Temporal records
+// one ActivityTaskStarted per activity, carrying the attempt that ended it.
+type attempts struct {
+	activities, retried, extra int
+	names                      []string // IDs of the retried activities
+}
 
 func countAttempts(h map[string][]*historypb.HistoryEvent) attempts {
 	var a attempts
 	for _, events := range h {
+		ids := map[int64]string{} // scheduled event → activity ID
 		for _, ev := range events {
+			if s := ev.GetActivityTaskScheduledEventAttributes(); s != nil {
+				ids[ev.GetEventId()] = s.GetActivityId()
+			}
 			if s := ev.GetActivityTaskStartedEventAttributes(); s != nil {
 				a.activities++
 				if s.GetAttempt() > 1 {
 					a.retried++
 					a.extra += int(s.GetAttempt() - 1)
+					a.names = append(a.names, fmt.Sprintf("%s×%d", ids[s.GetScheduledEventId()], s.GetAttempt()))
 				}
 			}
 		}
 	}
+	slices.Sort(a.names)
 	return a
 }
 
