@@ -59,7 +59,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	phase = "waiting for the other tile's search"
 	a.search.Lock()
 	phase = "search"
-	parts, err := miner.SearchTile(tile)
+	parts, err := miner.SearchTileContext(ctx, tile)
 	a.search.Unlock()
 	if err != nil {
 		return res, classify(fmt.Errorf("search tile b%d s%d: %w", in.Block, in.Shard, err))

@@ -73,7 +73,7 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 		subPanels := sub / kernel.QuantPanel
 		var qb kernel.QuantBlock
 		norms := make([]kernel.Norms, s.workers)
-		for b0 := 0; b0 < scan; b0 += block {
+		for b0 := 0; b0 < scan && !s.stopped(); b0 += block {
 			n := min(block, scan-b0)
 			data := t.Corpus.Data[b0*dim : (b0+n)*dim]
 			qb.Reset(n, dim)

@@ -1,6 +1,7 @@
 package miner
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"runtime"
@@ -184,18 +185,40 @@ var quantEngine = kernel.SelectedQuant
 // range (kernel.QuantSafe); elsewhere the search runs exact, which gives the
 // same result.
 func SearchTile(t Tile) ([]Partial, error) {
+	return SearchTileContext(context.Background(), t)
+}
+
+// SearchTileContext is SearchTile that gives up when ctx is done: it looks
+// between corpus blocks (a few MiB of corpus each), so a cancelled job's tile
+// stops within a fraction of a second instead of running to its end.
+func SearchTileContext(ctx context.Context, t Tile) ([]Partial, error) {
 	if err := t.validate(); err != nil {
 		return nil, fmt.Errorf("search tile at row %d: %w", t.Base, err)
 	}
 	s := newSearch(&t)
+	s.done = ctx.Done()
 	if t.Precision != Quantized || t.Kernel != nil || quantEngine == nil || !s.quantized(quantEngine) {
 		s.exact()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("search tile at row %d: %w", t.Base, err)
 	}
 	return s.out, nil
 }
 
+// stopped reports whether the search's context is done.
+func (s *search) stopped() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // search is the state of one SearchTile.
 type search struct {
+	done    <-chan struct{} // closed when the caller gives up; nil never is
 	t       *Tile
 	eng     *kernel.Engine
 	workers int
@@ -290,7 +313,7 @@ func (s *search) exact() {
 	if scan > 0 {
 		sub, block := blocking(4*dim, e.Panel)
 		packed := make([]float32, e.PackedLen(min(block, scan), dim))
-		for b0 := 0; b0 < scan; b0 += block {
+		for b0 := 0; b0 < scan && !s.stopped(); b0 += block {
 			n := min(block, scan-b0)
 			parallel(s.workers, (n+sub-1)/sub, func(_, j int) {
 				r0, r1 := j*sub, min(j*sub+sub, n)

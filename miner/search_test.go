@@ -1,6 +1,8 @@
 package miner
 
 import (
+	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -220,6 +222,27 @@ func TestScoreRowsMatchesSearch(t *testing.T) {
 	for _, g := range got {
 		if byRow[g.Row] != g.Score {
 			t.Fatalf("row %d: ScoreRows %v, search %v", g.Row, g.Score, byRow[g.Row])
+		}
+	}
+}
+
+func TestSearchTileContextStopsWhenCancelled(t *testing.T) {
+	for _, p := range []Precision{Exact, Quantized} {
+		q, c := NewMatrix(64, 32), NewMatrix(200_000, 32)
+		for i := range q.Data {
+			q.Data[i] = float32(i%7) - 3
+		}
+		for i := range c.Data {
+			c.Data[i] = float32(i%11) - 5
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		parts, err := SearchTileContext(ctx, Tile{Queries: q, Corpus: c, K: 10, Precision: p})
+		if !errors.Is(err, context.Canceled) || parts != nil {
+			t.Errorf("%s: cancelled search = %d partials, %v; want none and context.Canceled", p, len(parts), err)
+		}
+		if _, err := SearchTileContext(context.Background(), Tile{Queries: q, Corpus: c, K: 10, Precision: p}); err != nil {
+			t.Errorf("%s: search = %v", p, err)
 		}
 	}
 }
