@@ -2,8 +2,10 @@ package activities
 
 // The checkpoint files under _work/: one partial per tile, one file of
 // candidate windows per block. They hold miner values only (global corpus
-// rows, float32 scores), one Parquet row per query, zstd-compressed, so that
-// they are small, self-describing and byte-identical for identical content.
+// rows, float32 scores), one row per query, gob-encoded and zstd-compressed,
+// so that they are small and byte-identical for identical content. They were
+// Parquet until decoding nested rows through parquet-go's reflection turned
+// out to be most of a merge's time; no other tool reads them.
 //
 // They are not dataset.PartialRow: that row lacks what miner.Merge needs in
 // labeled mode (the same-label count and lowest score) and for easy negatives
@@ -13,11 +15,11 @@ package activities
 
 import (
 	"bytes"
+	"encoding/gob"
 	"fmt"
 	"io"
 
-	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/hardneg/hardneg/miner"
 )
@@ -60,34 +62,37 @@ type windowRow struct {
 	Removed    []int64   `parquet:"removed"` // miner.Removed, field by field
 }
 
-// checkpointRowGroup bounds the rows buffered per row group.
-const checkpointRowGroup = 4096
-
+// writeRows encodes checkpoint rows: gob, then zstd. Checkpoints are read
+// only by hardneg itself, and decoding nested Parquet rows through
+// parquet-go's reflection was most of a merge's time; gob of the same structs
+// is several times cheaper and, for the same values, the same bytes.
 func writeRows[T any](w io.Writer, rows []T) error {
-	pw := parquet.NewGenericWriter[T](w,
-		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
-		parquet.MaxRowsPerRowGroup(checkpointRowGroup),
-		parquet.CreatedBy("hardneg", "checkpoint", fmt.Sprint(planFormat)),
-	)
-	if _, err := pw.Write(rows); err != nil {
+	var raw bytes.Buffer
+	if err := gob.NewEncoder(&raw).Encode(rows); err != nil {
 		return err
 	}
-	return pw.Close()
+	_, err := w.Write(zstdEncoder.EncodeAll(raw.Bytes(), make([]byte, 0, raw.Len()/2)))
+	return err
 }
 
 func readRows[T any](data []byte, name string) ([]T, error) {
-	pr := parquet.NewGenericReader[T](bytes.NewReader(data))
-	defer pr.Close()
-	rows := make([]T, pr.NumRows())
-	n, err := pr.Read(rows)
-	if err != nil && err != io.EOF {
+	raw, err := zstdDecoder.DecodeAll(data, nil)
+	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	if n != len(rows) {
-		return nil, fmt.Errorf("read %s: %d of %d rows", name, n, len(rows))
+	var rows []T
+	if err := gob.NewDecoder(bytes.NewReader(raw)).Decode(&rows); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	return rows, nil
 }
+
+// One encoder and decoder serve every checkpoint: EncodeAll and DecodeAll are
+// safe for concurrent use, and building them costs more than a small file.
+var (
+	zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	zstdDecoder, _ = zstd.NewReader(nil)
+)
 
 // rowIDs names corpus rows by their ids.
 type rowIDs map[int64]string
