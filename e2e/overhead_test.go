@@ -27,7 +27,7 @@ func envInt(name string, def int) int {
 // exact search of every query against the whole corpus with the same kernel
 // and candidate count. It reports both times and their ratio.
 //
-//	HARDNEG_OVERHEAD_QUERIES=20000 HARDNEG_OVERHEAD_CORPUS=200000 HARDNEG_OVERHEAD_DIM=128 \
+//	HARDNEG_OVERHEAD_QUERIES=50000 HARDNEG_OVERHEAD_CORPUS=400000 HARDNEG_OVERHEAD_DIM=256 \
 //	  go test -run '^$' -bench JobOverhead -benchtime 1x ./e2e
 func BenchmarkJobOverhead(b *testing.B) {
 	cfg := synth.Config{
@@ -45,7 +45,8 @@ func BenchmarkJobOverhead(b *testing.B) {
 		w := startWorker(b, queue)
 		c := dial(b)
 		sp := spec("overhead", "s3://"+bucket+"/"+prefix+"in/", "s3://"+bucket+"/"+prefix+"out/")
-		sp.QueryBlockRows = (cfg.Queries + 1) / 2
+		blocks := envInt("HARDNEG_OVERHEAD_BLOCKS", 2)
+		sp.QueryBlockRows = (cfg.Queries + blocks - 1) / blocks
 		sp.SamplingStrategy = "top"
 		ctx := context.Background()
 		b.StartTimer()
