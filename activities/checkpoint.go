@@ -16,6 +16,7 @@ package activities
 import (
 	"bytes"
 	"encoding/gob"
+	"errors"
 	"fmt"
 	"io"
 
@@ -66,10 +67,17 @@ type windowRow struct {
 // only by hardneg itself, and decoding nested Parquet rows through
 // parquet-go's reflection was most of a merge's time; gob of the same structs
 // is several times cheaper and, for the same values, the same bytes.
+// checkpointBatch is the rows per gob message. One message for a whole block
+// made gob grow a single buffer to the file's size, copying it again and again.
+const checkpointBatch = 1024
+
 func writeRows[T any](w io.Writer, rows []T) error {
 	var raw bytes.Buffer
-	if err := gob.NewEncoder(&raw).Encode(rows); err != nil {
-		return err
+	enc := gob.NewEncoder(&raw)
+	for lo := 0; lo < len(rows); lo += checkpointBatch {
+		if err := enc.Encode(rows[lo:min(lo+checkpointBatch, len(rows))]); err != nil {
+			return err
+		}
 	}
 	_, err := w.Write(zstdEncoder.EncodeAll(raw.Bytes(), make([]byte, 0, raw.Len()/2)))
 	return err
@@ -81,10 +89,18 @@ func readRows[T any](data []byte, name string) ([]T, error) {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	var rows []T
-	if err := gob.NewDecoder(bytes.NewReader(raw)).Decode(&rows); err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
+	dec := gob.NewDecoder(bytes.NewReader(raw))
+	for {
+		var batch []T
+		err := dec.Decode(&batch)
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		rows = append(rows, batch...)
 	}
-	return rows, nil
 }
 
 // One encoder and decoder serve every checkpoint: EncodeAll and DecodeAll are
