@@ -253,21 +253,29 @@ func (a *Activities) readQueryRows(ctx context.Context, st storage.Store, p *pla
 	if _, err := sh.ReadEmbeddingsRange(lo, hi, dst); err != nil {
 		return classify(fmt.Errorf("read embeddings of %s: %w", name, err))
 	}
-	ids, err := sh.ReadIDsRange(lo, hi)
+	return readQueryColumns(sh, name, p.Spec.Mode(), lo, hi, idAt, &qb.ids, &qb.labels, &qb.positives)
+}
+
+// readQueryColumns appends rows [lo, hi) of an open query shard to ids, and
+// to labels or positives as the mode needs them, each value converted by
+// conv: MineTile keeps them typed, MergeBlock formatted.
+func readQueryColumns[T any](sh *dataset.Shard, name string, mode workflows.Mode, lo, hi int64,
+	conv func(dataset.IDs, int) T, ids *[]queryID, labels *[]T, positives *[][]T) error {
+	got, err := sh.ReadIDsRange(lo, hi)
 	if err != nil {
 		return classify(fmt.Errorf("read ids of %s: %w", name, err))
 	}
-	for r := range ids.Len() {
-		qb.ids = append(qb.ids, idAt(ids, r))
+	for r := range got.Len() {
+		*ids = append(*ids, idAt(got, r))
 	}
-	switch p.Spec.Mode() {
+	switch mode {
 	case workflows.ModeLabeled:
-		labels, err := sh.ReadLabelsRange(lo, hi)
+		ls, err := sh.ReadLabelsRange(lo, hi)
 		if err != nil {
 			return classify(fmt.Errorf("read labels of %s: %w", name, err))
 		}
-		for r := range labels.Len() {
-			qb.labels = append(qb.labels, idAt(labels, r))
+		for r := range ls.Len() {
+			*labels = append(*labels, conv(ls, r))
 		}
 	case workflows.ModePairs:
 		pos, err := sh.ReadPositivesRange(lo, hi)
@@ -276,11 +284,11 @@ func (a *Activities) readQueryRows(ctx context.Context, st storage.Store, p *pla
 		}
 		for r := range pos.Len() {
 			row := pos.Row(r)
-			list := make([]queryID, row.Len())
+			list := make([]T, row.Len())
 			for i := range list {
-				list[i] = idAt(row, i)
+				list[i] = conv(row, i)
 			}
-			qb.positives = append(qb.positives, list)
+			*positives = append(*positives, list)
 		}
 	}
 	return nil
@@ -425,35 +433,5 @@ func (a *Activities) readQueryMeta(ctx context.Context, st storage.Store, p *pla
 		return err
 	}
 	defer closer()
-	ids, err := sh.ReadIDsRange(lo, hi)
-	if err != nil {
-		return classify(fmt.Errorf("read ids of %s: %w", name, err))
-	}
-	for r := range ids.Len() {
-		m.ids = append(m.ids, idAt(ids, r))
-	}
-	switch p.Spec.Mode() {
-	case workflows.ModePairs:
-		pos, err := sh.ReadPositivesRange(lo, hi)
-		if err != nil {
-			return classify(fmt.Errorf("read positives of %s: %w", name, err))
-		}
-		for r := range pos.Len() {
-			row := pos.Row(r)
-			list := make([]string, row.Len())
-			for i := range list {
-				list[i] = idText(row, i)
-			}
-			m.positives = append(m.positives, list)
-		}
-	case workflows.ModeLabeled:
-		labels, err := sh.ReadLabelsRange(lo, hi)
-		if err != nil {
-			return classify(fmt.Errorf("read labels of %s: %w", name, err))
-		}
-		for r := range labels.Len() {
-			m.labels = append(m.labels, idText(labels, r))
-		}
-	}
-	return nil
+	return readQueryColumns(sh, name, p.Spec.Mode(), lo, hi, idText, &m.ids, &m.labels, &m.positives)
 }
