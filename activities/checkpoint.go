@@ -28,39 +28,39 @@ import (
 // partialRow is one query's miner.Partial, with the corpus id of every row in
 // it (ids travel as text; int64 ids are formatted in decimal).
 type partialRow struct {
-	TopRows    []int64   `parquet:"top_rows"`
-	TopScores  []float32 `parquet:"top_scores"`
-	TopIDs     []string  `parquet:"top_ids"`
-	PosRows    []int64   `parquet:"positive_rows"`
-	PosScores  []float32 `parquet:"positive_scores"`
-	PosIDs     []string  `parquet:"positive_ids"`
-	SameCount  int64     `parquet:"same_label_count"`
-	SameMin    float32   `parquet:"same_label_min"`
-	EasyDraws  []int32   `parquet:"easy_draws"`
-	EasyRows   []int64   `parquet:"easy_rows"`
-	EasyScores []float32 `parquet:"easy_scores"`
-	EasyIDs    []string  `parquet:"easy_ids"`
+	TopRows    []int64
+	TopScores  []float32
+	TopIDs     []string
+	PosRows    []int64
+	PosScores  []float32
+	PosIDs     []string
+	SameCount  int64
+	SameMin    float32
+	EasyDraws  []int32
+	EasyRows   []int64
+	EasyScores []float32
+	EasyIDs    []string
 }
 
 // windowRow is one query's miner.Window, with the query's id, its positives as
 // the input lists them, its label, and the corpus id of every row.
 type windowRow struct {
-	QueryID    string    `parquet:"query_id"`
-	Positives  []string  `parquet:"query_positive_ids"`
-	Label      string    `parquet:"query_label"`
-	HardRows   []int64   `parquet:"hard_rows"`
-	HardScores []float32 `parquet:"hard_scores"`
-	HardRanks  []int32   `parquet:"hard_ranks"`
-	HardIDs    []string  `parquet:"hard_ids"`
-	EasyRows   []int64   `parquet:"easy_rows"`
-	EasyScores []float32 `parquet:"easy_scores"`
-	EasyIDs    []string  `parquet:"easy_ids"`
-	PosRows    []int64   `parquet:"positive_rows"`
-	PosScores  []float32 `parquet:"positive_scores"`
-	PosIDs     []string  `parquet:"positive_ids"`
-	Anchor     float32   `parquet:"anchor"`
-	HasAnchor  bool      `parquet:"has_anchor"`
-	Removed    []int64   `parquet:"removed"` // miner.Removed, field by field
+	QueryID    string
+	Positives  []string
+	Label      string
+	HardRows   []int64
+	HardScores []float32
+	HardRanks  []int32
+	HardIDs    []string
+	EasyRows   []int64
+	EasyScores []float32
+	EasyIDs    []string
+	PosRows    []int64
+	PosScores  []float32
+	PosIDs     []string
+	Anchor     float32
+	HasAnchor  bool
+	Removed    []int64 // miner.Removed, field by field
 }
 
 // writeRows encodes checkpoint rows: gob, then zstd. Checkpoints are read

@@ -119,12 +119,7 @@ func writeTyped[Q, C string | int64](w io.Writer, rows []partRow, format string)
 		o := &out[i]
 		o.QueryID, o.PositiveIDs, o.PositiveScores = q(r.QueryID), cl(r.PositiveIDs), nonNil(r.PositiveScores)
 		o.NegativeIDs = cl(r.NegativeIDs)
-		o.NegativeScores = make([]float32, len(r.Negatives))
-		o.NegativeKinds = make([]string, len(r.Negatives))
-		o.NegativeRanks = make([]int32, len(r.Negatives))
-		for j, n := range r.Negatives {
-			o.NegativeScores[j], o.NegativeKinds[j], o.NegativeRanks[j] = n.Score, n.Kind.String(), n.Rank
-		}
+		o.NegativeScores, o.NegativeKinds, o.NegativeRanks = negativeColumns(r.Negatives)
 	}
 	if err != nil {
 		return err
@@ -174,17 +169,22 @@ func writeDataset[T dataset.ID](w io.Writer, rows []partRow, format string) erro
 		o := &out[i]
 		o.QueryID, o.PositiveIDs, o.PositiveScores = id(r.QueryID), ids(r.PositiveIDs), nonNil(r.PositiveScores)
 		o.NegativeIDs = ids(r.NegativeIDs)
-		o.NegativeScores = make([]float32, len(r.Negatives))
-		o.NegativeKinds = make([]string, len(r.Negatives))
-		o.NegativeRanks = make([]int32, len(r.Negatives))
-		for j, n := range r.Negatives {
-			o.NegativeScores[j], o.NegativeKinds[j], o.NegativeRanks[j] = n.Score, n.Kind.String(), n.Rank
-		}
+		o.NegativeScores, o.NegativeKinds, o.NegativeRanks = negativeColumns(r.Negatives)
 	}
 	if err != nil {
 		return err
 	}
 	return dataset.WriteNTuples(w, out)
+}
+
+// negativeColumns splits a row's negatives into the n-tuple's score, kind
+// and rank columns.
+func negativeColumns(negs []miner.Negative) (scores []float32, kinds []string, ranks []int32) {
+	scores, kinds, ranks = make([]float32, len(negs)), make([]string, len(negs)), make([]int32, len(negs))
+	for j, n := range negs {
+		scores[j], kinds[j], ranks[j] = n.Score, n.Kind.String(), n.Rank
+	}
+	return scores, kinds, ranks
 }
 
 func writeAll[T any](pw *parquet.GenericWriter[T], rows []T) error {
