@@ -185,6 +185,14 @@ func TestRecordHistories(t *testing.T) {
 			index = append(index, historyFile{File: name, WorkflowID: id, RunID: runID})
 		}
 	}
+	writeHistoryIndex(t, dir, index)
+	t.Logf("recorded %d histories in %s", len(index), dir)
+}
+
+// writeHistoryIndex writes dir/index.json, the list of recorded histories
+// that the replay tests read.
+func writeHistoryIndex(t *testing.T, dir string, index []historyFile) {
+	t.Helper()
 	data, err := json.MarshalIndent(index, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -192,5 +200,4 @@ func TestRecordHistories(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "index.json"), append(data, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("recorded %d histories in %s", len(index), dir)
 }

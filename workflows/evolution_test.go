@@ -121,13 +121,7 @@ func TestRecordCancelledHistories(t *testing.T) {
 		}
 		index = append(index, historyFile{File: name, WorkflowID: id, RunID: runID})
 	}
-	data, err := json.MarshalIndent(index, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "index.json"), append(data, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeHistoryIndex(t, dir, index)
 	t.Logf("recorded %d histories of a cancelled job in %s", len(index), dir)
 }
 
