@@ -240,19 +240,7 @@ func testLayouts(t *testing.T) {
 func TestBadRowsInLayouts(t *testing.T) { bothPaths(t, testBadRowsInLayouts) }
 
 func testBadRowsInLayouts(t *testing.T) {
-	nan := float32(math.NaN())
-	defects := []struct {
-		name   string
-		bad    func(emb []float32) []float32
-		reason string
-	}{
-		{"null", func([]float32) []float32 { return nil }, "null embedding"},
-		{"empty", func([]float32) []float32 { return []float32{} }, "empty embedding"},
-		{"short", func(e []float32) []float32 { return e[:len(e)-1] }, "dimension"},
-		{"long", func(e []float32) []float32 { return append(e, 1) }, "dimension above"},
-		{"null element", func(e []float32) []float32 { e[len(e)/2] = nan; return e }, "is null"},
-		{"inf", func(e []float32) []float32 { e[len(e)-1] = float32(math.Inf(-1)); return e }, "is -Inf"},
-	}
+	defects := rowDefects(-1)
 	ls := []layout{
 		{rows: 200, dim: 16, elem: Float32, codec: &parquet.Zstd, pageV: 1, pageBuffer: 2048},
 		{rows: 200, dim: 16, elem: Float32, codec: &parquet.Snappy, pageV: 2, pageBuffer: 2048, rowGroupRows: 30},
@@ -296,5 +284,31 @@ func TestFirstRowDefines(t *testing.T) {
 			_, err := OpenShard(bytes.NewReader(data), int64(len(data)), "gen.parquet", Columns{})
 			checkInputError(t, err, "gen.parquet", "embedding", 0, tt.reason)
 		})
+	}
+}
+
+// rowDefect is one way to spoil an embedding row, with the words its error
+// must contain.
+type rowDefect struct {
+	name   string
+	bad    func(emb []float32) []float32
+	reason string
+}
+
+// rowDefects lists the row defects the reader must name; the infinite one has
+// the sign of infSign.
+func rowDefects(infSign int) []rowDefect {
+	nan := float32(math.NaN())
+	inf := "is +Inf"
+	if infSign < 0 {
+		inf = "is -Inf"
+	}
+	return []rowDefect{
+		{"null", func([]float32) []float32 { return nil }, "null embedding"},
+		{"empty", func([]float32) []float32 { return []float32{} }, "empty embedding"},
+		{"short", func(e []float32) []float32 { return e[:len(e)-1] }, "dimension"},
+		{"long", func(e []float32) []float32 { return append(e, 1) }, "dimension above"},
+		{"null element", func(e []float32) []float32 { e[len(e)/2] = nan; return e }, "is null"},
+		{"inf", func(e []float32) []float32 { e[len(e)-1] = float32(math.Inf(infSign)); return e }, inf},
 	}
 }

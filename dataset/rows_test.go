@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"reflect"
 	"slices"
 	"sort"
@@ -143,19 +142,7 @@ func pageRows(t *testing.T, s *Shard) []int64 {
 func TestBadRowsInRanges(t *testing.T) { allPaths(t, testBadRowsInRanges) }
 
 func testBadRowsInRanges(t *testing.T) {
-	nan := float32(math.NaN())
-	defects := []struct {
-		name   string
-		bad    func(emb []float32) []float32
-		reason string
-	}{
-		{"null", func([]float32) []float32 { return nil }, "null embedding"},
-		{"empty", func([]float32) []float32 { return []float32{} }, "empty embedding"},
-		{"short", func(e []float32) []float32 { return e[:len(e)-1] }, "dimension"},
-		{"long", func(e []float32) []float32 { return append(e, 1) }, "dimension above"},
-		{"null element", func(e []float32) []float32 { e[len(e)/2] = nan; return e }, "is null"},
-		{"inf", func(e []float32) []float32 { e[len(e)-1] = float32(math.Inf(1)); return e }, "is +Inf"},
-	}
+	defects := rowDefects(1)
 	ls := []layout{
 		{rows: 200, dim: 16, elem: Float32, codec: &parquet.Zstd, pageV: 1, pageBuffer: 1024},
 		{rows: 200, dim: 16, elem: Float32, codec: &parquet.Snappy, pageV: 2, pageBuffer: 1024, rowGroupRows: 70},
