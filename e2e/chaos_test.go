@@ -3,9 +3,11 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -26,15 +28,28 @@ var chaosData = synth.Config{Corpus: 40000, Queries: 4000, Dim: 64, Clusters: 32
 	NearDupShare: 0.3, MultiPosShare: 0.3, Seed: 17}
 
 // Chaos schedule: chaosKills SIGKILLs of a random worker, each started again
-// at once, at random moments chaosGap apart, and one SIGKILL and restart of
-// the Temporal dev server after the kill numbered chaosServerAfter.
+// at once, and one SIGKILL and restart of the Temporal dev server after the
+// kill numbered chaosServerAfter. Each event fires when the job has finished a
+// randomly drawn number of tiles, not after a wall-clock delay, so the
+// schedule lands mid-job however fast the machine mines.
 const (
 	chaosWorkers     = 3
 	chaosKills       = 5
 	chaosServerAfter = 3
-	chaosMinGap      = 1 * time.Second
-	chaosMaxGap      = 2500 * time.Millisecond
+	chaosFirstTile   = 2  // the earliest event waits for this many tiles
+	chaosLastTile    = 40 // of 64: the last event comes well before the end
 )
+
+// chaosThresholds draws n distinct tile counts in [chaosFirstTile,
+// chaosLastTile], ascending: event i fires once that many tiles are done.
+func chaosThresholds(rng *rand.Rand, n int) []int {
+	picked := rng.Perm(chaosLastTile - chaosFirstTile + 1)[:n]
+	for i := range picked {
+		picked[i] += chaosFirstTile
+	}
+	slices.Sort(picked)
+	return picked
+}
 
 // chaosSeed seeds the schedule: HARDNEG_CHAOS_SEED when set, else the clock.
 // The test logs it, so a failing schedule can be run again.
@@ -104,16 +119,21 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	waitProgress(ctx, t, c, run.GetID(), "the first tile", func(p workflows.Progress) bool { return p.TilesDone >= 1 })
+	at := chaosThresholds(rng, chaosKills+1)
+	t.Logf("events after %v tiles done", at)
 
-	kills, restarts := 0, 0
-	for kills < chaosKills {
-		gap := chaosMinGap + time.Duration(rng.Int64N(int64(chaosMaxGap-chaosMinGap)))
-		time.Sleep(gap)
-		if closed(ctx, c, run.GetID()) {
-			t.Fatalf("the job ended after %d kills and %d server restarts: too short for the chaos schedule", kills, restarts)
+	kills, restarts, done := 0, 0, 0
+	for _, n := range at {
+		// Progress can jump by several tiles between polls: each event waits
+		// for at least one tile more than the last saw, so none fire together.
+		n = max(n, done+1)
+		p := waitProgress(ctx, t, c, run.GetID(), fmt.Sprintf("%d tiles", n), func(p workflows.Progress) bool {
+			return p.TilesDone >= n || p.Phase != workflows.PhaseMine && p.Phase != workflows.PhasePlan
+		})
+		if p.TilesDone < n || closed(ctx, c, run.GetID()) {
+			t.Fatalf("the job left the mine phase after %d kills and %d server restarts (%+v): too short for the chaos schedule", kills, restarts, p)
 		}
-		p, _ := jobclient.Progress(ctx, c, run.GetID())
+		done = p.TilesDone
 		if kills == chaosServerAfter && restarts == 0 {
 			srv.Kill()
 			if srv, err = devenv.StartTemporal(ctx, opts, logf); err != nil {
