@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/hardneg/hardneg/activities"
+	"github.com/hardneg/hardneg/internal/faultproxy"
 	"github.com/hardneg/hardneg/internal/jobclient"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
@@ -25,6 +26,9 @@ import (
 // leave no _SUCCESS. Started again, the epoch must complete from the
 // checkpoints the cancelled run left, with parts identical to the in-process
 // run.
+// cancelDelay is the latency the cancel test's storage adds to every request.
+const cancelDelay = 40 * time.Millisecond
+
 func TestCancelThenResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts servers")
@@ -34,14 +38,25 @@ func TestCancelThenResume(t *testing.T) {
 	sp.QueryBlockRows = 250 // 6 blocks × 4 shards: the job is mid-mine for a while
 	want := reference(t, local, sp)
 
+	// Slow storage: every S3 request of the workers waits cancelDelay, so the
+	// job is still mining when the cancel lands however fast the machine is
+	// (on a fast one the whole job fit between the fifth tile and the cancel).
+	proxy, err := faultproxy.Start(env.s3.Endpoint, faultproxy.Config{Latency: 1, Delay: cancelDelay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
 	const queue = "e2e-cancel"
-	workers := []*worker{
-		startWorkerWith(t, workerConfig{queue: queue, metrics: true}),
-		startWorkerWith(t, workerConfig{queue: queue, metrics: true}),
+	var workers []*worker
+	for range 2 {
+		workers = append(workers, startWorkerWith(t, workerConfig{
+			queue: queue, metrics: true, env: []string{"AWS_ENDPOINT_URL_S3=" + proxy.URL},
+		}))
 	}
 	c := dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	started := time.Now()
 	run, _, err := jobclient.Start(ctx, c, sp, queue, false)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +72,7 @@ func TestCancelThenResume(t *testing.T) {
 	if !errors.As(err, &cancelled) {
 		t.Fatalf("cancelled job ended with %v, want cancelled", err)
 	}
-	t.Logf("cancelled at %d/%d tiles; closed %.1fs later", p.TilesDone, p.TilesTotal, took.Seconds())
+	t.Logf("cancelled at %d/%d tiles, %.1fs after the start; closed %.1fs later", p.TilesDone, p.TilesTotal, asked.Sub(started).Seconds(), took.Seconds())
 	if took > workflows.HeartbeatTimeout {
 		t.Errorf("the job took %s to close after the cancel, more than the heartbeat timeout %s", took, workflows.HeartbeatTimeout)
 	}
@@ -113,7 +128,7 @@ func TestCancelThenResume(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the epoch started again failed: %v", err)
 	}
-	t.Logf("started again: %d tiles found done, %d mined", res.TilesSkipped, res.TilesMined)
+	t.Logf("started again: %d tiles found done, %d mined; storage: %v", res.TilesSkipped, res.TilesMined, proxy.Counts())
 	if res.TilesSkipped < partials || res.TilesMined+res.TilesSkipped != res.TilesTotal {
 		t.Errorf("result %+v: want the %d partials of the cancelled run reused and the rest mined", res, partials)
 	}
