@@ -69,6 +69,12 @@ type Activities struct {
 	// kept adds to a tile's memory (at most 1.5 × its query block and corpus
 	// shard + 64 MiB), so raise it only where memory allows.
 	QueryCacheBytes int64
+	// ShardCacheBytes bounds the decoded corpus shards kept in memory between
+	// tiles; 0 keeps only the last shard read. Tiles of different query
+	// blocks against one shard tend to reach a worker one after another, and
+	// then read the shard once. What is kept adds to a worker's memory
+	// between tiles, as QueryCacheBytes does.
+	ShardCacheBytes int64
 	// HeartbeatEvery is how often a long activity heartbeats (default 5 s,
 	// well inside workflows.HeartbeatTimeout).
 	HeartbeatEvery time.Duration
@@ -78,10 +84,11 @@ type Activities struct {
 	// the second one's reads and writes overlap the first one's search.
 	search sync.Mutex
 
-	mu     sync.Mutex
-	stores map[string]storage.Store
-	plans  map[string]*planFile // by output URI + fingerprint
-	cache  blockCache
+	mu      sync.Mutex
+	stores  map[string]storage.Store
+	plans   map[string]*planFile // by output URI + fingerprint
+	queries lru[*queryBlock]
+	shards  lru[*shardData]
 }
 
 // New returns Activities that open stores with backend.Open.

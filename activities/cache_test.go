@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-func TestBlockCache(t *testing.T) {
-	var c blockCache
+func TestCache(t *testing.T) {
+	var c lru[*queryBlock]
 	var loads atomic.Int32
 	get := func(key string, size int64) *queryBlock {
 		b, err := c.get(key, size, func() (*queryBlock, error) {
@@ -52,10 +52,10 @@ func TestBlockCache(t *testing.T) {
 	}
 }
 
-// TestBlockCacheDropsBeforeLoading checks that the blocks to be dropped for
+// TestCacheDropsBeforeLoading checks that the blocks to be dropped for
 // a new one are let go of before it is read, not after.
-func TestBlockCacheDropsBeforeLoading(t *testing.T) {
-	var c blockCache
+func TestCacheDropsBeforeLoading(t *testing.T) {
+	var c lru[*queryBlock]
 	c.setLimit(100)
 	c.get("a", 60, func() (*queryBlock, error) { return &queryBlock{}, nil })
 	c.get("b", 60, func() (*queryBlock, error) {
@@ -66,8 +66,8 @@ func TestBlockCacheDropsBeforeLoading(t *testing.T) {
 	})
 }
 
-func TestBlockCacheLoadsOnce(t *testing.T) {
-	var c blockCache
+func TestCacheLoadsOnce(t *testing.T) {
+	var c lru[*queryBlock]
 	var loads atomic.Int32
 	var wg sync.WaitGroup
 	for range 8 {

@@ -1,107 +1,33 @@
 package activities
 
-// The checkpoint files under _work/: one partial per tile, one file of
-// candidate windows per block. They hold miner values only (global corpus
-// rows, float32 scores), one row per query, gob-encoded and zstd-compressed,
-// so that they are small and byte-identical for identical content. They were
-// Parquet until decoding nested rows through parquet-go's reflection turned
-// out to be most of a merge's time; no other tool reads them.
+// The checkpoint files under _work/: one partial per tile (partial.go), one
+// file of candidate windows per block. They hold miner values (global corpus
+// rows, float32 scores) and the corpus ids of the rows they name, in a compact
+// binary layout, zstd-compressed, byte-identical for identical content. No
+// other tool reads them.
 //
-// They are not dataset.PartialRow: that row lacks what miner.Merge needs in
-// labeled mode (the same-label count and lowest score) and for easy negatives
-// (each draw's place in the query's stream, which orders the merged draws),
-// and the ids that let Rebalance write parts without reading the corpus again.
-// TODO(dataset): move these rows there once dataset's partials carry them.
+// They were Parquet, then gob: decoding nested rows through parquet-go's
+// reflection was most of a merge's time, and gob spent most of its time on
+// one id string per candidate, when the candidates of a file name far fewer
+// distinct rows than they hold. Now each file names each row once, in an id
+// table, and the rest is numbers.
+//
+// The layout is written in unsigned varints (u), signed varints (v),
+// little-endian float32 bits (f) and length-prefixed bytes (s). An id table is
+// u rows, then the rows ascending as u deltas, then the id of each as s.
 
 import (
-	"bytes"
-	"encoding/gob"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/hardneg/hardneg/miner"
 )
-
-// partialRow is one query's miner.Partial, with the corpus id of every row in
-// it (ids travel as text; int64 ids are formatted in decimal).
-type partialRow struct {
-	TopRows    []int64
-	TopScores  []float32
-	TopIDs     []string
-	PosRows    []int64
-	PosScores  []float32
-	PosIDs     []string
-	SameCount  int64
-	SameMin    float32
-	EasyDraws  []int32
-	EasyRows   []int64
-	EasyScores []float32
-	EasyIDs    []string
-}
-
-// windowRow is one query's miner.Window, with the query's id, its positives as
-// the input lists them, its label, and the corpus id of every row.
-type windowRow struct {
-	QueryID    string
-	Positives  []string
-	Label      string
-	HardRows   []int64
-	HardScores []float32
-	HardRanks  []int32
-	HardIDs    []string
-	EasyRows   []int64
-	EasyScores []float32
-	EasyIDs    []string
-	PosRows    []int64
-	PosScores  []float32
-	PosIDs     []string
-	Anchor     float32
-	HasAnchor  bool
-	Removed    []int64 // miner.Removed, field by field
-}
-
-// writeRows encodes checkpoint rows: gob, then zstd. Checkpoints are read
-// only by hardneg itself, and decoding nested Parquet rows through
-// parquet-go's reflection was most of a merge's time; gob of the same structs
-// is several times cheaper and, for the same values, the same bytes.
-// checkpointBatch is the rows per gob message. One message for a whole block
-// made gob grow a single buffer to the file's size, copying it again and again.
-const checkpointBatch = 1024
-
-func writeRows[T any](w io.Writer, rows []T) error {
-	var raw bytes.Buffer
-	enc := gob.NewEncoder(&raw)
-	for lo := 0; lo < len(rows); lo += checkpointBatch {
-		if err := enc.Encode(rows[lo:min(lo+checkpointBatch, len(rows))]); err != nil {
-			return err
-		}
-	}
-	_, err := w.Write(zstdEncoder.EncodeAll(raw.Bytes(), make([]byte, 0, raw.Len()/2)))
-	return err
-}
-
-func readRows[T any](data []byte, name string) ([]T, error) {
-	raw, err := zstdDecoder.DecodeAll(data, nil)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	var rows []T
-	dec := gob.NewDecoder(bytes.NewReader(raw))
-	for {
-		var batch []T
-		err := dec.Decode(&batch)
-		if errors.Is(err, io.EOF) {
-			return rows, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
-		}
-		rows = append(rows, batch...)
-	}
-}
 
 // One encoder and decoder serve every checkpoint: EncodeAll and DecodeAll are
 // safe for concurrent use, and building them costs more than a small file.
@@ -110,82 +36,183 @@ var (
 	zstdDecoder, _ = zstd.NewReader(nil)
 )
 
-// rowIDs names corpus rows by their ids.
-type rowIDs map[int64]string
+// encoder appends the checkpoint layout to a buffer.
+type encoder struct{ b []byte }
 
-func (m rowIDs) of(rows []int64) []string {
-	if len(rows) == 0 {
-		return nil
-	}
-	ids := make([]string, len(rows))
-	for i, r := range rows {
-		ids[i] = m[r]
-	}
-	return ids
+func (e *encoder) u(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) v(v int64)  { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) f(v float32) {
+	e.b = binary.LittleEndian.AppendUint32(e.b, math.Float32bits(v))
 }
 
-func (m rowIDs) add(rows []int64, ids []string) {
-	for i, r := range rows {
-		m[r] = ids[i]
+func (e *encoder) s(v string) {
+	e.u(uint64(len(v)))
+	e.b = append(e.b, v...)
+}
+
+func (e *encoder) table(t *idTable) {
+	e.u(uint64(len(t.rows)))
+	prev := int64(0)
+	for _, r := range t.rows {
+		e.u(uint64(r - prev))
+		prev = r
+	}
+	for _, id := range t.ids {
+		e.s(id)
 	}
 }
 
-// writePartials writes a tile's partials; id names every row they hold.
-func writePartials(w io.Writer, parts []miner.Partial, id func(row int64) string) error {
-	rows := make([]partialRow, len(parts))
-	ids := func(rs []int64) []string {
-		if len(rs) == 0 {
-			return nil
-		}
-		out := make([]string, len(rs))
-		for i, r := range rs {
-			out[i] = id(r)
-		}
-		return out
+func (e *encoder) candidates(cs []miner.Candidate) {
+	for _, c := range cs {
+		e.u(uint64(c.Row))
+		e.f(c.Score)
 	}
-	for i, p := range parts {
-		r := &rows[i]
-		r.TopRows, r.TopScores = splitCandidates(p.Top)
-		r.PosRows, r.PosScores = splitCandidates(p.Positives)
-		r.SameCount, r.SameMin = p.SameLabel.Count, p.SameLabel.Min
-		for _, d := range p.Easy {
-			r.EasyDraws = append(r.EasyDraws, d.Draw)
-			r.EasyRows = append(r.EasyRows, d.Row)
-			r.EasyScores = append(r.EasyScores, d.Score)
-		}
-		r.TopIDs, r.PosIDs, r.EasyIDs = ids(r.TopRows), ids(r.PosRows), ids(r.EasyRows)
-	}
-	return writeRows(w, rows)
 }
 
-// readPartials reads a tile's partials and adds the ids of their rows to ids[q].
-func readPartials(data []byte, name string, ids []rowIDs) ([]miner.Partial, error) {
-	rows, err := readRows[partialRow](data, name)
+// writeTo compresses what was encoded into w.
+func (e *encoder) writeTo(w io.Writer) error {
+	_, err := w.Write(zstdEncoder.EncodeAll(e.b, make([]byte, 0, len(e.b)/2)))
+	return err
+}
+
+// decoder reads the checkpoint layout; its first error sticks and later reads
+// return zeros.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+var errShort = errors.New("the file ends early")
+
+func newDecoder(data []byte) (*decoder, error) {
+	raw, err := zstdDecoder.DecodeAll(data, nil)
 	if err != nil {
 		return nil, err
 	}
-	if len(rows) != len(ids) {
-		return nil, fmt.Errorf("read %s: %d queries, want %d", name, len(rows), len(ids))
+	return &decoder{b: raw}, nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
 	}
-	parts := make([]miner.Partial, len(rows))
-	for i, r := range rows {
-		if len(r.TopRows) != len(r.TopScores) || len(r.TopRows) != len(r.TopIDs) ||
-			len(r.PosRows) != len(r.PosScores) || len(r.PosRows) != len(r.PosIDs) ||
-			len(r.EasyDraws) != len(r.EasyRows) || len(r.EasyRows) != len(r.EasyScores) || len(r.EasyRows) != len(r.EasyIDs) {
-			return nil, fmt.Errorf("read %s: row %d: columns of different lengths", name, i)
-		}
-		p := &parts[i]
-		p.Top = joinCandidates(r.TopRows, r.TopScores)
-		p.Positives = joinCandidates(r.PosRows, r.PosScores)
-		p.SameLabel = miner.SameLabel{Count: r.SameCount, Min: r.SameMin}
-		for j := range r.EasyRows {
-			p.Easy = append(p.Easy, miner.Drawn{Draw: r.EasyDraws[j], Row: r.EasyRows[j], Score: r.EasyScores[j]})
-		}
-		ids[i].add(r.TopRows, r.TopIDs)
-		ids[i].add(r.PosRows, r.PosIDs)
-		ids[i].add(r.EasyRows, r.EasyIDs)
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errShort
+		return 0
 	}
-	return parts, nil
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errShort
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a length, which cannot exceed the bytes left (each element
+// takes at least one): a corrupt length must not allocate gigabytes.
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		if d.err == nil {
+			d.err = errShort
+		}
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) f32() float32 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 4 {
+		d.err = errShort
+		return 0
+	}
+	v := math.Float32frombits(binary.LittleEndian.Uint32(d.b))
+	d.b = d.b[4:]
+	return v
+}
+
+func (d *decoder) str() string {
+	n := d.count()
+	if d.err != nil {
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) strs() []string {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	ss := make([]string, n)
+	for i := range ss {
+		ss[i] = d.str()
+	}
+	return ss
+}
+
+func (d *decoder) table() *idTable {
+	n := d.count()
+	t := &idTable{rows: make([]int64, n), ids: make([]string, n)}
+	row := int64(0)
+	for i := range t.rows {
+		row += int64(d.uvarint())
+		t.rows[i] = row
+	}
+	for i := range t.ids {
+		t.ids[i] = d.str()
+	}
+	return t
+}
+
+func (d *decoder) candidates(n int) []miner.Candidate {
+	if n == 0 {
+		return nil
+	}
+	cs := make([]miner.Candidate, n)
+	for i := range cs {
+		cs[i] = miner.Candidate{Row: int64(d.uvarint()), Score: d.f32()}
+	}
+	return cs
+}
+
+// end reports the first error, or bytes left after the last value.
+func (d *decoder) end() error {
+	if d.err == nil && len(d.b) > 0 {
+		d.err = fmt.Errorf("%d bytes after the last query", len(d.b))
+	}
+	return d.err
+}
+
+// idTable names corpus rows: rows ascending, ids beside. One table serves a
+// whole file.
+type idTable struct {
+	rows []int64
+	ids  []string
+}
+
+// id returns the id of row, if the table has it.
+func (t *idTable) id(row int64) (string, bool) {
+	i, ok := slices.BinarySearch(t.rows, row)
+	if !ok {
+		return "", false
+	}
+	return t.ids[i], true
 }
 
 // queryWindow is what MergeBlock leaves for Rebalance about one query.
@@ -194,85 +221,127 @@ type queryWindow struct {
 	Positives []string // the input's positive ids (pairs mode)
 	Label     string   // labeled mode
 	Win       miner.Window
-	IDs       rowIDs // every row of Win
+	IDs       *idTable // has every row of Win; shared by the block's queries
 }
 
-func writeWindows(w io.Writer, qws []queryWindow) error {
-	rows := make([]windowRow, len(qws))
-	for i, qw := range qws {
-		r := &rows[i]
+// windowVersion is the first number of a block's windows file.
+const windowVersion = 1
+
+// writeWindows writes a block's windows, whose rows table names:
+//
+//	u version (windowVersion), u queries, id table
+//	per query:
+//	  s id, u positives, s each, s label
+//	  u hard, then u row, f score, v rank each
+//	  u easy, then u row, f score each
+//	  u positives scored, then u row, f score each
+//	  f anchor, u has anchor (0 or 1), 8 × v removed counts
+func writeWindows(w io.Writer, qws []queryWindow, table *idTable) error {
+	var e encoder
+	e.u(windowVersion)
+	e.u(uint64(len(qws)))
+	e.table(table)
+	for _, qw := range qws {
+		e.s(qw.ID)
+		e.u(uint64(len(qw.Positives)))
+		for _, p := range qw.Positives {
+			e.s(p)
+		}
+		e.s(qw.Label)
 		win := qw.Win
-		r.QueryID, r.Positives, r.Label = qw.ID, qw.Positives, qw.Label
+		e.u(uint64(len(win.Hard)))
 		for _, n := range win.Hard {
-			r.HardRows = append(r.HardRows, n.Row)
-			r.HardScores = append(r.HardScores, n.Score)
-			r.HardRanks = append(r.HardRanks, n.Rank)
+			e.u(uint64(n.Row))
+			e.f(n.Score)
+			e.v(int64(n.Rank))
 		}
+		e.u(uint64(len(win.Easy)))
 		for _, n := range win.Easy {
-			r.EasyRows = append(r.EasyRows, n.Row)
-			r.EasyScores = append(r.EasyScores, n.Score)
+			e.u(uint64(n.Row))
+			e.f(n.Score)
 		}
-		r.PosRows, r.PosScores = splitCandidates(win.Positives)
-		r.HardIDs, r.EasyIDs, r.PosIDs = qw.IDs.of(r.HardRows), qw.IDs.of(r.EasyRows), qw.IDs.of(r.PosRows)
-		r.Anchor, r.HasAnchor = win.Anchor, win.HasAnchor
-		rm := win.Removed
-		r.Removed = []int64{rm.Pool, rm.Positive, rm.AbsoluteMargin, rm.RelativeMargin, rm.MaxScore, rm.MinScore, rm.RangeMax, rm.RangeMin}
+		e.u(uint64(len(win.Positives)))
+		e.candidates(win.Positives)
+		e.f(win.Anchor)
+		has := uint64(0)
+		if win.HasAnchor {
+			has = 1
+		}
+		e.u(has)
+		for _, n := range removedCounts(&win.Removed) {
+			e.v(*n)
+		}
 	}
-	return writeRows(w, rows)
+	return e.writeTo(w)
+}
+
+// removedCounts lists the fields of a miner.Removed, in the file's order.
+func removedCounts(rm *miner.Removed) [8]*int64 {
+	return [8]*int64{&rm.Pool, &rm.Positive, &rm.AbsoluteMargin, &rm.RelativeMargin,
+		&rm.MaxScore, &rm.MinScore, &rm.RangeMax, &rm.RangeMin}
 }
 
 func readWindows(data []byte, name string) ([]queryWindow, error) {
-	rows, err := readRows[windowRow](data, name)
+	d, err := newDecoder(data)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	qws := make([]queryWindow, len(rows))
-	for i, r := range rows {
-		if len(r.HardRows) != len(r.HardScores) || len(r.HardRows) != len(r.HardRanks) || len(r.HardRows) != len(r.HardIDs) ||
-			len(r.EasyRows) != len(r.EasyScores) || len(r.EasyRows) != len(r.EasyIDs) ||
-			len(r.PosRows) != len(r.PosScores) || len(r.PosRows) != len(r.PosIDs) || len(r.Removed) != 8 {
-			return nil, fmt.Errorf("read %s: row %d: columns of different lengths", name, i)
-		}
+	if v := d.uvarint(); v != windowVersion && d.err == nil {
+		return nil, fmt.Errorf("read %s: windows version %d, want %d", name, v, windowVersion)
+	}
+	qws := make([]queryWindow, d.count())
+	table := d.table()
+	for i := range qws {
 		qw := &qws[i]
-		qw.ID, qw.Positives, qw.Label = r.QueryID, r.Positives, r.Label
+		qw.ID, qw.Positives, qw.Label, qw.IDs = d.str(), d.strs(), d.str(), table
 		w := &qw.Win
-		for j := range r.HardRows {
-			w.Hard = append(w.Hard, miner.Negative{Row: r.HardRows[j], Score: r.HardScores[j], Kind: miner.KindHard, Rank: r.HardRanks[j]})
+		if n := d.count(); n > 0 {
+			w.Hard = make([]miner.Negative, n)
+			for j := range w.Hard {
+				w.Hard[j] = miner.Negative{Row: int64(d.uvarint()), Score: d.f32(), Kind: miner.KindHard, Rank: int32(d.varint())}
+			}
 		}
-		for j := range r.EasyRows {
-			w.Easy = append(w.Easy, miner.Negative{Row: r.EasyRows[j], Score: r.EasyScores[j], Kind: miner.KindEasy, Rank: -1})
+		if n := d.count(); n > 0 {
+			w.Easy = make([]miner.Negative, n)
+			for j := range w.Easy {
+				w.Easy[j] = miner.Negative{Row: int64(d.uvarint()), Score: d.f32(), Kind: miner.KindEasy, Rank: -1}
+			}
 		}
-		w.Positives = joinCandidates(r.PosRows, r.PosScores)
-		w.Anchor, w.HasAnchor = r.Anchor, r.HasAnchor
-		rm := r.Removed
-		w.Removed = miner.Removed{Pool: rm[0], Positive: rm[1], AbsoluteMargin: rm[2], RelativeMargin: rm[3],
-			MaxScore: rm[4], MinScore: rm[5], RangeMax: rm[6], RangeMin: rm[7]}
-		qw.IDs = rowIDs{}
-		qw.IDs.add(r.HardRows, r.HardIDs)
-		qw.IDs.add(r.EasyRows, r.EasyIDs)
-		qw.IDs.add(r.PosRows, r.PosIDs)
+		w.Positives = d.candidates(d.count())
+		w.Anchor, w.HasAnchor = d.f32(), d.uvarint() == 1
+		for _, n := range removedCounts(&w.Removed) {
+			*n = d.varint()
+		}
+	}
+	if err := d.end(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	for i, qw := range qws {
+		if err := eachWindowRow(qw.Win, func(r int64) error {
+			if _, ok := table.id(r); !ok {
+				return fmt.Errorf("read %s: query %d: row %d has no id", name, i, r)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
 	}
 	return qws, nil
 }
 
-func splitCandidates(cs []miner.Candidate) (rows []int64, scores []float32) {
-	if len(cs) == 0 {
-		return nil, nil
+// eachWindowRow calls f with every row of a window, until f fails.
+func eachWindowRow(win miner.Window, f func(row int64) error) error {
+	for _, ns := range [2][]miner.Negative{win.Hard, win.Easy} {
+		for _, n := range ns {
+			if err := f(n.Row); err != nil {
+				return err
+			}
+		}
 	}
-	rows, scores = make([]int64, len(cs)), make([]float32, len(cs))
-	for i, c := range cs {
-		rows[i], scores[i] = c.Row, c.Score
+	for _, c := range win.Positives {
+		if err := f(c.Row); err != nil {
+			return err
+		}
 	}
-	return rows, scores
-}
-
-func joinCandidates(rows []int64, scores []float32) []miner.Candidate {
-	if len(rows) == 0 {
-		return nil
-	}
-	cs := make([]miner.Candidate, min(len(rows), len(scores)))
-	for i := range cs {
-		cs[i] = miner.Candidate{Row: rows[i], Score: scores[i]}
-	}
-	return cs
+	return nil
 }

@@ -5,6 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
@@ -42,38 +47,38 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 	}
 	nq := len(meta.ids)
 	merged := make([]miner.Partial, nq)
-	ids := make([]rowIDs, nq)
-	// Sized for what prune lets a map hold, so that it never rehashes: growing
-	// tens of thousands of small maps was a third of a merge's time.
-	size := 2*(mp.PoolSize()+mp.EasyDraws()) + 16
-	for q := range ids {
-		ids[q] = make(rowIDs, size)
-	}
-	for s := range p.Corpus {
-		tk := TileKey(p.Fingerprint, in.Block, s)
-		data, err := storage.ReadAll(ctx, out, tk)
-		if errors.Is(err, storage.ErrNotExist) {
-			return res, fmt.Errorf("merge block %d: partial %s is missing", in.Block, tk)
+	tables := make([]*idTable, len(p.Corpus))
+	// The partials are read and decoded mergeAhead at a time while the ones
+	// before them are merged, the queries split over the cores.
+	for lo := 0; lo < len(p.Corpus); lo += mergeAhead {
+		hi := min(lo+mergeAhead, len(p.Corpus))
+		parts := make([][]miner.Partial, hi-lo)
+		g, gctx := errgroup.WithContext(ctx)
+		for s := lo; s < hi; s++ {
+			g.Go(func() (err error) {
+				parts[s-lo], tables[s], err = a.readPartial(gctx, out, p, in.Block, s, nq)
+				return err
+			})
 		}
-		if err != nil {
-			return res, fmt.Errorf("read %s: %w", tk, err)
-		}
-		parts, err := readPartials(data, tk, ids)
-		if err != nil {
+		if err := g.Wait(); err != nil {
 			return res, err
 		}
-		for q := range merged {
-			merged[q] = miner.Merge(mp.PoolSize(), merged[q], parts[q])
-			ids[q].prune(merged[q])
+		for _, ps := range parts {
+			forChunks(nq, func(qlo, qhi int) {
+				for q := qlo; q < qhi; q++ {
+					merged[q] = miner.Merge(mp.PoolSize(), merged[q], ps[q])
+				}
+			})
 		}
-		beat(ctx, "merged shard", s)
+		pruneTables(tables[:hi], merged)
+		beat(ctx, "merged shards", hi)
 	}
 
 	seeds := querySeeds(p, meta.ids)
 	qws := make([]queryWindow, nq)
 	for q := range qws {
 		win := mp.Window(merged[q], seeds[q])
-		qws[q] = queryWindow{ID: meta.ids[q].format(p.QueryIDKind), Win: win, IDs: ids[q]}
+		qws[q] = queryWindow{ID: meta.ids[q].format(p.QueryIDKind), Win: win}
 		if meta.positives != nil {
 			qws[q].Positives = meta.positives[q]
 		}
@@ -85,7 +90,11 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 		}
 	}
 	var buf bytes.Buffer
-	if err := writeWindows(&buf, qws); err != nil {
+	names, err := windowIDs(qws, p.Corpus, tables)
+	if err != nil {
+		return res, fmt.Errorf("merge block %d: %w", in.Block, err)
+	}
+	if err := writeWindows(&buf, qws, names); err != nil {
 		return res, fmt.Errorf("encode windows of block %d: %w", in.Block, err)
 	}
 	if err := out.Put(ctx, key, &buf); err != nil {
@@ -96,28 +105,91 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 	return res, nil
 }
 
-// prune drops the ids of rows no longer in p, once they outnumber the kept
-// ones, so that a block's id maps stay the size of its merged results.
-func (m rowIDs) prune(p miner.Partial) {
-	keep := len(p.Top) + len(p.Positives) + len(p.Easy)
-	if len(m) <= 2*keep+16 {
+// mergeAhead is how many partials MergeBlock reads at once.
+const mergeAhead = 2
+
+// readPartial reads the partial of tile (block, shard).
+func (a *Activities) readPartial(ctx context.Context, out storage.Store, p *planFile, block, shard, nq int) ([]miner.Partial, *idTable, error) {
+	tk := TileKey(p.Fingerprint, block, shard)
+	data, err := storage.ReadAll(ctx, out, tk)
+	if errors.Is(err, storage.ErrNotExist) {
+		return nil, nil, fmt.Errorf("merge block %d: partial %s is missing", block, tk)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", tk, err)
+	}
+	return readPartials(data, tk, nq)
+}
+
+// forChunks calls f on [lo, hi) chunks of [0, n), one per core, at once.
+func forChunks(n int, f func(lo, hi int)) {
+	workers := runtime.GOMAXPROCS(0)
+	size := (n + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < n; lo += size {
+		wg.Go(func() { f(lo, min(lo+size, n)) })
+	}
+	wg.Wait()
+}
+
+// pruneTables drops the ids of rows no longer in any merged result, once the
+// tables hold more than twice as many as the results, so that a block's ids
+// stay the size of its results rather than growing with every shard.
+func pruneTables(tables []*idTable, merged []miner.Partial) {
+	keep, held := 0, 0
+	for _, p := range merged {
+		keep += len(p.Top) + len(p.Positives) + len(p.Easy)
+	}
+	for _, t := range tables {
+		held += len(t.rows)
+	}
+	if held <= 2*keep+16 {
 		return
 	}
-	live := make(map[int64]bool, keep)
-	for _, c := range p.Top {
-		live[c.Row] = true
+	live := make([]int64, 0, keep)
+	for _, p := range merged {
+		eachRow(p, func(r int64) error { live = append(live, r); return nil })
 	}
-	for _, c := range p.Positives {
-		live[c.Row] = true
-	}
-	for _, d := range p.Easy {
-		live[d.Row] = true
-	}
-	for r := range m {
-		if !live[r] {
-			delete(m, r)
+	slices.Sort(live)
+	live = slices.Compact(live)
+	for _, t := range tables {
+		n := 0
+		for i, r := range t.rows {
+			if _, ok := slices.BinarySearch(live, r); ok {
+				t.rows[n], t.ids[n] = r, t.ids[i]
+				n++
+			}
 		}
+		clear(t.ids[n:])
+		t.rows, t.ids = t.rows[:n], t.ids[:n]
 	}
+}
+
+// windowIDs builds the id table of a block's windows from the id tables of
+// the shards' partials.
+func windowIDs(qws []queryWindow, shards []shardInfo, tables []*idTable) (*idTable, error) {
+	var rows []int64
+	for _, qw := range qws {
+		eachWindowRow(qw.Win, func(r int64) error { rows = append(rows, r); return nil })
+	}
+	slices.Sort(rows)
+	rows = slices.Compact(rows)
+	names := &idTable{rows: rows, ids: make([]string, len(rows))}
+	s := 0
+	for i, r := range rows {
+		for s < len(shards) && r >= shards[s].First+shards[s].Rows {
+			s++
+		}
+		if s == len(shards) || r < shards[s].First {
+			return nil, fmt.Errorf("row %d is in no corpus shard", r)
+		}
+		id, ok := tables[s].id(r)
+		if !ok {
+			return nil, fmt.Errorf("row %d has no id in the partial of shard %d", r, s)
+		}
+		names.ids[i] = id
+	}
+	return names, nil
 }
 
 func blockRows(p *planFile, b int) int64 {

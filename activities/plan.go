@@ -23,7 +23,7 @@ import (
 // planFormat versions the plan and every checkpoint format. It is part of the
 // fingerprint, so a program that writes checkpoints differently never reads
 // those of an older one.
-const planFormat = 2
+const planFormat = 3
 
 // planFile is what a job's activities share: written once by Plan under
 // _work/<fingerprint>/plan.json, read by every other activity.

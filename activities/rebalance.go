@@ -124,7 +124,8 @@ func outputRow(qw queryWindow, row miner.Row) partRow {
 	r := partRow{QueryID: qw.ID, Negatives: row.Negatives}
 	scores := map[string]float32{}
 	for _, c := range row.Positives {
-		scores[qw.IDs[c.Row]] = c.Score
+		id, _ := qw.IDs.id(c.Row) // readWindows made sure every row has one
+		scores[id] = c.Score
 	}
 	for _, id := range qw.Positives {
 		if s, ok := scores[id]; ok {
@@ -135,7 +136,7 @@ func outputRow(qw queryWindow, row miner.Row) partRow {
 	}
 	r.NegativeIDs = make([]string, len(row.Negatives))
 	for i, n := range row.Negatives {
-		r.NegativeIDs[i] = qw.IDs[n.Row]
+		r.NegativeIDs[i], _ = qw.IDs.id(n.Row)
 	}
 	return r
 }
@@ -183,6 +184,9 @@ func (a *Activities) fillStats(ctx context.Context, p *planFile, mp miner.Plan, 
 	sf.Table = stats.Table(mp)
 	return nil
 }
+
+// rowIDs names corpus rows by their ids.
+type rowIDs map[int64]string
 
 // corpusIDs reads the ids of a few global corpus rows, opening only the
 // shards that hold them.

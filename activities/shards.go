@@ -9,7 +9,6 @@ import (
 	"hash/maphash"
 	"io"
 	"strconv"
-	"sync"
 	"sync/atomic"
 
 	"github.com/hardneg/hardneg/dataset"
@@ -112,6 +111,19 @@ type shardData struct {
 // what to read besides ids and embeddings
 type needs struct{ labels, positives bool }
 
+// loadShard returns a corpus shard read whole, from a small per-process
+// cache: the tiles of several query blocks against one shard tend to reach a
+// worker one after another (each block's tiles go through the shards in
+// order), and then read and decode it once.
+func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs) (*shardData, error) {
+	info := p.Corpus[s]
+	a.shards.setLimit(a.ShardCacheBytes)
+	key := fmt.Sprintf("%s\x00%s\x00%d\x00%v", p.Spec.Output, p.Fingerprint, s, n)
+	return a.shards.get(key, info.Rows*int64(p.Dim)*4, func() (*shardData, error) {
+		return a.readShard(ctx, p, p.Spec.Corpus, info, n)
+	})
+}
+
 // readShard reads one shard whole.
 func (a *Activities) readShard(ctx context.Context, p *planFile, uri string, info shardInfo, n needs) (*shardData, error) {
 	st, err := a.store(ctx, uri)
@@ -207,9 +219,9 @@ func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int) (*q
 	if err != nil {
 		return nil, err
 	}
-	a.cache.setLimit(a.QueryCacheBytes)
+	a.queries.setLimit(a.QueryCacheBytes)
 	key := p.Spec.Output + "\x00" + p.Fingerprint + "\x00" + strconv.Itoa(b)
-	return a.cache.get(key, (hi-lo)*int64(p.Dim)*4, func() (*queryBlock, error) {
+	return a.queries.get(key, (hi-lo)*int64(p.Dim)*4, func() (*queryBlock, error) {
 		return a.readQueryBlock(ctx, p, lo, hi)
 	})
 }
@@ -292,105 +304,6 @@ func readQueryColumns[T any](sh *dataset.Shard, name string, mode workflows.Mode
 		}
 	}
 	return nil
-}
-
-// blockCache keeps recently read query blocks, most recent last: at most
-// maxBytes of embeddings (Activities.QueryCacheBytes), or only the last block
-// read when maxBytes is 0. Before it reads a block it lets go of the blocks
-// it would drop for it, so that they and the new one are not held at once.
-// Concurrent callers of one block wait for one read.
-type blockCache struct {
-	mu       sync.Mutex
-	maxBytes int64
-	entries  []cacheEntry // most recent last
-	loading  map[string]*sync.Mutex
-}
-
-type cacheEntry struct {
-	key   string
-	block *queryBlock
-	bytes int64
-}
-
-// get returns the block of key, reading it with load (a block of size bytes)
-// unless it is cached.
-func (c *blockCache) get(key string, size int64, load func() (*queryBlock, error)) (*queryBlock, error) {
-	c.mu.Lock()
-	if c.loading == nil {
-		c.loading = map[string]*sync.Mutex{}
-	}
-	lk, ok := c.loading[key]
-	if !ok {
-		lk = new(sync.Mutex)
-		c.loading[key] = lk
-	}
-	c.mu.Unlock()
-	// One load per key at a time: concurrent tiles of a block wait for it.
-	lk.Lock()
-	defer lk.Unlock()
-	if b := c.lookup(key); b != nil {
-		return b, nil
-	}
-	c.makeRoom(size)
-	b, err := load()
-	if err != nil {
-		return nil, err
-	}
-	c.add(key, b, size)
-	c.mu.Lock()
-	delete(c.loading, key) // later callers find it cached
-	c.mu.Unlock()
-	return b, nil
-}
-
-func (c *blockCache) setLimit(n int64) {
-	c.mu.Lock()
-	c.maxBytes = max(n, 0)
-	c.mu.Unlock()
-}
-
-func (c *blockCache) lookup(key string) *queryBlock {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i, e := range c.entries {
-		if e.key == key {
-			c.entries = append(append(c.entries[:i:i], c.entries[i+1:]...), e)
-			return e.block
-		}
-	}
-	return nil
-}
-
-// makeRoom drops the least recent blocks until one of size bytes fits.
-func (c *blockCache) makeRoom(size int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	total := size
-	for _, e := range c.entries {
-		total += e.bytes
-	}
-	for len(c.entries) > 0 && total > c.maxBytes {
-		total -= c.entries[0].bytes
-		c.entries[0] = cacheEntry{}
-		c.entries = c.entries[1:]
-	}
-}
-
-// add keeps a block just read, and drops the least recent ones over the
-// limit (only ever the last one read stays when it alone is over it).
-func (c *blockCache) add(key string, b *queryBlock, size int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.entries = append(c.entries, cacheEntry{key, b, size})
-	total := int64(0)
-	for _, e := range c.entries {
-		total += e.bytes
-	}
-	for len(c.entries) > 1 && total > c.maxBytes {
-		total -= c.entries[0].bytes
-		c.entries[0] = cacheEntry{}
-		c.entries = c.entries[1:]
-	}
 }
 
 // queryMeta is what MergeBlock needs of a block's queries: no embeddings.

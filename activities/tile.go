@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/miner"
@@ -37,37 +40,43 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	}
 
 	start := time.Now()
-	var phase string
-	stop := a.heartbeat(ctx, func() any { return phase })
+	var phase atomic.Value // what the heartbeats report
+	phase.Store("read queries and corpus shard")
+	stop := a.heartbeat(ctx, func() any { return phase.Load() })
 	defer stop()
-	phase = "read queries"
-	qb, err := a.loadQueryBlock(ctx, p, in.Block)
-	if err != nil {
+	// The query block and the shard are read at once: each is mostly waiting
+	// on the store, and the first tiles of a job wait for both.
+	var qb *queryBlock
+	var shard *shardData
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		qb, err = a.loadQueryBlock(gctx, p, in.Block)
+		return err
+	})
+	g.Go(func() (err error) {
+		shard, err = a.loadShard(gctx, p, in.Shard, needs{labels: p.Spec.Mode() == workflows.ModeLabeled})
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return res, err
 	}
-	phase = "read corpus shard"
 	cs := p.Corpus[in.Shard]
-	n := needs{labels: p.Spec.Mode() == workflows.ModeLabeled}
-	shard, err := a.readShard(ctx, p, p.Spec.Corpus, cs, n)
-	if err != nil {
-		return res, err
-	}
 	tile, err := a.buildTile(p, qb, shard, cs)
 	if err != nil {
 		return res, err
 	}
-	phase = "waiting for the other tile's search"
+	phase.Store("waiting for the other tile's search")
 	a.search.Lock()
-	phase = "search"
+	phase.Store("search")
 	parts, err := miner.SearchTileContext(ctx, tile)
 	a.search.Unlock()
 	if err != nil {
 		return res, classify(fmt.Errorf("search tile b%d s%d: %w", in.Block, in.Shard, err))
 	}
-	phase = "write partial"
+	phase.Store("write partial")
 	var buf bytes.Buffer
-	idOf := func(row int64) string { return idText(shard.ids, int(row-cs.First)) }
-	if err := writePartials(&buf, parts, idOf); err != nil {
+	idOf := func(local int) string { return idText(shard.ids, local) }
+	if err := writePartials(&buf, parts, cs.First, int(cs.Rows), idOf); err != nil {
 		return res, fmt.Errorf("encode partial of tile b%d s%d: %w", in.Block, in.Shard, err)
 	}
 	if err := ctx.Err(); err != nil {

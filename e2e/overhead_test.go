@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,11 @@ func BenchmarkJobOverhead(b *testing.B) {
 			b.Logf("phase %-9s %6.1fs", ph.Name, ph.End.Sub(ph.Start).Seconds())
 		}
 		b.StopTimer()
+		for _, line := range strings.Split(w.log.String(), "\n") {
+			if strings.Contains(line, "tile mined") {
+				b.Log(line)
+			}
+		}
 		w.stop()
 		b.ReportMetric(mining.Seconds(), "mining-alone-s")
 		b.ReportMetric(job.Seconds(), "job-s")

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -44,6 +45,7 @@ func run() error {
 	taskQueue := fs.String("task-queue", envOr("HARDNEG_TASK_QUEUE", "hardneg"), "task queue (HARDNEG_TASK_QUEUE)")
 	tiles := fs.Int("tiles", 2, "tiles in flight; their searches take turns (each uses every core), so one tile's reads and writes overlap another's search")
 	metricsAddr := fs.String("metrics", envOr("HARDNEG_METRICS_ADDR", ""), "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 (HARDNEG_METRICS_ADDR)")
+	pprofAddr := fs.String("pprof", envOr("HARDNEG_PPROF_ADDR", ""), "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (HARDNEG_PPROF_ADDR); off by default: profiles show what the worker is doing")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
 	fs.Parse(os.Args[1:])
 
@@ -59,6 +61,9 @@ func run() error {
 		if err := serveMetrics(*metricsAddr, reg, logger); err != nil {
 			return err
 		}
+	}
+	if *pprofAddr != "" {
+		serve("pprof", *pprofAddr, "/debug/pprof/", http.DefaultServeMux, logger) // net/http/pprof registers there
 	}
 	c, err := conn.Dial(logger, reg.Handler())
 	if err != nil {
@@ -95,14 +100,20 @@ func run() error {
 func serveMetrics(addr string, reg *metrics.Registry, logger *slog.Logger) error {
 	pr := prometheus.NewRegistry()
 	pr.MustRegister(reg, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := &http.Server{Addr: addr, Handler: promhttp.HandlerFor(pr, promhttp.HandlerOpts{})}
+	serve("metrics", addr, "/metrics", promhttp.HandlerFor(pr, promhttp.HandlerOpts{}), logger)
+	return nil
+}
+
+// serve runs an HTTP endpoint for the worker's life; a failure is logged, not
+// fatal: mining goes on without it.
+func serve(what, addr, path string, h http.Handler, logger *slog.Logger) {
+	srv := &http.Server{Addr: addr, Handler: h}
 	go func() {
 		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("metrics endpoint failed", "address", addr, "error", err)
+			logger.Error(what+" endpoint failed", "address", addr, "error", err)
 		}
 	}()
-	logger.Info("metrics endpoint", "url", "http://"+addr+"/metrics")
-	return nil
+	logger.Info(what+" endpoint", "url", "http://"+addr+path)
 }
 
 func envOr(name, def string) string {

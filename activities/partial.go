@@ -1,0 +1,136 @@
+package activities
+
+// A tile's partial: the best candidates of each query of the block in one
+// corpus shard. In the checkpoint layout (checkpoint.go):
+//
+//	u version (partialVersion), u queries, id table
+//	per query:
+//	  u top, u positives, u easy, u same-label count, f same-label minimum
+//	  top and positives: u row, f score each
+//	  easy: u draw, u row, f score each
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/hardneg/hardneg/miner"
+)
+
+// partialVersion is the first number of a partial; readPartials refuses others.
+const partialVersion = 1
+
+// writePartials writes a tile's partials. Their rows lie in the shard whose
+// rows are [first, first+rows); id names each by its shard-local index.
+func writePartials(w io.Writer, parts []miner.Partial, first int64, rows int, id func(local int) string) error {
+	used, err := usedRows(parts, first, rows)
+	if err != nil {
+		return err
+	}
+	table := &idTable{rows: used, ids: make([]string, len(used))}
+	for i, r := range used {
+		table.ids[i] = id(int(r - first))
+	}
+	var e encoder
+	e.u(partialVersion)
+	e.u(uint64(len(parts)))
+	e.table(table)
+	for _, p := range parts {
+		e.partial(p)
+	}
+	return e.writeTo(w)
+}
+
+// usedRows lists, ascending, the distinct rows the partials hold. A bitmap of
+// the shard finds them: a map of a million candidates costs more than the
+// encoding itself.
+func usedRows(parts []miner.Partial, first int64, rows int) ([]int64, error) {
+	seen := make([]bool, rows)
+	mark := func(r int64) error {
+		if r < first || r >= first+int64(rows) {
+			return fmt.Errorf("row %d is outside the shard's rows [%d, %d)", r, first, first+int64(rows))
+		}
+		seen[r-first] = true
+		return nil
+	}
+	for _, p := range parts {
+		if err := eachRow(p, mark); err != nil {
+			return nil, err
+		}
+	}
+	var used []int64
+	for i, ok := range seen {
+		if ok {
+			used = append(used, first+int64(i))
+		}
+	}
+	return used, nil
+}
+
+func (e *encoder) partial(p miner.Partial) {
+	e.u(uint64(len(p.Top)))
+	e.u(uint64(len(p.Positives)))
+	e.u(uint64(len(p.Easy)))
+	e.u(uint64(p.SameLabel.Count))
+	e.f(p.SameLabel.Min)
+	e.candidates(p.Top)
+	e.candidates(p.Positives)
+	for _, d := range p.Easy {
+		e.u(uint64(uint32(d.Draw)))
+		e.u(uint64(d.Row))
+		e.f(d.Score)
+	}
+}
+
+// readPartials reads a tile's partials of want queries and the ids of their
+// rows.
+func readPartials(data []byte, name string, want int) ([]miner.Partial, *idTable, error) {
+	d, err := newDecoder(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if v := d.uvarint(); v != partialVersion && d.err == nil {
+		return nil, nil, fmt.Errorf("read %s: partial version %d, want %d", name, v, partialVersion)
+	}
+	if n := d.uvarint(); n != uint64(want) && d.err == nil {
+		return nil, nil, fmt.Errorf("read %s: %d queries, want %d", name, n, want)
+	}
+	t := d.table()
+	parts := make([]miner.Partial, want)
+	for q := range parts {
+		parts[q] = d.partial()
+	}
+	if err := d.end(); err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return parts, t, nil
+}
+
+// eachRow calls f with every row p holds, until f fails.
+func eachRow(p miner.Partial, f func(row int64) error) error {
+	for _, cs := range [2][]miner.Candidate{p.Top, p.Positives} {
+		for _, c := range cs {
+			if err := f(c.Row); err != nil {
+				return err
+			}
+		}
+	}
+	for _, d := range p.Easy {
+		if err := f(d.Row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *decoder) partial() miner.Partial {
+	top, pos, easy := d.count(), d.count(), d.count()
+	p := miner.Partial{SameLabel: miner.SameLabel{Count: int64(d.uvarint()), Min: d.f32()}}
+	p.Top, p.Positives = d.candidates(top), d.candidates(pos)
+	if easy > 0 {
+		p.Easy = make([]miner.Drawn, easy)
+		for i := range p.Easy {
+			p.Easy[i] = miner.Drawn{Draw: int32(uint32(d.uvarint())), Row: int64(d.uvarint()), Score: d.f32()}
+		}
+	}
+	return p
+}

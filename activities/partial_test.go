@@ -1,0 +1,193 @@
+package activities
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hardneg/hardneg/miner"
+)
+
+// samplePartials makes n queries' partials over the shard [first, first+rows):
+// some with every list, some empty, scores including -0 and the extremes.
+func samplePartials(n int, first int64, rows int, seed uint64) []miner.Partial {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	row := func() int64 { return first + rng.Int64N(int64(rows)) }
+	cands := func(k int) []miner.Candidate {
+		if k == 0 {
+			return nil
+		}
+		cs := make([]miner.Candidate, k)
+		for i := range cs {
+			cs[i] = miner.Candidate{Row: row(), Score: rng.Float32()*2 - 1}
+		}
+		return cs
+	}
+	parts := make([]miner.Partial, n)
+	for q := range parts {
+		p := &parts[q]
+		if q%5 == 4 {
+			continue // a query with nothing in this shard
+		}
+		p.Top, p.Positives = cands(rng.IntN(12)), cands(rng.IntN(3))
+		p.SameLabel = miner.SameLabel{Count: rng.Int64N(1000), Min: rng.Float32()}
+		for d := range rng.IntN(4) {
+			p.Easy = append(p.Easy, miner.Drawn{Draw: int32(d * 3), Row: row(), Score: rng.Float32()})
+		}
+	}
+	if n == 0 {
+		return parts
+	}
+	parts[0].Top = append(parts[0].Top, miner.Candidate{Row: first, Score: float32(math.Copysign(0, -1))},
+		miner.Candidate{Row: first + int64(rows) - 1, Score: math.MaxFloat32})
+	return parts
+}
+
+func shardID(local int) string { return fmt.Sprintf("doc-%d", local) }
+
+// TestPartialRoundTrip writes partials and reads them back: the same values
+// bit for bit, every row named by its id, and the same bytes when written
+// twice.
+func TestPartialRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		queries     int
+		first, rows int64
+	}{
+		{"first shard", 40, 0, 500},
+		{"later shard", 40, 1_000_000, 300},
+		{"one row", 3, 7, 1},
+		{"no queries", 0, 0, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parts := samplePartials(tc.queries, tc.first, int(tc.rows), 1)
+			var a, b bytes.Buffer
+			if err := writePartials(&a, parts, tc.first, int(tc.rows), shardID); err != nil {
+				t.Fatal(err)
+			}
+			writePartials(&b, parts, tc.first, int(tc.rows), shardID)
+			if !bytes.Equal(a.Bytes(), b.Bytes()) {
+				t.Error("the same partials written twice differ")
+			}
+			got, ids, err := readPartials(a.Bytes(), "tile", tc.queries)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, parts) && !(len(got) == 0 && len(parts) == 0) {
+				t.Errorf("read back %+v\nwant %+v", got, parts)
+			}
+			// DeepEqual takes -0 for 0: written again, the bits must agree too.
+			var c bytes.Buffer
+			writePartials(&c, got, tc.first, int(tc.rows), shardID)
+			if !bytes.Equal(c.Bytes(), a.Bytes()) {
+				t.Error("partials read back write different bytes")
+			}
+			for _, p := range got {
+				eachRow(p, func(r int64) error {
+					if id, _ := ids.id(r); id != shardID(int(r-tc.first)) {
+						t.Errorf("row %d named %q, want %q", r, id, shardID(int(r-tc.first)))
+					}
+					return nil
+				})
+			}
+		})
+	}
+}
+
+// TestPartialRefused checks that a damaged or foreign partial is an error
+// naming the file, never partials read wrong.
+func TestPartialRefused(t *testing.T) {
+	parts := samplePartials(30, 100, 200, 2)
+	var buf bytes.Buffer
+	if err := writePartials(&buf, parts, 100, 200, shardID); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.Bytes()
+	raw, err := zstdDecoder.DecodeAll(good, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pack := func(b []byte) []byte { return zstdEncoder.EncodeAll(b, nil) }
+	for _, tc := range []struct {
+		name, want string
+		data       []byte
+		queries    int
+	}{
+		{"not zstd", "tile-x", []byte("PAR1 not a partial"), 30},
+		{"other query count", "30 queries, want 31", good, 31},
+		{"other version", "partial version 9", pack(append([]byte{9}, raw[1:]...)), 30},
+		{"cut short", "ends early", pack(raw[:len(raw)/2]), 30},
+		{"bytes after the end", "bytes after the last query", pack(append(bytes.Clone(raw), 0)), 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := readPartials(tc.data, "tile-x", tc.queries)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "tile-x") {
+				t.Errorf("got %v, want an error naming tile-x and saying %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("row outside the shard", func(t *testing.T) {
+		err := writePartials(&bytes.Buffer{}, parts, 150, 200, shardID)
+		if err == nil || !strings.Contains(err.Error(), "outside the shard") {
+			t.Errorf("got %v, want a row outside the shard refused", err)
+		}
+	})
+}
+
+// TestPruneTables checks that the id tables of a block lose the rows no merged
+// result holds once they are more than twice the results, and keep every row
+// a result holds.
+func TestPruneTables(t *testing.T) {
+	table := func(rows ...int64) *idTable {
+		tb := &idTable{rows: rows}
+		for _, r := range rows {
+			tb.ids = append(tb.ids, fmt.Sprint("id", r))
+		}
+		return tb
+	}
+	merged := []miner.Partial{{Top: []miner.Candidate{{Row: 3}, {Row: 12}}}, {Easy: []miner.Drawn{{Row: 14}}}}
+	small := []*idTable{table(1, 2, 3), table(12, 13, 14)}
+	pruneTables(small, merged)
+	if len(small[0].rows)+len(small[1].rows) != 6 {
+		t.Errorf("tables of 6 rows for 3 results were pruned: %v %v", small[0].rows, small[1].rows)
+	}
+	var many []int64
+	for r := range int64(40) {
+		many = append(many, r)
+	}
+	big := []*idTable{table(many...), table(40, 41)}
+	pruneTables(big, []miner.Partial{{Top: []miner.Candidate{{Row: 3}, {Row: 41}}, Positives: []miner.Candidate{{Row: 7}}}})
+	if !slices.Equal(big[0].rows, []int64{3, 7}) || !slices.Equal(big[1].rows, []int64{41}) {
+		t.Errorf("pruned to %v %v, want [3 7] [41]", big[0].rows, big[1].rows)
+	}
+	if id, _ := big[0].id(7); id != "id7" {
+		t.Errorf("row 7 named %q after the prune, want id7", id)
+	}
+}
+
+// TestWindowIDs checks that the id table of a block's windows names each row
+// once, from the partial of the shard that holds it, and that a row without an
+// id is an error naming the row, not an empty id in the output.
+func TestWindowIDs(t *testing.T) {
+	shards := []shardInfo{{First: 0, Rows: 10}, {First: 10, Rows: 10}}
+	tables := []*idTable{{rows: []int64{1, 4}, ids: []string{"a", "x"}}, {rows: []int64{12}, ids: []string{"b"}}}
+	qws := []queryWindow{
+		{Win: miner.Window{Hard: []miner.Negative{{Row: 12}, {Row: 1}}}},
+		{Win: miner.Window{Positives: []miner.Candidate{{Row: 1}}}},
+	}
+	names, err := windowIDs(qws, shards, tables)
+	if err != nil || !slices.Equal(names.rows, []int64{1, 12}) || !slices.Equal(names.ids, []string{"a", "b"}) {
+		t.Fatalf("windowIDs = %+v, %v; want rows [1 12] named [a b]", names, err)
+	}
+	for _, row := range []int64{13, 25} {
+		qws[1].Win.Easy = []miner.Negative{{Row: row}}
+		if _, err := windowIDs(qws, shards, tables); err == nil || !strings.Contains(err.Error(), fmt.Sprint("row ", row)) {
+			t.Errorf("row %d: got %v, want an error naming it", row, err)
+		}
+	}
+}
