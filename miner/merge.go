@@ -53,6 +53,9 @@ func (h *mergeHeap) Pop() any {
 // positives (by row), the same-label summary, and the easy draws in draw
 // order. The order of parts does not matter.
 func Merge(k int, parts ...Partial) Partial {
+	if len(parts) == 2 {
+		return mergeTwo(k, parts[0], parts[1])
+	}
 	var out Partial
 	tops := make([][]Candidate, len(parts))
 	for i, p := range parts {
@@ -71,5 +74,49 @@ func Merge(k int, parts ...Partial) Partial {
 	out.Positives = slices.CompactFunc(out.Positives, func(a, b Candidate) bool { return a.Row == b.Row })
 	slices.SortFunc(out.Easy, func(a, b Drawn) int { return cmp.Compare(a.Draw, b.Draw) })
 	out.Easy = slices.CompactFunc(out.Easy, func(a, b Drawn) bool { return a.Draw == b.Draw })
+	return out
+}
+
+// mergeTwo is Merge of two partials, the way a merge folds shards in one at a
+// time: each of their lists is already in order, so one pass merges it,
+// where the general path sorts (it was most of a block merge's time).
+func mergeTwo(k int, a, b Partial) Partial {
+	out := Partial{SameLabel: a.SameLabel}
+	if s := b.SameLabel; s.Count > 0 {
+		if out.SameLabel.Count == 0 || s.Min < out.SameLabel.Min {
+			out.SameLabel.Min = s.Min
+		}
+		out.SameLabel.Count += s.Count
+	}
+	sameRow := func(x, y Candidate) bool { return x.Row == y.Row }
+	out.Top = mergeSorted(a.Top, b.Top, k, Better, sameRow)
+	out.Positives = mergeSorted(a.Positives, b.Positives, -1, func(x, y Candidate) bool { return x.Row < y.Row }, sameRow)
+	out.Easy = mergeSorted(a.Easy, b.Easy, -1, func(x, y Drawn) bool { return x.Draw < y.Draw },
+		func(x, y Drawn) bool { return x.Draw == y.Draw })
+	return out
+}
+
+// mergeSorted merges two lists ordered by less into one, at most limit long
+// (no limit when negative); of neighbours that are the same, the first stays.
+func mergeSorted[T any](a, b []T, limit int, less, same func(x, y T) bool) []T {
+	n := len(a) + len(b)
+	if limit >= 0 {
+		n = min(n, limit)
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]T, 0, n)
+	for len(out) < n && (len(a) > 0 || len(b) > 0) {
+		var next T
+		if len(b) == 0 || len(a) > 0 && !less(b[0], a[0]) {
+			next, a = a[0], a[1:]
+		} else {
+			next, b = b[0], b[1:]
+		}
+		if m := len(out); m == 0 || !same(out[m-1], next) {
+			out = append(out, next)
+		}
+	}
 	return out
 }
