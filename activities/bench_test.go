@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,4 +103,61 @@ func BenchmarkRunLocal(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkMergeRebalance measures the activities after the tiles: MergeBlock
+// of one block of 25,000 queries over 4 shards, and Rebalance of two such
+// blocks into parts (the tail of a job that follows its last tile). The
+// tiles are mined once, before the timing, at a small dimension.
+func BenchmarkMergeRebalance(b *testing.B) {
+	d := synth.Generate(synth.Config{Corpus: 100000, Queries: 50000, Dim: 16, Clusters: 50,
+		NearDupShare: 0.2, MultiPosShare: 0.3, Seed: 5}, 0)
+	root := b.TempDir()
+	write := func(dir string, shards [][]byte, err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(root, dir), 0o755)
+		for i, s := range shards {
+			os.WriteFile(filepath.Join(root, dir, fmt.Sprintf("s%d.parquet", i)), s, 0o644)
+		}
+	}
+	cs, err := synth.Shards(d.Corpus, 4)
+	write("c", cs, err)
+	qs, err := synth.Shards(d.Queries, 2)
+	write("q", qs, err)
+	spec := workflows.Spec{Run: "bench", Corpus: root + "/c/", Queries: root + "/q/", Output: root + "/o/",
+		QueryBlockRows: 25000, NumNegatives: 4, EasyNegatives: 1, RelativeMargin: new(0.05)}.WithDefaults()
+	a := quiet()
+	ctx := context.Background()
+	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for blk := range plan.Blocks {
+		for s := range plan.CorpusShards {
+			if _, err := a.MineTile(ctx, workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: blk, Shard: s}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	out := strings.TrimSuffix(spec.Output, "/")
+	b.Run("merge", func(b *testing.B) {
+		for b.Loop() {
+			os.Remove(filepath.Join(out, BlockKey(plan.Fingerprint, 0)))
+			if _, err := a.MergeBlock(ctx, workflows.MergeInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: 0}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	if _, err := a.MergeBlock(ctx, workflows.MergeInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: 1}); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("rebalance", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := a.Rebalance(ctx, workflows.RebalanceInput{Spec: spec, Fingerprint: plan.Fingerprint, Blocks: plan.Blocks}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -3,6 +3,7 @@ package activities
 import (
 	"bytes"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,22 +53,18 @@ func TestWindowsRoundTrip(t *testing.T) {
 	}
 }
 
-// TestWindowsRefused checks that damaged windows, or windows naming a row
-// their table lacks, are an error naming the file.
+// TestWindowsRefused checks that damaged windows are an error naming the file.
 func TestWindowsRefused(t *testing.T) {
 	qws, table := sampleWindows()
 	var good bytes.Buffer
 	writeWindows(&good, qws, table)
 	raw, _ := zstdDecoder.DecodeAll(good.Bytes(), nil)
-	var missing bytes.Buffer
-	writeWindows(&missing, qws, &idTable{rows: table.rows[:3], ids: table.ids[:3]})
 	for _, tc := range []struct {
 		name, want string
 		data       []byte
 	}{
 		{"cut short", "ends early", zstdEncoder.EncodeAll(raw[:len(raw)-3], nil)},
 		{"other version", "windows version 7", zstdEncoder.EncodeAll(append([]byte{7}, raw[1:]...), nil)},
-		{"row without id", "row 40 has no id", missing.Bytes()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := readWindows(tc.data, "block-b000001")
@@ -75,5 +72,20 @@ func TestWindowsRefused(t *testing.T) {
 				t.Errorf("got %v, want an error naming block-b000001 and saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestOutputRowNeedsIDs checks that a picked row whose id the windows' table
+// lacks is an error naming the row, not an empty id in a part.
+func TestOutputRowNeedsIDs(t *testing.T) {
+	qws, table := sampleWindows()
+	row := miner.Row{Negatives: []miner.Negative{{Row: 5}, {Row: 40}}, Positives: []miner.Candidate{{Row: 9, Score: 0.75}}}
+	r, err := outputRow(qws[0], row)
+	if err != nil || !slices.Equal(r.NegativeIDs, []string{"c5", "c40"}) || !slices.Equal(r.PositiveIDs, []string{"c9"}) {
+		t.Fatalf("outputRow = %+v, %v; want negatives c5 c40 and positive c9", r, err)
+	}
+	qws[0].IDs = &idTable{rows: table.rows[:3], ids: table.ids[:3]}
+	if _, err := outputRow(qws[0], row); err == nil || !strings.Contains(err.Error(), "row 40") {
+		t.Errorf("got %v, want an error naming row 40", err)
 	}
 }

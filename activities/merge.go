@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mathbits "math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -168,12 +169,33 @@ func pruneTables(tables []*idTable, merged []miner.Partial) {
 // windowIDs builds the id table of a block's windows from the id tables of
 // the shards' partials.
 func windowIDs(qws []queryWindow, shards []shardInfo, tables []*idTable) (*idTable, error) {
-	var rows []int64
-	for _, qw := range qws {
-		eachWindowRow(qw.Win, func(r int64) error { rows = append(rows, r); return nil })
+	// The distinct rows, ascending, through a bitmap of the corpus: sorting a
+	// row per candidate cost more.
+	corpusRows := int64(0)
+	if n := len(shards); n > 0 {
+		corpusRows = shards[n-1].First + shards[n-1].Rows
 	}
-	slices.Sort(rows)
-	rows = slices.Compact(rows)
+	seen := make([]uint64, (corpusRows+63)/64)
+	var bad error
+	for _, qw := range qws {
+		eachWindowRow(qw.Win, func(r int64) error {
+			if r < 0 || r >= corpusRows {
+				bad = fmt.Errorf("row %d is in no corpus shard", r)
+				return bad
+			}
+			seen[r/64] |= 1 << (r % 64)
+			return nil
+		})
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	var rows []int64
+	for w, bits := range seen {
+		for ; bits != 0; bits &= bits - 1 {
+			rows = append(rows, int64(w)*64+int64(mathbits.TrailingZeros64(bits)))
+		}
+	}
 	names := &idTable{rows: rows, ids: make([]string, len(rows))}
 	s := 0
 	for i, r := range rows {

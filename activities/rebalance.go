@@ -87,7 +87,9 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 		for q, qw := range qws {
 			row := picker.Pick(qw.Win)
 			stats.Add(row, mp.NumNegatives, mp.NumNegatives+mp.EasyNegatives)
-			rows[q] = outputRow(qw, row)
+			if rows[q], err = outputRow(qw, row); err != nil {
+				return res, fmt.Errorf("%s: query %d: %w", key, q, err)
+			}
 			sf.MissingPositives += int64(len(qw.Positives) - len(rows[q].PositiveIDs))
 		}
 		var buf bytes.Buffer
@@ -120,11 +122,14 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 
 // outputRow joins a query's picked row with the ids its window carries. The
 // positives are those of the input found in the corpus, in input order.
-func outputRow(qw queryWindow, row miner.Row) partRow {
+func outputRow(qw queryWindow, row miner.Row) (partRow, error) {
 	r := partRow{QueryID: qw.ID, Negatives: row.Negatives}
 	scores := map[string]float32{}
 	for _, c := range row.Positives {
-		id, _ := qw.IDs.id(c.Row) // readWindows made sure every row has one
+		id, ok := qw.IDs.id(c.Row)
+		if !ok {
+			return r, fmt.Errorf("positive row %d has no id", c.Row)
+		}
 		scores[id] = c.Score
 	}
 	for _, id := range qw.Positives {
@@ -136,9 +141,13 @@ func outputRow(qw queryWindow, row miner.Row) partRow {
 	}
 	r.NegativeIDs = make([]string, len(row.Negatives))
 	for i, n := range row.Negatives {
-		r.NegativeIDs[i], _ = qw.IDs.id(n.Row)
+		id, ok := qw.IDs.id(n.Row)
+		if !ok {
+			return r, fmt.Errorf("negative row %d has no id", n.Row)
+		}
+		r.NegativeIDs[i] = id
 	}
-	return r
+	return r, nil
 }
 
 func partRows(rows []partRow, format string) int64 {
