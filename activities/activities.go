@@ -84,11 +84,13 @@ type Activities struct {
 	// the second one's reads and writes overlap the first one's search.
 	search sync.Mutex
 
-	mu      sync.Mutex
-	stores  map[string]storage.Store
-	plans   map[string]*planFile // by output URI + fingerprint
-	queries lru[*queryBlock]
-	shards  lru[*shardData]
+	mu         sync.Mutex
+	stores     map[string]storage.Store
+	plans      map[string]*planFile // by output URI + fingerprint
+	queries    lru[*queryBlock]
+	shards     lru[*shardData]
+	shardsOnce sync.Once
+	floats     floatPool // shard buffers, recycled
 }
 
 // New returns Activities that open stores with backend.Open.

@@ -1,10 +1,13 @@
 package activities
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/hardneg/hardneg/workflows"
 )
 
 func TestCache(t *testing.T) {
@@ -81,5 +84,53 @@ func TestCacheLoadsOnce(t *testing.T) {
 	wg.Wait()
 	if n := loads.Load(); n != 1 {
 		t.Fatalf("%d loads of one key by concurrent callers, want 1", n)
+	}
+}
+
+// TestShardBuffersRecycled checks the life of a cached corpus shard: it keeps
+// its embeddings while any tile holds it, even once the cache has dropped it,
+// and its buffer is reused for the next shard only after the last user let go.
+func TestShardBuffersRecycled(t *testing.T) {
+	spec := layout(t, pairsData(2_000, 100), 2, 1).WithDefaults() // two shards of 1,000 rows
+	ctx := context.Background()
+	a := quiet()
+	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := a.loadPlan(ctx, spec, plan.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, err := a.loadShard(ctx, p, 0, needs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := a.loadShard(ctx, p, 0, needs{})
+	if again != s0 {
+		t.Fatal("shard 0 read twice: want the cached one")
+	}
+	again.release()
+	want := slices.Clone(s0.emb.Data)
+	s1, err := a.loadShard(ctx, p, 1, needs{}) // drops shard 0 from the cache; a tile still holds it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s0.emb.Data, want) || &s1.emb.Data[0] == &want[0] {
+		t.Fatal("shard 0 changed while a tile held it")
+	}
+	buf := &s0.emb.Data[0]
+	s0.release() // the last user: its buffer goes to the pool
+	s1.release()
+	s0again, err := a.loadShard(ctx, p, 0, needs{}) // the pool holds shard 0's old buffer
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s0again.release()
+	if &s0again.emb.Data[0] != buf {
+		t.Error("shard 0 read again into a fresh buffer: want the recycled one")
+	}
+	if !slices.Equal(s0again.emb.Data, want) {
+		t.Error("shard 0 read into a recycled buffer differs")
 	}
 }

@@ -106,6 +106,19 @@ type shardData struct {
 	labels    dataset.IDs  // labeled mode
 	positives dataset.Lists
 	bytes     int64
+	// refs counts the users of emb (the cache, tiles); the last to let go
+	// gives its buffer to pool, when set.
+	refs atomic.Int32
+	pool *floatPool
+}
+
+func (d *shardData) hold() { d.refs.Add(1) }
+
+func (d *shardData) release() {
+	if d.refs.Add(-1) == 0 && d.pool != nil {
+		d.pool.put(d.emb.Data)
+		d.emb.Data = nil
+	}
 }
 
 // what to read besides ids and embeddings
@@ -115,17 +128,32 @@ type needs struct{ labels, positives bool }
 // cache: the tiles of several query blocks against one shard tend to reach a
 // worker one after another (each block's tiles go through the shards in
 // order), and then read and decode it once.
+//
+// The caller must release the shard when done with it.
 func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs) (*shardData, error) {
 	info := p.Corpus[s]
+	a.shardsOnce.Do(func() {
+		a.shards.hold, a.shards.drop = (*shardData).hold, (*shardData).release
+	})
 	a.shards.setLimit(a.ShardCacheBytes)
 	key := fmt.Sprintf("%s\x00%s\x00%d\x00%v", p.Spec.Output, p.Fingerprint, s, n)
 	return a.shards.get(key, info.Rows*int64(p.Dim)*4, func() (*shardData, error) {
-		return a.readShard(ctx, p, p.Spec.Corpus, info, n)
+		d, err := a.readShardInto(ctx, p, p.Spec.Corpus, info, n, a.floats.get(int(info.Rows)*p.Dim))
+		if d != nil {
+			d.pool = &a.floats
+		}
+		return d, err
 	})
 }
 
 // readShard reads one shard whole.
 func (a *Activities) readShard(ctx context.Context, p *planFile, uri string, info shardInfo, n needs) (*shardData, error) {
+	return a.readShardInto(ctx, p, uri, info, n, nil)
+}
+
+// readShardInto reads one shard whole, its embeddings into dst when it is
+// large enough.
+func (a *Activities) readShardInto(ctx context.Context, p *planFile, uri string, info shardInfo, n needs, dst []float32) (*shardData, error) {
 	st, err := a.store(ctx, uri)
 	if err != nil {
 		return nil, err
@@ -143,7 +171,7 @@ func (a *Activities) readShard(ctx context.Context, p *planFile, uri string, inf
 	if d.ids, err = sh.ReadIDs(); err != nil {
 		return nil, classify(fmt.Errorf("read ids of %s: %w", name, err))
 	}
-	data, err := sh.ReadEmbeddings(nil)
+	data, err := sh.ReadEmbeddings(dst[:0])
 	if err != nil {
 		return nil, classify(fmt.Errorf("read embeddings of %s: %w", name, err))
 	}

@@ -57,7 +57,11 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 		shard, err = a.loadShard(gctx, p, in.Shard, needs{labels: p.Spec.Mode() == workflows.ModeLabeled})
 		return err
 	})
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	if shard != nil {
+		defer shard.release()
+	}
+	if err != nil {
 		return res, err
 	}
 	cs := p.Corpus[in.Shard]
@@ -68,7 +72,9 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	phase.Store("waiting for the other tile's search")
 	a.search.Lock()
 	phase.Store("search")
+	searchStart := time.Now()
 	parts, err := miner.SearchTileContext(ctx, tile)
+	searchSecs := time.Since(searchStart).Seconds()
 	a.search.Unlock()
 	if err != nil {
 		return res, classify(fmt.Errorf("search tile b%d s%d: %w", in.Block, in.Shard, err))
@@ -92,7 +98,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	a.count(MetricCorpusRows, nil, float64(res.CorpusRows))
 	a.count(MetricMiningSeconds, nil, secs)
 	a.logger().Info("tile mined", "block", in.Block, "shard", in.Shard, "queries", res.QueryRows,
-		"corpus_rows", res.CorpusRows, "seconds", secs)
+		"corpus_rows", res.CorpusRows, "seconds", secs, "search_seconds", searchSecs)
 	return res, nil
 }
 
