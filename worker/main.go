@@ -29,6 +29,7 @@ import (
 	"github.com/hardneg/hardneg/activities"
 	"github.com/hardneg/hardneg/internal/connect"
 	"github.com/hardneg/hardneg/internal/metrics"
+	s3store "github.com/hardneg/hardneg/storage/s3"
 	"github.com/hardneg/hardneg/workflows"
 )
 
@@ -99,7 +100,11 @@ func run() error {
 
 func serveMetrics(addr string, reg *metrics.Registry, logger *slog.Logger) error {
 	pr := prometheus.NewRegistry()
-	pr.MustRegister(reg, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s3Retries := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "hardneg_s3_retries_total",
+		Help: "S3 requests sent again: by the AWS SDK's retryer, and reads whose body broke off.",
+	}, func() float64 { return float64(s3store.Retries()) })
+	pr.MustRegister(reg, s3Retries, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	serve("metrics", addr, "/metrics", promhttp.HandlerFor(pr, promhttp.HandlerOpts{}), logger)
 	return nil
 }

@@ -17,6 +17,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -81,6 +83,9 @@ func New(ctx context.Context, bucket string, opts Options) (*Store, error) {
 		// Ranged GETs carry no whole-object checksum; the SDK would log a DEBUG
 		// line for each one. Integrity of a range is pinned by If-Match instead.
 		o.DisableLogOutputChecksumValidationSkipped = true
+		if r, ok := o.Retryer.(aws.RetryerV2); ok {
+			o.Retryer = countingRetryer{r}
+		}
 	})
 	return &Store{client: client, tm: transfermanager.New(client), bucket: bucket}, nil
 }
@@ -187,6 +192,24 @@ func (o *object) ReadAt(p []byte, off int64) (int, error) {
 	return n, eof
 }
 
+// retries counts the requests sent again, for Retries.
+var retries atomic.Int64
+
+// Retries is how many S3 requests this process has sent again since it
+// started: by the SDK's retryer after an error or throttling, and by a store's
+// reads after a body broke off. A worker exports it as a metric; a steady
+// climb means a struggling store.
+func Retries() int64 { return retries.Load() }
+
+// countingRetryer is the SDK's retryer, counting the retries it decides on
+// (it asks for a delay once before each).
+type countingRetryer struct{ aws.RetryerV2 }
+
+func (r countingRetryer) RetryDelay(attempt int, err error) (time.Duration, error) {
+	retries.Add(1)
+	return r.RetryerV2.RetryDelay(attempt, err)
+}
+
 // bodyAttempts is how many times readRange sends a GET whose body breaks off
 // while it is read. The SDK's retryer retries a request that fails, but a body
 // is read after the request has returned, so a connection reset mid-body would
@@ -198,10 +221,13 @@ const bodyAttempts = 3
 // while it is read is an error, not a silent mix of two versions.
 func (o *object) readRange(ctx context.Context, p []byte, off int64) error {
 	var err error
-	for range bodyAttempts {
+	for i := range bodyAttempts {
 		var bodyFailed bool
 		if bodyFailed, err = o.getRange(ctx, p, off); !bodyFailed || ctx.Err() != nil {
 			return err
+		}
+		if i+1 < bodyAttempts {
+			retries.Add(1)
 		}
 	}
 	return err

@@ -152,3 +152,64 @@ func TestWrongKeyIsErrPermission(t *testing.T) {
 		}
 	}
 }
+
+// TestRetriesCounted checks that Retries counts every request sent again: a
+// HEAD answered 500 each time is sent MaxAttempts times by the SDK's retryer,
+// and a GET whose body is always cut short three times by ReadAt.
+func TestRetriesCounted(t *testing.T) {
+	gw := startGateway(t)
+	direct := newBucket(t, "retries")
+	ctx := context.Background()
+	if err := direct.Put(ctx, "k", bytes.NewReader(make([]byte, 1000))); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		faults faultproxy.Config
+		do     func(s *Store) error
+	}{
+		{"500 on every request", faultproxy.Config{Error500: 1}, func(s *Store) error {
+			_, err := s.Stat(ctx, "k")
+			return err
+		}},
+		{"503 SlowDown", faultproxy.Config{SlowDown: 1}, func(s *Store) error {
+			_, err := s.Stat(ctx, "k")
+			return err
+		}},
+		{"reset before", faultproxy.Config{ResetBefore: 1}, func(s *Store) error {
+			_, err := s.Stat(ctx, "k")
+			return err
+		}},
+		{"reset after a put", faultproxy.Config{ResetAfter: 1}, func(s *Store) error {
+			return s.Put(ctx, "p", bytes.NewReader([]byte("x")))
+		}},
+		{"every body cut", faultproxy.Config{Truncate: 1}, func(s *Store) error {
+			obj, err := s.Open(ctx, "k")
+			if err != nil {
+				return err
+			}
+			_, err = obj.ReadAt(make([]byte, 500), 0)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proxy, err := faultproxy.Start(gw.Endpoint, tc.faults)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer proxy.Close()
+			s, err := New(ctx, "retries", Options{Endpoint: proxy.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := Retries()
+			if err := tc.do(s); err == nil {
+				t.Fatal("the request succeeded through a proxy that fails every one")
+			}
+			c := proxy.Counts()
+			if got, want := Retries()-before, c.Retried; got != want || want < 2 {
+				t.Errorf("Retries grew by %d; the proxy saw %d failed requests sent again (%v)", got, want, c)
+			}
+		})
+	}
+}
