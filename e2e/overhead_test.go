@@ -24,9 +24,17 @@ func envInt(name string, def int) int {
 }
 
 // BenchmarkJobOverhead compares a whole job on the dev server and versitygw
-// (start to _SUCCESS, one worker process) with the mining alone: one in-process
-// exact search of every query against the whole corpus with the same kernel
-// and candidate count. It reports both times and their ratio.
+// (start to _SUCCESS, one worker process) with the mining alone, measured two
+// ways in the same process before the job:
+//
+//   - mining-alone-s: one in-process exact search of every query against the
+//     whole corpus with the same kernel and candidate count (the strictest
+//     baseline: no shards, the whole corpus in memory);
+//   - same-tiles-s: the in-process searches of the job's own tiles (each query
+//     block against each corpus shard) and the merge of their results, with no
+//     Temporal, S3, Parquet or checkpoints.
+//
+// It reports the times and the job's ratio to each.
 //
 //	HARDNEG_OVERHEAD_QUERIES=50000 HARDNEG_OVERHEAD_CORPUS=400000 HARDNEG_OVERHEAD_DIM=256 \
 //	  go test -run '^$' -bench JobOverhead -benchtime 1x ./e2e
@@ -40,14 +48,17 @@ func BenchmarkJobOverhead(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		dataset(b, prefix+"in/", cfg)
-		mining := searchAlone(b, cfg, synth.Generate(cfg, 0))
+		data := synth.Generate(cfg, 0)
+		mining := searchAlone(b, cfg, data)
+		blocks := envInt("HARDNEG_OVERHEAD_BLOCKS", 2)
+		blockRows := (cfg.Queries + blocks - 1) / blocks
+		tiles := searchTiles(b, cfg, data, blockRows)
 
 		queue := "overhead"
 		w := startWorker(b, queue)
 		c := dial(b)
 		sp := spec("overhead", "s3://"+bucket+"/"+prefix+"in/", "s3://"+bucket+"/"+prefix+"out/")
-		blocks := envInt("HARDNEG_OVERHEAD_BLOCKS", 2)
-		sp.QueryBlockRows = (cfg.Queries + blocks - 1) / blocks
+		sp.QueryBlockRows = blockRows
 		sp.SamplingStrategy = "top"
 		ctx := context.Background()
 		b.StartTimer()
@@ -74,17 +85,47 @@ func BenchmarkJobOverhead(b *testing.B) {
 		b.ReportMetric(mining.Seconds(), "mining-alone-s")
 		b.ReportMetric(job.Seconds(), "job-s")
 		b.ReportMetric(job.Seconds()/mining.Seconds(), "job/mining")
+		b.ReportMetric(tiles.Seconds(), "same-tiles-s")
+		b.ReportMetric(job.Seconds()/tiles.Seconds(), "job/same-tiles")
 	}
 }
 
-// searchAlone times the exact top-k search of every query against the whole
-// corpus in memory, as the job's tiles do it (same K, same kernel).
-func searchAlone(b *testing.B, cfg synth.Config, d synth.Data) time.Duration {
-	q := miner.NewMatrix(len(d.Queries), cfg.Dim)
+// searchTiles times the in-process search of the job's tiles, each query
+// block against each corpus shard (the cuts of synth.Shards), and the merge of
+// each query's results over the shards, as the job's MergeBlock folds them.
+func searchTiles(b *testing.B, cfg synth.Config, d synth.Data, blockRows int) time.Duration {
+	q, c, k := matrices(b, cfg, d)
+	var shards [][2]int
+	for s := range cfg.CorpusShards {
+		shards = append(shards, [2]int{s * c.Rows / cfg.CorpusShards, (s + 1) * c.Rows / cfg.CorpusShards})
+	}
+	start := time.Now()
+	for lo := 0; lo < q.Rows; lo += blockRows {
+		hi := min(lo+blockRows, q.Rows)
+		block := miner.Matrix{Rows: hi - lo, Dim: q.Dim, Data: q.Data[lo*q.Dim : hi*q.Dim]}
+		merged := make([]miner.Partial, block.Rows)
+		for _, sh := range shards {
+			corpus := miner.Matrix{Rows: sh[1] - sh[0], Dim: c.Dim, Data: c.Data[sh[0]*c.Dim : sh[1]*c.Dim]}
+			parts, err := miner.SearchTile(miner.Tile{Queries: block, Corpus: corpus, Base: int64(sh[0]), K: k})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range merged {
+				merged[i] = miner.Merge(k, merged[i], parts[i])
+			}
+		}
+	}
+	return time.Since(start)
+}
+
+// matrices returns the normalised queries and corpus of d, and the candidate
+// count of the job's spec.
+func matrices(b *testing.B, cfg synth.Config, d synth.Data) (q, c miner.Matrix, k int) {
+	q = miner.NewMatrix(len(d.Queries), cfg.Dim)
 	for i, r := range d.Queries {
 		copy(q.Row(i), r.Embedding)
 	}
-	c := miner.NewMatrix(len(d.Corpus), cfg.Dim)
+	c = miner.NewMatrix(len(d.Corpus), cfg.Dim)
 	for i, r := range d.Corpus {
 		copy(c.Row(i), r.Embedding)
 	}
@@ -96,8 +137,15 @@ func searchAlone(b *testing.B, cfg synth.Config, d synth.Data) time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return q, c, plan.PoolSize()
+}
+
+// searchAlone times the exact top-k search of every query against the whole
+// corpus in memory, as the job's tiles do it (same K, same kernel).
+func searchAlone(b *testing.B, cfg synth.Config, d synth.Data) time.Duration {
+	q, c, k := matrices(b, cfg, d)
 	start := time.Now()
-	if _, err := miner.SearchTile(miner.Tile{Queries: q, Corpus: c, K: plan.PoolSize()}); err != nil {
+	if _, err := miner.SearchTile(miner.Tile{Queries: q, Corpus: c, K: k}); err != nil {
 		b.Fatal(err)
 	}
 	return time.Since(start)
