@@ -69,6 +69,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	if err != nil {
 		return res, err
 	}
+	readSecs := time.Since(start).Seconds()
 	phase.Store("waiting for the other tile's search")
 	a.search.Lock()
 	phase.Store("search")
@@ -98,7 +99,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	a.count(MetricCorpusRows, nil, float64(res.CorpusRows))
 	a.count(MetricMiningSeconds, nil, secs)
 	a.logger().Info("tile mined", "block", in.Block, "shard", in.Shard, "queries", res.QueryRows,
-		"corpus_rows", res.CorpusRows, "seconds", secs, "search_seconds", searchSecs)
+		"corpus_rows", res.CorpusRows, "seconds", secs, "read_seconds", readSecs, "search_seconds", searchSecs)
 	return res, nil
 }
 
