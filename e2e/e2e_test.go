@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hardneg/hardneg/internal/devenv"
+	"github.com/hardneg/hardneg/internal/faultproxy"
 	"github.com/hardneg/hardneg/internal/jobclient"
 	"github.com/hardneg/hardneg/internal/synth"
 	"github.com/hardneg/hardneg/workflows"
@@ -133,8 +134,16 @@ func TestWorkerKilledMidJob(t *testing.T) {
 		t.Skip("starts servers")
 	}
 	local := dataset(t, "kill/in/", data)
+	// Slow storage, as in TestCancelThenResume: the job is still mining when
+	// the kill lands, however fast the machine.
+	proxy, err := faultproxy.Start(env.s3.Endpoint, faultproxy.Config{Latency: 1, Delay: cancelDelay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
 	const queue = "e2e-kill"
-	w := startWorker(t, queue)
+	slow := workerConfig{queue: queue, env: []string{"AWS_ENDPOINT_URL_S3=" + proxy.URL}}
+	w := startWorkerWith(t, slow)
 	c := dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -144,19 +153,13 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		p, err := jobclient.Progress(ctx, c, run.GetID())
-		if err == nil && p.TilesDone >= 3 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("job made no progress")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	p := waitProgress(ctx, t, c, run.GetID(), "3 tiles", func(p workflows.Progress) bool { return p.TilesDone >= 3 })
 	w.kill()
-	t.Log("worker killed with SIGKILL after 3 tiles; starting another")
-	startWorker(t, queue)
+	if p.TilesDone >= p.TilesTotal {
+		t.Fatalf("the job had mined every tile (%d of %d) before the kill", p.TilesDone, p.TilesTotal)
+	}
+	t.Logf("worker killed with SIGKILL after %d of %d tiles; starting another", p.TilesDone, p.TilesTotal)
+	startWorkerWith(t, slow)
 	res, err := jobclient.Wait(ctx, c, run, nil)
 	if err != nil {
 		t.Fatalf("job failed after the kill: %v", err)
