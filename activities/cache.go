@@ -83,11 +83,17 @@ func (c *lru[T]) lookup(key string) (T, bool) {
 func (c *lru[T]) makeRoom(size int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	total := size
+	c.evict(size, 0)
+}
+
+// evict drops the least recent blocks while they and extra bytes are over the
+// limit, keeping at least keep of them. The caller holds c.mu.
+func (c *lru[T]) evict(extra int64, keep int) {
+	total := extra
 	for _, e := range c.entries {
 		total += e.bytes
 	}
-	for len(c.entries) > 0 && total > c.maxBytes {
+	for len(c.entries) > keep && total > c.maxBytes {
 		total -= c.entries[0].bytes
 		c.call(c.drop, c.entries[0].block)
 		c.entries[0] = cacheEntry[T]{}
@@ -102,16 +108,7 @@ func (c *lru[T]) add(key string, b T, size int64) {
 	defer c.mu.Unlock()
 	c.call(c.hold, b) // the cache's reference
 	c.entries = append(c.entries, cacheEntry[T]{key, b, size})
-	total := int64(0)
-	for _, e := range c.entries {
-		total += e.bytes
-	}
-	for len(c.entries) > 1 && total > c.maxBytes {
-		total -= c.entries[0].bytes
-		c.call(c.drop, c.entries[0].block)
-		c.entries[0] = cacheEntry[T]{}
-		c.entries = c.entries[1:]
-	}
+	c.evict(0, 1)
 }
 
 func (c *lru[T]) call(f func(T), b T) {
