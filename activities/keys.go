@@ -18,14 +18,19 @@ func WorkPrefix(fingerprint string) string { return workRoot + fingerprint + "/"
 // PlanKey is the key of a job's plan.
 func PlanKey(fingerprint string) string { return WorkPrefix(fingerprint) + "plan.json" }
 
+// Checkpoint files end in .ckpt: they are hardneg's own binary layout
+// (checkpoint.go), not Parquet, and a name must not suggest another tool
+// could read them.
+const ckpt = ".ckpt"
+
 // TileKey is the key of the partial result of one tile.
 func TileKey(fingerprint string, block, shard int) string {
-	return fmt.Sprintf("%stile-b%05d-s%05d.parquet", WorkPrefix(fingerprint), block, shard)
+	return fmt.Sprintf("%stile-b%05d-s%05d"+ckpt, WorkPrefix(fingerprint), block, shard)
 }
 
 // BlockKey is the key of the merged candidate windows of one query block.
 func BlockKey(fingerprint string, block int) string {
-	return fmt.Sprintf("%sblock-b%05d.parquet", WorkPrefix(fingerprint), block)
+	return fmt.Sprintf("%sblock-b%05d"+ckpt, WorkPrefix(fingerprint), block)
 }
 
 // StatsKey is the key of the statistics Rebalance leaves for Finalize.
@@ -37,12 +42,12 @@ func PartKey(block int) string { return fmt.Sprintf("part-%05d.parquet", block) 
 // parseWorkKey recognises the name of a tile or block checkpoint inside a work
 // prefix.
 func parseWorkKey(name string) (kind string, block, shard int, ok bool) {
-	if n, err := fmt.Sscanf(name, "tile-b%05d-s%05d.parquet", &block, &shard); err == nil && n == 2 &&
-		name == fmt.Sprintf("tile-b%05d-s%05d.parquet", block, shard) {
+	if n, err := fmt.Sscanf(name, "tile-b%05d-s%05d"+ckpt, &block, &shard); err == nil && n == 2 &&
+		name == fmt.Sprintf("tile-b%05d-s%05d"+ckpt, block, shard) {
 		return "tile", block, shard, true
 	}
-	if n, err := fmt.Sscanf(name, "block-b%05d.parquet", &block); err == nil && n == 1 &&
-		name == fmt.Sprintf("block-b%05d.parquet", block) {
+	if n, err := fmt.Sscanf(name, "block-b%05d"+ckpt, &block); err == nil && n == 1 &&
+		name == fmt.Sprintf("block-b%05d"+ckpt, block) {
 		return "block", block, 0, true
 	}
 	return "", 0, 0, false

@@ -20,7 +20,7 @@ import (
 // MergeBlock merges the partials of one query block over every corpus shard
 // into each query's result over the whole corpus, applies the filters and the
 // rank window, and writes the candidate windows to
-// _work/<fingerprint>/block-bBBBBB.parquet for Rebalance. A block whose file
+// _work/<fingerprint>/block-bBBBBB.ckpt for Rebalance. A block whose file
 // exists is skipped.
 func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_ workflows.MergeResult, err error) {
 	defer func() { err = classify(err) }()

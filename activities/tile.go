@@ -17,7 +17,7 @@ import (
 )
 
 // MineTile searches one query block against one corpus shard and writes the
-// partial result to _work/<fingerprint>/tile-bBBBBB-sSSSSS.parquet. A tile
+// partial result to _work/<fingerprint>/tile-bBBBBB-sSSSSS.ckpt. A tile
 // whose partial exists is skipped: it was mined by an earlier attempt or run,
 // and would be mined to the same bytes.
 func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ workflows.TileResult, err error) {
