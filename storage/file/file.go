@@ -173,10 +173,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (err error) {
 	if err != nil {
 		return fmt.Errorf("put: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), tmpPrefix+path.Base(key)+"-*")
+	tmp, err := s.createTemp(p, key)
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
@@ -223,5 +220,28 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
+	// Folders are not objects: like S3, a prefix with nothing left under it
+	// is gone. Removing a folder that is not empty fails, which ends the walk.
+	for dir := filepath.Dir(p); dir != s.root && strings.HasPrefix(dir, s.root); dir = filepath.Dir(dir) {
+		if os.Remove(dir) != nil {
+			break
+		}
+	}
 	return nil
+}
+
+// createTemp creates the temporary file of a Put next to p, and the folders
+// above it. A Delete can remove a folder the moment it is empty, between the
+// MkdirAll and the CreateTemp of a Put: that Put creates it again.
+func (s *Store) createTemp(p, key string) (*os.File, error) {
+	for range 3 {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+		tmp, err := os.CreateTemp(filepath.Dir(p), tmpPrefix+path.Base(key)+"-*")
+		if !errors.Is(err, fs.ErrNotExist) {
+			return tmp, err
+		}
+	}
+	return nil, fmt.Errorf("folder of %s removed again and again while it was being written", key)
 }

@@ -46,3 +46,48 @@ func TestPutLeavesNoTemporaryFiles(t *testing.T) {
 		t.Errorf("folder holds %v, want only b", entries)
 	}
 }
+
+// TestDeleteLeavesNoEmptyFolders checks that a folder is gone once the last
+// file under it is deleted, as a prefix is on S3, and that the root and
+// folders still holding files stay.
+func TestDeleteLeavesNoEmptyFolders(t *testing.T) {
+	root := t.TempDir()
+	s, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, k := range []string{"_work/fp/a", "_work/fp/sub/b", "_work/other/c", "top"} {
+		if err := s.Put(ctx, k, strings.NewReader("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exists := func(rel string) bool {
+		_, err := os.Stat(filepath.Join(root, rel))
+		return err == nil
+	}
+	for _, step := range []struct {
+		del  string
+		gone []string
+		kept []string
+	}{
+		{"_work/fp/sub/b", []string{"_work/fp/sub"}, []string{"_work/fp", "_work"}},
+		{"_work/fp/a", []string{"_work/fp"}, []string{"_work", "_work/other"}},
+		{"_work/other/c", []string{"_work/other", "_work"}, []string{"top", "."}},
+		{"top", nil, []string{"."}},
+	} {
+		if err := s.Delete(ctx, step.del); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range step.gone {
+			if exists(g) {
+				t.Errorf("after deleting %s: %s still there", step.del, g)
+			}
+		}
+		for _, k := range step.kept {
+			if !exists(k) {
+				t.Errorf("after deleting %s: %s is gone", step.del, k)
+			}
+		}
+	}
+}
