@@ -205,16 +205,23 @@ func layouts() []layout {
 	return ls
 }
 
+// openGen opens a shard that writeShard wrote.
+func openGen(t *testing.T, data []byte) *Shard {
+	t.Helper()
+	s, err := OpenShard(bytes.NewReader(data), int64(len(data)), "gen.parquet", Columns{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestLayouts(t *testing.T) { bothPaths(t, testLayouts) }
 
 func testLayouts(t *testing.T) {
 	for _, l := range layouts() {
 		t.Run(l.String(), func(t *testing.T) {
 			data := writeShard(t, l, nil)
-			s, err := OpenShard(bytes.NewReader(data), int64(len(data)), "gen.parquet", Columns{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := openGen(t, data)
 			if s.Rows() != int64(l.rows) || s.Dim() != l.dim || s.ElementType() != l.elem {
 				t.Fatalf("rows %d dim %d type %v, want %d %d %v", s.Rows(), s.Dim(), s.ElementType(), l.rows, l.dim, l.elem)
 			}

@@ -69,10 +69,7 @@ func testReadRangesInLayouts(t *testing.T) {
 	for _, l := range layouts() {
 		t.Run(l.String(), func(t *testing.T) {
 			data := writeShard(t, l, nil)
-			s, err := OpenShard(bytes.NewReader(data), int64(len(data)), "gen.parquet", Columns{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := openGen(t, data)
 			for _, r := range testRanges(s.Rows()) {
 				lo, hi := r[0], r[1]
 				got, err := s.ReadEmbeddingsRange(lo, hi, nil)
@@ -98,10 +95,7 @@ func testReadRangesInLayouts(t *testing.T) {
 func TestReadRangeReusesDst(t *testing.T) {
 	l := layout{rows: 100, dim: 8, elem: Float32, codec: &parquet.Zstd, pageV: 1, pageBuffer: 512}
 	data := writeShard(t, l, nil)
-	s, err := OpenShard(bytes.NewReader(data), int64(len(data)), "gen.parquet", Columns{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openGen(t, data)
 	dst := make([]float32, 1000)
 	got, err := s.ReadEmbeddingsRange(40, 50, dst)
 	if err != nil {
@@ -159,12 +153,9 @@ func testBadRowsInRanges(t *testing.T) {
 						}
 						return d.bad(emb), true
 					})
-					s, err := OpenShard(bytes.NewReader(data), int64(len(data)), "gen.parquet", Columns{})
-					if err != nil {
-						t.Fatal(err)
-					}
+					s := openGen(t, data)
 					lo, hi := max(row-2, 0), min(row+3, s.Rows())
-					_, err = s.ReadEmbeddingsRange(lo, hi, nil)
+					_, err := s.ReadEmbeddingsRange(lo, hi, nil)
 					checkInputError(t, err, "gen.parquet", "embedding", row, d.reason)
 
 					// A range of pages that do not hold the bad row.
@@ -417,10 +408,7 @@ func TestRangeOutsideShard(t *testing.T) {
 func TestConcurrentRanges(t *testing.T) {
 	l := layout{rows: 600, dim: 16, elem: Float32, codec: &parquet.Zstd, pageV: 1, pageBuffer: 1024, rowGroupRows: 200}
 	data := writeShard(t, l, nil)
-	s, err := OpenShard(bytes.NewReader(data), int64(len(data)), "gen.parquet", Columns{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openGen(t, data)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -452,10 +440,7 @@ func TestManyDecodersFewSegments(t *testing.T) {
 	l := layout{rows: 2000, dim: 16, elem: Float32, codec: &parquet.Zstd, pageV: 1, pageBuffer: 1024, rowGroupRows: 700}
 	data := writeShard(t, l, nil)
 	bothIndexPaths(t, func(t *testing.T) {
-		s, err := OpenShard(bytes.NewReader(data), int64(len(data)), "gen.parquet", Columns{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openGen(t, data)
 		s.Parallelism = 16
 		for _, r := range [][2]int64{{0, 2000}, {650, 1500}, {1999, 2000}} {
 			got, err := s.ReadEmbeddingsRange(r[0], r[1], nil)
