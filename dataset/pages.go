@@ -363,16 +363,34 @@ func (p *pageReader) decompressAll(codec format.CompressionCodec, body []byte, u
 	return out, nil
 }
 
+// v1Header returns a version 1 data page's value count and encoding; its
+// levels must be RLE where there are any.
+func v1Header(h *format.PageHeader, maxRep, maxDef int) (int, format.Encoding, error) {
+	dh := &h.DataPageHeader.V
+	if maxRep > 0 && dh.RepetitionLevelEncoding != format.RLE || maxDef > 0 && dh.DefinitionLevelEncoding != format.RLE {
+		return 0, 0, fmt.Errorf("unsupported level encoding %v/%v", dh.RepetitionLevelEncoding, dh.DefinitionLevelEncoding)
+	}
+	return int(dh.NumValues), dh.Encoding, nil
+}
+
+// v2Levels returns the byte lengths of a version 2 data page's repetition
+// and definition levels, which must fit in its size bytes.
+func v2Levels(dh *format.DataPageHeaderV2, size int) (rl, dl int, err error) {
+	rl, dl = int(dh.RepetitionLevelsByteLength), int(dh.DefinitionLevelsByteLength)
+	if rl < 0 || dl < 0 || rl+dl > size {
+		return 0, 0, fmt.Errorf("level lengths %d+%d exceed the page size %d", rl, dl, size)
+	}
+	return rl, dl, nil
+}
+
 // load decodes the levels of a data page held in memory and returns its
 // encoded values. Levels are left in p.rep and p.def; they and the values may
 // point into body or into p.scratch, valid until the next call.
 func (p *pageReader) load(h *format.PageHeader, codec format.CompressionCodec, body []byte, maxRep, maxDef int) (values []byte, numValues int, enc format.Encoding, err error) {
 	switch h.Type {
 	case format.DataPage:
-		dh := &h.DataPageHeader.V
-		numValues, enc = int(dh.NumValues), dh.Encoding
-		if maxRep > 0 && dh.RepetitionLevelEncoding != format.RLE || maxDef > 0 && dh.DefinitionLevelEncoding != format.RLE {
-			return nil, 0, 0, fmt.Errorf("unsupported level encoding %v/%v", dh.RepetitionLevelEncoding, dh.DefinitionLevelEncoding)
+		if numValues, enc, err = v1Header(h, maxRep, maxDef); err != nil {
+			return nil, 0, 0, err
 		}
 		data, err := p.decompressAll(codec, body, int(h.UncompressedPageSize))
 		if err != nil {
@@ -388,9 +406,9 @@ func (p *pageReader) load(h *format.PageHeader, codec format.CompressionCodec, b
 	case format.DataPageV2:
 		dh := &h.DataPageHeaderV2.V
 		numValues, enc = int(dh.NumValues), dh.Encoding
-		rl, dl := int(dh.RepetitionLevelsByteLength), int(dh.DefinitionLevelsByteLength)
-		if rl < 0 || dl < 0 || rl+dl > len(body) {
-			return nil, 0, 0, fmt.Errorf("level lengths %d+%d exceed the page size %d", rl, dl, len(body))
+		rl, dl, err := v2Levels(dh, len(body))
+		if err != nil {
+			return nil, 0, 0, err
 		}
 		p.rep, p.def = body[:rl], body[rl:rl+dl]
 		if compressed, ok := dh.IsCompressed.Get(); ok && !compressed {
@@ -426,10 +444,8 @@ func cutLevels(data []byte, maxLevel int) (levels, rest []byte, err error) {
 func (p *pageReader) open(h *format.PageHeader, codec format.CompressionCodec, body io.Reader, size int, maxRep, maxDef int) (values io.Reader, numValues int, enc format.Encoding, err error) {
 	switch h.Type {
 	case format.DataPage:
-		dh := &h.DataPageHeader.V
-		numValues, enc = int(dh.NumValues), dh.Encoding
-		if maxRep > 0 && dh.RepetitionLevelEncoding != format.RLE || maxDef > 0 && dh.DefinitionLevelEncoding != format.RLE {
-			return nil, 0, 0, fmt.Errorf("unsupported level encoding %v/%v", dh.RepetitionLevelEncoding, dh.DefinitionLevelEncoding)
+		if numValues, enc, err = v1Header(h, maxRep, maxDef); err != nil {
+			return nil, 0, 0, err
 		}
 		rd, err := p.decompress(codec, body, size, h.UncompressedPageSize)
 		if err != nil {
@@ -446,9 +462,9 @@ func (p *pageReader) open(h *format.PageHeader, codec format.CompressionCodec, b
 	case format.DataPageV2:
 		dh := &h.DataPageHeaderV2.V
 		numValues, enc = int(dh.NumValues), dh.Encoding
-		rl, dl := int(dh.RepetitionLevelsByteLength), int(dh.DefinitionLevelsByteLength)
-		if rl < 0 || dl < 0 || rl+dl > size {
-			return nil, 0, 0, fmt.Errorf("level lengths %d+%d exceed the page size %d", rl, dl, size)
+		rl, dl, err := v2Levels(dh, size)
+		if err != nil {
+			return nil, 0, 0, err
 		}
 		p.repBuf, p.defBuf = grow(p.repBuf, rl), grow(p.defBuf, dl)
 		p.rep, p.def = p.repBuf, p.defBuf
