@@ -341,6 +341,22 @@ func (cs *chunkScan) dictionary(p rawPage) error {
 	return nil
 }
 
+// dataPages returns a page handler for scanPages that keeps dictionary pages
+// (for the pages after them), lets go of pages other than data pages, and
+// hands data pages to f.
+func (cs *chunkScan) dataPages(f func(p rawPage) error) func(p rawPage) error {
+	return func(p rawPage) error {
+		switch p.header.Type {
+		case format.DictionaryPage:
+			return cs.dictionary(p)
+		case format.DataPage, format.DataPageV2:
+			return f(p)
+		}
+		p.release()
+		return nil
+	}
+}
+
 // corrupt returns a function that reports a corrupt page of the chunk at
 // the row *pos / dim.
 func (cs *chunkScan) corrupt(pos *int64) func(off int64, format string, args ...any) error {

@@ -135,15 +135,7 @@ func (cs *chunkScan) indexed(lo, hi int64, oi parquet.OffsetIndex) (ok, done boo
 		}
 	}
 	k := i0 // the index of the next data page
-	err := scanPages(s.r, oi.Offset(i0), oi.Offset(i1)+oi.CompressedPageSize(i1), cs.limits(nil), cs.corrupt(&pos), func(p rawPage) error {
-		switch p.header.Type {
-		case format.DictionaryPage:
-			return cs.dictionary(p)
-		case format.DataPage, format.DataPageV2:
-		default:
-			p.release()
-			return nil
-		}
+	err := scanPages(s.r, oi.Offset(i0), oi.Offset(i1)+oi.CompressedPageSize(i1), cs.limits(nil), cs.corrupt(&pos), cs.dataPages(func(p rawPage) error {
 		defer func() { k++ }()
 		switch {
 		case k == i0 && p.offset != oi.Offset(k):
@@ -163,7 +155,7 @@ func (cs *chunkScan) indexed(lo, hi int64, oi parquet.OffsetIndex) (ok, done boo
 			return errStop
 		}
 		return nil
-	})
+	}))
 	switch {
 	case errors.Is(err, errBadIndex):
 		return false, false
@@ -215,15 +207,7 @@ func (cs *chunkScan) scan(lo, hi int64) bool {
 	// half of this is skipped having read its header (and, for version 1,
 	// the start of its body).
 	read := walkRead
-	err := scanPages(s.r, c.start, c.end, cs.limits(&read), cs.corrupt(&at), func(p rawPage) error {
-		switch p.header.Type {
-		case format.DictionaryPage:
-			return cs.dictionary(p)
-		case format.DataPage, format.DataPageV2:
-		default:
-			p.release()
-			return nil
-		}
+	err := scanPages(s.r, c.start, c.end, cs.limits(&read), cs.corrupt(&at), cs.dataPages(func(p rawPage) error {
 		if !sent {
 			// A chunk starts with a whole row, so its first page needs no
 			// counting when the range starts there.
@@ -260,7 +244,7 @@ func (cs *chunkScan) scan(lo, hi int64) bool {
 			return errDone // the next page starts past the range
 		}
 		return nil
-	})
+	}))
 	switch {
 	case errors.Is(err, errDone):
 		return true
