@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/api/workflowservice/v1"
@@ -165,28 +166,50 @@ func TestRecordHistories(t *testing.T) {
 	for _, p := range pages {
 		for _, e := range p.Executions {
 			id, runID := e.Execution.WorkflowId, e.Execution.RunId
-			hist := &historypb.History{}
-			it := c.GetWorkflowHistory(ctx, id, runID, false, 0)
-			for it.HasNext() {
-				ev, err := it.Next()
-				if err != nil {
-					t.Fatal(err)
-				}
-				hist.Events = append(hist.Events, ev)
-			}
-			data, err := temporalproto.CustomJSONMarshalOptions{Indent: " "}.Marshal(hist)
-			if err != nil {
-				t.Fatal(err)
-			}
 			name := fmt.Sprintf("%s-%d.json", filepath.Base(id), len(index))
-			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			recordHistory(ctx, t, c, filepath.Join(dir, name), id, runID)
 			index = append(index, historyFile{File: name, WorkflowID: id, RunID: runID})
 		}
 	}
 	writeHistoryIndex(t, dir, index)
 	t.Logf("recorded %d histories in %s", len(index), dir)
+}
+
+// recordHistory writes the history of one workflow run to path, as JSON that
+// client.HistoryFromJSON reads.
+func recordHistory(ctx context.Context, t *testing.T, c client.Client, path, id, runID string) {
+	t.Helper()
+	hist := &historypb.History{}
+	it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist.Events = append(hist.Events, ev)
+	}
+	data, err := temporalproto.CustomJSONMarshalOptions{Indent: " "}.Marshal(hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readHistory reads a history that recordHistory wrote.
+func readHistory(t *testing.T, path string) *historypb.History {
+	t.Helper()
+	r, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	hist, err := client.HistoryFromJSON(r, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hist
 }
 
 // writeHistoryIndex writes dir/index.json, the list of recorded histories

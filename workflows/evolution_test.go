@@ -14,10 +14,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
@@ -102,23 +99,8 @@ func TestRecordCancelledHistories(t *testing.T) {
 			t.Fatalf("%s is still running after the job was cancelled", id)
 		}
 		runID := desc.WorkflowExecutionInfo.GetExecution().GetRunId()
-		hist := &historypb.History{}
-		it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		for it.HasNext() {
-			ev, err := it.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			hist.Events = append(hist.Events, ev)
-		}
-		data, err := temporalproto.CustomJSONMarshalOptions{Indent: " "}.Marshal(hist)
-		if err != nil {
-			t.Fatal(err)
-		}
 		name := fmt.Sprintf("%s.json", filepath.Base(id))
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		recordHistory(ctx, t, c, filepath.Join(dir, name), id, runID)
 		index = append(index, historyFile{File: name, WorkflowID: id, RunID: runID})
 	}
 	writeHistoryIndex(t, dir, index)
@@ -144,15 +126,7 @@ func TestReplayCancelledHistories(t *testing.T) {
 		}
 		for _, h := range index {
 			t.Run(v.Name()+"/"+h.File, func(t *testing.T) {
-				r, err := os.Open(filepath.Join(dir, h.File))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer r.Close()
-				hist, err := client.HistoryFromJSON(r, client.HistoryJSONOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
+				hist := readHistory(t, filepath.Join(dir, h.File))
 				replayer := worker.NewWorkflowReplayer()
 				Register(replayer)
 				err = replayer.ReplayWorkflowHistoryWithOptions(quietLogger, hist, worker.ReplayWorkflowHistoryOptions{

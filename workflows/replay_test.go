@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 )
@@ -27,15 +26,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	types := map[string]int{}
 	for _, h := range index {
 		t.Run(h.File, func(t *testing.T) {
-			r, err := os.Open(filepath.Join(dir, h.File))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			hist, err := client.HistoryFromJSON(r, client.HistoryJSONOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			hist := readHistory(t, filepath.Join(dir, h.File))
 			types[hist.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()]++
 			replayer := worker.NewWorkflowReplayer()
 			Register(replayer)
