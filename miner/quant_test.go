@@ -73,16 +73,10 @@ func TestQuantizedEqualsExact(t *testing.T) {
 				}
 			}
 			const base = 5000
-			tile := Tile{Queries: p.q, Corpus: p.c, Base: base, K: tc.k, Positives: shift(p.positives, base),
-				EasySeeds: make([]uint64, p.q.Rows), EasyDraws: 30, CorpusRows: base + int64(p.c.Rows)}
+			tile := p.tile(base, tc.k)
+			tile.EasySeeds, tile.EasyDraws, tile.CorpusRows = make([]uint64, p.q.Rows), 30, base+int64(p.c.Rows)
 			for i := range tile.EasySeeds {
 				tile.EasySeeds[i] = uint64(i) + 1
-			}
-			if p.qLabels != nil {
-				tile.QueryLabels, tile.CorpusLabels = p.qLabels, p.cLabels
-			}
-			if p.queryRows != nil {
-				tile.QueryRows = shift([][]int64{p.queryRows}, base)[0]
 			}
 			want, err := SearchTile(tile)
 			if err != nil {

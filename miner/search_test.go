@@ -35,13 +35,7 @@ func TestSearchTileMatchesBruteForce(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(tc.nq), uint64(tc.nc)))
 			p := genProblem(r, tc.mode, tc.nq, tc.nc, tc.dim, tc.kind)
 			const base = 1000
-			tile := Tile{Queries: p.q, Corpus: p.c, Base: base, K: tc.k, Positives: shift(p.positives, base)}
-			if p.qLabels != nil {
-				tile.QueryLabels, tile.CorpusLabels = p.qLabels, p.cLabels
-			}
-			if p.queryRows != nil {
-				tile.QueryRows = shift([][]int64{p.queryRows}, base)[0]
-			}
+			tile := p.tile(base, tc.k)
 			got, err := SearchTile(tile)
 			if err != nil {
 				t.Fatal(err)
@@ -87,6 +81,19 @@ func TestSearchTileMatchesBruteForce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tile is the whole problem as one tile whose corpus starts at global row
+// base: queries, corpus, positives, labels and the queries' own rows.
+func (p problem) tile(base int64, k int) Tile {
+	t := Tile{Queries: p.q, Corpus: p.c, Base: base, K: k, Positives: shift(p.positives, base)}
+	if p.qLabels != nil {
+		t.QueryLabels, t.CorpusLabels = p.qLabels, p.cLabels
+	}
+	if p.queryRows != nil {
+		t.QueryRows = shift([][]int64{p.queryRows}, base)[0]
+	}
+	return t
 }
 
 // shift adds base to every row number.
