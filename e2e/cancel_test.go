@@ -13,7 +13,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/hardneg/hardneg/activities"
-	"github.com/hardneg/hardneg/internal/faultproxy"
 	"github.com/hardneg/hardneg/internal/jobclient"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
@@ -26,9 +25,6 @@ import (
 // leave no _SUCCESS. Started again, the epoch must complete from the
 // checkpoints the cancelled run left, with parts identical to the in-process
 // run.
-// cancelDelay is the latency the cancel test's storage adds to every request.
-const cancelDelay = 40 * time.Millisecond
-
 func TestCancelThenResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts servers")
@@ -38,20 +34,13 @@ func TestCancelThenResume(t *testing.T) {
 	sp.QueryBlockRows = 250 // 6 blocks × 4 shards: the job is mid-mine for a while
 	want := reference(t, local, sp)
 
-	// Slow storage: every S3 request of the workers waits cancelDelay, so the
-	// job is still mining when the cancel lands however fast the machine is
-	// (on a fast one the whole job fit between the fifth tile and the cancel).
-	proxy, err := faultproxy.Start(env.s3.Endpoint, faultproxy.Config{Latency: 1, Delay: cancelDelay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	// Slow storage: on a fast machine the whole job fit between the fifth
+	// tile and the cancel.
+	proxy, s3env := storageProxy(t, slowStorage)
 	const queue = "e2e-cancel"
 	var workers []*worker
 	for range 2 {
-		workers = append(workers, startWorkerWith(t, workerConfig{
-			queue: queue, metrics: true, env: []string{"AWS_ENDPOINT_URL_S3=" + proxy.URL},
-		}))
+		workers = append(workers, startWorkerWith(t, workerConfig{queue: queue, metrics: true, env: s3env}))
 	}
 	c := dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

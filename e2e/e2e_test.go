@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hardneg/hardneg/internal/devenv"
-	"github.com/hardneg/hardneg/internal/faultproxy"
 	"github.com/hardneg/hardneg/internal/jobclient"
 	"github.com/hardneg/hardneg/internal/synth"
 	"github.com/hardneg/hardneg/workflows"
@@ -134,15 +133,9 @@ func TestWorkerKilledMidJob(t *testing.T) {
 		t.Skip("starts servers")
 	}
 	local := dataset(t, "kill/in/", data)
-	// Slow storage, as in TestCancelThenResume: the job is still mining when
-	// the kill lands, however fast the machine.
-	proxy, err := faultproxy.Start(env.s3.Endpoint, faultproxy.Config{Latency: 1, Delay: cancelDelay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	_, s3env := storageProxy(t, slowStorage)
 	const queue = "e2e-kill"
-	slow := workerConfig{queue: queue, env: []string{"AWS_ENDPOINT_URL_S3=" + proxy.URL}}
+	slow := workerConfig{queue: queue, env: s3env}
 	w := startWorkerWith(t, slow)
 	c := dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

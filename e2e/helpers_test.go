@@ -25,6 +25,7 @@ import (
 
 	"github.com/hardneg/hardneg/activities"
 	"github.com/hardneg/hardneg/internal/devenv"
+	"github.com/hardneg/hardneg/internal/faultproxy"
 	"github.com/hardneg/hardneg/internal/jobclient"
 	"github.com/hardneg/hardneg/internal/synth"
 	"github.com/hardneg/hardneg/storage"
@@ -76,6 +77,24 @@ func startWorker(t testing.TB, taskQueue string) *worker {
 	t.Helper()
 	return startWorkerWith(t, workerConfig{queue: taskQueue})
 }
+
+// storageProxy starts a fault-injecting proxy in front of the test's S3
+// gateway, closed when the test ends, and returns it with the environment that
+// points a worker's S3 client at it.
+func storageProxy(t testing.TB, cfg faultproxy.Config) (*faultproxy.Server, []string) {
+	t.Helper()
+	proxy, err := faultproxy.Start(env.s3.Endpoint, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	return proxy, []string{"AWS_ENDPOINT_URL_S3=" + proxy.URL}
+}
+
+// slowStorage delays every S3 request of a worker by 40 ms, so that a test
+// that acts on a job mid-mine (a kill, a cancel) still finds it mining,
+// however fast the machine: on a fast one a small job fits between two polls.
+var slowStorage = faultproxy.Config{Latency: 1, Delay: 40 * time.Millisecond}
 
 func startWorkerWith(t testing.TB, cfg workerConfig) *worker {
 	t.Helper()

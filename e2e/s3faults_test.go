@@ -33,19 +33,12 @@ func TestS3Faults(t *testing.T) {
 		t.Skip("starts servers")
 	}
 	local := dataset(t, "faults/in/", data)
-	proxy, err := faultproxy.Start(env.s3.Endpoint, faults)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	proxy, s3env := storageProxy(t, faults)
 
 	const queue = "e2e-faults"
 	var workers []*worker
 	for range 2 {
-		workers = append(workers, startWorkerWith(t, workerConfig{
-			queue: queue, metrics: true,
-			env: []string{"AWS_ENDPOINT_URL_S3=" + proxy.URL},
-		}))
+		workers = append(workers, startWorkerWith(t, workerConfig{queue: queue, metrics: true, env: s3env}))
 	}
 	c := dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
