@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	mathbits "math/bits"
 	"slices"
 
 	"github.com/klauspost/compress/zstd"
@@ -204,6 +205,42 @@ func (t *idTable) id(row int64) (string, bool) {
 		return "", false
 	}
 	return t.ids[i], true
+}
+
+// rowSet collects distinct rows of [lo, lo+n) in a bitmap: marking one per
+// candidate and reading them back in order costs less than a map or a sort.
+type rowSet struct {
+	lo, n int64
+	bits  []uint64
+}
+
+func newRowSet(lo, n int64) *rowSet { return &rowSet{lo: lo, n: n, bits: make([]uint64, (n+63)/64)} }
+
+// add marks row r, and reports false for a row outside the set's range.
+func (s *rowSet) add(r int64) bool {
+	i := r - s.lo
+	if i < 0 || i >= s.n {
+		return false
+	}
+	s.bits[i/64] |= 1 << (i % 64)
+	return true
+}
+
+// has reports whether row r is marked.
+func (s *rowSet) has(r int64) bool {
+	i := r - s.lo
+	return i >= 0 && i < s.n && s.bits[i/64]&(1<<(i%64)) != 0
+}
+
+// rows lists the marked rows, ascending.
+func (s *rowSet) rows() []int64 {
+	var rows []int64
+	for w, bits := range s.bits {
+		for ; bits != 0; bits &= bits - 1 {
+			rows = append(rows, s.lo+int64(w)*64+int64(mathbits.TrailingZeros64(bits)))
+		}
+	}
+	return rows
 }
 
 // queryWindow is what MergeBlock leaves for Rebalance about one query.

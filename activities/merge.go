@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	mathbits "math/bits"
 	"runtime"
-	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -71,7 +69,7 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 				}
 			})
 		}
-		pruneTables(tables[:hi], merged)
+		pruneTables(tables[:hi], merged, p.CorpusRows)
 		beat(ctx, "merged shards", hi)
 	}
 
@@ -136,7 +134,7 @@ func forChunks(n int, f func(lo, hi int)) {
 // pruneTables drops the ids of rows no longer in any merged result, once the
 // tables hold more than twice as many as the results, so that a block's ids
 // stay the size of its results rather than growing with every shard.
-func pruneTables(tables []*idTable, merged []miner.Partial) {
+func pruneTables(tables []*idTable, merged []miner.Partial, corpusRows int64) {
 	keep, held := 0, 0
 	for _, p := range merged {
 		keep += len(p.Top) + len(p.Positives) + len(p.Easy)
@@ -147,16 +145,14 @@ func pruneTables(tables []*idTable, merged []miner.Partial) {
 	if held <= 2*keep+16 {
 		return
 	}
-	live := make([]int64, 0, keep)
+	live := newRowSet(0, corpusRows)
 	for _, p := range merged {
-		eachRow(p, func(r int64) error { live = append(live, r); return nil })
+		eachRow(p, func(r int64) error { live.add(r); return nil })
 	}
-	slices.Sort(live)
-	live = slices.Compact(live)
 	for _, t := range tables {
 		n := 0
 		for i, r := range t.rows {
-			if _, ok := slices.BinarySearch(live, r); ok {
+			if live.has(r) {
 				t.rows[n], t.ids[n] = r, t.ids[i]
 				n++
 			}
@@ -169,33 +165,24 @@ func pruneTables(tables []*idTable, merged []miner.Partial) {
 // windowIDs builds the id table of a block's windows from the id tables of
 // the shards' partials.
 func windowIDs(qws []queryWindow, shards []shardInfo, tables []*idTable) (*idTable, error) {
-	// The distinct rows, ascending, through a bitmap of the corpus: sorting a
-	// row per candidate cost more.
-	corpusRows := int64(0)
+	var corpusRows int64
 	if n := len(shards); n > 0 {
 		corpusRows = shards[n-1].First + shards[n-1].Rows
 	}
-	seen := make([]uint64, (corpusRows+63)/64)
+	set := newRowSet(0, corpusRows)
 	var bad error
 	for _, qw := range qws {
 		eachWindowRow(qw.Win, func(r int64) error {
-			if r < 0 || r >= corpusRows {
+			if !set.add(r) {
 				bad = fmt.Errorf("row %d is in no corpus shard", r)
-				return bad
 			}
-			seen[r/64] |= 1 << (r % 64)
-			return nil
+			return bad
 		})
 	}
 	if bad != nil {
 		return nil, bad
 	}
-	var rows []int64
-	for w, bits := range seen {
-		for ; bits != 0; bits &= bits - 1 {
-			rows = append(rows, int64(w)*64+int64(mathbits.TrailingZeros64(bits)))
-		}
-	}
+	rows := set.rows()
 	names := &idTable{rows: rows, ids: make([]string, len(rows))}
 	s := 0
 	for i, r := range rows {

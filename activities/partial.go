@@ -48,16 +48,13 @@ func writePartials(w io.Writer, parts []miner.Partial, first int64, rows int, id
 	return e.writeTo(w)
 }
 
-// usedRows lists, ascending, the distinct rows the partials hold. A bitmap of
-// the shard finds them: a map of a million candidates costs more than the
-// encoding itself.
+// usedRows lists, ascending, the distinct rows the partials hold.
 func usedRows(parts []miner.Partial, first int64, rows int) ([]int64, error) {
-	seen := make([]bool, rows)
+	set := newRowSet(first, int64(rows))
 	mark := func(r int64) error {
-		if r < first || r >= first+int64(rows) {
+		if !set.add(r) {
 			return fmt.Errorf("row %d is outside the shard's rows [%d, %d)", r, first, first+int64(rows))
 		}
-		seen[r-first] = true
 		return nil
 	}
 	for _, p := range parts {
@@ -65,13 +62,7 @@ func usedRows(parts []miner.Partial, first int64, rows int) ([]int64, error) {
 			return nil, err
 		}
 	}
-	var used []int64
-	for i, ok := range seen {
-		if ok {
-			used = append(used, first+int64(i))
-		}
-	}
-	return used, nil
+	return set.rows(), nil
 }
 
 func (e *encoder) partial(p miner.Partial) {

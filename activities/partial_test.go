@@ -152,7 +152,7 @@ func TestPruneTables(t *testing.T) {
 	}
 	merged := []miner.Partial{{Top: []miner.Candidate{{Row: 3}, {Row: 12}}}, {Easy: []miner.Drawn{{Row: 14}}}}
 	small := []*idTable{table(1, 2, 3), table(12, 13, 14)}
-	pruneTables(small, merged)
+	pruneTables(small, merged, 64)
 	if len(small[0].rows)+len(small[1].rows) != 6 {
 		t.Errorf("tables of 6 rows for 3 results were pruned: %v %v", small[0].rows, small[1].rows)
 	}
@@ -161,7 +161,7 @@ func TestPruneTables(t *testing.T) {
 		many = append(many, r)
 	}
 	big := []*idTable{table(many...), table(40, 41)}
-	pruneTables(big, []miner.Partial{{Top: []miner.Candidate{{Row: 3}, {Row: 41}}, Positives: []miner.Candidate{{Row: 7}}}})
+	pruneTables(big, []miner.Partial{{Top: []miner.Candidate{{Row: 3}, {Row: 41}}, Positives: []miner.Candidate{{Row: 7}}}}, 64)
 	if !slices.Equal(big[0].rows, []int64{3, 7}) || !slices.Equal(big[1].rows, []int64{41}) {
 		t.Errorf("pruned to %v %v, want [3 7] [41]", big[0].rows, big[1].rows)
 	}
