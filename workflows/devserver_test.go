@@ -212,6 +212,20 @@ func readHistory(t *testing.T, path string) *historypb.History {
 	return hist
 }
 
+// readHistoryIndex reads dir/index.json, which writeHistoryIndex wrote.
+func readHistoryIndex(t *testing.T, dir string) []historyFile {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		t.Fatalf("read the index of recorded histories: %v", err)
+	}
+	var index []historyFile
+	if err := json.Unmarshal(data, &index); err != nil {
+		t.Fatalf("read %s: %v", filepath.Join(dir, "index.json"), err)
+	}
+	return index
+}
+
 // writeHistoryIndex writes dir/index.json, the list of recorded histories
 // that the replay tests read.
 func writeHistoryIndex(t *testing.T, dir string, index []historyFile) {

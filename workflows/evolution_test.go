@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -17,7 +16,6 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 )
 
@@ -116,25 +114,9 @@ func TestReplayCancelledHistories(t *testing.T) {
 	}
 	for _, v := range versions {
 		dir := filepath.Join(cancelledDir, v.Name())
-		data, err := os.ReadFile(filepath.Join(dir, "index.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var index []historyFile
-		if err := json.Unmarshal(data, &index); err != nil {
-			t.Fatal(err)
-		}
-		for _, h := range index {
+		for _, h := range readHistoryIndex(t, dir) {
 			t.Run(v.Name()+"/"+h.File, func(t *testing.T) {
-				hist := readHistory(t, filepath.Join(dir, h.File))
-				replayer := worker.NewWorkflowReplayer()
-				Register(replayer)
-				err = replayer.ReplayWorkflowHistoryWithOptions(quietLogger, hist, worker.ReplayWorkflowHistoryOptions{
-					OriginalExecution: workflow.Execution{ID: h.WorkflowID, RunID: h.RunID},
-				})
-				if err != nil {
-					t.Errorf("replay %s (%s): %v", h.File, h.WorkflowID, err)
-				}
+				replay(t, readHistory(t, filepath.Join(dir, h.File)), h)
 			})
 		}
 	}
