@@ -7,9 +7,11 @@
 // Inputs and results are the small types of package workflows: keys, counts
 // and summaries. Everything large lives in the output store under
 // _work/<fingerprint>/: the plan (plan.json), one partial per tile, one file of
-// candidate windows per query block, the statistics. Every file is a function
-// of the inputs and the spec alone, so a retried or repeated activity writes
-// the same bytes.
+// candidate windows per query block, the statistics. Every file but a tile's
+// partial is a function of the inputs and the spec alone, so a retried or
+// repeated activity writes the same bytes. A tile's partial may leave out
+// candidates below the floors its worker learned from the block's other tiles
+// (floorBook); what merging the partials gives is the same either way.
 //
 // Bad input fails with a non-retryable application error of type
 // workflows.ErrInvalidInput whose message names the shard, column and row.
@@ -84,13 +86,15 @@ type Activities struct {
 	// the second one's reads and writes overlap the first one's search.
 	search sync.Mutex
 
-	mu         sync.Mutex
-	stores     map[string]storage.Store
-	plans      map[string]*planFile // by output URI + fingerprint
-	queries    lru[*queryBlock]
-	shards     lru[*shardData]
-	shardsOnce sync.Once
-	floats     floatPool // shard buffers, recycled
+	mu          sync.Mutex
+	stores      map[string]storage.Store
+	plans       map[string]*planFile // by output URI + fingerprint
+	queries     lru[*queryBlock]
+	queriesOnce sync.Once
+	shards      lru[*shardData]
+	shardsOnce  sync.Once
+	floats      floatPool // shard buffers, recycled
+	floors      floorBook // per query block, for its later tiles
 }
 
 // New returns Activities that open stores with backend.Open.

@@ -4,9 +4,12 @@ import "sync"
 
 // lru keeps recently read blocks of data (query blocks, corpus shards), most
 // recent last: at most maxBytes of them, or only the last one read when
-// maxBytes is 0. Before it reads a block it lets go of the blocks it would
-// drop for it, so that they and the new one are not held at once. Concurrent
-// callers of one key wait for one read.
+// maxBytes is 0, and besides those the blocks still in use by a caller
+// (busy): dropping one of those would free nothing, and the next tile of its
+// block would read it again (a worker's two tiles in flight are often of two
+// blocks, taking turns). Before it reads a block it lets go of the blocks it
+// would drop for it, so that they and the new one are not held at once.
+// Concurrent callers of one key wait for one read.
 type lru[T any] struct {
 	mu       sync.Mutex
 	maxBytes int64
@@ -17,6 +20,8 @@ type lru[T any] struct {
 	// leaving it, both under the cache's lock, so that a block is never
 	// dropped between being found and being held.
 	hold, drop func(T)
+	// busy, when set, reports whether a block is in use besides the cache.
+	busy func(T) bool
 }
 
 type cacheEntry[T any] struct {
@@ -86,19 +91,26 @@ func (c *lru[T]) makeRoom(size int64) {
 	c.evict(size, 0)
 }
 
-// evict drops the least recent blocks while they and extra bytes are over the
-// limit, keeping at least keep of them. The caller holds c.mu.
+// evict drops the least recent blocks that are not busy while the blocks and
+// extra bytes are over the limit, keeping at least the keep most recent. The
+// caller holds c.mu.
 func (c *lru[T]) evict(extra int64, keep int) {
 	total := extra
 	for _, e := range c.entries {
 		total += e.bytes
 	}
-	for len(c.entries) > keep && total > c.maxBytes {
-		total -= c.entries[0].bytes
-		c.call(c.drop, c.entries[0].block)
-		c.entries[0] = cacheEntry[T]{}
-		c.entries = c.entries[1:]
+	n := len(c.entries)
+	kept := c.entries[:0]
+	for i, e := range c.entries {
+		if total > c.maxBytes && i < n-keep && (c.busy == nil || !c.busy(e.block)) {
+			total -= e.bytes
+			c.call(c.drop, e.block)
+			continue
+		}
+		kept = append(kept, e)
 	}
+	clear(c.entries[len(kept):])
+	c.entries = kept
 }
 
 // add keeps a block just read, and drops the least recent ones over the

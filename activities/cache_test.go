@@ -134,3 +134,42 @@ func TestShardBuffersRecycled(t *testing.T) {
 		t.Error("shard 0 read into a recycled buffer differs")
 	}
 }
+
+// TestCacheKeepsBusyBlocks checks that a block still in use is not dropped
+// for a new one (that would free nothing), so that the next user of its key
+// finds it, and that it goes once it is free.
+func TestCacheKeepsBusyBlocks(t *testing.T) {
+	type block struct{ key string }
+	inUse := map[string]bool{}
+	var c lru[*block]
+	c.busy = func(b *block) bool { return inUse[b.key] }
+	loads := 0
+	get := func(key string) {
+		t.Helper()
+		if _, err := c.get(key, 10, func() (*block, error) { loads++; return &block{key}, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := func() []string {
+		var keys []string
+		for _, e := range c.entries {
+			keys = append(keys, e.key)
+		}
+		return keys
+	}
+	get("a")
+	inUse["a"] = true // a tile of block a is still mining
+	get("b")          // a tile of block b starts beside it
+	if k := kept(); !slices.Equal(k, []string{"a", "b"}) {
+		t.Fatalf("kept %v, want a (busy) and b", k)
+	}
+	get("a") // the next tile of block a
+	if loads != 2 {
+		t.Fatalf("%d loads, want 2: the busy block was read again", loads)
+	}
+	inUse["a"] = false
+	get("c")
+	if k := kept(); !slices.Equal(k, []string{"c"}) {
+		t.Fatalf("kept %v once a is free, want only c", k)
+	}
+}

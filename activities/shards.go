@@ -134,6 +134,7 @@ func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs)
 	info := p.Corpus[s]
 	a.shardsOnce.Do(func() {
 		a.shards.hold, a.shards.drop = (*shardData).hold, (*shardData).release
+		a.shards.busy = func(d *shardData) bool { return d.refs.Load() > 1 }
 	})
 	a.shards.setLimit(a.ShardCacheBytes)
 	key := fmt.Sprintf("%s\x00%s\x00%d\x00%v", p.Spec.Output, p.Fingerprint, s, n)
@@ -196,12 +197,16 @@ func (a *Activities) readShardInto(ctx context.Context, p *planFile, uri string,
 // queryBlock is the queries of one block, gathered from the query shards it
 // spans.
 type queryBlock struct {
-	first     int64 // global query row of row 0
+	refs      atomic.Int32 // the cache's and its users' (lru.busy)
+	first     int64        // global query row of row 0
 	emb       miner.Matrix
 	ids       []queryID
 	labels    []labelValue
 	positives [][]queryID // positive corpus ids per query (pairs mode)
 }
+
+// release lets go of a block handed out by loadQueryBlock.
+func (q *queryBlock) release() { q.refs.Add(-1) }
 
 // queryID and labelValue hold a string or an int64 id, whichever the column has.
 type queryID = idValue
@@ -247,6 +252,11 @@ func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int) (*q
 	if err != nil {
 		return nil, err
 	}
+	a.queriesOnce.Do(func() {
+		a.queries.hold = func(q *queryBlock) { q.refs.Add(1) }
+		a.queries.drop = (*queryBlock).release
+		a.queries.busy = func(q *queryBlock) bool { return q.refs.Load() > 1 }
+	})
 	a.queries.setLimit(a.QueryCacheBytes)
 	key := p.Spec.Output + "\x00" + p.Fingerprint + "\x00" + strconv.Itoa(b)
 	return a.queries.get(key, (hi-lo)*int64(p.Dim)*4, func() (*queryBlock, error) {

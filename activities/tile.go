@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -18,8 +19,9 @@ import (
 
 // MineTile searches one query block against one corpus shard and writes the
 // partial result to _work/<fingerprint>/tile-bBBBBB-sSSSSS.ckpt. A tile
-// whose partial exists is skipped: it was mined by an earlier attempt or run,
-// and would be mined to the same bytes.
+// whose partial exists is skipped: it was mined by an earlier attempt or run.
+// The search starts from the floors of the block's tiles this process mined
+// before (floorBook), and raises them once the partial is written.
 func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ workflows.TileResult, err error) {
 	defer func() { err = classify(err) }()
 	res := workflows.TileResult{Block: in.Block, Shard: in.Shard}
@@ -61,6 +63,9 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	if shard != nil {
 		defer shard.release()
 	}
+	if qb != nil {
+		defer qb.release()
+	}
 	if err != nil {
 		return res, err
 	}
@@ -68,6 +73,10 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	tile, err := a.buildTile(p, qb, shard, cs)
 	if err != nil {
 		return res, err
+	}
+	floorKey := p.Spec.Output + "\x00" + p.Fingerprint + "\x00" + strconv.Itoa(in.Block)
+	if f := a.floors.get(floorKey); len(f) == tile.Queries.Rows {
+		tile.Floor = f
 	}
 	readSecs := time.Since(start).Seconds()
 	phase.Store("waiting for the other tile's search")
@@ -92,6 +101,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	if err := out.Put(ctx, key, &buf); err != nil {
 		return res, fmt.Errorf("write %s: %w", key, err)
 	}
+	a.floors.raise(floorKey, tile.K, parts)
 	res.QueryRows, res.CorpusRows = int64(qb.emb.Rows), cs.Rows
 	secs := time.Since(start).Seconds()
 	a.count(MetricTiles, map[string]string{"result": "mined"}, 1)
@@ -99,7 +109,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	a.count(MetricCorpusRows, nil, float64(res.CorpusRows))
 	a.count(MetricMiningSeconds, nil, secs)
 	a.logger().Info("tile mined", "block", in.Block, "shard", in.Shard, "queries", res.QueryRows,
-		"corpus_rows", res.CorpusRows, "seconds", secs, "read_seconds", readSecs, "search_seconds", searchSecs)
+		"corpus_rows", res.CorpusRows, "floors", tile.Floor != nil, "seconds", secs, "read_seconds", readSecs, "search_seconds", searchSecs)
 	return res, nil
 }
 

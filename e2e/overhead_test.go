@@ -82,6 +82,11 @@ func BenchmarkJobOverhead(b *testing.B) {
 			}
 		}
 		w.stop()
+		if path := os.Getenv("HARDNEG_OVERHEAD_WORKER_LOG"); path != "" {
+			if err := os.WriteFile(path, []byte(w.log.String()), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
 		b.ReportMetric(mining.Seconds(), "mining-alone-s")
 		b.ReportMetric(job.Seconds(), "job-s")
 		b.ReportMetric(job.Seconds()/mining.Seconds(), "job/mining")

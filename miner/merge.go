@@ -3,6 +3,7 @@ package miner
 import (
 	"cmp"
 	"container/heap"
+	"math"
 	"slices"
 )
 
@@ -119,4 +120,31 @@ func mergeSorted[T any](a, b []T, limit int, less, same func(x, y T) bool) []T {
 		}
 	}
 	return out
+}
+
+// RaiseFloors raises each query's floor (Tile.Floor) with its partial from one
+// more tile: where the partial holds k candidates, the k-th best score of the
+// whole corpus is at least the partial's k-th. A NaN floor is unset; parts[i]
+// belongs to floor[i].
+func RaiseFloors(floor []float32, k int, parts []Partial) {
+	if k == 0 {
+		return
+	}
+	for i, p := range parts {
+		if len(p.Top) < k {
+			continue
+		}
+		if kth := p.Top[k-1].Score; math.IsNaN(float64(floor[i])) || kth > floor[i] {
+			floor[i] = kth
+		}
+	}
+}
+
+// NoFloors returns n unset floors, for RaiseFloors to raise.
+func NoFloors(n int) []float32 {
+	f := make([]float32, n)
+	for i := range f {
+		f[i] = float32(math.NaN())
+	}
+	return f
 }

@@ -210,9 +210,23 @@ func cuts(r *rand.Rand, n int) [][2]int {
 // and returns each query's merged partial.
 func (p problem) mine(t *testing.T, plan Plan, shards, blocks [][2]int, workers int) []Partial {
 	t.Helper()
+	return p.mineFloors(t, plan, shards, blocks, workers, nil)
+}
+
+// mineFloors is mine, and when r is set it searches each block's shards in an
+// order drawn from r, each tile with the floors (Tile.Floor) that the block's
+// tiles before it raised, in exact or quantized precision (drawn too).
+func (p problem) mineFloors(t *testing.T, plan Plan, shards, blocks [][2]int, workers int, r *rand.Rand) []Partial {
+	t.Helper()
 	merged := make([]Partial, p.q.Rows)
 	for _, b := range blocks {
 		var perShard [][]Partial
+		var floor []float32
+		if r != nil {
+			shards = slices.Clone(shards)
+			r.Shuffle(len(shards), func(i, j int) { shards[i], shards[j] = shards[j], shards[i] })
+			floor = NoFloors(b[1] - b[0])
+		}
 		for _, s := range shards {
 			tile := Tile{
 				Queries:    p.q.Slice(b[0], b[1]),
@@ -234,9 +248,16 @@ func (p problem) mine(t *testing.T, plan Plan, shards, blocks [][2]int, workers 
 			if p.queryRows != nil {
 				tile.QueryRows = p.queryRows[b[0]:b[1]]
 			}
+			if r != nil {
+				tile.Floor = slices.Clone(floor)
+				tile.Precision = []Precision{Exact, Quantized}[r.IntN(2)]
+			}
 			parts, err := SearchTile(tile)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if r != nil {
+				RaiseFloors(floor, tile.K, parts)
 			}
 			perShard = append(perShard, parts)
 		}

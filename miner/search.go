@@ -50,6 +50,17 @@ type Tile struct {
 	EasyDraws  int
 	CorpusRows int64
 
+	// Floor, when set, holds for each query a score its final top K over the
+	// whole corpus cannot fall below: the K-th best score among candidates
+	// already found in other tiles of the same queries (a K-th best of some
+	// of the corpus is never above the K-th best of all of it). Candidates
+	// scoring below it cannot be among the final K, so they are left out of
+	// Top, which may then hold fewer than K; Merge of this tile's partials
+	// with those the floor came from gives the same top K as without it.
+	// It saves the work of filling each query's list with candidates that
+	// later tiles would only push out. A NaN floor is ignored.
+	Floor []float32
+
 	// Kernel computes the inner products; nil means the built-in engine
 	// (kernel.Selected, on packed blocks), whose scores equal those of
 	// DefaultKernel().
@@ -150,6 +161,9 @@ func (t *Tile) validate() error {
 	}
 	if t.Positives != nil && len(t.Positives) != nq {
 		return fmt.Errorf("%d positive lists for %d queries", len(t.Positives), nq)
+	}
+	if t.Floor != nil && len(t.Floor) != nq {
+		return fmt.Errorf("%d floors for %d queries", len(t.Floor), nq)
 	}
 	if t.EasySeeds != nil && len(t.EasySeeds) != nq {
 		return fmt.Errorf("%d easy seeds for %d queries", len(t.EasySeeds), nq)
@@ -256,6 +270,9 @@ func newSearch(t *Tile) *search {
 		scratch: make([]scratch, workers)}
 	for i := range s.heaps {
 		s.heaps[i] = newTopK(t.K)
+		if t.Floor != nil && !math.IsNaN(float64(t.Floor[i])) {
+			s.heaps[i].setFloor(t.Floor[i])
+		}
 	}
 	return s
 }
@@ -392,8 +409,8 @@ func (s *search) collect(qi int, scores []float32, base int64) {
 		return
 	}
 	for j := 0; j < len(scores); j++ {
-		if h.full() {
-			if j += kernel.FirstAtLeast(scores[j:], h.h[0].Score); j == len(scores) {
+		if th, ok := h.threshold(); ok {
+			if j += kernel.FirstAtLeast(scores[j:], th); j == len(scores) {
 				return
 			}
 		}

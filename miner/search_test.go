@@ -143,7 +143,8 @@ func TestSearchTileRejectsBadInput(t *testing.T) {
 // TestMergeEqualsWholeSearch is the property the tiling rests on: for random
 // shardings of the corpus and random query blocks, merging the tiles gives
 // exactly the search over the whole corpus, in every mode, including the
-// positives, the same-label summary and the easy draws.
+// positives, the same-label summary and the easy draws; also when each tile
+// is searched with the floors raised by the tiles of its block before it.
 func TestMergeEqualsWholeSearch(t *testing.T) {
 	for trial := range 30 {
 		r := rand.New(rand.NewPCG(uint64(trial), 99))
@@ -156,9 +157,13 @@ func TestMergeEqualsWholeSearch(t *testing.T) {
 		}
 		whole := p.mine(t, plan, [][2]int{{0, p.c.Rows}}, [][2]int{{0, p.q.Rows}}, 0)
 		sharded := p.mine(t, plan, cuts(r, p.c.Rows), cuts(r, p.q.Rows), 1+r.IntN(3))
+		floored := p.mineFloors(t, plan, cuts(r, p.c.Rows), cuts(r, p.q.Rows), 1+r.IntN(3), r)
 		for i := range whole {
 			if !equalPartial(whole[i], sharded[i]) {
 				t.Fatalf("trial %d (%s), query %d:\nwhole   %+v\nsharded %+v", trial, mode, i, whole[i], sharded[i])
+			}
+			if !equalPartial(whole[i], floored[i]) {
+				t.Fatalf("trial %d (%s), query %d, shards with floors:\nwhole   %+v\nsharded %+v", trial, mode, i, whole[i], floored[i])
 			}
 		}
 	}

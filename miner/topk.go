@@ -15,15 +15,34 @@ func Better(a, b Candidate) bool {
 
 // topK keeps the k best candidates seen, as a heap whose root is the worst
 // of them, so that a new score is compared with one value in the common case.
+// Scores below floor, when hasFloor is set, are never kept (Tile.Floor).
 type topK struct {
-	k int
-	h []Candidate
+	k        int
+	h        []Candidate
+	floor    float32
+	hasFloor bool
 }
 
 func newTopK(k int) *topK { return &topK{k: k, h: make([]Candidate, 0, min(k, 1024))} }
 
+// setFloor makes the heap refuse scores below f.
+func (t *topK) setFloor(f float32) { t.floor, t.hasFloor = f, true }
+
+// threshold returns the lowest score that may still enter, if there is one:
+// the worst kept when the heap is full (then at least the floor, since
+// nothing below it entered), else the floor.
+func (t *topK) threshold() (float32, bool) {
+	if t.full() {
+		return t.h[0].Score, true
+	}
+	return t.floor, t.hasFloor
+}
+
 // push offers c.
 func (t *topK) push(c Candidate) {
+	if t.hasFloor && c.Score < t.floor {
+		return
+	}
 	if len(t.h) < t.k {
 		t.h = append(t.h, c)
 		t.up(len(t.h) - 1)
