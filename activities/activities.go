@@ -81,9 +81,10 @@ type Activities struct {
 	// well inside workflows.HeartbeatTimeout).
 	HeartbeatEvery time.Duration
 
-	// search lets one tile search run at a time in this process: a search
-	// uses every core, and a worker runs a second tile beside it only so that
-	// the second one's reads and writes overlap the first one's search.
+	// search lets one tile read and search at a time in this process: a
+	// search uses every core, and a worker runs a second tile beside it only
+	// so that the second one is handed out and ready, and the first one
+	// writes its partial while the second one reads (MineTile).
 	search sync.Mutex
 
 	mu          sync.Mutex

@@ -19,8 +19,8 @@ const floorBlocksKept = 64
 // filling a fresh list per tile (a tile of the whole corpus would fill one).
 //
 // Floors only raise: any k-th best of some shards is at most the k-th best of
-// the whole corpus, so a floor from any tile that was mined, in any order and
-// whichever attempt wrote its partial, leaves the merge unchanged. A tile's
+// the whole corpus, so a floor from any tile that was searched, in any order,
+// whether or not its partial was then written, leaves the merge unchanged. A tile's
 // partial therefore depends on what its worker mined before; the merged
 // blocks and the output do not.
 type floorBook struct {

@@ -43,11 +43,28 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 
 	start := time.Now()
 	var phase atomic.Value // what the heartbeats report
-	phase.Store("read queries and corpus shard")
+	phase.Store("waiting for the other tile's search")
 	stop := a.heartbeat(ctx, func() any { return phase.Load() })
 	defer stop()
+	// A tile reads its data only once the other tile's search is done: the
+	// read (decoding, and on a gateway beside the worker the transfer too)
+	// needs the cores the search uses, and slowed a search beside it by more
+	// than it took alone. The second tile in flight still saves the time
+	// between tiles: it was handed out and is ready to read while the first
+	// one searches, and the first one writes its partial while it reads.
+	a.search.Lock()
+	locked := true
+	unlock := func() {
+		if locked {
+			a.search.Unlock()
+			locked = false
+		}
+	}
+	defer unlock()
+	waitSecs := time.Since(start).Seconds()
+	phase.Store("read queries and corpus shard")
 	// The query block and the shard are read at once: each is mostly waiting
-	// on the store, and the first tiles of a job wait for both.
+	// on the store when it is remote.
 	var qb *queryBlock
 	var shard *shardData
 	g, gctx := errgroup.WithContext(ctx)
@@ -78,17 +95,18 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	if f := a.floors.get(floorKey); len(f) == tile.Queries.Rows {
 		tile.Floor = f
 	}
-	readSecs := time.Since(start).Seconds()
-	phase.Store("waiting for the other tile's search")
-	a.search.Lock()
+	readSecs := time.Since(start).Seconds() - waitSecs
 	phase.Store("search")
 	searchStart := time.Now()
 	parts, err := miner.SearchTileContext(ctx, tile)
 	searchSecs := time.Since(searchStart).Seconds()
-	a.search.Unlock()
+	unlock()
 	if err != nil {
 		return res, classify(fmt.Errorf("search tile b%d s%d: %w", in.Block, in.Shard, err))
 	}
+	// The shard's k-th best scores are floors whether or not the partial
+	// gets written (floorBook).
+	a.floors.raise(floorKey, tile.K, parts)
 	phase.Store("write partial")
 	var buf bytes.Buffer
 	idOf := func(local int) string { return idText(shard.ids, local) }
@@ -101,7 +119,6 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	if err := out.Put(ctx, key, &buf); err != nil {
 		return res, fmt.Errorf("write %s: %w", key, err)
 	}
-	a.floors.raise(floorKey, tile.K, parts)
 	res.QueryRows, res.CorpusRows = int64(qb.emb.Rows), cs.Rows
 	secs := time.Since(start).Seconds()
 	a.count(MetricTiles, map[string]string{"result": "mined"}, 1)
@@ -109,7 +126,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	a.count(MetricCorpusRows, nil, float64(res.CorpusRows))
 	a.count(MetricMiningSeconds, nil, secs)
 	a.logger().Info("tile mined", "block", in.Block, "shard", in.Shard, "queries", res.QueryRows,
-		"corpus_rows", res.CorpusRows, "floors", tile.Floor != nil, "seconds", secs, "read_seconds", readSecs, "search_seconds", searchSecs)
+		"corpus_rows", res.CorpusRows, "floors", tile.Floor != nil, "seconds", secs, "wait_seconds", waitSecs, "read_seconds", readSecs, "search_seconds", searchSecs)
 	return res, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,7 +45,7 @@ func run() error {
 	fs := flag.NewFlagSet("worker", flag.ExitOnError)
 	conn := connect.RegisterFlags(fs)
 	taskQueue := fs.String("task-queue", envOr("HARDNEG_TASK_QUEUE", "hardneg"), "task queue (HARDNEG_TASK_QUEUE)")
-	tiles := fs.Int("tiles", 2, "tiles in flight; their searches take turns (each uses every core), so one tile's reads and writes overlap another's search")
+	tiles := fs.Int("tiles", envInt("HARDNEG_TILES", 2), "tiles in flight; their reads and searches take turns (a search uses every core), so one tile's partial is written and the next tile is handed out while another searches (HARDNEG_TILES)")
 	metricsAddr := fs.String("metrics", envOr("HARDNEG_METRICS_ADDR", ""), "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 (HARDNEG_METRICS_ADDR)")
 	pprofAddr := fs.String("pprof", envOr("HARDNEG_PPROF_ADDR", ""), "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (HARDNEG_PPROF_ADDR); off by default: profiles show what the worker is doing")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
@@ -119,6 +120,13 @@ func serve(what, addr, path string, h http.Handler, logger *slog.Logger) {
 		}
 	}()
 	logger.Info(what+" endpoint", "url", "http://"+addr+path)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
 }
 
 func envOr(name, def string) string {
