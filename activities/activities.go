@@ -66,13 +66,15 @@ type Activities struct {
 	// Workers bounds the goroutines of a tile search; 0 means GOMAXPROCS.
 	Workers int
 	// QueryCacheBytes bounds the decoded query blocks kept in memory between
-	// tiles; 0 keeps only the last block read. A worker mining a block's tiles
+	// tiles; 0 keeps only the last block read. Blocks a running tile holds
+	// are kept besides (dropping them would free nothing). A worker mining a block's tiles
 	// one after another then reads the block's queries once. Whatever is
 	// kept adds to a tile's memory (at most 1.5 × its query block and corpus
 	// shard + 64 MiB), so raise it only where memory allows.
 	QueryCacheBytes int64
 	// ShardCacheBytes bounds the decoded corpus shards kept in memory between
-	// tiles; 0 keeps only the last shard read. Tiles of different query
+	// tiles; 0 keeps only the last shard read, and those a running tile holds,
+	// as for QueryCacheBytes. Tiles of different query
 	// blocks against one shard tend to reach a worker one after another, and
 	// then read the shard once. What is kept adds to a worker's memory
 	// between tiles, as QueryCacheBytes does.
@@ -87,15 +89,13 @@ type Activities struct {
 	// writes its partial while the second one reads (MineTile).
 	search sync.Mutex
 
-	mu          sync.Mutex
-	stores      map[string]storage.Store
-	plans       map[string]*planFile // by output URI + fingerprint
-	queries     lru[*queryBlock]
-	queriesOnce sync.Once
-	shards      lru[*shardData]
-	shardsOnce  sync.Once
-	floats      floatPool // shard buffers, recycled
-	floors      floorBook // per query block, for its later tiles
+	mu      sync.Mutex
+	stores  map[string]storage.Store
+	plans   map[string]*planFile // by output URI + fingerprint
+	queries lru[*queryBlock]
+	shards  lru[*shardData]
+	floats  floatPool // shard buffers, recycled
+	floors  floorBook // per query block, for its later tiles
 }
 
 // New returns Activities that open stores with backend.Open.

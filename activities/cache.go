@@ -1,6 +1,29 @@
 package activities
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// cached is what lru keeps: a block that counts its users. hold is called
+// for the cache's own reference and for every caller that gets the block,
+// release when the cache or a caller lets go, busy reports a user besides
+// the cache.
+type cached interface {
+	hold()
+	release()
+	busy() bool
+}
+
+// refCount implements hold and busy for cached blocks; each block's release
+// calls drop.
+type refCount struct{ n atomic.Int32 }
+
+func (r *refCount) hold()      { r.n.Add(1) }
+func (r *refCount) busy() bool { return r.n.Load() > 1 }
+
+// drop lets go of one reference and reports whether it was the last.
+func (r *refCount) drop() bool { return r.n.Add(-1) == 0 }
 
 // lru keeps recently read blocks of data (query blocks, corpus shards), most
 // recent last: at most maxBytes of them, or only the last one read when
@@ -10,21 +33,18 @@ import "sync"
 // blocks, taking turns). Before it reads a block it lets go of the blocks it
 // would drop for it, so that they and the new one are not held at once.
 // Concurrent callers of one key wait for one read.
-type lru[T any] struct {
+//
+// A caller must release the block it got. The cache holds a block it hands
+// out, and releases one it lets go of, under its lock, so that a block is
+// never let go of between being found and being held.
+type lru[T cached] struct {
 	mu       sync.Mutex
 	maxBytes int64
 	entries  []cacheEntry[T] // most recent last
 	loading  map[string]*sync.Mutex
-	// hold and drop, when set, count references: hold is called for every
-	// block handed out and for a block entering the cache, drop for a block
-	// leaving it, both under the cache's lock, so that a block is never
-	// dropped between being found and being held.
-	hold, drop func(T)
-	// busy, when set, reports whether a block is in use besides the cache.
-	busy func(T) bool
 }
 
-type cacheEntry[T any] struct {
+type cacheEntry[T cached] struct {
 	key   string
 	block T
 	bytes int64
@@ -54,9 +74,7 @@ func (c *lru[T]) get(key string, size int64, load func() (T, error)) (T, error) 
 	if err != nil {
 		return b, err
 	}
-	c.mu.Lock()
-	c.call(c.hold, b) // the caller's reference
-	c.mu.Unlock()
+	b.hold() // the caller's reference
 	c.add(key, b, size)
 	c.mu.Lock()
 	delete(c.loading, key) // later callers find it cached
@@ -76,7 +94,7 @@ func (c *lru[T]) lookup(key string) (T, bool) {
 	for i, e := range c.entries {
 		if e.key == key {
 			c.entries = append(append(c.entries[:i:i], c.entries[i+1:]...), e)
-			c.call(c.hold, e.block)
+			e.block.hold()
 			return e.block, true
 		}
 	}
@@ -102,9 +120,9 @@ func (c *lru[T]) evict(extra int64, keep int) {
 	n := len(c.entries)
 	kept := c.entries[:0]
 	for i, e := range c.entries {
-		if total > c.maxBytes && i < n-keep && (c.busy == nil || !c.busy(e.block)) {
+		if total > c.maxBytes && i < n-keep && !e.block.busy() {
 			total -= e.bytes
-			c.call(c.drop, e.block)
+			e.block.release()
 			continue
 		}
 		kept = append(kept, e)
@@ -118,15 +136,9 @@ func (c *lru[T]) evict(extra int64, keep int) {
 func (c *lru[T]) add(key string, b T, size int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.call(c.hold, b) // the cache's reference
+	b.hold() // the cache's reference
 	c.entries = append(c.entries, cacheEntry[T]{key, b, size})
 	c.evict(0, 1)
-}
-
-func (c *lru[T]) call(f func(T), b T) {
-	if f != nil {
-		f(b)
-	}
 }
 
 // floatPool keeps one large float32 buffer whose last user is done, for the

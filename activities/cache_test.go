@@ -21,6 +21,7 @@ func TestCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		b.release() // done with it: only the cache holds it
 		return b
 	}
 	steps := []struct {
@@ -60,7 +61,8 @@ func TestCache(t *testing.T) {
 func TestCacheDropsBeforeLoading(t *testing.T) {
 	var c lru[*queryBlock]
 	c.setLimit(100)
-	c.get("a", 60, func() (*queryBlock, error) { return &queryBlock{}, nil })
+	a, _ := c.get("a", 60, func() (*queryBlock, error) { return &queryBlock{}, nil })
+	a.release()
 	c.get("b", 60, func() (*queryBlock, error) {
 		if len(c.entries) != 0 {
 			t.Errorf("%d blocks held while the next is read, want 0", len(c.entries))
@@ -87,11 +89,12 @@ func TestCacheLoadsOnce(t *testing.T) {
 	}
 }
 
-// TestShardBuffersRecycled checks the life of a cached corpus shard: it keeps
-// its embeddings while any tile holds it, even once the cache has dropped it,
-// and its buffer is reused for the next shard only after the last user let go.
+// TestShardBuffersRecycled checks the life of a cached corpus shard: it stays
+// cached, whole, while a tile holds it, even when another shard is read; once
+// no tile holds it, reading another shard drops it and that shard is read
+// into its buffer.
 func TestShardBuffersRecycled(t *testing.T) {
-	spec := layout(t, pairsData(2_000, 100), 2, 1).WithDefaults() // two shards of 1,000 rows
+	spec := layout(t, pairsData(3_000, 100), 3, 1).WithDefaults() // three shards of 1,000 rows
 	ctx := context.Background()
 	a := quiet()
 	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
@@ -112,26 +115,35 @@ func TestShardBuffersRecycled(t *testing.T) {
 	}
 	again.release()
 	want := slices.Clone(s0.emb.Data)
-	s1, err := a.loadShard(ctx, p, 1, needs{}) // drops shard 0 from the cache; a tile still holds it
+	s1, err := a.loadShard(ctx, p, 1, needs{}) // a tile still holds shard 0: it stays
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(s0.emb.Data, want) || &s1.emb.Data[0] == &want[0] {
+	if !slices.Equal(s0.emb.Data, want) || &s1.emb.Data[0] == &s0.emb.Data[0] {
 		t.Fatal("shard 0 changed while a tile held it")
 	}
-	buf := &s0.emb.Data[0]
-	s0.release() // the last user: its buffer goes to the pool
-	s1.release()
-	s0again, err := a.loadShard(ctx, p, 0, needs{}) // the pool holds shard 0's old buffer
+	s0.release()
+	again, _ = a.loadShard(ctx, p, 0, needs{})
+	if again != s0 {
+		t.Fatal("shard 0 read again after a tile held it: want the cached one")
+	}
+	again.release()
+	buf := &s1.emb.Data[0]
+	s1.release() // now no tile holds shard 0 or 1: reading shard 2 drops both
+	s2, err := a.loadShard(ctx, p, 2, needs{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s0again.release()
-	if &s0again.emb.Data[0] != buf {
-		t.Error("shard 0 read again into a fresh buffer: want the recycled one")
+	defer s2.release()
+	if &s2.emb.Data[0] != buf {
+		t.Error("shard 2 read into a fresh buffer: want the first dropped shard's")
 	}
-	if !slices.Equal(s0again.emb.Data, want) {
-		t.Error("shard 0 read into a recycled buffer differs")
+	fresh, err := quiet().readShard(ctx, p, spec.Corpus, p.Corpus[2], needs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s2.emb.Data, fresh.emb.Data) {
+		t.Error("shard 2 read into a recycled buffer differs from a fresh read")
 	}
 }
 
@@ -139,16 +151,15 @@ func TestShardBuffersRecycled(t *testing.T) {
 // for a new one (that would free nothing), so that the next user of its key
 // finds it, and that it goes once it is free.
 func TestCacheKeepsBusyBlocks(t *testing.T) {
-	type block struct{ key string }
-	inUse := map[string]bool{}
-	var c lru[*block]
-	c.busy = func(b *block) bool { return inUse[b.key] }
+	var c lru[*queryBlock]
 	loads := 0
-	get := func(key string) {
+	get := func(key string) *queryBlock {
 		t.Helper()
-		if _, err := c.get(key, 10, func() (*block, error) { loads++; return &block{key}, nil }); err != nil {
+		b, err := c.get(key, 10, func() (*queryBlock, error) { loads++; return &queryBlock{}, nil })
+		if err != nil {
 			t.Fatal(err)
 		}
+		return b
 	}
 	kept := func() []string {
 		var keys []string
@@ -157,18 +168,19 @@ func TestCacheKeepsBusyBlocks(t *testing.T) {
 		}
 		return keys
 	}
-	get("a")
-	inUse["a"] = true // a tile of block a is still mining
-	get("b")          // a tile of block b starts beside it
+	a := get("a") // a tile of block a is mining
+	b := get("b") // a tile of block b starts beside it
 	if k := kept(); !slices.Equal(k, []string{"a", "b"}) {
 		t.Fatalf("kept %v, want a (busy) and b", k)
 	}
-	get("a") // the next tile of block a
-	if loads != 2 {
+	b.release()
+	if a2 := get("a"); a2 != a || loads != 2 { // the next tile of block a
 		t.Fatalf("%d loads, want 2: the busy block was read again", loads)
+	} else {
+		a2.release()
 	}
-	inUse["a"] = false
-	get("c")
+	a.release()
+	get("c").release()
 	if k := kept(); !slices.Equal(k, []string{"c"}) {
 		t.Fatalf("kept %v once a is free, want only c", k)
 	}

@@ -20,9 +20,9 @@ const floorBlocksKept = 64
 //
 // Floors only raise: any k-th best of some shards is at most the k-th best of
 // the whole corpus, so a floor from any tile that was searched, in any order,
-// whether or not its partial was then written, leaves the merge unchanged. A tile's
-// partial therefore depends on what its worker mined before; the merged
-// blocks and the output do not.
+// whether or not its partial was then written, leaves the merge unchanged. A
+// tile's partial therefore depends on what its worker searched before; the
+// merged blocks and the output do not.
 type floorBook struct {
 	mu     sync.Mutex
 	blocks map[string][]float32
@@ -36,7 +36,7 @@ func (f *floorBook) get(key string) []float32 {
 	return slices.Clone(f.blocks[key])
 }
 
-// raise raises the floors of block key (n queries) with a tile's partials.
+// raise raises the floors of block key with a tile's partials, one per query.
 func (f *floorBook) raise(key string, k int, parts []miner.Partial) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -106,16 +106,14 @@ type shardData struct {
 	labels    dataset.IDs  // labeled mode
 	positives dataset.Lists
 	bytes     int64
-	// refs counts the users of emb (the cache, tiles); the last to let go
-	// gives its buffer to pool, when set.
-	refs atomic.Int32
+	// refCount counts the users of emb (the cache, tiles); the last to let
+	// go gives its buffer to pool, when set.
+	refCount
 	pool *floatPool
 }
 
-func (d *shardData) hold() { d.refs.Add(1) }
-
 func (d *shardData) release() {
-	if d.refs.Add(-1) == 0 && d.pool != nil {
+	if d.drop() && d.pool != nil {
 		d.pool.put(d.emb.Data)
 		d.emb.Data = nil
 	}
@@ -132,10 +130,6 @@ type needs struct{ labels, positives bool }
 // The caller must release the shard when done with it.
 func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs) (*shardData, error) {
 	info := p.Corpus[s]
-	a.shardsOnce.Do(func() {
-		a.shards.hold, a.shards.drop = (*shardData).hold, (*shardData).release
-		a.shards.busy = func(d *shardData) bool { return d.refs.Load() > 1 }
-	})
 	a.shards.setLimit(a.ShardCacheBytes)
 	key := fmt.Sprintf("%s\x00%s\x00%d\x00%v", p.Spec.Output, p.Fingerprint, s, n)
 	return a.shards.get(key, info.Rows*int64(p.Dim)*4, func() (*shardData, error) {
@@ -197,8 +191,8 @@ func (a *Activities) readShardInto(ctx context.Context, p *planFile, uri string,
 // queryBlock is the queries of one block, gathered from the query shards it
 // spans.
 type queryBlock struct {
-	refs      atomic.Int32 // the cache's and its users' (lru.busy)
-	first     int64        // global query row of row 0
+	refCount        // the cache's and its users'
+	first     int64 // global query row of row 0
 	emb       miner.Matrix
 	ids       []queryID
 	labels    []labelValue
@@ -206,7 +200,7 @@ type queryBlock struct {
 }
 
 // release lets go of a block handed out by loadQueryBlock.
-func (q *queryBlock) release() { q.refs.Add(-1) }
+func (q *queryBlock) release() { q.drop() }
 
 // queryID and labelValue hold a string or an int64 id, whichever the column has.
 type queryID = idValue
@@ -242,24 +236,26 @@ func blockRange(p *planFile, b int) (lo, hi int64, err error) {
 	return lo, hi, nil
 }
 
+// queryBlockKey names query block b of p's job within this process (the
+// query block cache, floorBook).
+func queryBlockKey(p *planFile, b int) string {
+	return p.Spec.Output + "\x00" + p.Fingerprint + "\x00" + strconv.Itoa(b)
+}
+
 // loadQueryBlock returns block b's queries. Only the block's rows of the
 // query shards are read (dataset's range readers skip the rest), straight
 // into the block's matrix. Blocks are kept in a small per-process cache,
 // since the tiles of one block tend to run on the same worker one after
 // another.
+//
+// The caller must release the block when done with it.
 func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int) (*queryBlock, error) {
 	lo, hi, err := blockRange(p, b)
 	if err != nil {
 		return nil, err
 	}
-	a.queriesOnce.Do(func() {
-		a.queries.hold = func(q *queryBlock) { q.refs.Add(1) }
-		a.queries.drop = (*queryBlock).release
-		a.queries.busy = func(q *queryBlock) bool { return q.refs.Load() > 1 }
-	})
 	a.queries.setLimit(a.QueryCacheBytes)
-	key := p.Spec.Output + "\x00" + p.Fingerprint + "\x00" + strconv.Itoa(b)
-	return a.queries.get(key, (hi-lo)*int64(p.Dim)*4, func() (*queryBlock, error) {
+	return a.queries.get(queryBlockKey(p, b), (hi-lo)*int64(p.Dim)*4, func() (*queryBlock, error) {
 		return a.readQueryBlock(ctx, p, lo, hi)
 	})
 }

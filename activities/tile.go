@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -20,8 +19,8 @@ import (
 // MineTile searches one query block against one corpus shard and writes the
 // partial result to _work/<fingerprint>/tile-bBBBBB-sSSSSS.ckpt. A tile
 // whose partial exists is skipped: it was mined by an earlier attempt or run.
-// The search starts from the floors of the block's tiles this process mined
-// before (floorBook), and raises them once the partial is written.
+// The search starts from the floors of the block's tiles this process
+// searched before (floorBook), and raises them.
 func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ workflows.TileResult, err error) {
 	defer func() { err = classify(err) }()
 	res := workflows.TileResult{Block: in.Block, Shard: in.Shard}
@@ -91,7 +90,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	if err != nil {
 		return res, err
 	}
-	floorKey := p.Spec.Output + "\x00" + p.Fingerprint + "\x00" + strconv.Itoa(in.Block)
+	floorKey := queryBlockKey(p, in.Block)
 	if f := a.floors.get(floorKey); len(f) == tile.Queries.Rows {
 		tile.Floor = f
 	}
