@@ -63,12 +63,7 @@ func Merge(k int, parts ...Partial) Partial {
 		tops[i] = p.Top
 		out.Positives = append(out.Positives, p.Positives...)
 		out.Easy = append(out.Easy, p.Easy...)
-		if p.SameLabel.Count > 0 {
-			if out.SameLabel.Count == 0 || p.SameLabel.Min < out.SameLabel.Min {
-				out.SameLabel.Min = p.SameLabel.Min
-			}
-			out.SameLabel.Count += p.SameLabel.Count
-		}
+		out.SameLabel = out.SameLabel.plus(p.SameLabel)
 	}
 	out.Top = MergeTop(k, tops...)
 	slices.SortFunc(out.Positives, func(a, b Candidate) int { return cmp.Compare(a.Row, b.Row) })
@@ -78,17 +73,23 @@ func Merge(k int, parts ...Partial) Partial {
 	return out
 }
 
+// plus is the summary of the items of s and o together.
+func (s SameLabel) plus(o SameLabel) SameLabel {
+	if o.Count == 0 {
+		return s
+	}
+	if s.Count == 0 || o.Min < s.Min {
+		s.Min = o.Min
+	}
+	s.Count += o.Count
+	return s
+}
+
 // mergeTwo is Merge of two partials, the way a merge folds shards in one at a
 // time: each of their lists is already in order, so one pass merges it,
 // where the general path sorts (it was most of a block merge's time).
 func mergeTwo(k int, a, b Partial) Partial {
-	out := Partial{SameLabel: a.SameLabel}
-	if s := b.SameLabel; s.Count > 0 {
-		if out.SameLabel.Count == 0 || s.Min < out.SameLabel.Min {
-			out.SameLabel.Min = s.Min
-		}
-		out.SameLabel.Count += s.Count
-	}
+	out := Partial{SameLabel: a.SameLabel.plus(b.SameLabel)}
 	sameRow := func(x, y Candidate) bool { return x.Row == y.Row }
 	out.Top = mergeSorted(a.Top, b.Top, k, Better, sameRow)
 	out.Positives = mergeSorted(a.Positives, b.Positives, -1, func(x, y Candidate) bool { return x.Row < y.Row }, sameRow)
