@@ -45,6 +45,22 @@ func newBucket(t *testing.T, name string) *Store {
 	return s
 }
 
+// throughProxy returns a store of bucket that reaches the gateway through a
+// fault proxy with cfg, and the proxy; both close when the test ends.
+func throughProxy(t *testing.T, gw *devenv.S3, bucket string, cfg faultproxy.Config) (*Store, *faultproxy.Server) {
+	t.Helper()
+	proxy, err := faultproxy.Start(gw.Endpoint, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	s, err := New(context.Background(), bucket, Options{Endpoint: proxy.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, proxy
+}
+
 func TestConformance(t *testing.T) {
 	startGateway(t)
 	storagetest.Run(t, newBucket(t, "conformance"), storagetest.Options{})
@@ -102,15 +118,7 @@ func TestBodyCutShortIsReadAgain(t *testing.T) {
 		wantGets int64
 		wantErr  bool
 	}{{0, 1, false}, {1, 3, true}} {
-		proxy, err := faultproxy.Start(gw.Endpoint, faultproxy.Config{Truncate: tt.truncate})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer proxy.Close()
-		s, err := New(ctx, "cut", Options{Endpoint: proxy.URL})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, proxy := throughProxy(t, gw, "cut", faultproxy.Config{Truncate: tt.truncate})
 		obj, err := s.Open(ctx, "k") // a HEAD: never cut
 		if err != nil {
 			t.Fatal(err)
@@ -163,23 +171,18 @@ func TestRetriesCounted(t *testing.T) {
 	if err := direct.Put(ctx, "k", bytes.NewReader(make([]byte, 1000))); err != nil {
 		t.Fatal(err)
 	}
+	stat := func(s *Store) error {
+		_, err := s.Stat(ctx, "k")
+		return err
+	}
 	for _, tc := range []struct {
 		name   string
 		faults faultproxy.Config
 		do     func(s *Store) error
 	}{
-		{"500 on every request", faultproxy.Config{Error500: 1}, func(s *Store) error {
-			_, err := s.Stat(ctx, "k")
-			return err
-		}},
-		{"503 SlowDown", faultproxy.Config{SlowDown: 1}, func(s *Store) error {
-			_, err := s.Stat(ctx, "k")
-			return err
-		}},
-		{"reset before", faultproxy.Config{ResetBefore: 1}, func(s *Store) error {
-			_, err := s.Stat(ctx, "k")
-			return err
-		}},
+		{"500 on every request", faultproxy.Config{Error500: 1}, stat},
+		{"503 SlowDown", faultproxy.Config{SlowDown: 1}, stat},
+		{"reset before", faultproxy.Config{ResetBefore: 1}, stat},
 		{"reset after a put", faultproxy.Config{ResetAfter: 1}, func(s *Store) error {
 			return s.Put(ctx, "p", bytes.NewReader([]byte("x")))
 		}},
@@ -193,15 +196,7 @@ func TestRetriesCounted(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			proxy, err := faultproxy.Start(gw.Endpoint, tc.faults)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer proxy.Close()
-			s, err := New(ctx, "retries", Options{Endpoint: proxy.URL})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, proxy := throughProxy(t, gw, "retries", tc.faults)
 			before := Retries()
 			if err := tc.do(s); err == nil {
 				t.Fatal("the request succeeded through a proxy that fails every one")
