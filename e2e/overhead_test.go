@@ -31,8 +31,9 @@ func envInt(name string, def int) int {
 //     whole corpus with the same kernel and candidate count (the strictest
 //     baseline: no shards, the whole corpus in memory);
 //   - same-tiles-s: the in-process searches of the job's own tiles (each query
-//     block against each corpus shard) and the merge of their results, with no
-//     Temporal, S3, Parquet or checkpoints.
+//     block against each corpus shard, with floors as a worker has them) and
+//     the merge of their results, with no Temporal, S3, Parquet or
+//     checkpoints.
 //
 // It reports the times and the job's ratio to each.
 //
@@ -96,8 +97,10 @@ func BenchmarkJobOverhead(b *testing.B) {
 }
 
 // searchTiles times the in-process search of the job's tiles, each query
-// block against each corpus shard (the cuts of synth.Shards), and the merge of
-// each query's results over the shards, as the job's MergeBlock folds them.
+// block against each corpus shard (the cuts of synth.Shards) starting from the
+// floors its earlier shards raised, as a worker searches a block's tiles, and
+// the merge of each query's results over the shards, as the job's MergeBlock
+// folds them.
 func searchTiles(b *testing.B, cfg synth.Config, d synth.Data, blockRows int) time.Duration {
 	q, c, k := matrices(b, cfg, d)
 	var shards [][2]int
@@ -109,12 +112,14 @@ func searchTiles(b *testing.B, cfg synth.Config, d synth.Data, blockRows int) ti
 		hi := min(lo+blockRows, q.Rows)
 		block := miner.Matrix{Rows: hi - lo, Dim: q.Dim, Data: q.Data[lo*q.Dim : hi*q.Dim]}
 		merged := make([]miner.Partial, block.Rows)
+		floor := miner.NoFloors(block.Rows)
 		for _, sh := range shards {
 			corpus := miner.Matrix{Rows: sh[1] - sh[0], Dim: c.Dim, Data: c.Data[sh[0]*c.Dim : sh[1]*c.Dim]}
-			parts, err := miner.SearchTile(miner.Tile{Queries: block, Corpus: corpus, Base: int64(sh[0]), K: k})
+			parts, err := miner.SearchTile(miner.Tile{Queries: block, Corpus: corpus, Base: int64(sh[0]), K: k, Floor: floor})
 			if err != nil {
 				b.Fatal(err)
 			}
+			miner.RaiseFloors(floor, k, parts)
 			for i := range merged {
 				merged[i] = miner.Merge(k, merged[i], parts[i])
 			}
