@@ -94,8 +94,9 @@ type Activities struct {
 	plans   map[string]*planFile // by output URI + fingerprint
 	queries lru[*queryBlock]
 	shards  lru[*shardData]
-	floats  floatPool // shard buffers, recycled
-	floors  floorBook // per query block, for its later tiles
+	floats  bufPool[float32] // shard buffers, recycled
+	fetches fetcher          // shards' bytes fetched by tiles waiting for their turn
+	floors  floorBook        // per query block, for its later tiles
 }
 
 // New returns Activities that open stores with backend.Open.

@@ -3,6 +3,8 @@ package activities
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/hardneg/hardneg/internal/hugepages"
 )
 
 // cached is what lru keeps: a block that counts its users. hold is called
@@ -82,6 +84,21 @@ func (c *lru[T]) get(key string, size int64, load func() (T, error)) (T, error) 
 	return b, nil
 }
 
+// has reports whether key is cached or being read.
+func (c *lru[T]) has(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.loading[key]; ok {
+		return true
+	}
+	for _, e := range c.entries {
+		if e.key == key {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *lru[T]) setLimit(n int64) {
 	c.mu.Lock()
 	c.maxBytes = max(n, 0)
@@ -141,18 +158,18 @@ func (c *lru[T]) add(key string, b T, size int64) {
 	c.evict(0, 1)
 }
 
-// floatPool keeps one large float32 buffer whose last user is done, for the
-// next shard of its size: touching fresh memory costs more than decoding a
-// shard into it on some machines (a third of a second per 100 MB here, in
-// page faults), and the garbage collector would hand back the old one only
-// after a cycle, zeroed.
-type floatPool struct {
+// bufPool keeps one large buffer whose last user is done, for the next
+// user of its size (corpus shards' floats, fetched shards' bytes): touching
+// fresh memory costs more than decoding a shard into it on some machines (a
+// third of a second per 100 MB here, in page faults), and the garbage
+// collector would hand back the old one only after a cycle, zeroed.
+type bufPool[T any] struct {
 	mu   sync.Mutex
-	free []float32
+	free []T
 }
 
-// get returns a buffer of n floats, with unspecified contents.
-func (p *floatPool) get(n int) []float32 {
+// get returns a buffer of n elements, with unspecified contents.
+func (p *bufPool[T]) get(n int) []T {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if cap(p.free) >= n {
@@ -160,11 +177,11 @@ func (p *floatPool) get(n int) []float32 {
 		p.free = nil
 		return b
 	}
-	return make([]float32, n)
+	return hugepages.Make[T](n)
 }
 
 // put keeps b for a later get, in place of a smaller one.
-func (p *floatPool) put(b []float32) {
+func (p *bufPool[T]) put(b []T) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if cap(b) > cap(p.free) {

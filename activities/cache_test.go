@@ -105,17 +105,17 @@ func TestShardBuffersRecycled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s0, err := a.loadShard(ctx, p, 0, needs{})
+	s0, err := a.loadShard(ctx, p, 0, needs{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, _ := a.loadShard(ctx, p, 0, needs{})
+	again, _ := a.loadShard(ctx, p, 0, needs{}, nil)
 	if again != s0 {
 		t.Fatal("shard 0 read twice: want the cached one")
 	}
 	again.release()
 	want := slices.Clone(s0.emb.Data)
-	s1, err := a.loadShard(ctx, p, 1, needs{}) // a tile still holds shard 0: it stays
+	s1, err := a.loadShard(ctx, p, 1, needs{}, nil) // a tile still holds shard 0: it stays
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,14 +123,14 @@ func TestShardBuffersRecycled(t *testing.T) {
 		t.Fatal("shard 0 changed while a tile held it")
 	}
 	s0.release()
-	again, _ = a.loadShard(ctx, p, 0, needs{})
+	again, _ = a.loadShard(ctx, p, 0, needs{}, nil)
 	if again != s0 {
 		t.Fatal("shard 0 read again after a tile held it: want the cached one")
 	}
 	again.release()
 	buf := &s1.emb.Data[0]
 	s1.release() // now no tile holds shard 0 or 1: reading shard 2 drops both
-	s2, err := a.loadShard(ctx, p, 2, needs{})
+	s2, err := a.loadShard(ctx, p, 2, needs{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

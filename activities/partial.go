@@ -14,6 +14,8 @@ import (
 	"io"
 
 	"github.com/hardneg/hardneg/miner"
+
+	"github.com/hardneg/hardneg/internal/hugepages"
 )
 
 // partialVersion is the first number of a partial; readPartials refuses others.
@@ -38,7 +40,7 @@ func writePartials(w io.Writer, parts []miner.Partial, first int64, rows int, id
 	for _, id := range table.ids {
 		size += 4 + len(id)
 	}
-	e := encoder{b: make([]byte, 0, size)}
+	e := encoder{b: hugepages.Make[byte](size)[:0]}
 	e.u(partialVersion)
 	e.u(uint64(len(parts)))
 	e.table(table)
@@ -146,7 +148,7 @@ type partialArena struct {
 // newPartialArena sizes an arena for what n bytes can hold at most: a
 // candidate takes at least 5 of them, a draw 6.
 func newPartialArena(n int) *partialArena {
-	return &partialArena{cands: make([]miner.Candidate, 0, n/5), drawn: make([]miner.Drawn, 0, n/6)}
+	return &partialArena{cands: hugepages.Make[miner.Candidate](n / 5)[:0], drawn: hugepages.Make[miner.Drawn](n / 6)[:0]}
 }
 
 func (a *partialArena) candidates(d *decoder, n int) []miner.Candidate {
@@ -164,7 +166,7 @@ func (a *partialArena) candidates(d *decoder, n int) []miner.Candidate {
 // slice it returns cannot be appended into its neighbour.
 func take[T any](arena *[]T, n int) []T {
 	if len(*arena)+n > cap(*arena) {
-		*arena = make([]T, 0, max(n, cap(*arena)))
+		*arena = hugepages.Make[T](max(n, cap(*arena)))[:0]
 	}
 	lo := len(*arena)
 	*arena = (*arena)[:lo+n]

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"slices"
 	"strings"
@@ -443,25 +444,40 @@ func repeatedHashes(perShard [][]uint64) map[uint64]struct{} {
 // openShard opens one input shard and reads its footer. closer closes the
 // object.
 func (a *Activities) openShard(ctx context.Context, st storage.Store, info shardInfo, name string, spec workflows.Spec) (*dataset.Shard, func(), error) {
-	obj, err := st.Open(ctx, info.Key)
+	obj, err := openPlanned(ctx, st, info, name)
 	if err != nil {
-		if errors.Is(err, storage.ErrNotExist) {
-			// The plan listed it: the input changed under the job.
-			return nil, nil, invalid(fmt.Sprintf("%s: shard disappeared after the plan (inputs must not change during a job)", name))
-		}
-		return nil, nil, fmt.Errorf("open %s: %w", name, err)
+		return nil, nil, err
 	}
-	if got := obj.Info(); got.Size != info.Size || (info.ETag != "" && got.ETag != info.ETag) {
-		obj.Close()
-		return nil, nil, invalid(fmt.Sprintf("%s: shard changed after the plan (size %d, ETag %q; planned %d, %q)",
-			name, got.Size, got.ETag, info.Size, info.ETag))
-	}
-	sh, err := dataset.OpenShard(a.counting(obj), info.Size, name, columns(spec))
+	return openFrom(a.counting(obj), obj, info, name, spec)
+}
+
+// openFrom opens the shard name read through r; closing it closes obj.
+func openFrom(r io.ReaderAt, obj storage.Object, info shardInfo, name string, spec workflows.Spec) (*dataset.Shard, func(), error) {
+	sh, err := dataset.OpenShard(r, info.Size, name, columns(spec))
 	if err != nil {
 		obj.Close()
 		return nil, nil, classify(fmt.Errorf("read footer of %s: %w", name, err))
 	}
 	return sh, func() { obj.Close() }, nil
+}
+
+// openPlanned opens a shard the plan listed, and checks it is the object
+// the plan saw.
+func openPlanned(ctx context.Context, st storage.Store, info shardInfo, name string) (storage.Object, error) {
+	obj, err := st.Open(ctx, info.Key)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotExist) {
+			// The plan listed it: the input changed under the job.
+			return nil, invalid(fmt.Sprintf("%s: shard disappeared after the plan (inputs must not change during a job)", name))
+		}
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	if got := obj.Info(); got.Size != info.Size || (info.ETag != "" && got.ETag != info.ETag) {
+		obj.Close()
+		return nil, invalid(fmt.Sprintf("%s: shard changed after the plan (size %d, ETag %q; planned %d, %q)",
+			name, got.Size, got.ETag, info.Size, info.ETag))
+	}
+	return obj, nil
 }
 
 // doneWork lists the checkpoints already under the plan's work prefix.

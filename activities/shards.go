@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -15,6 +16,8 @@ import (
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
+
+	"github.com/hardneg/hardneg/internal/hugepages"
 )
 
 // countingReader counts the bytes read through it into the bytes-read metric.
@@ -109,7 +112,7 @@ type shardData struct {
 	// refCount counts the users of emb (the cache, tiles); the last to let
 	// go gives its buffer to pool, when set.
 	refCount
-	pool *floatPool
+	pool *bufPool[float32]
 }
 
 func (d *shardData) release() {
@@ -128,12 +131,18 @@ type needs struct{ labels, positives bool }
 // order), and then read and decode it once.
 //
 // The caller must release the shard when done with it.
-func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs) (*shardData, error) {
+//
+// raw, when set and fetched without error, holds the shard's bytes
+// (fetchShard), which are then decoded instead of read from the store.
+func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs, raw *fetched) (*shardData, error) {
 	info := p.Corpus[s]
 	a.shards.setLimit(a.ShardCacheBytes)
-	key := fmt.Sprintf("%s\x00%s\x00%d\x00%v", p.Spec.Output, p.Fingerprint, s, n)
-	return a.shards.get(key, info.Rows*int64(p.Dim)*4, func() (*shardData, error) {
-		d, err := a.readShardInto(ctx, p, p.Spec.Corpus, info, n, a.floats.get(int(info.Rows)*p.Dim))
+	return a.shards.get(shardKey(p, s, n), info.Rows*int64(p.Dim)*4, func() (*shardData, error) {
+		var data []byte
+		if raw != nil && raw.err == nil {
+			data = raw.data
+		}
+		d, err := a.readShardInto(ctx, p, p.Spec.Corpus, info, n, a.floats.get(int(info.Rows)*p.Dim), data)
 		if d != nil {
 			d.pool = &a.floats
 		}
@@ -141,20 +150,52 @@ func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs)
 	})
 }
 
+// shardKey names corpus shard s of p's job, read with n, within this
+// process (the shard cache, the fetches).
+func shardKey(p *planFile, s int, n needs) string {
+	return fmt.Sprintf("%s\x00%s\x00%d\x00%v", p.Spec.Output, p.Fingerprint, s, n)
+}
+
+// fetchShard fetches the bytes of corpus shard s unless the shard is cached
+// or being read; then it returns nil. The caller must release what it gets.
+func (a *Activities) fetchShard(ctx context.Context, p *planFile, s int, n needs) *fetched {
+	key := shardKey(p, s, n)
+	if a.shards.has(key) {
+		return nil
+	}
+	info, uri := p.Corpus[s], p.Spec.Corpus
+	return a.fetches.get(key, info.Size, func(buf []byte) error {
+		st, err := a.store(ctx, uri)
+		if err != nil {
+			return err
+		}
+		return a.fetchObject(ctx, st, info, withSlash(uri)+info.Key, buf)
+	})
+}
+
 // readShard reads one shard whole.
 func (a *Activities) readShard(ctx context.Context, p *planFile, uri string, info shardInfo, n needs) (*shardData, error) {
-	return a.readShardInto(ctx, p, uri, info, n, nil)
+	return a.readShardInto(ctx, p, uri, info, n, nil, nil)
 }
 
 // readShardInto reads one shard whole, its embeddings into dst when it is
-// large enough.
-func (a *Activities) readShardInto(ctx context.Context, p *planFile, uri string, info shardInfo, n needs, dst []float32) (*shardData, error) {
-	st, err := a.store(ctx, uri)
-	if err != nil {
-		return nil, err
-	}
+// large enough, from raw when set (the shard's bytes, fetched) or else from
+// the store.
+func (a *Activities) readShardInto(ctx context.Context, p *planFile, uri string, info shardInfo, n needs, dst []float32, raw []byte) (*shardData, error) {
 	name := withSlash(uri) + info.Key
-	sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
+	var sh *dataset.Shard
+	var closer func()
+	var err error
+	if raw != nil {
+		obj := bytesObject{bytes.NewReader(raw), storage.ObjectInfo{Key: info.Key, Size: info.Size, ETag: info.ETag}}
+		sh, closer, err = openFrom(obj, obj, info, name, p.Spec)
+	} else {
+		var st storage.Store
+		if st, err = a.store(ctx, uri); err != nil {
+			return nil, err
+		}
+		sh, closer, err = a.openShard(ctx, st, info, name, p.Spec)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +308,7 @@ func (a *Activities) readQueryBlock(ctx context.Context, p *planFile, lo, hi int
 	if err != nil {
 		return nil, err
 	}
-	qb := &queryBlock{first: lo, emb: miner.NewMatrix(int(hi-lo), p.Dim)}
+	qb := &queryBlock{first: lo, emb: miner.Matrix{Rows: int(hi - lo), Dim: p.Dim, Data: hugepages.Make[float32](int(hi-lo) * p.Dim)}}
 	for _, info := range shards {
 		from, to := max(lo, info.First), min(hi, info.First+info.Rows)
 		if from >= to {

@@ -46,12 +46,22 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	stop := a.heartbeat(ctx, func() any { return phase.Load() })
 	defer stop()
 	// A tile reads its data only once the other tile's search is done: the
-	// read (decoding, and on a gateway beside the worker the transfer too)
-	// needs the cores the search uses, and slowed a search beside it by more
-	// than it took alone. The second tile in flight still saves the time
-	// between tiles: it was handed out and is ready to read while the first
+	// decoding needs the cores the search uses, and slowed a search beside it
+	// by more than it took alone. While it waits it fetches the bytes of its
+	// shard, unless a tile before it read the shard (fetch.go); the transfer
+	// is mostly waiting on the store. The second tile in flight also saves
+	// the time between tiles: it was handed out and is ready while the first
 	// one searches, and the first one writes its partial while it reads.
-	a.search.Lock()
+	n := needs{labels: p.Spec.Mode() == workflows.ModeLabeled}
+	var raw *fetched
+	var fetchSecs float64
+	if !a.search.TryLock() {
+		phase.Store("fetch corpus shard")
+		raw = a.fetchShard(ctx, p, in.Shard, n)
+		fetchSecs = time.Since(start).Seconds()
+		phase.Store("waiting for the other tile's search")
+		a.search.Lock()
+	}
 	locked := true
 	unlock := func() {
 		if locked {
@@ -60,7 +70,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 		}
 	}
 	defer unlock()
-	waitSecs := time.Since(start).Seconds()
+	waitSecs := time.Since(start).Seconds() - fetchSecs
 	phase.Store("read queries and corpus shard")
 	// The query block and the shard are read at once: each is mostly waiting
 	// on the store when it is remote.
@@ -72,10 +82,13 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 		return err
 	})
 	g.Go(func() (err error) {
-		shard, err = a.loadShard(gctx, p, in.Shard, needs{labels: p.Spec.Mode() == workflows.ModeLabeled})
+		shard, err = a.loadShard(gctx, p, in.Shard, n, raw)
 		return err
 	})
 	err = g.Wait()
+	if raw != nil {
+		a.fetches.release(raw) // decoded, or read from the store after all
+	}
 	if shard != nil {
 		defer shard.release()
 	}
@@ -94,7 +107,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	if f := a.floors.get(floorKey); len(f) == tile.Queries.Rows {
 		tile.Floor = f
 	}
-	readSecs := time.Since(start).Seconds() - waitSecs
+	readSecs := time.Since(start).Seconds() - fetchSecs - waitSecs
 	phase.Store("search")
 	searchStart := time.Now()
 	parts, err := miner.SearchTileContext(ctx, tile)
@@ -125,7 +138,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	a.count(MetricCorpusRows, nil, float64(res.CorpusRows))
 	a.count(MetricMiningSeconds, nil, secs)
 	a.logger().Info("tile mined", "block", in.Block, "shard", in.Shard, "queries", res.QueryRows,
-		"corpus_rows", res.CorpusRows, "floors", tile.Floor != nil, "seconds", secs, "wait_seconds", waitSecs, "read_seconds", readSecs, "search_seconds", searchSecs)
+		"corpus_rows", res.CorpusRows, "floors", tile.Floor != nil, "seconds", secs, "fetch_seconds", fetchSecs, "wait_seconds", waitSecs, "read_seconds", readSecs, "search_seconds", searchSecs)
 	return res, nil
 }
 

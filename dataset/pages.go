@@ -15,6 +15,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/hardneg/hardneg/internal/hugepages"
 )
 
 // This file reads the pages of a column chunk without parquet-go's page API.
@@ -125,11 +127,11 @@ func getSegment(n int, slots chan struct{}) *segment {
 			s = new(segment)
 		}
 		if cap(s.buf) != segmentSize { // new, or from before segmentSize changed
-			s.buf = make([]byte, segmentSize)
+			s.buf = hugepages.Make[byte](segmentSize)
 		}
 		s.buf = s.buf[:n]
 	} else {
-		s = &segment{buf: make([]byte, n)}
+		s = &segment{buf: hugepages.Make[byte](n)}
 	}
 	s.refs.Store(1)
 	s.slot = slots

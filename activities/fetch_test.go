@@ -1,0 +1,160 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hardneg/hardneg/workflows"
+)
+
+// TestWaitingTileFetchesItsShard mines a tile while another tile holds the
+// search: it must fetch its shard's bytes while it waits, decode them once it
+// has its turn and write the same partial as a tile that read the shard from
+// the store. The fetched bytes go back to the pool when it is done.
+func TestWaitingTileFetchesItsShard(t *testing.T) {
+	ds := pairsData(3000, 90)
+	ctx := context.Background()
+	mine := func(waiting bool) []byte {
+		spec := layout(t, ds, 3, 2)
+		spec.QueryBlockRows = 30
+		spec = spec.WithDefaults()
+		a := quiet()
+		plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: 1, Shard: 2}
+		if !waiting {
+			if _, err := a.MineTile(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			a.search.Lock() // another tile's search
+			done := make(chan error, 1)
+			go func() {
+				_, err := a.MineTile(ctx, in)
+				done <- err
+			}()
+			waitFor(t, "the waiting tile's fetch", func() bool { return a.fetches.finished() == 1 })
+			a.search.Unlock()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if n := a.fetches.finished(); n != 0 {
+				t.Errorf("%d fetches still held after the tile", n)
+			}
+			if p := plan.Fingerprint; cap(a.fetches.pool.free) == 0 {
+				t.Errorf("the fetched bytes of plan %s did not go back to the pool", p)
+			}
+		}
+		return mustRead(t, filepath.Join(strings.TrimPrefix(spec.Output, "file://"), TileKey(plan.Fingerprint, 1, 2)))
+	}
+	if got, want := mine(true), mine(false); !bytes.Equal(got, want) {
+		t.Errorf("the partial of a tile decoded from fetched bytes differs from one read from the store (%d vs %d bytes)", len(got), len(want))
+	}
+}
+
+// TestFetchShared checks that concurrent gets of one key share one fetch,
+// and that a failed fetch gives its buffer back and reports its error.
+func TestFetchShared(t *testing.T) {
+	var f fetcher
+	release := make(chan struct{})
+	calls := 0
+	fetch := func(buf []byte) error {
+		calls++
+		<-release
+		copy(buf, "shard")
+		return nil
+	}
+	var wg sync.WaitGroup
+	got := make([]*fetched, 3)
+	for i := range got {
+		wg.Go(func() { got[i] = f.get("k", 5, fetch) })
+	}
+	waitFor(t, "three gets of one key", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		o := f.active["k"]
+		return o != nil && o.n.Load() == 3
+	})
+	close(release)
+	wg.Wait()
+	if calls != 1 {
+		t.Errorf("%d fetches for three gets of one key, want 1", calls)
+	}
+	for i, o := range got {
+		if string(o.data) != "shard" || o.err != nil {
+			t.Errorf("get %d: %q, %v", i, o.data, o.err)
+		}
+		f.release(o)
+	}
+	if len(f.active) != 0 || cap(f.pool.free) < 5 {
+		t.Errorf("after the last release: %d fetches active, pool buffer of %d bytes", len(f.active), cap(f.pool.free))
+	}
+
+	boom := errors.New("boom")
+	o := f.get("k", 5, func([]byte) error { return boom })
+	if o.err != boom || o.data != nil {
+		t.Errorf("failed fetch: data %q, err %v", o.data, o.err)
+	}
+	f.release(o)
+	if cap(f.pool.free) < 5 {
+		t.Errorf("a failed fetch kept its buffer")
+	}
+}
+
+// TestLoadShardAfterFailedFetch checks that a tile whose fetch failed reads
+// its shard from the store.
+func TestLoadShardAfterFailedFetch(t *testing.T) {
+	spec := layout(t, pairsData(600, 20), 2, 1).WithDefaults()
+	a := quiet()
+	ctx := context.Background()
+	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := a.loadPlan(ctx, spec, plan.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := a.loadShard(ctx, p, 1, needs{}, &fetched{err: errors.New("connection reset")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.release()
+	if sh.emb.Rows != int(p.Corpus[1].Rows) || sh.ids.Len() != sh.emb.Rows {
+		t.Errorf("shard read after a failed fetch: %d rows, %d ids; want %d", sh.emb.Rows, sh.ids.Len(), p.Corpus[1].Rows)
+	}
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// finished counts the fetches done and still held.
+func (f *fetcher) finished() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, o := range f.active {
+		select {
+		case <-o.done:
+			n++
+		default:
+		}
+	}
+	return n
+}
