@@ -20,7 +20,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	mathbits "math/bits"
 	"slices"
@@ -28,6 +27,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/hardneg/hardneg/miner"
+
+	"github.com/hardneg/hardneg/internal/hugepages"
 )
 
 // One encoder and decoder serve every checkpoint: EncodeAll and DecodeAll are
@@ -71,9 +72,11 @@ func (e *encoder) candidates(cs []miner.Candidate) {
 }
 
 // writeTo compresses what was encoded into w.
-func (e *encoder) writeTo(w io.Writer) error {
-	_, err := w.Write(zstdEncoder.EncodeAll(e.b, make([]byte, 0, len(e.b)/2)))
-	return err
+// compressed returns the encoded bytes, compressed with zstd. The output
+// buffer has room for all of them: most of a checkpoint (scores) hardly
+// compresses, and growing the buffer would copy it.
+func (e *encoder) compressed() []byte {
+	return zstdEncoder.EncodeAll(e.b, hugepages.Make[byte](len(e.b) + 64)[:0])
 }
 
 // decoder reads the checkpoint layout; its first error sticks and later reads
@@ -85,8 +88,20 @@ type decoder struct {
 
 var errShort = errors.New("the file ends early")
 
+// decodeBuffer returns a buffer for the decompressed bytes of data when its
+// zstd frame header says how many there are (EncodeAll writes it), so that
+// decoding does not grow one by copying, and nil otherwise. A damaged header
+// makes at most a buffer of 64 times data's size, then fails to decode.
+func decodeBuffer(data []byte) []byte {
+	var h zstd.Header
+	if h.Decode(data) != nil || !h.HasFCS || h.FrameContentSize > 64*uint64(len(data)) {
+		return nil
+	}
+	return hugepages.Make[byte](int(h.FrameContentSize))[:0]
+}
+
 func newDecoder(data []byte) (*decoder, error) {
-	raw, err := zstdDecoder.DecodeAll(data, nil)
+	raw, err := zstdDecoder.DecodeAll(data, decodeBuffer(data))
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +279,7 @@ const windowVersion = 1
 //	  u easy, then u row, f score each
 //	  u positives scored, then u row, f score each
 //	  f anchor, u has anchor (0 or 1), 8 × v removed counts
-func writeWindows(w io.Writer, qws []queryWindow, table *idTable) error {
+func encodeWindows(qws []queryWindow, table *idTable) []byte {
 	size := 0
 	for _, qw := range qws {
 		size += 64 + len(qw.ID) + 10*(len(qw.Win.Hard)+len(qw.Win.Easy)+len(qw.Win.Positives))
@@ -275,7 +290,7 @@ func writeWindows(w io.Writer, qws []queryWindow, table *idTable) error {
 	for _, id := range table.ids {
 		size += 4 + len(id)
 	}
-	e := encoder{b: make([]byte, 0, size)}
+	e := encoder{b: hugepages.Make[byte](size)[:0]}
 	e.u(windowVersion)
 	e.u(uint64(len(qws)))
 	e.table(table)
@@ -310,7 +325,7 @@ func writeWindows(w io.Writer, qws []queryWindow, table *idTable) error {
 			e.v(*n)
 		}
 	}
-	return e.writeTo(w)
+	return e.compressed()
 }
 
 // removedCounts lists the fields of a miner.Removed, in the file's order.

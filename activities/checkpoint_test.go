@@ -1,7 +1,6 @@
 package activities
 
 import (
-	"bytes"
 	"reflect"
 	"slices"
 	"strings"
@@ -31,11 +30,7 @@ func sampleWindows() ([]queryWindow, *idTable) {
 // every query sharing the block's id table.
 func TestWindowsRoundTrip(t *testing.T) {
 	qws, table := sampleWindows()
-	var buf bytes.Buffer
-	if err := writeWindows(&buf, qws, table); err != nil {
-		t.Fatal(err)
-	}
-	got, err := readWindows(buf.Bytes(), "block")
+	got, err := readWindows(encodeWindows(qws, table), "block")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,9 +51,7 @@ func TestWindowsRoundTrip(t *testing.T) {
 // TestWindowsRefused checks that damaged windows are an error naming the file.
 func TestWindowsRefused(t *testing.T) {
 	qws, table := sampleWindows()
-	var good bytes.Buffer
-	writeWindows(&good, qws, table)
-	raw, _ := zstdDecoder.DecodeAll(good.Bytes(), nil)
+	raw, _ := zstdDecoder.DecodeAll(encodeWindows(qws, table), nil)
 	for _, tc := range []struct {
 		name, want string
 		data       []byte

@@ -88,15 +88,11 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 			res.Short++
 		}
 	}
-	var buf bytes.Buffer
 	names, err := windowIDs(qws, p.Corpus, tables)
 	if err != nil {
 		return res, fmt.Errorf("merge block %d: %w", in.Block, err)
 	}
-	if err := writeWindows(&buf, qws, names); err != nil {
-		return res, fmt.Errorf("encode windows of block %d: %w", in.Block, err)
-	}
-	if err := out.Put(ctx, key, &buf); err != nil {
+	if err := out.Put(ctx, key, bytes.NewReader(encodeWindows(qws, names))); err != nil {
 		return res, fmt.Errorf("write %s: %w", key, err)
 	}
 	res.Queries = int64(nq)

@@ -11,7 +11,6 @@ package activities
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/hardneg/hardneg/miner"
 
@@ -21,12 +20,12 @@ import (
 // partialVersion is the first number of a partial; readPartials refuses others.
 const partialVersion = 1
 
-// writePartials writes a tile's partials. Their rows lie in the shard whose
+// encodePartials encodes a tile's partials. Their rows lie in the shard whose
 // rows are [first, first+rows); id names each by its shard-local index.
-func writePartials(w io.Writer, parts []miner.Partial, first int64, rows int, id func(local int) string) error {
+func encodePartials(parts []miner.Partial, first int64, rows int, id func(local int) string) ([]byte, error) {
 	used, err := usedRows(parts, first, rows)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	table := &idTable{rows: used, ids: make([]string, len(used))}
 	for i, r := range used {
@@ -47,7 +46,7 @@ func writePartials(w io.Writer, parts []miner.Partial, first int64, rows int, id
 	for _, p := range parts {
 		e.partial(p)
 	}
-	return e.writeTo(w)
+	return e.compressed(), nil
 }
 
 // usedRows lists, ascending, the distinct rows the partials hold.

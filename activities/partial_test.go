@@ -66,15 +66,14 @@ func TestPartialRoundTrip(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			parts := samplePartials(tc.queries, tc.first, int(tc.rows), 1)
-			var a, b bytes.Buffer
-			if err := writePartials(&a, parts, tc.first, int(tc.rows), shardID); err != nil {
+			a, err := encodePartials(parts, tc.first, int(tc.rows), shardID)
+			if err != nil {
 				t.Fatal(err)
 			}
-			writePartials(&b, parts, tc.first, int(tc.rows), shardID)
-			if !bytes.Equal(a.Bytes(), b.Bytes()) {
+			if b, _ := encodePartials(parts, tc.first, int(tc.rows), shardID); !bytes.Equal(a, b) {
 				t.Error("the same partials written twice differ")
 			}
-			got, ids, err := readPartials(a.Bytes(), "tile", tc.queries)
+			got, ids, err := readPartials(a, "tile", tc.queries)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,9 +81,7 @@ func TestPartialRoundTrip(t *testing.T) {
 				t.Errorf("read back %+v\nwant %+v", got, parts)
 			}
 			// DeepEqual takes -0 for 0: written again, the bits must agree too.
-			var c bytes.Buffer
-			writePartials(&c, got, tc.first, int(tc.rows), shardID)
-			if !bytes.Equal(c.Bytes(), a.Bytes()) {
+			if c, _ := encodePartials(got, tc.first, int(tc.rows), shardID); !bytes.Equal(c, a) {
 				t.Error("partials read back write different bytes")
 			}
 			for _, p := range got {
@@ -103,11 +100,10 @@ func TestPartialRoundTrip(t *testing.T) {
 // naming the file, never partials read wrong.
 func TestPartialRefused(t *testing.T) {
 	parts := samplePartials(30, 100, 200, 2)
-	var buf bytes.Buffer
-	if err := writePartials(&buf, parts, 100, 200, shardID); err != nil {
+	good, err := encodePartials(parts, 100, 200, shardID)
+	if err != nil {
 		t.Fatal(err)
 	}
-	good := buf.Bytes()
 	raw, err := zstdDecoder.DecodeAll(good, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +128,7 @@ func TestPartialRefused(t *testing.T) {
 		})
 	}
 	t.Run("row outside the shard", func(t *testing.T) {
-		err := writePartials(&bytes.Buffer{}, parts, 150, 200, shardID)
+		_, err := encodePartials(parts, 150, 200, shardID)
 		if err == nil || !strings.Contains(err.Error(), "outside the shard") {
 			t.Errorf("got %v, want a row outside the shard refused", err)
 		}

@@ -120,15 +120,15 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	// gets written (floorBook).
 	a.floors.raise(floorKey, tile.K, parts)
 	phase.Store("write partial")
-	var buf bytes.Buffer
 	idOf := func(local int) string { return idText(shard.ids, local) }
-	if err := writePartials(&buf, parts, cs.First, int(cs.Rows), idOf); err != nil {
+	data, err := encodePartials(parts, cs.First, int(cs.Rows), idOf)
+	if err != nil {
 		return res, fmt.Errorf("encode partial of tile b%d s%d: %w", in.Block, in.Shard, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return res, err // cancelled: leave no checkpoint written by a lost attempt
 	}
-	if err := out.Put(ctx, key, &buf); err != nil {
+	if err := out.Put(ctx, key, bytes.NewReader(data)); err != nil {
 		return res, fmt.Errorf("write %s: %w", key, err)
 	}
 	res.QueryRows, res.CorpusRows = int64(qb.emb.Rows), cs.Rows

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"math/bits"
+	"slices"
 	"strconv"
 )
 
@@ -94,17 +95,28 @@ func EasyDraw(querySeed uint64, corpusRows int64, n int) []int64 {
 	// Sparse: rejection of repeats; at most half the rows are taken, so each
 	// draw is accepted with probability at least 1/2.
 	out := make([]int64, 0, n)
-	seen := make(map[int64]struct{}, n)
-	for len(out) < n {
-		v := int64(r.below(uint64(corpusRows)))
-		if _, dup := seen[v]; dup {
-			continue
+	seen := func(v int64) bool { return slices.Contains(out, v) }
+	if n > linearDrawMax {
+		set := make(map[int64]struct{}, n)
+		seen = func(v int64) bool {
+			_, dup := set[v]
+			set[v] = struct{}{}
+			return dup
 		}
-		seen[v] = struct{}{}
-		out = append(out, v)
+	}
+	for len(out) < n {
+		if v := int64(r.below(uint64(corpusRows))); !seen(v) {
+			out = append(out, v)
+		}
 	}
 	return out
 }
+
+// linearDrawMax is the longest easy draw whose repeats are found by scanning
+// the rows drawn so far. Every tile draws each query's stream (a pool's
+// worth of rows, some fifty), and a map per query and tile cost more than
+// its scan.
+const linearDrawMax = 128
 
 // permutation returns a seeded uniform permutation of [0, n).
 func permutation(querySeed uint64, n int) []int {

@@ -9,7 +9,7 @@ func TestEasyDraw(t *testing.T) {
 	for _, tc := range []struct {
 		rows int64
 		n    int
-	}{{1000, 10}, {10, 10}, {10, 25}, {7, 4}, {1 << 40, 50}, {0, 5}, {5, 0}} {
+	}{{1000, 10}, {10, 10}, {10, 25}, {7, 4}, {1 << 40, 50}, {0, 5}, {5, 0}, {300, 128}, {300, 129}, {5000, 2000}} {
 		a := EasyDraw(99, tc.rows, tc.n)
 		b := EasyDraw(99, tc.rows, tc.n)
 		if !slices.Equal(a, b) {
@@ -28,6 +28,31 @@ func TestEasyDraw(t *testing.T) {
 	}
 	if slices.Equal(EasyDraw(1, 1<<20, 8), EasyDraw(2, 1<<20, 8)) {
 		t.Fatal("different seeds drew the same rows")
+	}
+}
+
+// TestEasyDrawStream checks that the sparse draw finds repeats the same way
+// whether it scans the rows drawn (short draws) or keeps a set (long ones):
+// both give the first n distinct rows of the query's random stream, which a
+// plain reference computes here.
+func TestEasyDrawStream(t *testing.T) {
+	for _, n := range []int{1, 50, linearDrawMax, linearDrawMax + 1, 600} {
+		for seed := range uint64(20) {
+			rows := int64(3 * n) // sparse, with repeats to reject
+			r := newRNG(seed, streamEasy)
+			var want []int64
+			seen := map[int64]bool{}
+			for len(want) < n {
+				v := int64(r.below(uint64(rows)))
+				if !seen[v] {
+					seen[v] = true
+					want = append(want, v)
+				}
+			}
+			if got := EasyDraw(seed, rows, n); !slices.Equal(got, want) {
+				t.Fatalf("n %d, seed %d: drew %v, want %v", n, seed, got, want)
+			}
+		}
 	}
 }
 

@@ -22,6 +22,8 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+
+	"github.com/hardneg/hardneg/internal/hugepages"
 )
 
 // ErrNotExist is wrapped by every error that reports a missing object. It is
@@ -70,7 +72,7 @@ func ReadAll(ctx context.Context, s Store, key string) ([]byte, error) {
 		return nil, err
 	}
 	defer obj.Close()
-	buf := make([]byte, obj.Info().Size)
+	buf := hugepages.Make[byte](int(obj.Info().Size)) // checkpoints run to tens of MB
 	if _, err := obj.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}

@@ -10,6 +10,7 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -255,16 +256,45 @@ func (o *object) getRange(ctx context.Context, p []byte, off int64) (bodyFailed 
 	return false, nil
 }
 
+// singlePutBytes bounds the bodies already in memory that Put sends in one
+// PutObject; it is the transfer manager's multipart threshold.
+const singlePutBytes = 16 << 20
+
 // Put uploads r; the transfer manager switches to a multipart upload for large
-// bodies. S3 makes an object visible only when its upload completes.
+// bodies. A body already in memory (*bytes.Reader, *bytes.Buffer) under
+// singlePutBytes goes up in one PutObject straight from its bytes: the
+// transfer manager would first copy it, and a worker writes a checkpoint of
+// several MB after every tile. S3 makes an object visible only when its
+// upload completes.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader) error {
-	_, err := s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
-		Bucket: aws.String(s.bucket),
-		Key:    aws.String(key),
-		Body:   r,
-	})
+	var err error
+	if body := inMemory(r); body != nil && body.Len() < singlePutBytes {
+		_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket: aws.String(s.bucket),
+			Key:    aws.String(key),
+			Body:   body,
+		})
+	} else {
+		_, err = s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
+			Bucket: aws.String(s.bucket),
+			Key:    aws.String(key),
+			Body:   r,
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("put s3://%s/%s: %w", s.bucket, key, marked(err))
+	}
+	return nil
+}
+
+// inMemory returns a reader of the unread bytes of r when r holds them in
+// memory, and nil otherwise.
+func inMemory(r io.Reader) *bytes.Reader {
+	switch b := r.(type) {
+	case *bytes.Reader:
+		return b
+	case *bytes.Buffer:
+		return bytes.NewReader(b.Bytes())
 	}
 	return nil
 }

@@ -84,6 +84,20 @@ func testPutStatRead(t *testing.T, s storage.Store, _ Options) {
 	if info, err := s.Stat(ctx, "empty"); err != nil || info.Size != 0 {
 		t.Errorf("Stat(empty) = %+v, %v; want size 0", info, err)
 	}
+	// Bodies of every kind: a backend may send those in memory another way.
+	for name, body := range map[string]io.Reader{
+		"buffer": bytes.NewBufferString("from a buffer"),
+		"string": strings.NewReader("from a string"),
+		"stream": io.MultiReader(strings.NewReader("from "), strings.NewReader("a stream")),
+	} {
+		if err := s.Put(ctx, name, body); err != nil {
+			t.Fatalf("Put(%s): %v", name, err)
+		}
+		got, err := storage.ReadAll(ctx, s, name)
+		if want := "from a " + name; err != nil || string(got) != want {
+			t.Errorf("ReadAll(%s) = %q, %v; want %q", name, got, err, want)
+		}
+	}
 }
 
 func testRangedReads(t *testing.T, s storage.Store, _ Options) {
