@@ -135,7 +135,7 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 // the block's bound for the query. The caller flushes p at the end of the
 // block.
 func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 int, base int64, b float64, rowBound func(r int) float64) {
-	t, h, st := s.t, s.heaps[qi], &s.q[qi]
+	t, h, st := s.t, &s.heaps[qi], &s.q[qi]
 	dim := t.Corpus.Dim
 	self := int64(-1)
 	if t.QueryRows != nil {
@@ -208,7 +208,7 @@ type pending struct{ top, same []int32 }
 // order.
 func (s *search) flush(w, qi int, p *pending, data []float32, base int64) {
 	dim := s.t.Corpus.Dim
-	h, st := s.heaps[qi], &s.q[qi]
+	h, st := &s.heaps[qi], &s.q[qi]
 	for i, v := range s.gatherScores(w, qi, data, p.top) {
 		offer(h, base+int64(int(p.top[i])/dim), v)
 	}

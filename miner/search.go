@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hardneg/hardneg/internal/hugepages"
 	"github.com/hardneg/hardneg/miner/internal/kernel"
 )
 
@@ -237,7 +238,7 @@ type search struct {
 	eng     *kernel.Engine
 	workers int
 	chunk   int // queries per work item
-	heaps   []*topK
+	heaps   []topK
 	same    []SameLabel
 	out     []Partial
 	scratch []scratch // one per worker
@@ -266,10 +267,14 @@ func newSearch(t *Tile) *search {
 	nq := t.Queries.Rows
 	chunk := max(8, min(queryChunk, (nq+workers-1)/workers+7)/8*8)
 	s := &search{t: t, eng: eng, workers: workers, chunk: chunk,
-		heaps: make([]*topK, nq), same: make([]SameLabel, nq), out: make([]Partial, nq),
+		heaps: make([]topK, nq), same: make([]SameLabel, nq), out: make([]Partial, nq),
 		scratch: make([]scratch, workers)}
+	// The heaps share one buffer, which their sorted lists (the partials'
+	// Top) then keep: one allocation per tile instead of two per query.
+	room := min(t.K, 1024) // a heap of more grows on its own
+	arena := hugepages.Make[Candidate](nq * room)
 	for i := range s.heaps {
-		s.heaps[i] = newTopK(t.K)
+		s.heaps[i] = topK{k: t.K, h: arena[i*room : i*room : (i+1)*room]}
 		if t.Floor != nil && !math.IsNaN(float64(t.Floor[i])) {
 			s.heaps[i].setFloor(t.Floor[i])
 		}
@@ -380,7 +385,7 @@ func grow[T any](b []T, n int) []T {
 // comparison per score.
 func (s *search) collect(qi int, scores []float32, base int64) {
 	t := s.t
-	h := s.heaps[qi]
+	h := &s.heaps[qi]
 	self := int64(-1)
 	if t.QueryRows != nil {
 		self = t.QueryRows[qi]

@@ -23,8 +23,6 @@ type topK struct {
 	hasFloor bool
 }
 
-func newTopK(k int) *topK { return &topK{k: k, h: make([]Candidate, 0, min(k, 1024))} }
-
 // setFloor makes the heap refuse scores below f.
 func (t *topK) setFloor(f float32) { t.floor, t.hasFloor = f, true }
 
@@ -88,14 +86,16 @@ func (t *topK) down(i int) {
 	}
 }
 
-// sorted empties the heap into a new slice, best first.
+// sorted returns the candidates held, best first, sorted in place (a heap
+// sort: the worst, at the root, goes to the end of the shrinking heap), and
+// leaves the heap empty, with no room: the slice is the caller's now.
 func (t *topK) sorted() []Candidate {
-	out := make([]Candidate, len(t.h))
-	for i := len(t.h) - 1; i >= 0; i-- {
-		out[i] = t.h[0]
-		t.h[0] = t.h[len(t.h)-1]
-		t.h = t.h[:len(t.h)-1]
+	all := t.h
+	for n := len(all); n > 1; n-- {
+		all[0], all[n-1] = all[n-1], all[0]
+		t.h = all[:n-1]
 		t.down(0)
 	}
-	return out
+	t.h = nil
+	return all[:len(all):len(all)]
 }
