@@ -158,3 +158,75 @@ func (f *fetcher) finished() int {
 	}
 	return n
 }
+
+// TestWaitingTileTakesCachedData mines a tile whose query block and shard a
+// worker has cached while another tile holds the search: it must take them
+// (and build its tile) before its turn, fetch nothing, and write the same
+// partial as when it mined after the same tiles with no other tile beside.
+func TestWaitingTileTakesCachedData(t *testing.T) {
+	ds := pairsData(3000, 90)
+	ctx := context.Background()
+	mine := func(waiting bool) []byte {
+		spec := layout(t, ds, 3, 2)
+		spec.QueryBlockRows = 30
+		spec = spec.WithDefaults()
+		a := quiet()
+		a.QueryCacheBytes, a.ShardCacheBytes = 1<<30, 1<<30
+		plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tile := func(b, s int) workflows.TileInput {
+			return workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: b, Shard: s}
+		}
+		// Cache block 1 and shard 2 (and raise block 1's floors, both ways).
+		for _, earlier := range []workflows.TileInput{tile(0, 2), tile(1, 1)} {
+			if _, err := a.MineTile(ctx, earlier); err != nil {
+				t.Fatal(err)
+			}
+		}
+		in := tile(1, 2)
+		if !waiting {
+			if _, err := a.MineTile(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			p, _, err := a.loadPlan(ctx, spec, plan.Fingerprint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.search.Lock() // another tile's search
+			done := make(chan error, 1)
+			go func() {
+				_, err := a.MineTile(ctx, in)
+				done <- err
+			}()
+			waitFor(t, "the waiting tile to hold block 1 and shard 2", func() bool {
+				return a.queries.busy(queryBlockKey(p, 1)) && a.shards.busy(shardKey(p, 2, needs{}))
+			})
+			if n := a.fetches.finished(); n != 0 {
+				t.Errorf("a tile with its data cached fetched %d objects", n)
+			}
+			a.search.Unlock()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		return mustRead(t, filepath.Join(strings.TrimPrefix(spec.Output, "file://"), TileKey(plan.Fingerprint, 1, 2)))
+	}
+	if got, want := mine(true), mine(false); !bytes.Equal(got, want) {
+		t.Errorf("the partial of a tile that took cached data before its turn differs from one mined with no other tile beside")
+	}
+}
+
+// busy reports whether key is cached and held by a caller.
+func (c *lru[T]) busy(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.entries {
+		if e.key == key {
+			return e.block.busy()
+		}
+	}
+	return false
+}

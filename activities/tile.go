@@ -45,20 +45,39 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	phase.Store("waiting for the other tile's search")
 	stop := a.heartbeat(ctx, func() any { return phase.Load() })
 	defer stop()
-	// A tile reads its data only once the other tile's search is done: the
+	// A tile decodes its data only once the other tile's search is done: the
 	// decoding needs the cores the search uses, and slowed a search beside it
 	// by more than it took alone. While it waits it fetches the bytes of its
-	// shard, unless a tile before it read the shard (fetch.go); the transfer
-	// is mostly waiting on the store. The second tile in flight also saves
-	// the time between tiles: it was handed out and is ready while the first
-	// one searches, and the first one writes its partial while it reads.
+	// shard (fetch.go), the transfer being mostly waiting on the store; or,
+	// when its query block and shard are cached, it takes them and builds its
+	// tile, a few tens of milliseconds of work. The second tile in flight
+	// also saves the time between tiles: it was handed out and is ready while
+	// the first one searches, and the first one writes its partial while the
+	// second one reads.
 	n := needs{labels: p.Spec.Mode() == workflows.ModeLabeled}
+	var d *tileData
 	var raw *fetched
-	var fetchSecs float64
+	var beforeSecs, waitSecs, readSecs float64
+	read := func() (err error) {
+		t := time.Now()
+		d, err = a.readTile(ctx, p, in, n, raw)
+		readSecs = time.Since(t).Seconds()
+		if raw != nil {
+			a.fetches.release(raw) // decoded, or read from the store after all
+		}
+		return err
+	}
 	if !a.search.TryLock() {
-		phase.Store("fetch corpus shard")
-		raw = a.fetchShard(ctx, p, in.Shard, n)
-		fetchSecs = time.Since(start).Seconds()
+		if a.queries.has(queryBlockKey(p, in.Block)) && a.shards.has(shardKey(p, in.Shard, n)) {
+			phase.Store("take cached queries and corpus shard")
+			if err := read(); err != nil {
+				return res, err
+			}
+		} else {
+			phase.Store("fetch corpus shard")
+			raw = a.fetchShard(ctx, p, in.Shard, n)
+		}
+		beforeSecs = time.Since(start).Seconds()
 		phase.Store("waiting for the other tile's search")
 		a.search.Lock()
 	}
@@ -70,44 +89,19 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 		}
 	}
 	defer unlock()
-	waitSecs := time.Since(start).Seconds() - fetchSecs
-	phase.Store("read queries and corpus shard")
-	// The query block and the shard are read at once: each is mostly waiting
-	// on the store when it is remote.
-	var qb *queryBlock
-	var shard *shardData
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		qb, err = a.loadQueryBlock(gctx, p, in.Block)
-		return err
-	})
-	g.Go(func() (err error) {
-		shard, err = a.loadShard(gctx, p, in.Shard, n, raw)
-		return err
-	})
-	err = g.Wait()
-	if raw != nil {
-		a.fetches.release(raw) // decoded, or read from the store after all
+	waitSecs = time.Since(start).Seconds() - beforeSecs
+	if d == nil {
+		phase.Store("read queries and corpus shard")
+		if err := read(); err != nil {
+			return res, err
+		}
 	}
-	if shard != nil {
-		defer shard.release()
-	}
-	if qb != nil {
-		defer qb.release()
-	}
-	if err != nil {
-		return res, err
-	}
-	cs := p.Corpus[in.Shard]
-	tile, err := a.buildTile(p, qb, shard, cs)
-	if err != nil {
-		return res, err
-	}
+	defer d.release()
+	tile, shard, cs := d.tile, d.shard, p.Corpus[in.Shard]
 	floorKey := queryBlockKey(p, in.Block)
 	if f := a.floors.get(floorKey); len(f) == tile.Queries.Rows {
 		tile.Floor = f
 	}
-	readSecs := time.Since(start).Seconds() - fetchSecs - waitSecs
 	phase.Store("search")
 	searchStart := time.Now()
 	parts, err := miner.SearchTileContext(ctx, tile)
@@ -131,15 +125,60 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	if err := out.Put(ctx, key, bytes.NewReader(data)); err != nil {
 		return res, fmt.Errorf("write %s: %w", key, err)
 	}
-	res.QueryRows, res.CorpusRows = int64(qb.emb.Rows), cs.Rows
+	res.QueryRows, res.CorpusRows = int64(tile.Queries.Rows), cs.Rows
 	secs := time.Since(start).Seconds()
 	a.count(MetricTiles, map[string]string{"result": "mined"}, 1)
 	a.count(MetricQueryRows, nil, float64(res.QueryRows))
 	a.count(MetricCorpusRows, nil, float64(res.CorpusRows))
 	a.count(MetricMiningSeconds, nil, secs)
 	a.logger().Info("tile mined", "block", in.Block, "shard", in.Shard, "queries", res.QueryRows,
-		"corpus_rows", res.CorpusRows, "floors", tile.Floor != nil, "seconds", secs, "fetch_seconds", fetchSecs, "wait_seconds", waitSecs, "read_seconds", readSecs, "search_seconds", searchSecs)
+		"corpus_rows", res.CorpusRows, "floors", tile.Floor != nil, "seconds", secs, "before_seconds", beforeSecs, "wait_seconds", waitSecs, "read_seconds", readSecs, "search_seconds", searchSecs)
 	return res, nil
+}
+
+// tileData is what a tile reads: its query block and corpus shard, held
+// until release, and the miner's tile made of them.
+type tileData struct {
+	qb    *queryBlock
+	shard *shardData
+	tile  miner.Tile
+}
+
+func (d *tileData) release() {
+	d.shard.release()
+	d.qb.release()
+}
+
+// readTile reads a tile's query block and corpus shard, the shard from raw
+// when it holds the shard's bytes, and builds the miner's tile (without
+// floors). The caller must release what it gets.
+func (a *Activities) readTile(ctx context.Context, p *planFile, in workflows.TileInput, n needs, raw *fetched) (*tileData, error) {
+	// The query block and the shard are read at once: each is mostly waiting
+	// on the store when it is remote.
+	d := &tileData{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		d.qb, err = a.loadQueryBlock(gctx, p, in.Block)
+		return err
+	})
+	g.Go(func() (err error) {
+		d.shard, err = a.loadShard(gctx, p, in.Shard, n, raw)
+		return err
+	})
+	err := g.Wait()
+	if err == nil {
+		d.tile, err = a.buildTile(p, d.qb, d.shard, p.Corpus[in.Shard])
+	}
+	if err != nil {
+		if d.shard != nil {
+			d.shard.release()
+		}
+		if d.qb != nil {
+			d.qb.release()
+		}
+		return nil, err
+	}
+	return d, nil
 }
 
 func exists(ctx context.Context, st storage.Store, key string) (bool, error) {
