@@ -26,9 +26,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/hardneg/hardneg/miner"
-
 	"github.com/hardneg/hardneg/internal/hugepages"
+	"github.com/hardneg/hardneg/miner"
 )
 
 // One encoder and decoder serve every checkpoint: EncodeAll and DecodeAll are

@@ -12,9 +12,8 @@ package activities
 import (
 	"fmt"
 
-	"github.com/hardneg/hardneg/miner"
-
 	"github.com/hardneg/hardneg/internal/hugepages"
+	"github.com/hardneg/hardneg/miner"
 )
 
 // partialVersion is the first number of a partial; readPartials refuses others.

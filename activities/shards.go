@@ -13,11 +13,10 @@ import (
 	"sync/atomic"
 
 	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/internal/hugepages"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
-
-	"github.com/hardneg/hardneg/internal/hugepages"
 )
 
 // countingReader counts the bytes read through it into the bytes-read metric.
