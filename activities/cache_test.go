@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/hardneg/hardneg/workflows"
 )
 
 func TestCache(t *testing.T) {
@@ -97,14 +95,7 @@ func TestShardBuffersRecycled(t *testing.T) {
 	spec := layout(t, pairsData(3_000, 100), 3, 1).WithDefaults() // three shards of 1,000 rows
 	ctx := context.Background()
 	a := quiet()
-	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _, err := a.loadPlan(ctx, spec, plan.Fingerprint)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p := planJob(t, a, spec)
 	s0, err := a.loadShard(ctx, p, 0, needs{}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -19,41 +19,23 @@ import (
 // the store. The fetched bytes go back to the pool when it is done.
 func TestWaitingTileFetchesItsShard(t *testing.T) {
 	ds := pairsData(3000, 90)
-	ctx := context.Background()
 	mine := func(waiting bool) []byte {
-		spec := layout(t, ds, 3, 2)
-		spec.QueryBlockRows = 30
-		spec = spec.WithDefaults()
+		spec := waitingSpec(t, ds)
 		a := quiet()
-		plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
-		if err != nil {
-			t.Fatal(err)
-		}
+		plan, _ := planJob(t, a, spec)
 		in := workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: 1, Shard: 2}
 		if !waiting {
-			if _, err := a.MineTile(ctx, in); err != nil {
-				t.Fatal(err)
-			}
+			mineTile(t, a, in)
 		} else {
-			a.search.Lock() // another tile's search
-			done := make(chan error, 1)
-			go func() {
-				_, err := a.MineTile(ctx, in)
-				done <- err
-			}()
-			waitFor(t, "the waiting tile's fetch", func() bool { return a.fetches.finished() == 1 })
-			a.search.Unlock()
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
+			mineWaiting(t, a, in, "the waiting tile's fetch", func() bool { return a.fetches.finished() == 1 })
 			if n := a.fetches.finished(); n != 0 {
 				t.Errorf("%d fetches still held after the tile", n)
 			}
-			if p := plan.Fingerprint; cap(a.fetches.pool.free) == 0 {
-				t.Errorf("the fetched bytes of plan %s did not go back to the pool", p)
+			if cap(a.fetches.pool.free) == 0 {
+				t.Errorf("the fetched bytes did not go back to the pool")
 			}
 		}
-		return mustRead(t, filepath.Join(strings.TrimPrefix(spec.Output, "file://"), TileKey(plan.Fingerprint, 1, 2)))
+		return partial(t, spec, plan, 1, 2)
 	}
 	if got, want := mine(true), mine(false); !bytes.Equal(got, want) {
 		t.Errorf("the partial of a tile decoded from fetched bytes differs from one read from the store (%d vs %d bytes)", len(got), len(want))
@@ -114,16 +96,8 @@ func TestFetchShared(t *testing.T) {
 func TestLoadShardAfterFailedFetch(t *testing.T) {
 	spec := layout(t, pairsData(600, 20), 2, 1).WithDefaults()
 	a := quiet()
-	ctx := context.Background()
-	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _, err := a.loadPlan(ctx, spec, plan.Fingerprint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh, err := a.loadShard(ctx, p, 1, needs{}, &fetched{err: errors.New("connection reset")})
+	_, p := planJob(t, a, spec)
+	sh, err := a.loadShard(context.Background(), p, 1, needs{}, &fetched{err: errors.New("connection reset")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,54 +139,29 @@ func (f *fetcher) finished() int {
 // partial as when it mined after the same tiles with no other tile beside.
 func TestWaitingTileTakesCachedData(t *testing.T) {
 	ds := pairsData(3000, 90)
-	ctx := context.Background()
 	mine := func(waiting bool) []byte {
-		spec := layout(t, ds, 3, 2)
-		spec.QueryBlockRows = 30
-		spec = spec.WithDefaults()
+		spec := waitingSpec(t, ds)
 		a := quiet()
 		a.QueryCacheBytes, a.ShardCacheBytes = 1<<30, 1<<30
-		plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
-		if err != nil {
-			t.Fatal(err)
-		}
+		plan, p := planJob(t, a, spec)
 		tile := func(b, s int) workflows.TileInput {
 			return workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: b, Shard: s}
 		}
 		// Cache block 1 and shard 2 (and raise block 1's floors, both ways).
-		for _, earlier := range []workflows.TileInput{tile(0, 2), tile(1, 1)} {
-			if _, err := a.MineTile(ctx, earlier); err != nil {
-				t.Fatal(err)
-			}
-		}
-		in := tile(1, 2)
+		mineTile(t, a, tile(0, 2))
+		mineTile(t, a, tile(1, 1))
 		if !waiting {
-			if _, err := a.MineTile(ctx, in); err != nil {
-				t.Fatal(err)
-			}
+			mineTile(t, a, tile(1, 2))
 		} else {
-			p, _, err := a.loadPlan(ctx, spec, plan.Fingerprint)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a.search.Lock() // another tile's search
-			done := make(chan error, 1)
-			go func() {
-				_, err := a.MineTile(ctx, in)
-				done <- err
-			}()
-			waitFor(t, "the waiting tile to hold block 1 and shard 2", func() bool {
-				return a.queries.busy(queryBlockKey(p, 1)) && a.shards.busy(shardKey(p, 2, needs{}))
+			mineWaiting(t, a, tile(1, 2), "the waiting tile to hold block 1 and shard 2", func() bool {
+				held := a.queries.busy(queryBlockKey(p, 1)) && a.shards.busy(shardKey(p, 2, needs{}))
+				if n := a.fetches.finished(); held && n != 0 {
+					t.Errorf("a tile with its data cached fetched %d objects", n)
+				}
+				return held
 			})
-			if n := a.fetches.finished(); n != 0 {
-				t.Errorf("a tile with its data cached fetched %d objects", n)
-			}
-			a.search.Unlock()
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
 		}
-		return mustRead(t, filepath.Join(strings.TrimPrefix(spec.Output, "file://"), TileKey(plan.Fingerprint, 1, 2)))
+		return partial(t, spec, plan, 1, 2)
 	}
 	if got, want := mine(true), mine(false); !bytes.Equal(got, want) {
 		t.Errorf("the partial of a tile that took cached data before its turn differs from one mined with no other tile beside")
@@ -229,4 +178,56 @@ func (c *lru[T]) busy(key string) bool {
 		}
 	}
 	return false
+}
+
+// planJob plans spec with a and returns the plan and the plan file.
+func planJob(t *testing.T, a *Activities, spec workflows.Spec) (workflows.PlanResult, *planFile) {
+	t.Helper()
+	ctx := context.Background()
+	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := a.loadPlan(ctx, spec, plan.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan, p
+}
+
+// waitingSpec lays ds out as 3 corpus shards, 2 query shards and blocks of 30
+// queries, for the tests of a tile waiting for its turn.
+func waitingSpec(t *testing.T, ds dataSet) workflows.Spec {
+	spec := layout(t, ds, 3, 2)
+	spec.QueryBlockRows = 30
+	return spec.WithDefaults()
+}
+
+func mineTile(t *testing.T, a *Activities, in workflows.TileInput) {
+	t.Helper()
+	if _, err := a.MineTile(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mineWaiting mines in with a while the test holds the search, as another
+// tile's search would: ready must come true before the test lets go.
+func mineWaiting(t *testing.T, a *Activities, in workflows.TileInput, what string, ready func() bool) {
+	t.Helper()
+	a.search.Lock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.MineTile(context.Background(), in)
+		done <- err
+	}()
+	waitFor(t, what, ready)
+	a.search.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// partial reads the partial of tile (b, s) of a job.
+func partial(t *testing.T, spec workflows.Spec, plan workflows.PlanResult, b, s int) []byte {
+	return mustRead(t, filepath.Join(strings.TrimPrefix(spec.Output, "file://"), TileKey(plan.Fingerprint, b, s)))
 }
