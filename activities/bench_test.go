@@ -70,7 +70,7 @@ func BenchmarkSearchTile(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	qb, err := a.loadQueryBlock(ctx, p, 0)
+	qb, err := a.loadQueryBlock(ctx, p, 0, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,9 +14,10 @@ import (
 )
 
 // TestWaitingTileFetchesItsShard mines a tile while another tile holds the
-// search: it must fetch its shard's bytes while it waits, decode them once it
-// has its turn and write the same partial as a tile that read the shard from
-// the store. The fetched bytes go back to the pool when it is done.
+// search: it must fetch the bytes of its corpus shard and of the query shard
+// that is its block while it waits, decode them once it has its turn and
+// write the same partial as a tile that read them from the store. The
+// fetched bytes go back to the pool when it is done.
 func TestWaitingTileFetchesItsShard(t *testing.T) {
 	ds := pairsData(3000, 90)
 	mine := func(waiting bool) []byte {
@@ -27,7 +28,8 @@ func TestWaitingTileFetchesItsShard(t *testing.T) {
 		if !waiting {
 			mineTile(t, a, in)
 		} else {
-			mineWaiting(t, a, in, "the waiting tile's fetch", func() bool { return a.fetches.finished() == 1 })
+			// Its corpus shard and query shard 1, which is its block.
+			mineWaiting(t, a, in, "the waiting tile's fetches", func() bool { return a.fetches.finished() == 2 })
 			if n := a.fetches.finished(); n != 0 {
 				t.Errorf("%d fetches still held after the tile", n)
 			}
@@ -97,7 +99,8 @@ func TestLoadShardAfterFailedFetch(t *testing.T) {
 	spec := layout(t, pairsData(600, 20), 2, 1).WithDefaults()
 	a := quiet()
 	_, p := planJob(t, a, spec)
-	sh, err := a.loadShard(context.Background(), p, 1, needs{}, &fetched{err: errors.New("connection reset")})
+	failed := fetchedSet{withSlash(spec.Corpus) + p.Corpus[1].Key: &fetched{err: errors.New("connection reset")}}
+	sh, err := a.loadShard(context.Background(), p, 1, needs{}, failed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,11 +198,11 @@ func planJob(t *testing.T, a *Activities, spec workflows.Spec) (workflows.PlanRe
 	return plan, p
 }
 
-// waitingSpec lays ds out as 3 corpus shards, 2 query shards and blocks of 30
-// queries, for the tests of a tile waiting for its turn.
+// waitingSpec lays ds (90 queries) out as 3 corpus shards and 2 query shards,
+// one query block each, for the tests of a tile waiting for its turn.
 func waitingSpec(t *testing.T, ds dataSet) workflows.Spec {
 	spec := layout(t, ds, 3, 2)
-	spec.QueryBlockRows = 30
+	spec.QueryBlockRows = 45
 	return spec.WithDefaults()
 }
 

@@ -1,7 +1,6 @@
 package activities
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -131,17 +130,13 @@ type needs struct{ labels, positives bool }
 //
 // The caller must release the shard when done with it.
 //
-// raw, when set and fetched without error, holds the shard's bytes
-// (fetchShard), which are then decoded instead of read from the store.
-func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs, raw *fetched) (*shardData, error) {
+// The shard's bytes are decoded from raw when a waiting tile fetched them
+// there (fetchTile), and read from the store otherwise.
+func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs, raw fetchedSet) (*shardData, error) {
 	info := p.Corpus[s]
 	a.shards.setLimit(a.ShardCacheBytes)
 	return a.shards.get(shardKey(p, s, n), info.Rows*int64(p.Dim)*4, func() (*shardData, error) {
-		var data []byte
-		if raw != nil && raw.err == nil {
-			data = raw.data
-		}
-		d, err := a.readShardInto(ctx, p, p.Spec.Corpus, info, n, a.floats.get(int(info.Rows)*p.Dim), data)
+		d, err := a.readShardInto(ctx, p, p.Spec.Corpus, info, n, a.floats.get(int(info.Rows)*p.Dim), raw)
 		if d != nil {
 			d.pool = &a.floats
 		}
@@ -150,26 +145,9 @@ func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs,
 }
 
 // shardKey names corpus shard s of p's job, read with n, within this
-// process (the shard cache, the fetches).
+// process (the shard cache).
 func shardKey(p *planFile, s int, n needs) string {
 	return fmt.Sprintf("%s\x00%s\x00%d\x00%v", p.Spec.Output, p.Fingerprint, s, n)
-}
-
-// fetchShard fetches the bytes of corpus shard s unless the shard is cached
-// or being read; then it returns nil. The caller must release what it gets.
-func (a *Activities) fetchShard(ctx context.Context, p *planFile, s int, n needs) *fetched {
-	key := shardKey(p, s, n)
-	if a.shards.has(key) {
-		return nil
-	}
-	info, uri := p.Corpus[s], p.Spec.Corpus
-	return a.fetches.get(key, info.Size, func(buf []byte) error {
-		st, err := a.store(ctx, uri)
-		if err != nil {
-			return err
-		}
-		return a.fetchObject(ctx, st, info, withSlash(uri)+info.Key, buf)
-	})
 }
 
 // readShard reads one shard whole.
@@ -178,23 +156,10 @@ func (a *Activities) readShard(ctx context.Context, p *planFile, uri string, inf
 }
 
 // readShardInto reads one shard whole, its embeddings into dst when it is
-// large enough, from raw when set (the shard's bytes, fetched) or else from
-// the store.
-func (a *Activities) readShardInto(ctx context.Context, p *planFile, uri string, info shardInfo, n needs, dst []float32, raw []byte) (*shardData, error) {
+// large enough, from its bytes in raw when they are there.
+func (a *Activities) readShardInto(ctx context.Context, p *planFile, uri string, info shardInfo, n needs, dst []float32, raw fetchedSet) (*shardData, error) {
 	name := withSlash(uri) + info.Key
-	var sh *dataset.Shard
-	var closer func()
-	var err error
-	if raw != nil {
-		obj := bytesObject{bytes.NewReader(raw), storage.ObjectInfo{Key: info.Key, Size: info.Size, ETag: info.ETag}}
-		sh, closer, err = openFrom(obj, obj, info, name, p.Spec)
-	} else {
-		var st storage.Store
-		if st, err = a.store(ctx, uri); err != nil {
-			return nil, err
-		}
-		sh, closer, err = a.openShard(ctx, st, info, name, p.Spec)
-	}
+	sh, closer, err := a.openTileShard(ctx, uri, info, name, p.Spec, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -289,24 +254,21 @@ func queryBlockKey(p *planFile, b int) string {
 // another.
 //
 // The caller must release the block when done with it.
-func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int) (*queryBlock, error) {
+func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int, raw fetchedSet) (*queryBlock, error) {
 	lo, hi, err := blockRange(p, b)
 	if err != nil {
 		return nil, err
 	}
 	a.queries.setLimit(a.QueryCacheBytes)
 	return a.queries.get(queryBlockKey(p, b), (hi-lo)*int64(p.Dim)*4, func() (*queryBlock, error) {
-		return a.readQueryBlock(ctx, p, lo, hi)
+		return a.readQueryBlock(ctx, p, lo, hi, raw)
 	})
 }
 
-// readQueryBlock reads the global query rows [lo, hi).
-func (a *Activities) readQueryBlock(ctx context.Context, p *planFile, lo, hi int64) (*queryBlock, error) {
+// readQueryBlock reads the global query rows [lo, hi), from the shards'
+// bytes in raw when they are there.
+func (a *Activities) readQueryBlock(ctx context.Context, p *planFile, lo, hi int64, raw fetchedSet) (*queryBlock, error) {
 	shards, uri := p.queryShards()
-	st, err := a.store(ctx, uri)
-	if err != nil {
-		return nil, err
-	}
 	qb := &queryBlock{first: lo, emb: miner.Matrix{Rows: int(hi - lo), Dim: p.Dim, Data: hugepages.Make[float32](int(hi-lo) * p.Dim)}}
 	for _, info := range shards {
 		from, to := max(lo, info.First), min(hi, info.First+info.Rows)
@@ -314,7 +276,7 @@ func (a *Activities) readQueryBlock(ctx context.Context, p *planFile, lo, hi int
 			continue
 		}
 		dst := qb.emb.Data[int(from-lo)*p.Dim : int(to-lo)*p.Dim]
-		if err := a.readQueryRows(ctx, st, p, uri, info, from-info.First, to-info.First, dst, qb); err != nil {
+		if err := a.readQueryRows(ctx, p, uri, info, from-info.First, to-info.First, dst, qb, raw); err != nil {
 			return nil, err
 		}
 	}
@@ -326,9 +288,9 @@ func (a *Activities) readQueryBlock(ctx context.Context, p *planFile, lo, hi int
 
 // readQueryRows reads rows [lo, hi) of one query shard: the embeddings into
 // dst, the ids, labels and positives onto the ends of qb's.
-func (a *Activities) readQueryRows(ctx context.Context, st storage.Store, p *planFile, uri string, info shardInfo, lo, hi int64, dst []float32, qb *queryBlock) error {
+func (a *Activities) readQueryRows(ctx context.Context, p *planFile, uri string, info shardInfo, lo, hi int64, dst []float32, qb *queryBlock, raw fetchedSet) error {
 	name := withSlash(uri) + info.Key
-	sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
+	sh, closer, err := a.openTileShard(ctx, uri, info, name, p.Spec, raw)
 	if err != nil {
 		return err
 	}

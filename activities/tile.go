@@ -56,15 +56,13 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	// second one reads.
 	n := needs{labels: p.Spec.Mode() == workflows.ModeLabeled}
 	var d *tileData
-	var raw *fetched
+	var raw fetchedSet
 	var beforeSecs, waitSecs, readSecs float64
 	read := func() (err error) {
 		t := time.Now()
 		d, err = a.readTile(ctx, p, in, n, raw)
 		readSecs = time.Since(t).Seconds()
-		if raw != nil {
-			a.fetches.release(raw) // decoded, or read from the store after all
-		}
+		a.fetches.releaseAll(raw) // decoded, or read from the store after all
 		return err
 	}
 	if !a.search.TryLock() {
@@ -74,8 +72,8 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 				return res, err
 			}
 		} else {
-			phase.Store("fetch corpus shard")
-			raw = a.fetchShard(ctx, p, in.Shard, n)
+			phase.Store("fetch corpus shard and queries")
+			raw = a.fetchTile(ctx, p, in, n)
 		}
 		beforeSecs = time.Since(start).Seconds()
 		phase.Store("waiting for the other tile's search")
@@ -149,16 +147,16 @@ func (d *tileData) release() {
 	d.qb.release()
 }
 
-// readTile reads a tile's query block and corpus shard, the shard from raw
-// when it holds the shard's bytes, and builds the miner's tile (without
+// readTile reads a tile's query block and corpus shard, from the objects'
+// bytes in raw when they are there, and builds the miner's tile (without
 // floors). The caller must release what it gets.
-func (a *Activities) readTile(ctx context.Context, p *planFile, in workflows.TileInput, n needs, raw *fetched) (*tileData, error) {
+func (a *Activities) readTile(ctx context.Context, p *planFile, in workflows.TileInput, n needs, raw fetchedSet) (*tileData, error) {
 	// The query block and the shard are read at once: each is mostly waiting
 	// on the store when it is remote.
 	d := &tileData{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		d.qb, err = a.loadQueryBlock(gctx, p, in.Block)
+		d.qb, err = a.loadQueryBlock(gctx, p, in.Block, raw)
 		return err
 	})
 	g.Go(func() (err error) {
