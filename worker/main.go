@@ -45,7 +45,7 @@ func run() error {
 	fs := flag.NewFlagSet("worker", flag.ExitOnError)
 	conn := connect.RegisterFlags(fs)
 	taskQueue := fs.String("task-queue", envOr("HARDNEG_TASK_QUEUE", "hardneg"), "task queue (HARDNEG_TASK_QUEUE)")
-	tiles := fs.Int("tiles", envInt("HARDNEG_TILES", 2), "tiles in flight; their decoding and searches take turns (a search uses every core), so the next tile is handed out and fetches its shard while another searches, and one tile's partial is written while the next decodes (HARDNEG_TILES)")
+	tiles := fs.Int("tiles", envInt("HARDNEG_TILES", 2), "tiles in flight; their decoding and searches take turns (a search uses every core), so the next tile is handed out and fetches its data while another searches, and one tile's partial is written while the next decodes (HARDNEG_TILES)")
 	metricsAddr := fs.String("metrics", envOr("HARDNEG_METRICS_ADDR", ""), "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 (HARDNEG_METRICS_ADDR)")
 	pprofAddr := fs.String("pprof", envOr("HARDNEG_PPROF_ADDR", ""), "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (HARDNEG_PPROF_ADDR); off by default: profiles show what the worker is doing")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
