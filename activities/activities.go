@@ -95,7 +95,7 @@ type Activities struct {
 	queries lru[*queryBlock]
 	shards  lru[*shardData]
 	floats  bufPool[float32] // shard buffers, recycled
-	fetches fetcher          // shards' bytes fetched by tiles waiting for their turn
+	fetches fetcher          // shard files fetched by tiles waiting for their turn
 	floors  floorBook        // per query block, for its later tiles
 }
 

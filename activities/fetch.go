@@ -7,8 +7,6 @@ import (
 	"io"
 	"sync"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
@@ -158,41 +156,22 @@ func (a *Activities) openTileShard(ctx context.Context, uri string, info shardIn
 	return a.openShard(ctx, st, info, name, spec)
 }
 
-// fetchParts is how many byte ranges of one object a fetch reads at once,
-// and fetchPartSize their size: an object store serves a large object
-// faster over several connections.
-const (
-	fetchParts    = 4
-	fetchPartSize = 8 << 20
-)
-
 // fetchObject reads the planned shard name of st whole into buf, which holds
-// exactly its size.
+// exactly its size. One ReadAt: the store splits a large read into ranged
+// requests it sends in parallel (storage/s3).
 func (a *Activities) fetchObject(ctx context.Context, st storage.Store, info shardInfo, name string, buf []byte) error {
 	obj, err := openPlanned(ctx, st, info, name)
 	if err != nil {
 		return err
 	}
 	defer obj.Close()
-	r := a.counting(obj)
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(fetchParts)
-	for off := 0; off < len(buf); off += fetchPartSize {
-		part := buf[off:min(off+fetchPartSize, len(buf))]
-		g.Go(func() error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if n, err := r.ReadAt(part, int64(off)); n < len(part) {
-				if err == nil || err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				return fmt.Errorf("fetch %s at byte %d: %w", name, off, err)
-			}
-			return nil
-		})
+	if n, err := a.counting(obj).ReadAt(buf, 0); n < len(buf) {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("fetch %s: %d of %d bytes: %w", name, n, len(buf), err)
 	}
-	return g.Wait()
+	return nil
 }
 
 // bytesObject serves a fetched shard's bytes as a storage.Object.
