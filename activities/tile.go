@@ -142,9 +142,14 @@ type tileData struct {
 	tile  miner.Tile
 }
 
+// release lets go of what the tile holds (readTile may hold only one).
 func (d *tileData) release() {
-	d.shard.release()
-	d.qb.release()
+	if d.shard != nil {
+		d.shard.release()
+	}
+	if d.qb != nil {
+		d.qb.release()
+	}
 }
 
 // readTile reads a tile's query block and corpus shard, from the objects'
@@ -168,12 +173,7 @@ func (a *Activities) readTile(ctx context.Context, p *planFile, in workflows.Til
 		d.tile, err = a.buildTile(p, d.qb, d.shard, p.Corpus[in.Shard])
 	}
 	if err != nil {
-		if d.shard != nil {
-			d.shard.release()
-		}
-		if d.qb != nil {
-			d.qb.release()
-		}
+		d.release()
 		return nil, err
 	}
 	return d, nil
