@@ -132,8 +132,11 @@ func TestConcurrentJobs(t *testing.T) {
 				objs, _ := store.List(watchCtx, "_work/")
 				mu.Lock()
 				for _, o := range objs {
-					fp, _, _ := strings.Cut(strings.TrimPrefix(o.Key, "_work/"), "/")
-					j.seen[fp] = true
+					// Checkpoints live in fingerprint folders; the plan's
+					// write probe is a lone object beside them.
+					if fp, _, folder := strings.Cut(strings.TrimPrefix(o.Key, "_work/"), "/"); folder {
+						j.seen[fp] = true
+					}
 				}
 				mu.Unlock()
 				time.Sleep(50 * time.Millisecond)
