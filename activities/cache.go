@@ -42,8 +42,8 @@ func (r *refCount) drop() bool { return r.n.Add(-1) == 0 }
 type lru[T cached] struct {
 	mu       sync.Mutex
 	maxBytes int64
-	entries  []cacheEntry[T] // most recent last
-	loading  map[string]*sync.Mutex
+	entries  []cacheEntry[T]      // most recent last
+	loading  map[string]*loadLock // keys being read
 }
 
 type cacheEntry[T cached] struct {
@@ -55,19 +55,11 @@ type cacheEntry[T cached] struct {
 // get returns the block of key, reading it with load (a block of size bytes)
 // unless it is cached.
 func (c *lru[T]) get(key string, size int64, load func() (T, error)) (T, error) {
-	c.mu.Lock()
-	if c.loading == nil {
-		c.loading = map[string]*sync.Mutex{}
-	}
-	lk, ok := c.loading[key]
-	if !ok {
-		lk = new(sync.Mutex)
-		c.loading[key] = lk
-	}
-	c.mu.Unlock()
+	lk := c.startLoad(key)
+	defer c.endLoad(key, lk)
 	// One load per key at a time: concurrent tiles of a block wait for it.
-	lk.Lock()
-	defer lk.Unlock()
+	lk.mu.Lock()
+	defer lk.mu.Unlock()
 	if b, ok := c.lookup(key); ok {
 		return b, nil
 	}
@@ -78,10 +70,41 @@ func (c *lru[T]) get(key string, size int64, load func() (T, error)) (T, error) 
 	}
 	b.hold() // the caller's reference
 	c.add(key, b, size)
-	c.mu.Lock()
-	delete(c.loading, key) // later callers find it cached
-	c.mu.Unlock()
 	return b, nil
+}
+
+// loadLock lets one caller of a key load it while the others wait; n counts
+// the callers of the key inside get.
+type loadLock struct {
+	mu sync.Mutex
+	n  int
+}
+
+// startLoad returns the key's loadLock, counting the caller in.
+func (c *lru[T]) startLoad(key string) *loadLock {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loading == nil {
+		c.loading = map[string]*loadLock{}
+	}
+	lk, ok := c.loading[key]
+	if !ok {
+		lk = new(loadLock)
+		c.loading[key] = lk
+	}
+	lk.n++
+	return lk
+}
+
+// endLoad counts the caller out; the last one forgets the key, whether its
+// load succeeded (the key is then cached) or failed (then it is neither
+// cached nor being read, and has says so).
+func (c *lru[T]) endLoad(key string, lk *loadLock) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if lk.n--; lk.n == 0 {
+		delete(c.loading, key)
+	}
 }
 
 // has reports whether key is cached or being read.

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -174,5 +175,29 @@ func TestCacheKeepsBusyBlocks(t *testing.T) {
 	get("c").release()
 	if k := kept(); !slices.Equal(k, []string{"c"}) {
 		t.Fatalf("kept %v once a is free, want only c", k)
+	}
+}
+
+// TestCacheFailedLoadNotCached checks that a load that fails leaves the key
+// neither cached nor being read: has reports false, so MineTile does not take
+// the tile's data for cached and fetchTile fetches it, and the next get loads
+// again.
+func TestCacheFailedLoadNotCached(t *testing.T) {
+	var c lru[*queryBlock]
+	failed := errors.New("store unavailable")
+	if _, err := c.get("a", 10, func() (*queryBlock, error) { return nil, failed }); !errors.Is(err, failed) {
+		t.Fatalf("get with a failing load: %v, want %v", err, failed)
+	}
+	if c.has("a") {
+		t.Fatal("has reports a key whose load failed as cached or being read")
+	}
+	loads := 0
+	b, err := c.get("a", 10, func() (*queryBlock, error) { loads++; return &queryBlock{}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.release()
+	if loads != 1 || !c.has("a") {
+		t.Fatalf("after a failed load, get loaded %d times and has=%v; want 1 load, cached", loads, c.has("a"))
 	}
 }
