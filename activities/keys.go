@@ -19,7 +19,7 @@ func WorkPrefix(fingerprint string) string { return workRoot + fingerprint + "/"
 func PlanKey(fingerprint string) string { return WorkPrefix(fingerprint) + "plan.json" }
 
 // Checkpoint files end in .ckpt: they are hardneg's own binary layout
-// (checkpoint.go), not Parquet, and a name must not suggest another tool
+// (package internal/checkpoint), not Parquet, and a name must not suggest another tool
 // could read them.
 const ckpt = ".ckpt"
 

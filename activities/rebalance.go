@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/hardneg/hardneg/internal/checkpoint"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
@@ -79,7 +80,7 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 		if err != nil {
 			return res, fmt.Errorf("read %s: %w", key, err)
 		}
-		qws, err := readWindows(data, key)
+		qws, err := checkpoint.DecodeWindows(data, key)
 		if err != nil {
 			return res, err
 		}
@@ -122,11 +123,11 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 
 // outputRow joins a query's picked row with the ids its window carries. The
 // positives are those of the input found in the corpus, in input order.
-func outputRow(qw queryWindow, row miner.Row) (partRow, error) {
+func outputRow(qw checkpoint.QueryWindow, row miner.Row) (partRow, error) {
 	r := partRow{QueryID: qw.ID, Negatives: row.Negatives}
 	scores := map[string]float32{}
 	for _, c := range row.Positives {
-		id, ok := qw.IDs.id(c.Row)
+		id, ok := qw.IDs.ID(c.Row)
 		if !ok {
 			return r, fmt.Errorf("positive row %d has no id", c.Row)
 		}
@@ -141,7 +142,7 @@ func outputRow(qw queryWindow, row miner.Row) (partRow, error) {
 	}
 	r.NegativeIDs = make([]string, len(row.Negatives))
 	for i, n := range row.Negatives {
-		id, ok := qw.IDs.id(n.Row)
+		id, ok := qw.IDs.ID(n.Row)
 		if !ok {
 			return r, fmt.Errorf("negative row %d has no id", n.Row)
 		}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/internal/checkpoint"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
@@ -113,7 +114,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	a.floors.raise(floorKey, tile.K, parts)
 	phase.Store("write partial")
 	idOf := func(local int) string { return idText(shard.ids, local) }
-	data, err := encodePartials(parts, cs.First, int(cs.Rows), idOf)
+	data, err := checkpoint.EncodePartials(parts, cs.First, int(cs.Rows), idOf)
 	if err != nil {
 		return res, fmt.Errorf("encode partial of tile b%d s%d: %w", in.Block, in.Shard, err)
 	}
