@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/synth"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/workflows"
@@ -184,13 +185,13 @@ func readParts(t *testing.T, spec workflows.Spec) []outRow {
 			t.Fatal(err)
 		}
 		if strings.Contains(spec.LabelColumn, "label") {
-			for _, r := range readTyped[ntupleRow[int64, int64]](t, data) {
+			for _, r := range readTyped[dataset.MixedNTuple[int64, int64]](t, data) {
 				rows = append(rows, outRow{fmt.Sprint(r.QueryID), texts(r.PositiveIDs), r.PositiveScores,
 					texts(r.NegativeIDs), r.NegativeScores, r.NegativeKinds, r.NegativeRanks})
 			}
 			continue
 		}
-		for _, r := range readTyped[ntupleRow[string, string]](t, data) {
+		for _, r := range readTyped[dataset.MixedNTuple[string, string]](t, data) {
 			rows = append(rows, outRow{r.QueryID, r.PositiveIDs, r.PositiveScores,
 				r.NegativeIDs, r.NegativeScores, r.NegativeKinds, r.NegativeRanks})
 		}

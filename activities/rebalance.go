@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/checkpoint"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
@@ -84,7 +85,7 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 		if err != nil {
 			return res, err
 		}
-		rows := make([]partRow, len(qws))
+		rows := make([]dataset.PartRow, len(qws))
 		for q, qw := range qws {
 			row := picker.Pick(qw.Win)
 			stats.Add(row, mp.NumNegatives, mp.NumNegatives+mp.EasyNegatives)
@@ -94,13 +95,13 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 			sf.MissingPositives += int64(len(qw.Positives) - len(rows[q].PositiveIDs))
 		}
 		var buf bytes.Buffer
-		if err := writePart(&buf, rows, p.Spec.OutputFormat, p.QueryIDKind, p.IDKind); err != nil {
+		if err := dataset.WritePart(&buf, rows, p.Spec.OutputFormat, p.QueryIDKind, p.IDKind); err != nil {
 			return res, fmt.Errorf("encode %s: %w", PartKey(b), err)
 		}
 		if err := out.Put(ctx, PartKey(b), &buf); err != nil {
 			return res, fmt.Errorf("write %s: %w", PartKey(b), err)
 		}
-		res.Rows += partRows(rows, p.Spec.OutputFormat)
+		res.Rows += dataset.PartRows(rows, p.Spec.OutputFormat)
 		beat(ctx, "part", b)
 	}
 	res.Parts = p.Blocks
@@ -123,8 +124,9 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 
 // outputRow joins a query's picked row with the ids its window carries. The
 // positives are those of the input found in the corpus, in input order.
-func outputRow(qw checkpoint.QueryWindow, row miner.Row) (partRow, error) {
-	r := partRow{QueryID: qw.ID, Negatives: row.Negatives}
+func outputRow(qw checkpoint.QueryWindow, row miner.Row) (dataset.PartRow, error) {
+	r := dataset.PartRow{QueryID: qw.ID}
+	r.NegativeScores, r.NegativeKinds, r.NegativeRanks = negativeColumns(row.Negatives)
 	scores := map[string]float32{}
 	for _, c := range row.Positives {
 		id, ok := qw.IDs.ID(c.Row)
@@ -151,15 +153,14 @@ func outputRow(qw checkpoint.QueryWindow, row miner.Row) (partRow, error) {
 	return r, nil
 }
 
-func partRows(rows []partRow, format string) int64 {
-	if format != "triplet" {
-		return int64(len(rows))
+// negativeColumns splits a row's negatives into the n-tuple's score, kind
+// and rank columns.
+func negativeColumns(negs []miner.Negative) (scores []float32, kinds []string, ranks []int32) {
+	scores, kinds, ranks = make([]float32, len(negs)), make([]string, len(negs)), make([]int32, len(negs))
+	for j, n := range negs {
+		scores[j], kinds[j], ranks[j] = n.Score, n.Kind.String(), n.Rank
 	}
-	var n int64
-	for _, r := range rows {
-		n += int64(max(1, len(r.PositiveIDs)) * len(r.Negatives))
-	}
-	return n
+	return scores, kinds, ranks
 }
 
 // fillStats summarises stats into sf, naming the most frequent negatives by id.

@@ -1,14 +1,16 @@
-package activities
+package dataset
 
-// The output parts, in the two formats of DESIGN.md. Ids keep their input
-// type. dataset writes them when it can: its NTuple and Triplet rows have one
-// id type for queries and corpus, and a triplet always has a positive. A job
-// whose query ids and corpus ids differ in type, or a triplet part of queries
-// without positives (self and labeled mode), is written by the generic rows
-// below, which have the same columns with a query id type Q, a corpus id
-// type C and an optional positive_id.
+// The output parts, in the two formats of docs/design.md. Ids keep their
+// input type. WriteNTuples and WriteTriplets write them when they can: their
+// rows have one id type for queries and corpus, and a triplet always has a
+// positive. A job whose query ids and corpus ids differ in type, or a triplet
+// part of queries without positives (self and labeled mode), is written with
+// MixedNTuple and MixedTriplet rows, which have the same columns with a query
+// id type Q, a corpus id type C and an optional positive_id. The two paths
+// keep their own writer settings: changing either would change the bytes of
+// parts already written.
 //
-// TODO(dataset): drop the generic rows once dataset's rows cover both cases.
+// TODO(dataset): drop the mixed rows once NTuple and Triplet cover both cases.
 
 import (
 	"fmt"
@@ -17,12 +19,11 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
-
-	"github.com/hardneg/hardneg/dataset"
-	"github.com/hardneg/hardneg/miner"
 )
 
-type ntupleRow[Q, C string | int64] struct {
+// MixedNTuple is one row of an n-tuple part whose query ids (Q) and corpus
+// ids (C) may differ in type.
+type MixedNTuple[Q, C string | int64] struct {
 	QueryID        Q         `parquet:"query_id"`
 	PositiveIDs    []C       `parquet:"positive_ids,list"`
 	PositiveScores []float32 `parquet:"positive_scores,list"`
@@ -32,9 +33,10 @@ type ntupleRow[Q, C string | int64] struct {
 	NegativeRanks  []int32   `parquet:"negative_ranks,list"`
 }
 
-// tripletRow is one (query, positive, negative). The positive is null when the
+// MixedTriplet is one (query, positive, negative) of a triplet part whose
+// query ids (Q) and corpus ids (C) may differ in type. The positive is null when the
 // query has none (self mode, labeled mode, or no positive in the corpus).
-type tripletRow[Q, C string | int64] struct {
+type MixedTriplet[Q, C string | int64] struct {
 	QueryID       Q       `parquet:"query_id"`
 	PositiveID    *C      `parquet:"positive_id,optional"`
 	NegativeID    C       `parquet:"negative_id"`
@@ -42,25 +44,42 @@ type tripletRow[Q, C string | int64] struct {
 	Kind          string  `parquet:"kind"`
 }
 
-// partRow is one query's output before it is typed.
-type partRow struct {
+// PartRow is one query's output before its ids are typed: ids as text (an
+// int64 id in decimal), negatives as the n-tuple's columns.
+type PartRow struct {
 	QueryID        string
 	PositiveIDs    []string
 	PositiveScores []float32
-	Negatives      []miner.Negative
 	NegativeIDs    []string
+	NegativeScores []float32
+	NegativeKinds  []string // HardNegative or EasyNegative
+	NegativeRanks  []int32
 }
 
-// writePart writes the rows of one part in format ("n-tuple" or "triplet"),
+// PartRows returns how many rows rows make in a part of format: one per
+// query in an n-tuple part, one per (positive or none, negative) in a
+// triplet part.
+func PartRows(rows []PartRow, format string) int64 {
+	if format != "triplet" {
+		return int64(len(rows))
+	}
+	var n int64
+	for _, r := range rows {
+		n += int64(max(1, len(r.PositiveIDs)) * len(r.NegativeIDs))
+	}
+	return n
+}
+
+// WritePart writes the rows of one part in format ("n-tuple" or "triplet"),
 // with query ids of queryKind and corpus ids of corpusKind ("string" or
 // "int64").
-func writePart(w io.Writer, rows []partRow, format, queryKind, corpusKind string) error {
+func WritePart(w io.Writer, rows []PartRow, format, queryKind, corpusKind string) error {
 	qs, cs := queryKind == "string", corpusKind == "string"
 	if qs == cs && (format != "triplet" || allPositive(rows)) {
 		if cs {
-			return writeDataset[string](w, rows, format)
+			return writeSameKind[string](w, rows, format)
 		}
-		return writeDataset[int64](w, rows, format)
+		return writeSameKind[int64](w, rows, format)
 	}
 	switch {
 	case qs && cs:
@@ -74,7 +93,8 @@ func writePart(w io.Writer, rows []partRow, format, queryKind, corpusKind string
 	}
 }
 
-func writeTyped[Q, C string | int64](w io.Writer, rows []partRow, format string) error {
+// writeTyped writes a part with MixedNTuple or MixedTriplet rows.
+func writeTyped[Q, C string | int64](w io.Writer, rows []PartRow, format string) error {
 	var err error
 	q := func(s string) Q { return parseID[Q](s, &err) }
 	c := func(s string) C { return parseID[C](s, &err) }
@@ -90,7 +110,7 @@ func writeTyped[Q, C string | int64](w io.Writer, rows []partRow, format string)
 		parquet.CreatedBy("hardneg", "part", "1"),
 	}
 	if format == "triplet" {
-		var out []tripletRow[Q, C]
+		var out []MixedTriplet[Q, C]
 		for _, r := range rows {
 			positives := []*C{nil}
 			if len(r.PositiveIDs) > 0 {
@@ -101,10 +121,10 @@ func writeTyped[Q, C string | int64](w io.Writer, rows []partRow, format string)
 				}
 			}
 			for _, pos := range positives {
-				for i, n := range r.Negatives {
-					out = append(out, tripletRow[Q, C]{
-						QueryID: q(r.QueryID), PositiveID: pos, NegativeID: c(r.NegativeIDs[i]),
-						NegativeScore: n.Score, Kind: n.Kind.String(),
+				for i, neg := range r.NegativeIDs {
+					out = append(out, MixedTriplet[Q, C]{
+						QueryID: q(r.QueryID), PositiveID: pos, NegativeID: c(neg),
+						NegativeScore: r.NegativeScores[i], Kind: r.NegativeKinds[i],
 					})
 				}
 			}
@@ -112,32 +132,32 @@ func writeTyped[Q, C string | int64](w io.Writer, rows []partRow, format string)
 		if err != nil {
 			return err
 		}
-		return writeAll(parquet.NewGenericWriter[tripletRow[Q, C]](w, opts...), out)
+		return writeAll(parquet.NewGenericWriter[MixedTriplet[Q, C]](w, opts...), out)
 	}
-	out := make([]ntupleRow[Q, C], len(rows))
+	out := make([]MixedNTuple[Q, C], len(rows))
 	for i, r := range rows {
 		o := &out[i]
 		o.QueryID, o.PositiveIDs, o.PositiveScores = q(r.QueryID), cl(r.PositiveIDs), nonNil(r.PositiveScores)
 		o.NegativeIDs = cl(r.NegativeIDs)
-		o.NegativeScores, o.NegativeKinds, o.NegativeRanks = negativeColumns(r.Negatives)
+		o.NegativeScores, o.NegativeKinds, o.NegativeRanks = r.NegativeScores, r.NegativeKinds, r.NegativeRanks
 	}
 	if err != nil {
 		return err
 	}
-	return writeAll(parquet.NewGenericWriter[ntupleRow[Q, C]](w, opts...), out)
+	return writeAll(parquet.NewGenericWriter[MixedNTuple[Q, C]](w, opts...), out)
 }
 
-func allPositive(rows []partRow) bool {
+func allPositive(rows []PartRow) bool {
 	for _, r := range rows {
-		if len(r.PositiveIDs) == 0 && len(r.Negatives) > 0 {
+		if len(r.PositiveIDs) == 0 && len(r.NegativeIDs) > 0 {
 			return false
 		}
 	}
 	return true
 }
 
-// writeDataset writes a part with dataset's writers.
-func writeDataset[T dataset.ID](w io.Writer, rows []partRow, format string) error {
+// writeSameKind writes a part with WriteNTuples or WriteTriplets.
+func writeSameKind[T ID](w io.Writer, rows []PartRow, format string) error {
 	var err error
 	id := func(s string) T { return parseID[T](s, &err) }
 	ids := func(ss []string) []T {
@@ -148,13 +168,13 @@ func writeDataset[T dataset.ID](w io.Writer, rows []partRow, format string) erro
 		return out
 	}
 	if format == "triplet" {
-		var out []dataset.Triplet[T]
+		var out []Triplet[T]
 		for _, r := range rows {
 			for _, pos := range r.PositiveIDs {
-				for i, n := range r.Negatives {
-					out = append(out, dataset.Triplet[T]{
-						QueryID: id(r.QueryID), PositiveID: id(pos), NegativeID: id(r.NegativeIDs[i]),
-						NegativeScore: n.Score, Kind: n.Kind.String(),
+				for i, neg := range r.NegativeIDs {
+					out = append(out, Triplet[T]{
+						QueryID: id(r.QueryID), PositiveID: id(pos), NegativeID: id(neg),
+						NegativeScore: r.NegativeScores[i], Kind: r.NegativeKinds[i],
 					})
 				}
 			}
@@ -162,29 +182,19 @@ func writeDataset[T dataset.ID](w io.Writer, rows []partRow, format string) erro
 		if err != nil {
 			return err
 		}
-		return dataset.WriteTriplets(w, out)
+		return WriteTriplets(w, out)
 	}
-	out := make([]dataset.NTuple[T], len(rows))
+	out := make([]NTuple[T], len(rows))
 	for i, r := range rows {
 		o := &out[i]
 		o.QueryID, o.PositiveIDs, o.PositiveScores = id(r.QueryID), ids(r.PositiveIDs), nonNil(r.PositiveScores)
 		o.NegativeIDs = ids(r.NegativeIDs)
-		o.NegativeScores, o.NegativeKinds, o.NegativeRanks = negativeColumns(r.Negatives)
+		o.NegativeScores, o.NegativeKinds, o.NegativeRanks = r.NegativeScores, r.NegativeKinds, r.NegativeRanks
 	}
 	if err != nil {
 		return err
 	}
-	return dataset.WriteNTuples(w, out)
-}
-
-// negativeColumns splits a row's negatives into the n-tuple's score, kind
-// and rank columns.
-func negativeColumns(negs []miner.Negative) (scores []float32, kinds []string, ranks []int32) {
-	scores, kinds, ranks = make([]float32, len(negs)), make([]string, len(negs)), make([]int32, len(negs))
-	for j, n := range negs {
-		scores[j], kinds[j], ranks[j] = n.Score, n.Kind.String(), n.Rank
-	}
-	return scores, kinds, ranks
+	return WriteNTuples(w, out)
 }
 
 func writeAll[T any](pw *parquet.GenericWriter[T], rows []T) error {
