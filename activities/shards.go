@@ -13,6 +13,7 @@ import (
 
 	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/hugepages"
+	"github.com/hardneg/hardneg/internal/pipeline"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
@@ -107,15 +108,16 @@ type shardData struct {
 	labels    dataset.IDs  // labeled mode
 	positives dataset.Lists
 	bytes     int64
-	// refCount counts the users of emb (the cache, tiles); the last to let
+	// RefCount counts the users of emb (the cache, tiles); the last to let
 	// go gives its buffer to pool, when set.
-	refCount
-	pool *bufPool[float32]
+	pipeline.RefCount
+	pool *pipeline.BufPool[float32]
 }
 
-func (d *shardData) release() {
-	if d.drop() && d.pool != nil {
-		d.pool.put(d.emb.Data)
+// Release lets go of one user of the shard.
+func (d *shardData) Release() {
+	if d.Drop() && d.pool != nil {
+		d.pool.Put(d.emb.Data)
 		d.emb.Data = nil
 	}
 }
@@ -132,11 +134,11 @@ type needs struct{ labels, positives bool }
 //
 // The shard's bytes are decoded from raw when a waiting tile fetched them
 // there (fetchTile), and read from the store otherwise.
-func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs, raw fetchedSet) (*shardData, error) {
+func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs, raw pipeline.FetchedSet) (*shardData, error) {
 	info := p.Corpus[s]
-	a.shards.setLimit(a.ShardCacheBytes)
-	return a.shards.get(shardKey(p, s, n), info.Rows*int64(p.Dim)*4, func() (*shardData, error) {
-		d, err := a.readShardInto(ctx, p, p.Spec.Corpus, info, n, a.floats.get(int(info.Rows)*p.Dim), raw)
+	a.shards.SetLimit(a.ShardCacheBytes)
+	return a.shards.Get(shardKey(p, s, n), info.Rows*int64(p.Dim)*4, func() (*shardData, error) {
+		d, err := a.readShardInto(ctx, p, p.Spec.Corpus, info, n, a.floats.Get(int(info.Rows)*p.Dim), raw)
 		if d != nil {
 			d.pool = &a.floats
 		}
@@ -157,7 +159,7 @@ func (a *Activities) readShard(ctx context.Context, p *planFile, uri string, inf
 
 // readShardInto reads one shard whole, its embeddings into dst when it is
 // large enough, from its bytes in raw when they are there.
-func (a *Activities) readShardInto(ctx context.Context, p *planFile, uri string, info shardInfo, n needs, dst []float32, raw fetchedSet) (*shardData, error) {
+func (a *Activities) readShardInto(ctx context.Context, p *planFile, uri string, info shardInfo, n needs, dst []float32, raw pipeline.FetchedSet) (*shardData, error) {
 	name := withSlash(uri) + info.Key
 	sh, closer, err := a.openTileShard(ctx, uri, info, name, p.Spec, raw)
 	if err != nil {
@@ -196,16 +198,16 @@ func (a *Activities) readShardInto(ctx context.Context, p *planFile, uri string,
 // queryBlock is the queries of one block, gathered from the query shards it
 // spans.
 type queryBlock struct {
-	refCount        // the cache's and its users'
-	first     int64 // global query row of row 0
-	emb       miner.Matrix
-	ids       []queryID
-	labels    []labelValue
-	positives [][]queryID // positive corpus ids per query (pairs mode)
+	pipeline.RefCount       // the cache's and its users'
+	first             int64 // global query row of row 0
+	emb               miner.Matrix
+	ids               []queryID
+	labels            []labelValue
+	positives         [][]queryID // positive corpus ids per query (pairs mode)
 }
 
-// release lets go of a block handed out by loadQueryBlock.
-func (q *queryBlock) release() { q.drop() }
+// Release lets go of a block handed out by loadQueryBlock.
+func (q *queryBlock) Release() { q.Drop() }
 
 // queryID and labelValue hold a string or an int64 id, whichever the column has.
 type queryID = idValue
@@ -242,7 +244,7 @@ func blockRange(p *planFile, b int) (lo, hi int64, err error) {
 }
 
 // queryBlockKey names query block b of p's job within this process (the
-// query block cache, floorBook).
+// query block cache, pipeline.FloorBook).
 func queryBlockKey(p *planFile, b int) string {
 	return p.Spec.Output + "\x00" + p.Fingerprint + "\x00" + strconv.Itoa(b)
 }
@@ -254,20 +256,20 @@ func queryBlockKey(p *planFile, b int) string {
 // another.
 //
 // The caller must release the block when done with it.
-func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int, raw fetchedSet) (*queryBlock, error) {
+func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int, raw pipeline.FetchedSet) (*queryBlock, error) {
 	lo, hi, err := blockRange(p, b)
 	if err != nil {
 		return nil, err
 	}
-	a.queries.setLimit(a.QueryCacheBytes)
-	return a.queries.get(queryBlockKey(p, b), (hi-lo)*int64(p.Dim)*4, func() (*queryBlock, error) {
+	a.queries.SetLimit(a.QueryCacheBytes)
+	return a.queries.Get(queryBlockKey(p, b), (hi-lo)*int64(p.Dim)*4, func() (*queryBlock, error) {
 		return a.readQueryBlock(ctx, p, lo, hi, raw)
 	})
 }
 
 // readQueryBlock reads the global query rows [lo, hi), from the shards'
 // bytes in raw when they are there.
-func (a *Activities) readQueryBlock(ctx context.Context, p *planFile, lo, hi int64, raw fetchedSet) (*queryBlock, error) {
+func (a *Activities) readQueryBlock(ctx context.Context, p *planFile, lo, hi int64, raw pipeline.FetchedSet) (*queryBlock, error) {
 	shards, uri := p.queryShards()
 	qb := &queryBlock{first: lo, emb: miner.Matrix{Rows: int(hi - lo), Dim: p.Dim, Data: hugepages.Make[float32](int(hi-lo) * p.Dim)}}
 	for _, info := range shards {
@@ -288,7 +290,7 @@ func (a *Activities) readQueryBlock(ctx context.Context, p *planFile, lo, hi int
 
 // readQueryRows reads rows [lo, hi) of one query shard: the embeddings into
 // dst, the ids, labels and positives onto the ends of qb's.
-func (a *Activities) readQueryRows(ctx context.Context, p *planFile, uri string, info shardInfo, lo, hi int64, dst []float32, qb *queryBlock, raw fetchedSet) error {
+func (a *Activities) readQueryRows(ctx context.Context, p *planFile, uri string, info shardInfo, lo, hi int64, dst []float32, qb *queryBlock, raw pipeline.FetchedSet) error {
 	name := withSlash(uri) + info.Key
 	sh, closer, err := a.openTileShard(ctx, uri, info, name, p.Spec, raw)
 	if err != nil {
