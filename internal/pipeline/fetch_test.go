@@ -24,12 +24,17 @@ func TestFetchShared(t *testing.T) {
 	for i := range got {
 		wg.Go(func() { got[i] = f.Get("k", 5, fetch) })
 	}
-	waitFor(t, "three gets of one key", func() bool {
+	threeIn := func() bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		o := f.active["k"]
 		return o != nil && o.n.Load() == 3
-	})
+	}
+	for deadline := time.Now().Add(10 * time.Second); !threeIn(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for three gets of one key")
+		}
+	}
 	close(release)
 	wg.Wait()
 	if calls != 1 {
@@ -53,16 +58,5 @@ func TestFetchShared(t *testing.T) {
 	f.Release(o)
 	if f.PooledBytes() < 5 {
 		t.Errorf("a failed fetch kept its buffer")
-	}
-}
-
-// waitFor polls cond for up to 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
