@@ -26,13 +26,13 @@ func (a *Activities) fetchTile(ctx context.Context, p *planFile, in workflows.Ti
 	want := map[string]object{} // by name: in self mode a query shard is a corpus shard
 	if !a.shards.Has(shardKey(p, in.Shard, n)) {
 		info := p.Corpus[in.Shard]
-		want[withSlash(p.Spec.Corpus)+info.Key] = object{p.Spec.Corpus, info}
+		want[workflows.WithSlash(p.Spec.Corpus)+info.Key] = object{p.Spec.Corpus, info}
 	}
 	if lo, hi, err := blockRange(p, in.Block); err == nil && !a.queries.Has(queryBlockKey(p, in.Block)) {
 		shards, uri := p.queryShards()
 		for _, info := range shards {
 			if lo <= info.First && info.First+info.Rows <= hi {
-				want[withSlash(uri)+info.Key] = object{uri, info}
+				want[workflows.WithSlash(uri)+info.Key] = object{uri, info}
 			}
 		}
 	}

@@ -50,7 +50,7 @@ func TestLoadShardAfterFailedFetch(t *testing.T) {
 	spec := layout(t, pairsData(600, 20), 2, 1).WithDefaults()
 	a := quiet()
 	_, p := planJob(t, a, spec)
-	failed := pipeline.FetchedSet{withSlash(spec.Corpus) + p.Corpus[1].Key: &pipeline.Fetched{Err: errors.New("connection reset")}}
+	failed := pipeline.FetchedSet{workflows.WithSlash(spec.Corpus) + p.Corpus[1].Key: &pipeline.Fetched{Err: errors.New("connection reset")}}
 	sh, err := a.loadShard(context.Background(), p, 1, needs{}, failed)
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,11 @@ func PlanKey(fingerprint string) string { return WorkPrefix(fingerprint) + "plan
 const ckpt = ".ckpt"
 
 // TileKey is the key of the partial result of one tile.
+//
+// Checkpoint keys number blocks and shards with five digits, the workflow's
+// activity and child workflow IDs with six (workflows). They stay so: a
+// changed key would make a running job mine its finished tiles again on
+// resume, and a changed ID would break the replay of recorded histories.
 func TileKey(fingerprint string, block, shard int) string {
 	return fmt.Sprintf("%stile-b%05d-s%05d"+ckpt, WorkPrefix(fingerprint), block, shard)
 }

@@ -19,7 +19,7 @@ import (
 // MergeBlock merges the partials of one query block over every corpus shard
 // into each query's result over the whole corpus, applies the filters and the
 // rank window, and writes the candidate windows to
-// _work/<fingerprint>/block-bBBBBB.ckpt for Rebalance. A block whose file
+// _work/<fingerprint>/block-bNNNNN.ckpt (BlockKey) for Rebalance. A block whose file
 // exists is skipped.
 func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_ workflows.MergeResult, err error) {
 	defer func() { err = classify(err) }()
@@ -34,7 +34,8 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 	key := BlockKey(p.Fingerprint, in.Block)
 	if ok, err := exists(ctx, out, key); err != nil || ok {
 		res.Skipped = ok
-		res.Queries = blockRows(p, in.Block)
+		lo, hi := workflows.BlockRange(p.Spec, p.QueryRows, in.Block)
+		res.Queries = hi - lo
 		return res, err
 	}
 	mp, err := p.minerPlan()
@@ -165,9 +166,4 @@ func windowIDs(qws []checkpoint.QueryWindow, shards []shardInfo, tables []*check
 		names.IDs[i] = id
 	}
 	return names, nil
-}
-
-func blockRows(p *planFile, b int) int64 {
-	lo := int64(b) * int64(p.Spec.QueryBlockRows)
-	return min(int64(p.Spec.QueryBlockRows), p.QueryRows-lo)
 }

@@ -166,7 +166,7 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 		pf.Queries, pf.QueryRows = infos(queries)
 		pf.QueryIDKind = queries[0].idKind.String()
 	}
-	pf.Blocks = int((pf.QueryRows + int64(spec.QueryBlockRows) - 1) / int64(spec.QueryBlockRows))
+	pf.Blocks = workflows.BlockCount(spec, pf.QueryRows)
 	pf.Fingerprint = fingerprint(pf)
 
 	data, err := json.MarshalIndent(pf, "", "  ")
@@ -217,10 +217,10 @@ func (a *Activities) footers(ctx context.Context, spec workflows.Spec, uri, what
 		g.Go(func() error {
 			obj, err := st.Open(gctx, o.Key)
 			if err != nil {
-				return fmt.Errorf("open %s%s: %w", withSlash(uri), o.Key, err)
+				return fmt.Errorf("open %s%s: %w", workflows.WithSlash(uri), o.Key, err)
 			}
 			defer obj.Close()
-			name := withSlash(uri) + o.Key
+			name := workflows.WithSlash(uri) + o.Key
 			sh, err := dataset.OpenShard(a.counting(obj), o.Size, name, cols)
 			if err != nil {
 				return classify(fmt.Errorf("read footer of %s: %w", name, err))
@@ -239,13 +239,6 @@ func (a *Activities) footers(ctx context.Context, spec workflows.Spec, uri, what
 		return nil, err
 	}
 	return fs, nil
-}
-
-func withSlash(p string) string {
-	if strings.HasSuffix(p, "/") {
-		return p
-	}
-	return p + "/"
 }
 
 // checkFooters checks that the shards agree with each other and with the mode.

@@ -214,7 +214,7 @@ func (a *Activities) corpusIDs(ctx context.Context, p *planFile, rows []int64) (
 		if lo == hi {
 			continue
 		}
-		name := withSlash(p.Spec.Corpus) + info.Key
+		name := workflows.WithSlash(p.Spec.Corpus) + info.Key
 		sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
 		if err != nil {
 			return nil, err

@@ -80,7 +80,7 @@ func (a *Activities) loadPlan(ctx context.Context, spec workflows.Spec, fp strin
 	data, err := storage.ReadAll(ctx, out, PlanKey(fp))
 	if err != nil {
 		if errors.Is(err, storage.ErrNotExist) {
-			return nil, nil, invalid(fmt.Sprintf("%s%s: the plan is missing (was _work/ removed during the job?)", withSlash(spec.Output), PlanKey(fp)))
+			return nil, nil, invalid(fmt.Sprintf("%s%s: the plan is missing (was _work/ removed during the job?)", workflows.WithSlash(spec.Output), PlanKey(fp)))
 		}
 		return nil, nil, fmt.Errorf("read plan: %w", err)
 	}
@@ -160,7 +160,7 @@ func (a *Activities) readShard(ctx context.Context, p *planFile, uri string, inf
 // readShardInto reads one shard whole, its embeddings into dst when it is
 // large enough, from its bytes in raw when they are there.
 func (a *Activities) readShardInto(ctx context.Context, p *planFile, uri string, info shardInfo, n needs, dst []float32, raw pipeline.FetchedSet) (*shardData, error) {
-	name := withSlash(uri) + info.Key
+	name := workflows.WithSlash(uri) + info.Key
 	sh, closer, err := a.openTileShard(ctx, uri, info, name, p.Spec, raw)
 	if err != nil {
 		return nil, err
@@ -235,9 +235,7 @@ func (v idValue) format(kind string) string {
 
 // blockRange returns the global query rows [lo, hi) of block b.
 func blockRange(p *planFile, b int) (lo, hi int64, err error) {
-	lo = int64(b) * int64(p.Spec.QueryBlockRows)
-	hi = min(lo+int64(p.Spec.QueryBlockRows), p.QueryRows)
-	if lo >= hi {
+	if lo, hi = workflows.BlockRange(p.Spec, p.QueryRows, b); lo >= hi {
 		return 0, 0, fmt.Errorf("block %d is outside the plan's %d query rows", b, p.QueryRows)
 	}
 	return lo, hi, nil
@@ -291,7 +289,7 @@ func (a *Activities) readQueryBlock(ctx context.Context, p *planFile, lo, hi int
 // readQueryRows reads rows [lo, hi) of one query shard: the embeddings into
 // dst, the ids, labels and positives onto the ends of qb's.
 func (a *Activities) readQueryRows(ctx context.Context, p *planFile, uri string, info shardInfo, lo, hi int64, dst []float32, qb *queryBlock, raw pipeline.FetchedSet) error {
-	name := withSlash(uri) + info.Key
+	name := workflows.WithSlash(uri) + info.Key
 	sh, closer, err := a.openTileShard(ctx, uri, info, name, p.Spec, raw)
 	if err != nil {
 		return err
@@ -378,7 +376,7 @@ func (a *Activities) loadQueryMeta(ctx context.Context, p *planFile, b int) (*qu
 
 // readQueryMeta reads rows [lo, hi) of one query shard onto the ends of m's.
 func (a *Activities) readQueryMeta(ctx context.Context, st storage.Store, p *planFile, uri string, info shardInfo, lo, hi int64, m *queryMeta) error {
-	name := withSlash(uri) + info.Key
+	name := workflows.WithSlash(uri) + info.Key
 	sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
 	if err != nil {
 		return err

@@ -19,8 +19,9 @@ import (
 )
 
 // MineTile searches one query block against one corpus shard and writes the
-// partial result to _work/<fingerprint>/tile-bBBBBB-sSSSSS.ckpt. A tile
-// whose partial exists is skipped: it was mined by an earlier attempt or run.
+// partial result to TileKey (_work/<fingerprint>/tile-bNNNNN-sNNNNN.ckpt). A
+// tile whose partial exists is skipped: it was mined by an earlier attempt or
+// run.
 // The search starts from the floors of the block's tiles this process
 // searched before (pipeline.FloorBook), and raises them.
 func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ workflows.TileResult, err error) {
