@@ -1,8 +1,10 @@
 // Package activities implements the Temporal activities of a hardneg job: Plan,
 // MineTile, MergeBlock, Rebalance and Finalize. They are thin: they join
-// storage (where the bytes are), dataset (Parquet in and out) and miner (the
-// algorithms), heartbeat while they work, and skip work whose checkpoint
-// already exists.
+// storage (where the bytes are), dataset (Parquet in, output parts out),
+// internal/checkpoint (the binary checkpoint files), internal/pipeline (what
+// a worker's tiles share: caches, fetches, floors, the turn to search) and
+// miner (the algorithms), heartbeat while they work, and skip work whose
+// checkpoint already exists.
 //
 // Inputs and results are the small types of package workflows: keys, counts
 // and summaries. Everything large lives in the output store under
