@@ -38,7 +38,7 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 		res.Queries = hi - lo
 		return res, err
 	}
-	mp, err := p.minerPlan()
+	sel, err := p.selection()
 	if err != nil {
 		return res, classify(err)
 	}
@@ -67,7 +67,7 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 		for _, ps := range parts {
 			forChunks(nq, func(qlo, qhi int) {
 				for q := qlo; q < qhi; q++ {
-					merged[q] = miner.Merge(mp.PoolSize(), merged[q], ps[q])
+					merged[q] = miner.Merge(sel.PoolSize(), merged[q], ps[q])
 				}
 			})
 		}
@@ -78,7 +78,7 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 	seeds := querySeeds(p, meta.ids)
 	qws := make([]checkpoint.QueryWindow, nq)
 	for q := range qws {
-		win := mp.Window(merged[q], seeds[q])
+		win := sel.Window(merged[q], seeds[q])
 		qws[q] = checkpoint.QueryWindow{ID: meta.ids[q].format(p.QueryIDKind), Win: win}
 		if meta.positives != nil {
 			qws[q].Positives = meta.positives[q]
@@ -86,7 +86,7 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 		if meta.labels != nil {
 			qws[q].Label = meta.labels[q]
 		}
-		if len(win.Hard) < mp.NumNegatives {
+		if len(win.Hard) < sel.NumNegatives {
 			res.Short++
 		}
 	}

@@ -63,8 +63,8 @@ func (p *planFile) queryShards() ([]shardInfo, string) {
 	return p.Queries, p.Spec.Queries
 }
 
-// minerPlan resolves the selection parameters of the plan's spec.
-func (p *planFile) minerPlan() (miner.Plan, error) {
+// selection resolves the selection parameters of the plan's spec.
+func (p *planFile) selection() (miner.Selection, error) {
 	return minerParams(p.Spec).Resolve(p.MaxPositives)
 }
 
@@ -151,7 +151,7 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 			return workflows.PlanResult{}, err
 		}
 	}
-	mp, err := minerParams(spec).Resolve(maxPos)
+	sel, err := minerParams(spec).Resolve(maxPos)
 	if err != nil {
 		return workflows.PlanResult{}, classify(err)
 	}
@@ -180,7 +180,7 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 		Fingerprint: pf.Fingerprint, WorkPrefix: WorkPrefix(pf.Fingerprint),
 		QueryShards: len(queries), CorpusShards: len(pf.Corpus),
 		QueryRows: pf.QueryRows, CorpusRows: pf.CorpusRows, Dim: pf.Dim, Blocks: pf.Blocks,
-		RangeMax: mp.RangeMax, MaxPositives: maxPos,
+		RangeMax: sel.RangeMax, MaxPositives: maxPos,
 	}
 	if len(queries) == 0 {
 		res.QueryShards = len(pf.Corpus)
@@ -190,7 +190,7 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 	}
 	a.logger().Info("planned", "run", spec.Run, "epoch", spec.Epoch, "fingerprint", pf.Fingerprint,
 		"corpus_shards", len(pf.Corpus), "corpus_rows", pf.CorpusRows, "query_rows", pf.QueryRows,
-		"blocks", pf.Blocks, "dim", pf.Dim, "max_positives", maxPos, "range_max", mp.RangeMax)
+		"blocks", pf.Blocks, "dim", pf.Dim, "max_positives", maxPos, "range_max", sel.RangeMax)
 	return res, nil
 }
 

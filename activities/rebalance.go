@@ -65,11 +65,11 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 	if err != nil {
 		return res, err
 	}
-	mp, err := p.minerPlan()
+	sel, err := p.selection()
 	if err != nil {
 		return res, classify(err)
 	}
-	picker := mp.NewPicker()
+	picker := sel.NewPicker()
 	stats := &miner.Stats{}
 	var sf statsFile
 	for b := range p.Blocks {
@@ -88,7 +88,7 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 		rows := make([]dataset.PartRow, len(qws))
 		for q, qw := range qws {
 			row := picker.Pick(qw.Win)
-			stats.Add(row, mp.NumNegatives, mp.NumNegatives+mp.EasyNegatives)
+			stats.Add(row, sel.NumNegatives, sel.NumNegatives+sel.EasyNegatives)
 			if rows[q], err = outputRow(qw, row); err != nil {
 				return res, fmt.Errorf("%s: query %d: %w", key, q, err)
 			}
@@ -108,7 +108,7 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 	res.HardNegatives, res.EasyNegatives = int64(stats.Negative.Len()), int64(stats.Easy.Len())
 	res.Capped, res.Short = stats.Capped, stats.ShortHard
 
-	if err := a.fillStats(ctx, p, mp, stats, &sf); err != nil {
+	if err := a.fillStats(ctx, p, sel, stats, &sf); err != nil {
 		return res, err
 	}
 	sf.Rows, sf.Parts, sf.HardNegatives, sf.EasyNegatives = res.Rows, res.Parts, res.HardNegatives, res.EasyNegatives
@@ -164,7 +164,7 @@ func negativeColumns(negs []miner.Negative) (scores []float32, kinds []string, r
 }
 
 // fillStats summarises stats into sf, naming the most frequent negatives by id.
-func (a *Activities) fillStats(ctx context.Context, p *planFile, mp miner.Plan, stats *miner.Stats, sf *statsFile) error {
+func (a *Activities) fillStats(ctx context.Context, p *planFile, sel miner.Selection, stats *miner.Stats, sf *statsFile) error {
 	sf.Queries, sf.ShortHard, sf.ShortRows = stats.Queries, stats.ShortHard, stats.ShortRows
 	sf.NoAnchor, sf.Capped = stats.NoAnchor, stats.Capped
 	rm := stats.Removed
@@ -192,7 +192,7 @@ func (a *Activities) fillStats(ctx context.Context, p *planFile, mp miner.Plan, 
 	for _, f := range top {
 		sf.MostFrequent = append(sf.MostFrequent, frequent{ID: ids[f.Row], Row: f.Row, Count: f.Count})
 	}
-	sf.Table = stats.Table(mp)
+	sf.Table = stats.Table(sel)
 	return nil
 }
 

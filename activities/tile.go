@@ -257,12 +257,12 @@ func exists(ctx context.Context, st storage.Store, key string) (bool, error) {
 // pool size, the positives found in this shard, labels, the queries' own rows
 // in self mode and the easy-negative seeds.
 func (a *Activities) buildTile(p *planFile, qb *queryBlock, shard *shardData, cs shardInfo) (miner.Tile, error) {
-	mp, err := p.minerPlan()
+	sel, err := p.selection()
 	if err != nil {
 		return miner.Tile{}, classify(err)
 	}
 	t := miner.Tile{
-		Queries: qb.emb, Corpus: shard.emb, Base: cs.First, K: mp.PoolSize(),
+		Queries: qb.emb, Corpus: shard.emb, Base: cs.First, K: sel.PoolSize(),
 		Kernel: a.Kernel, Workers: a.Workers, Precision: miner.Precision(p.Spec.Precision),
 	}
 	nq := qb.emb.Rows
@@ -294,9 +294,9 @@ func (a *Activities) buildTile(p *planFile, qb *queryBlock, shard *shardData, cs
 			t.QueryRows[q] = qb.first + int64(q)
 		}
 	}
-	if mp.EasyNeed() > 0 {
+	if sel.EasyNeed() > 0 {
 		t.EasySeeds = querySeeds(p, qb.ids)
-		t.EasyDraws, t.CorpusRows = mp.EasyDraws(), p.CorpusRows
+		t.EasyDraws, t.CorpusRows = sel.EasyDraws(), p.CorpusRows
 	}
 	return t, nil
 }
