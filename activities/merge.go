@@ -53,21 +53,21 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 	// before them are merged, the queries split over the cores.
 	for lo := 0; lo < len(p.Corpus); lo += mergeAhead {
 		hi := min(lo+mergeAhead, len(p.Corpus))
-		parts := make([][]miner.Partial, hi-lo)
+		partials := make([][]miner.Partial, hi-lo)
 		g, gctx := errgroup.WithContext(ctx)
 		for s := lo; s < hi; s++ {
 			g.Go(func() (err error) {
-				parts[s-lo], tables[s], err = a.readPartial(gctx, out, p, in.Block, s, nq)
+				partials[s-lo], tables[s], err = a.readPartial(gctx, out, p, in.Block, s, nq)
 				return err
 			})
 		}
 		if err := g.Wait(); err != nil {
 			return res, err
 		}
-		for _, ps := range parts {
+		for _, shardPartials := range partials {
 			forChunks(nq, func(qlo, qhi int) {
 				for q := qlo; q < qhi; q++ {
-					merged[q] = miner.Merge(sel.PoolSize(), merged[q], ps[q])
+					merged[q] = miner.Merge(sel.PoolSize(), merged[q], shardPartials[q])
 				}
 			})
 		}

@@ -21,8 +21,8 @@ const partialVersion = 1
 
 // EncodePartials encodes a tile's partials. Their rows lie in the shard whose
 // rows are [first, first+rows); id names each by its shard-local index.
-func EncodePartials(parts []miner.Partial, first int64, rows int, id func(local int) string) ([]byte, error) {
-	used, err := usedRows(parts, first, rows)
+func EncodePartials(partials []miner.Partial, first int64, rows int, id func(local int) string) ([]byte, error) {
+	used, err := usedRows(partials, first, rows)
 	if err != nil {
 		return nil, err
 	}
@@ -31,8 +31,8 @@ func EncodePartials(parts []miner.Partial, first int64, rows int, id func(local 
 		table.IDs[i] = id(int(r - first))
 	}
 	// Sized up front: growing the buffer by doubling copied it all again.
-	size := 16 * len(parts)
-	for _, p := range parts {
+	size := 16 * len(partials)
+	for _, p := range partials {
 		size += 8*(len(p.Top)+len(p.Positives)) + 10*len(p.Easy)
 	}
 	for _, id := range table.IDs {
@@ -40,16 +40,16 @@ func EncodePartials(parts []miner.Partial, first int64, rows int, id func(local 
 	}
 	e := encoder{b: hugepages.Make[byte](size)[:0]}
 	e.u(partialVersion)
-	e.u(uint64(len(parts)))
+	e.u(uint64(len(partials)))
 	e.table(table)
-	for _, p := range parts {
+	for _, p := range partials {
 		e.partial(p)
 	}
 	return e.compressed(), nil
 }
 
 // usedRows lists, ascending, the distinct rows the partials hold.
-func usedRows(parts []miner.Partial, first int64, rows int) ([]int64, error) {
+func usedRows(partials []miner.Partial, first int64, rows int) ([]int64, error) {
 	set := NewRowSet(first, int64(rows))
 	mark := func(r int64) error {
 		if !set.Add(r) {
@@ -57,7 +57,7 @@ func usedRows(parts []miner.Partial, first int64, rows int) ([]int64, error) {
 		}
 		return nil
 	}
-	for _, p := range parts {
+	for _, p := range partials {
 		if err := EachRow(p, mark); err != nil {
 			return nil, err
 		}
@@ -94,15 +94,15 @@ func DecodePartials(data []byte, name string, want int) ([]miner.Partial, *IDTab
 		return nil, nil, fmt.Errorf("read %s: %d queries, want %d", name, n, want)
 	}
 	t := d.table()
-	parts := make([]miner.Partial, want)
+	partials := make([]miner.Partial, want)
 	arena := newPartialArena(len(d.b))
-	for q := range parts {
-		parts[q] = d.partial(arena)
+	for q := range partials {
+		partials[q] = d.partial(arena)
 	}
 	if err := d.end(); err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	return parts, t, nil
+	return partials, t, nil
 }
 
 // EachRow calls f with every row p holds, until f fails.

@@ -28,9 +28,9 @@ func samplePartials(n int, first int64, rows int, seed uint64) []miner.Partial {
 		}
 		return cs
 	}
-	parts := make([]miner.Partial, n)
-	for q := range parts {
-		p := &parts[q]
+	partials := make([]miner.Partial, n)
+	for q := range partials {
+		p := &partials[q]
 		if q%5 == 4 {
 			continue // a query with nothing in this shard
 		}
@@ -41,11 +41,11 @@ func samplePartials(n int, first int64, rows int, seed uint64) []miner.Partial {
 		}
 	}
 	if n == 0 {
-		return parts
+		return partials
 	}
-	parts[0].Top = append(parts[0].Top, miner.Candidate{Row: first, Score: float32(math.Copysign(0, -1))},
+	partials[0].Top = append(partials[0].Top, miner.Candidate{Row: first, Score: float32(math.Copysign(0, -1))},
 		miner.Candidate{Row: first + int64(rows) - 1, Score: math.MaxFloat32})
-	return parts
+	return partials
 }
 
 func shardID(local int) string { return fmt.Sprintf("doc-%d", local) }
@@ -65,20 +65,20 @@ func TestPartialRoundTrip(t *testing.T) {
 		{"no queries", 0, 0, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			parts := samplePartials(tc.queries, tc.first, int(tc.rows), 1)
-			a, err := EncodePartials(parts, tc.first, int(tc.rows), shardID)
+			partials := samplePartials(tc.queries, tc.first, int(tc.rows), 1)
+			a, err := EncodePartials(partials, tc.first, int(tc.rows), shardID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b, _ := EncodePartials(parts, tc.first, int(tc.rows), shardID); !bytes.Equal(a, b) {
+			if b, _ := EncodePartials(partials, tc.first, int(tc.rows), shardID); !bytes.Equal(a, b) {
 				t.Error("the same partials written twice differ")
 			}
 			got, ids, err := DecodePartials(a, "tile", tc.queries)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got, parts) && !(len(got) == 0 && len(parts) == 0) {
-				t.Errorf("read back %+v\nwant %+v", got, parts)
+			if !reflect.DeepEqual(got, partials) && !(len(got) == 0 && len(partials) == 0) {
+				t.Errorf("read back %+v\nwant %+v", got, partials)
 			}
 			// DeepEqual takes -0 for 0: written again, the bits must agree too.
 			if c, _ := EncodePartials(got, tc.first, int(tc.rows), shardID); !bytes.Equal(c, a) {
@@ -99,8 +99,8 @@ func TestPartialRoundTrip(t *testing.T) {
 // TestPartialRefused checks that a damaged or foreign partial is an error
 // naming the file, never partials read wrong.
 func TestPartialRefused(t *testing.T) {
-	parts := samplePartials(30, 100, 200, 2)
-	good, err := EncodePartials(parts, 100, 200, shardID)
+	partials := samplePartials(30, 100, 200, 2)
+	good, err := EncodePartials(partials, 100, 200, shardID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestPartialRefused(t *testing.T) {
 		})
 	}
 	t.Run("row outside the shard", func(t *testing.T) {
-		_, err := EncodePartials(parts, 150, 200, shardID)
+		_, err := EncodePartials(partials, 150, 200, shardID)
 		if err == nil || !strings.Contains(err.Error(), "outside the shard") {
 			t.Errorf("got %v, want a row outside the shard refused", err)
 		}
