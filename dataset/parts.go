@@ -22,8 +22,13 @@ import (
 )
 
 // MixedNTuple is one row of an n-tuple part whose query ids (Q) and corpus
-// ids (C) may differ in type.
-type MixedNTuple[Q, C string | int64] struct {
+// ids (C) may differ in type. It is an alias: parquet-go names a file's
+// schema after the Go type, and the parts written before the move to dataset
+// named it ntupleRow; a new name would change their bytes.
+type MixedNTuple[Q, C string | int64] = ntupleRow[Q, C]
+
+// ntupleRow is MixedNTuple's type.
+type ntupleRow[Q, C string | int64] struct {
 	QueryID        Q         `parquet:"query_id"`
 	PositiveIDs    []C       `parquet:"positive_ids,list"`
 	PositiveScores []float32 `parquet:"positive_scores,list"`
@@ -34,9 +39,13 @@ type MixedNTuple[Q, C string | int64] struct {
 }
 
 // MixedTriplet is one (query, positive, negative) of a triplet part whose
-// query ids (Q) and corpus ids (C) may differ in type. The positive is null when the
-// query has none (self mode, labeled mode, or no positive in the corpus).
-type MixedTriplet[Q, C string | int64] struct {
+// query ids (Q) and corpus ids (C) may differ in type. It is an alias for the
+// reason MixedNTuple is.
+type MixedTriplet[Q, C string | int64] = tripletRow[Q, C]
+
+// tripletRow is MixedTriplet's type. The positive is null when the query has
+// none (self mode, labeled mode, or no positive in the corpus).
+type tripletRow[Q, C string | int64] struct {
 	QueryID       Q       `parquet:"query_id"`
 	PositiveID    *C      `parquet:"positive_id,optional"`
 	NegativeID    C       `parquet:"negative_id"`
