@@ -129,45 +129,15 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 		return workflows.PlanResult{}, fmt.Errorf("delete %s: %w", SuccessKey, err)
 	}
 
-	corpus, err := a.footers(ctx, spec, spec.Corpus, "corpus")
+	corpus, queries, maxPos, err := a.checkInputs(ctx, spec)
 	if err != nil {
 		return workflows.PlanResult{}, err
-	}
-	var queries []footer
-	if spec.Queries != "" {
-		if queries, err = a.footers(ctx, spec, spec.Queries, "queries"); err != nil {
-			return workflows.PlanResult{}, err
-		}
-	}
-	if err := checkFooters(spec, corpus, queries); err != nil {
-		return workflows.PlanResult{}, err
-	}
-	if err := a.checkUniqueIDs(ctx, spec, corpus); err != nil {
-		return workflows.PlanResult{}, err
-	}
-	maxPos := 0
-	if spec.Mode() == workflows.ModePairs {
-		if maxPos, err = a.maxPositives(ctx, spec, queries); err != nil {
-			return workflows.PlanResult{}, err
-		}
 	}
 	sel, err := minerParams(spec).Resolve(maxPos)
 	if err != nil {
 		return workflows.PlanResult{}, classify(err)
 	}
-
-	pf := &planFile{
-		Format: planFormat, Spec: spec, Dim: corpus[0].dim,
-		IDKind: corpus[0].idKind.String(), QueryIDKind: corpus[0].idKind.String(), MaxPositives: maxPos,
-	}
-	pf.Corpus, pf.CorpusRows = infos(corpus)
-	pf.QueryRows = pf.CorpusRows
-	if len(queries) > 0 {
-		pf.Queries, pf.QueryRows = infos(queries)
-		pf.QueryIDKind = queries[0].idKind.String()
-	}
-	pf.Blocks = workflows.BlockCount(spec, pf.QueryRows)
-	pf.Fingerprint = fingerprint(pf)
+	pf := newPlanFile(spec, corpus, queries, maxPos)
 
 	data, err := json.MarshalIndent(pf, "", "  ")
 	if err != nil {
@@ -192,6 +162,49 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 		"corpus_shards", len(pf.Corpus), "corpus_rows", pf.CorpusRows, "query_rows", pf.QueryRows,
 		"blocks", pf.Blocks, "dim", pf.Dim, "max_positives", maxPos, "range_max", sel.RangeMax)
 	return res, nil
+}
+
+// checkInputs reads the footers of the corpus and query shards and checks
+// them: against each other and the mode, corpus ids unique across shards. In
+// pairs mode it also counts max_positives.
+func (a *Activities) checkInputs(ctx context.Context, spec workflows.Spec) (corpus, queries []footer, maxPos int, err error) {
+	if corpus, err = a.footers(ctx, spec, spec.Corpus, "corpus"); err != nil {
+		return nil, nil, 0, err
+	}
+	if spec.Queries != "" {
+		if queries, err = a.footers(ctx, spec, spec.Queries, "queries"); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	if err := checkFooters(spec, corpus, queries); err != nil {
+		return nil, nil, 0, err
+	}
+	if err := a.checkUniqueIDs(ctx, spec, corpus); err != nil {
+		return nil, nil, 0, err
+	}
+	if spec.Mode() == workflows.ModePairs {
+		if maxPos, err = a.maxPositives(ctx, spec, queries); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	return corpus, queries, maxPos, nil
+}
+
+// newPlanFile lays out the plan of checked inputs, fingerprint included.
+func newPlanFile(spec workflows.Spec, corpus, queries []footer, maxPos int) *planFile {
+	pf := &planFile{
+		Format: planFormat, Spec: spec, Dim: corpus[0].dim,
+		IDKind: corpus[0].idKind.String(), QueryIDKind: corpus[0].idKind.String(), MaxPositives: maxPos,
+	}
+	pf.Corpus, pf.CorpusRows = infos(corpus)
+	pf.QueryRows = pf.CorpusRows
+	if len(queries) > 0 {
+		pf.Queries, pf.QueryRows = infos(queries)
+		pf.QueryIDKind = queries[0].idKind.String()
+	}
+	pf.Blocks = workflows.BlockCount(spec, pf.QueryRows)
+	pf.Fingerprint = fingerprint(pf)
+	return pf
 }
 
 // footers lists the *.parquet objects under uri, in key order, and reads the
