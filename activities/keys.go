@@ -18,9 +18,9 @@ func WorkPrefix(fingerprint string) string { return workRoot + fingerprint + "/"
 // PlanKey is the key of a job's plan.
 func PlanKey(fingerprint string) string { return WorkPrefix(fingerprint) + "plan.json" }
 
-// Checkpoint files end in .ckpt: they are hardneg's own binary layout
-// (package internal/checkpoint), not Parquet, and a name must not suggest another tool
-// could read them.
+// ckpt ends the name of every checkpoint file: they are hardneg's own binary
+// layout (package internal/checkpoint), not Parquet, and a name must not
+// suggest another tool could read them.
 const ckpt = ".ckpt"
 
 // TileKey is the key of the partial result of one tile.

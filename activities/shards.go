@@ -2,11 +2,9 @@ package activities
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"strconv"
 	"sync/atomic"
@@ -34,35 +32,6 @@ func (c *countingReader) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (a *Activities) counting(r io.ReaderAt) io.ReaderAt { return &countingReader{r: r, a: a} }
-
-// idSeed makes the id hashes of one process agree; they never leave it.
-var idSeed = maphash.MakeSeed()
-
-func hashID(ids dataset.IDs, i int) uint64 {
-	if s := ids.Strings(); s != nil {
-		return maphash.String(idSeed, s[i])
-	}
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], uint64(ids.Int64s()[i]))
-	return maphash.Bytes(idSeed, b[:])
-}
-
-// idText is id i as the checkpoints hold it: the string itself, or an int64 in
-// decimal. (dataset's IDs.Format quotes strings, for messages.)
-func idText(ids dataset.IDs, i int) string {
-	if s := ids.Strings(); s != nil {
-		return s[i]
-	}
-	return strconv.FormatInt(ids.Int64s()[i], 10)
-}
-
-func hashIDs(ids dataset.IDs) []uint64 {
-	h := make([]uint64, ids.Len())
-	for i := range h {
-		h[i] = hashID(ids, i)
-	}
-	return h
-}
 
 // loadPlan returns the plan of a job (cached per process) and its output store.
 func (a *Activities) loadPlan(ctx context.Context, spec workflows.Spec, fp string) (*planFile, storage.Store, error) {
@@ -122,7 +91,7 @@ func (d *shardData) Release() {
 	}
 }
 
-// what to read besides ids and embeddings
+// needs says what a tile reads of a shard besides ids and embeddings.
 type needs struct{ labels, positives bool }
 
 // loadShard returns a corpus shard read whole, from a small per-process
@@ -208,30 +177,6 @@ type queryBlock struct {
 
 // Release lets go of a block handed out by loadQueryBlock.
 func (q *queryBlock) Release() { q.Drop() }
-
-// queryID and labelValue hold a string or an int64 id, whichever the column has.
-type queryID = idValue
-type labelValue = idValue
-
-type idValue struct {
-	S string
-	I int64
-}
-
-func idAt(ids dataset.IDs, i int) idValue {
-	if s := ids.Strings(); s != nil {
-		return idValue{S: s[i]}
-	}
-	return idValue{I: ids.Int64s()[i]}
-}
-
-// String formats the id as QuerySeed and messages want it.
-func (v idValue) format(kind string) string {
-	if kind == dataset.String.String() {
-		return v.S
-	}
-	return fmt.Sprint(v.I)
-}
 
 // blockRange returns the global query rows [lo, hi) of block b.
 func blockRange(p *planFile, b int) (lo, hi int64, err error) {
