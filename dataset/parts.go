@@ -104,52 +104,18 @@ func WritePart(w io.Writer, rows []PartRow, format, queryKind, corpusKind string
 
 // writeTyped writes a part with MixedNTuple or MixedTriplet rows.
 func writeTyped[Q, C string | int64](w io.Writer, rows []PartRow, format string) error {
-	var err error
-	q := func(s string) Q { return parseID[Q](s, &err) }
-	c := func(s string) C { return parseID[C](s, &err) }
-	cl := func(ss []string) []C {
-		out := make([]C, len(ss))
-		for i, s := range ss {
-			out[i] = c(s)
-		}
-		return out
-	}
 	opts := []parquet.WriterOption{
 		parquet.Compression(&zstd.Codec{Level: zstd.DefaultLevel}),
 		parquet.CreatedBy("hardneg", "part", "1"),
 	}
 	if format == "triplet" {
-		var out []MixedTriplet[Q, C]
-		for _, r := range rows {
-			positives := []*C{nil}
-			if len(r.PositiveIDs) > 0 {
-				positives = positives[:0]
-				for _, id := range r.PositiveIDs {
-					v := c(id)
-					positives = append(positives, &v)
-				}
-			}
-			for _, pos := range positives {
-				for i, neg := range r.NegativeIDs {
-					out = append(out, MixedTriplet[Q, C]{
-						QueryID: q(r.QueryID), PositiveID: pos, NegativeID: c(neg),
-						NegativeScore: r.NegativeScores[i], Kind: r.NegativeKinds[i],
-					})
-				}
-			}
-		}
+		out, err := tripletRows[Q, C](rows)
 		if err != nil {
 			return err
 		}
 		return writeAll(parquet.NewGenericWriter[MixedTriplet[Q, C]](w, opts...), out)
 	}
-	out := make([]MixedNTuple[Q, C], len(rows))
-	for i, r := range rows {
-		o := &out[i]
-		o.QueryID, o.PositiveIDs, o.PositiveScores = q(r.QueryID), cl(r.PositiveIDs), nonNil(r.PositiveScores)
-		o.NegativeIDs = cl(r.NegativeIDs)
-		o.NegativeScores, o.NegativeKinds, o.NegativeRanks = r.NegativeScores, r.NegativeKinds, r.NegativeRanks
-	}
+	out, err := ntupleRows[Q, C](rows)
 	if err != nil {
 		return err
 	}
@@ -165,45 +131,77 @@ func allPositive(rows []PartRow) bool {
 	return true
 }
 
-// writeSameKind writes a part with WriteNTuples or WriteTriplets.
+// writeSameKind writes a part with WriteNTuples or WriteTriplets: every query
+// with negatives has a positive (allPositive).
 func writeSameKind[T ID](w io.Writer, rows []PartRow, format string) error {
-	var err error
-	id := func(s string) T { return parseID[T](s, &err) }
-	ids := func(ss []string) []T {
-		out := make([]T, len(ss))
-		for i, s := range ss {
-			out[i] = id(s)
-		}
-		return out
-	}
 	if format == "triplet" {
-		var out []Triplet[T]
-		for _, r := range rows {
-			for _, pos := range r.PositiveIDs {
-				for i, neg := range r.NegativeIDs {
-					out = append(out, Triplet[T]{
-						QueryID: id(r.QueryID), PositiveID: id(pos), NegativeID: id(neg),
-						NegativeScore: r.NegativeScores[i], Kind: r.NegativeKinds[i],
-					})
-				}
-			}
-		}
+		typed, err := tripletRows[T, T](rows)
 		if err != nil {
 			return err
 		}
+		out := make([]Triplet[T], len(typed))
+		for i, r := range typed {
+			out[i] = Triplet[T]{QueryID: r.QueryID, PositiveID: *r.PositiveID, NegativeID: r.NegativeID,
+				NegativeScore: r.NegativeScore, Kind: r.Kind}
+		}
 		return WriteTriplets(w, out)
 	}
-	out := make([]NTuple[T], len(rows))
-	for i, r := range rows {
-		o := &out[i]
-		o.QueryID, o.PositiveIDs, o.PositiveScores = id(r.QueryID), ids(r.PositiveIDs), nonNil(r.PositiveScores)
-		o.NegativeIDs = ids(r.NegativeIDs)
-		o.NegativeScores, o.NegativeKinds, o.NegativeRanks = r.NegativeScores, r.NegativeKinds, r.NegativeRanks
-	}
+	typed, err := ntupleRows[T, T](rows)
 	if err != nil {
 		return err
 	}
+	out := make([]NTuple[T], len(typed))
+	for i, r := range typed {
+		out[i] = NTuple[T](r)
+	}
 	return WriteNTuples(w, out)
+}
+
+// ntupleRows types the ids of a part's rows: query ids Q, corpus ids C. The
+// first id that is not of its type is the error.
+func ntupleRows[Q, C string | int64](rows []PartRow) ([]ntupleRow[Q, C], error) {
+	var err error
+	cl := func(ss []string) []C {
+		out := make([]C, len(ss))
+		for i, s := range ss {
+			out[i] = parseID[C](s, &err)
+		}
+		return out
+	}
+	out := make([]ntupleRow[Q, C], len(rows))
+	for i, r := range rows {
+		o := &out[i]
+		o.QueryID, o.PositiveIDs, o.PositiveScores = parseID[Q](r.QueryID, &err), cl(r.PositiveIDs), nonNil(r.PositiveScores)
+		o.NegativeIDs = cl(r.NegativeIDs)
+		o.NegativeScores, o.NegativeKinds, o.NegativeRanks = r.NegativeScores, r.NegativeKinds, r.NegativeRanks
+	}
+	return out, err
+}
+
+// tripletRows expands a part's rows into typed triplets: one per positive (or
+// a null one when the query has none) and negative.
+func tripletRows[Q, C string | int64](rows []PartRow) ([]tripletRow[Q, C], error) {
+	var err error
+	var out []tripletRow[Q, C]
+	for _, r := range rows {
+		positives := []*C{nil}
+		if len(r.PositiveIDs) > 0 {
+			positives = positives[:0]
+			for _, id := range r.PositiveIDs {
+				v := parseID[C](id, &err)
+				positives = append(positives, &v)
+			}
+		}
+		for _, pos := range positives {
+			for i, neg := range r.NegativeIDs {
+				out = append(out, tripletRow[Q, C]{
+					QueryID: parseID[Q](r.QueryID, &err), PositiveID: pos, NegativeID: parseID[C](neg, &err),
+					NegativeScore: r.NegativeScores[i], Kind: r.NegativeKinds[i],
+				})
+			}
+		}
+	}
+	return out, err
 }
 
 func writeAll[T any](pw *parquet.GenericWriter[T], rows []T) error {
