@@ -146,8 +146,8 @@ func (a *Activities) store(ctx context.Context, uri string) (storage.Store, erro
 	if a.stores == nil {
 		a.stores = map[string]storage.Store{}
 	}
-	a.stores[uri] = s
-	return s, nil
+	a.stores[uri] = located{s, uri}
+	return a.stores[uri], nil
 }
 
 // invalid is a non-retryable InvalidInput error with message msg.
@@ -155,11 +155,11 @@ func invalid(msg string) error {
 	return temporal.NewNonRetryableApplicationError(msg, workflows.ErrInvalidInput, nil)
 }
 
-// classify turns bad input (a *dataset.InputError or a *miner.ParamError
-// anywhere in err's chain) and access denied by the store into a
-// non-retryable InvalidInput error with the cause's own message, and leaves
-// other errors, which are worth retrying, as they are. Every activity passes
-// the error it returns through it.
+// classify turns bad input (a *dataset.InputError, a *miner.ParamError or a
+// *workflows.FieldError anywhere in err's chain) into a non-retryable
+// InvalidInput error with the cause's own message, and leaves other errors as
+// they are. Every activity passes the error it returns through classifyIn,
+// which calls it and judges the stores' errors too.
 func classify(err error) error {
 	if err == nil {
 		return nil
@@ -175,13 +175,6 @@ func classify(err error) error {
 	var fe *workflows.FieldError
 	if errors.As(err, &fe) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrInvalidInput, err)
-	}
-	// Wrong credentials or a policy that forbids the operation: retrying for
-	// forty minutes would change nothing.
-	if errors.Is(err, storage.ErrPermission) {
-		return temporal.NewNonRetryableApplicationError(
-			"access denied (check the worker's storage credentials and the bucket's policy): "+err.Error(),
-			workflows.ErrInvalidInput, err)
 	}
 	return err
 }

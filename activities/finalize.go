@@ -53,7 +53,7 @@ type phase struct {
 // had more blocks, writes _SUCCESS last, and then removes the job's _work/
 // folder. Run again after it succeeded (a retry), it only finishes the clean-up.
 func (a *Activities) Finalize(ctx context.Context, in workflows.FinalizeInput) (_ workflows.FinalizeResult, err error) {
-	defer func() { err = classify(err) }()
+	defer func() { err = classifyIn(in.Spec, err) }()
 	res := workflows.FinalizeResult{Manifest: ManifestKey, Success: SuccessKey}
 	out, err := a.store(ctx, in.Spec.Output)
 	if err != nil {

@@ -22,7 +22,7 @@ import (
 // _work/<fingerprint>/block-bNNNNN.ckpt (BlockKey) for Rebalance. A block whose file
 // exists is skipped.
 func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_ workflows.MergeResult, err error) {
-	defer func() { err = classify(err) }()
+	defer func() { err = classifyIn(in.Spec, err) }()
 	res := workflows.MergeResult{Block: in.Block}
 	p, out, err := a.loadPlan(ctx, in.Spec, in.Fingerprint)
 	if err != nil {

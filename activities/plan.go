@@ -93,7 +93,7 @@ func columns(s workflows.Spec) dataset.Columns {
 // columns of the corpus (to refuse an id that two shards share) and, in pairs
 // mode, the positives column of the queries (to count max_positives).
 func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workflows.PlanResult, err error) {
-	defer func() { err = classify(err) }()
+	defer func() { err = classifyIn(in.Spec, err) }()
 	spec := in.Spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		return workflows.PlanResult{}, invalid(err.Error())
@@ -109,6 +109,9 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 	// it rewrites the output.
 	if err := out.Delete(ctx, SuccessKey); err != nil {
 		return workflows.PlanResult{}, fmt.Errorf("delete %s: %w", SuccessKey, err)
+	}
+	if err := probeWritable(ctx, out); err != nil {
+		return workflows.PlanResult{}, err
 	}
 
 	corpus, queries, maxPos, err := a.checkInputs(ctx, spec)
@@ -219,4 +222,19 @@ func doneWork(ctx context.Context, out storage.Store, p *planFile) (tiles, block
 		}
 	}
 	return tiles, blocks, nil
+}
+
+// probeKey is the object Plan writes and deletes to prove the output writable.
+const probeKey = workRoot + "probe"
+
+// probeWritable writes and deletes probeKey, so that an output the worker
+// may not write fails the job before any mining rather than after it.
+func probeWritable(ctx context.Context, out storage.Store) error {
+	if err := out.Put(ctx, probeKey, bytes.NewReader([]byte("hardneg write probe\n"))); err != nil {
+		return fmt.Errorf("probe that the output is writable: %w", err)
+	}
+	if err := out.Delete(ctx, probeKey); err != nil {
+		return fmt.Errorf("probe that the output is writable: %w", err)
+	}
+	return nil
 }

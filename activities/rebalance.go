@@ -59,7 +59,7 @@ type frequent struct {
 // block. It leaves the statistics in _work/<fingerprint>/stats.json.
 // Rewriting a part after a retry gives the same bytes.
 func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput) (_ workflows.RebalanceResult, err error) {
-	defer func() { err = classify(err) }()
+	defer func() { err = classifyIn(in.Spec, err) }()
 	var res workflows.RebalanceResult
 	p, out, err := a.loadPlan(ctx, in.Spec, in.Fingerprint)
 	if err != nil {

@@ -25,7 +25,7 @@ import (
 // The search starts from the floors of the block's tiles this process
 // searched before (pipeline.FloorBook), and raises them.
 func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ workflows.TileResult, err error) {
-	defer func() { err = classify(err) }()
+	defer func() { err = classifyIn(in.Spec, err) }()
 	res := workflows.TileResult{Block: in.Block, Shard: in.Shard}
 	p, out, err := a.loadPlan(ctx, in.Spec, in.Fingerprint)
 	if err != nil {

@@ -187,6 +187,13 @@ func (s *Shard) ReadEmbeddings(dst []float32) ([]float32, error) {
 // A range outside [0, Rows()] is an error, but not an *InputError: it is the
 // caller's mistake, not the file's.
 func (s *Shard) ReadEmbeddingsRange(lo, hi int64, dst []float32) ([]float32, error) {
+	mark := s.r.mark()
+	out, err := s.readEmbeddingsRange(lo, hi, dst)
+	return out, s.settle(mark, err)
+}
+
+// readEmbeddingsRange is ReadEmbeddingsRange without settling read failures.
+func (s *Shard) readEmbeddingsRange(lo, hi int64, dst []float32) ([]float32, error) {
 	if err := s.checkRange(lo, hi); err != nil {
 		return nil, err
 	}

@@ -186,6 +186,13 @@ func (s *Shard) ReadIDs() (IDs, error) {
 // and unique within the range; a null or a repeated id is an *InputError
 // naming its row within the shard.
 func (s *Shard) ReadIDsRange(lo, hi int64) (IDs, error) {
+	mark := s.r.mark()
+	ids, err := s.readIDsRange(lo, hi)
+	return ids, s.settle(mark, err)
+}
+
+// readIDsRange is ReadIDsRange without settling read failures.
+func (s *Shard) readIDsRange(lo, hi int64) (IDs, error) {
 	ids, err := s.readKeys(&s.id, lo, hi)
 	if err != nil {
 		return IDs{}, err
@@ -231,6 +238,13 @@ func (s *Shard) ReadLabels() (IDs, error) {
 // ReadLabelsRange reads the labels of rows [lo, hi), as ReadLabels does,
 // reading only the row groups that hold them.
 func (s *Shard) ReadLabelsRange(lo, hi int64) (IDs, error) {
+	mark := s.r.mark()
+	ids, err := s.readLabelsRange(lo, hi)
+	return ids, s.settle(mark, err)
+}
+
+// readLabelsRange is ReadLabelsRange without settling read failures.
+func (s *Shard) readLabelsRange(lo, hi int64) (IDs, error) {
 	if s.label == nil {
 		return IDs{}, inputErrorf(s.name, "", -1, "no label column")
 	}
@@ -248,6 +262,13 @@ func (s *Shard) ReadPositives() (Lists, error) {
 // does, reading only the row groups that hold them. Row r of the result is
 // row lo+r of the shard.
 func (s *Shard) ReadPositivesRange(lo, hi int64) (Lists, error) {
+	mark := s.r.mark()
+	l, err := s.readPositivesRange(lo, hi)
+	return l, s.settle(mark, err)
+}
+
+// readPositivesRange is ReadPositivesRange without settling read failures.
+func (s *Shard) readPositivesRange(lo, hi int64) (Lists, error) {
 	c := s.positives
 	if c == nil {
 		return Lists{}, inputErrorf(s.name, "", -1, "no positives column")

@@ -73,7 +73,7 @@ func (t ElementType) String() string {
 // Shard is safe for concurrent use.
 type Shard struct {
 	name      string
-	r         io.ReaderAt
+	r         *failureLog       // the caller's reader, its failures counted
 	cr        *countingReaderAt // r, as parquet-go reads it
 	size      int64
 	file      *parquet.File
@@ -114,7 +114,13 @@ type column struct {
 // Bad input (not Parquet, truncated, a missing column, a column of the wrong
 // type, no rows) is an *InputError. Errors of r are returned wrapped, as they are.
 func OpenShard(r io.ReaderAt, size int64, name string, cols Columns) (*Shard, error) {
-	cols = cols.withDefaults()
+	log := &failureLog{r: r}
+	s, err := openShard(log, size, name, cols.withDefaults())
+	return s, settle(log, 0, name, err)
+}
+
+// openShard is OpenShard over a reader whose failures are counted.
+func openShard(r *failureLog, size int64, name string, cols Columns) (*Shard, error) {
 	cr := &countingReaderAt{r: r, size: size}
 	f, err := openFile(cr, size, name)
 	if err != nil {
@@ -428,3 +434,64 @@ func (s *Shard) fieldNames() string {
 	}
 	return fmt.Sprintf("%q", names)
 }
+
+// failureLog passes reads to r and counts those that fail for a reason other
+// than the end of the file, keeping the last such error. Decoders see a
+// failed read as missing or wrong bytes and may report them as corrupt; the
+// Read methods consult the log and report the read's failure instead, so that
+// a throttled or broken read stays what it is (retryable) and only bytes that
+// arrived and are wrong make an *InputError.
+type failureLog struct {
+	r      io.ReaderAt
+	mu     sync.Mutex
+	failed int64
+	last   error
+}
+
+func (l *failureLog) ReadAt(p []byte, off int64) (int, error) {
+	n, err := l.r.ReadAt(p, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		l.mu.Lock()
+		l.failed++
+		l.last = err
+		l.mu.Unlock()
+	}
+	return n, err
+}
+
+// mark returns the number of failed reads so far, for settle.
+func (l *failureLog) mark() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failed
+}
+
+// since returns the last failure after mark, or nil.
+func (l *failureLog) since(mark int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failed > mark {
+		return l.last
+	}
+	return nil
+}
+
+// settle returns err, or the reader's failure when a read failed since mark:
+// whatever a decoder concluded from a failed read, the failure is the cause.
+func settle(l *failureLog, mark int64, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	failure := l.since(mark)
+	if failure == nil {
+		return err
+	}
+	var ie *InputError
+	if errors.Is(err, failure) && !errors.As(err, &ie) {
+		return err // already the read's error, with its context
+	}
+	return fmt.Errorf("read %s: %w", name, failure)
+}
+
+// settle is settle for the shard's reader.
+func (s *Shard) settle(mark int64, err error) error { return settle(s.r, mark, s.name, err) }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hardneg/hardneg/internal/faultproxy"
 	"github.com/hardneg/hardneg/internal/jobclient"
+	"github.com/hardneg/hardneg/internal/synth"
 )
 
 // faultShare is the share of the workers' S3 requests the proxy breaks.
@@ -97,5 +98,62 @@ func TestS3Faults(t *testing.T) {
 	// the SDK. But the metric never counts more than the store saw resent.
 	if s3Retries == 0 || s3Retries > float64(counts.Retried) {
 		t.Errorf("%.0f S3 retries in the metrics; the store saw %d failed requests sent again", s3Retries, counts.Retried)
+	}
+}
+
+// heavyFaults breaks about a third of the requests, in every class, so that
+// the SDK's three attempts all fail now and then (about 2% of requests) and
+// the error reaches the activity, which must be retried, not failed.
+var heavyFaults = faultproxy.Config{
+	Seed:     23,
+	Error500: 0.07, SlowDown: 0.07, ResetBefore: 0.06, ResetAfter: 0.06, Latency: 0.02,
+	Truncate: 0.10, Delay: 20 * time.Millisecond,
+}
+
+// smallBlocksData makes many tiles and many requests: small query blocks
+// over several shards of queries and corpus.
+var smallBlocksData = synth.Config{Corpus: 3000, Queries: 1000, Dim: 16, Clusters: 8, CorpusShards: 4, QueryShards: 3,
+	NearDupShare: 0.2, MultiPosShare: 0.2, Seed: 31}
+
+// TestS3FaultsSmallBlocks runs a job of query_block_rows 100 through heavy
+// faults: the S3 SDK gives up on some requests, and each time the failure
+// must be classified as worth retrying (a throttle the SDK gave up on is not
+// corrupt input). The job completes with parts byte-identical to the
+// fault-free run, and the history shows activities retried.
+func TestS3FaultsSmallBlocks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers")
+	}
+	local := dataset(t, "faults-small/in/", smallBlocksData)
+	proxy, s3env := storageProxy(t, heavyFaults)
+	const queue = "e2e-faults-small"
+	for range 2 {
+		startWorkerWith(t, workerConfig{queue: queue, env: s3env})
+	}
+	c := dial(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	sp := spec("e2e-faults-small", "s3://"+bucket+"/faults-small/in/", "s3://"+bucket+"/faults-small/out/")
+	sp.QueryBlockRows, sp.MaxParallel = 100, 4
+	run, _, err := jobclient.Start(ctx, c, sp, queue, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = jobclient.Wait(ctx, c, run, nil)
+	counts := proxy.Counts()
+	a := countAttempts(jobHistories(t, c, run.GetID()))
+	t.Logf("S3 through the fault proxy: %v; %d of %d activities needed more than one attempt (%d extra attempts)",
+		counts, a.retried, a.activities, a.extra)
+	if err != nil {
+		t.Fatalf("job failed under heavy S3 faults: %v", err)
+	}
+	checkOutput(t, outStore(t, "faults-small/out/"), reference(t, local, sp))
+	for f := faultproxy.Error500; f <= faultproxy.Latency; f++ {
+		if counts.Faults[f] == 0 {
+			t.Errorf("no request met fault %s: the test did not exercise it", f)
+		}
+	}
+	if a.extra == 0 {
+		t.Errorf("no activity was retried: the S3 SDK never gave up, so the test did not exercise the classification")
 	}
 }

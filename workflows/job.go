@@ -67,6 +67,7 @@ type job struct {
 	phase   string
 	running map[int]BlockProgress // blocks in flight: tiles reported so far
 	percent int                   // last progress percent published
+	waiting string                // why the job is not moving, while it waits for a store
 }
 
 func (j *job) run(ctx workflow.Context, fresh bool) (Result, error) {
@@ -76,7 +77,7 @@ func (j *job) run(ctx workflow.Context, fresh bool) (Result, error) {
 		}
 		j.setPhase(ctx, PhasePlan)
 		actx := withActivity(ctx, planActivityID, lightTimeout, "", fmt.Sprintf("plan run %s epoch %d", j.spec.Run, j.spec.Epoch))
-		if err := workflow.ExecuteActivity(actx, PlanActivity, PlanInput{Spec: j.spec}).Get(ctx, &j.st.Plan); err != nil {
+		if err := j.call(ctx, actx, PlanActivity, PlanInput{Spec: j.spec}, &j.st.Plan); err != nil {
 			return Result{}, invalidOr(fmt.Errorf("plan: %w", err))
 		}
 		j.setPhase(ctx, PhaseMine)
@@ -92,18 +93,18 @@ func (j *job) run(ctx workflow.Context, fresh bool) (Result, error) {
 	j.setPhase(ctx, PhaseRebalance)
 	var rb RebalanceResult
 	actx := withActivity(ctx, rebalanceActivityID, heavyTimeout, "", fmt.Sprintf("rebalance %d blocks, write %d parts", p.Blocks, p.Blocks))
-	if err := workflow.ExecuteActivity(actx, RebalanceActivity, RebalanceInput{
+	if err := j.call(ctx, actx, RebalanceActivity, RebalanceInput{
 		Spec: j.spec, Fingerprint: p.Fingerprint, Blocks: p.Blocks,
-	}).Get(ctx, &rb); err != nil {
+	}, &rb); err != nil {
 		return Result{}, invalidOr(fmt.Errorf("rebalance: %w", err))
 	}
 
 	j.setPhase(ctx, PhaseFinalize)
 	var fin FinalizeResult
 	actx = withActivity(ctx, finalizeActivityID, lightTimeout, "", "finalize: statistics, _manifest.json, _SUCCESS")
-	if err := workflow.ExecuteActivity(actx, FinalizeActivity, FinalizeInput{
+	if err := j.call(ctx, actx, FinalizeActivity, FinalizeInput{
 		Spec: j.spec, Fingerprint: p.Fingerprint, Blocks: p.Blocks, Phases: j.phasesUntil(workflow.Now(ctx)),
-	}).Get(ctx, &fin); err != nil {
+	}, &fin); err != nil {
 		return Result{}, invalidOr(fmt.Errorf("finalize: %w", err))
 	}
 	j.setPhase(ctx, PhaseDone)
@@ -324,7 +325,7 @@ func (j *job) progress(ctx workflow.Context) Progress {
 		BlocksTotal: p.Blocks, BlocksMerged: j.st.BlocksMerged,
 		QueryRows: p.QueryRows, RowsMerged: j.st.RowsMerged, CorpusRows: p.CorpusRows,
 		Started: j.st.Started, ElapsedSeconds: now.Sub(j.st.Started).Seconds(),
-		Phases: j.phasesUntil(now),
+		Phases: j.phasesUntil(now), Waiting: j.waiting,
 	}
 	for _, bp := range j.running {
 		pr.TilesSkipped += bp.Skipped

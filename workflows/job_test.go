@@ -29,6 +29,9 @@ type fakeActivities struct {
 	// failTile returns the error a tile fails with on an attempt, or nil.
 	failTile func(block, shard int, attempt int32) error
 	skipTile func(block, shard int) bool // the partial "exists"
+	// failPlan returns the error the n-th call of Plan (from 1) fails with, or nil.
+	failPlan func(n int) error
+	plans    int // calls of Plan
 
 	mu          sync.Mutex
 	calls       []string
@@ -54,6 +57,15 @@ func (f *fakeActivities) record(ctx context.Context, call string) {
 
 func (f *fakeActivities) Plan(ctx context.Context, in PlanInput) (PlanResult, error) {
 	f.record(ctx, "plan")
+	f.mu.Lock()
+	f.plans++
+	n := f.plans
+	f.mu.Unlock()
+	if f.failPlan != nil {
+		if err := f.failPlan(n); err != nil {
+			return PlanResult{}, err
+		}
+	}
 	return f.plan, nil
 }
 
@@ -465,5 +477,46 @@ func TestMaxParallelIsShared(t *testing.T) {
 				t.Errorf("tiles never overlapped (max %d in flight)", f.maxInflight)
 			}
 		})
+	}
+}
+
+// TestJobWaitsForStorageInTheOpen checks that a plan whose store does not
+// answer is called again by the workflow, which says in its progress why it
+// waits, and that the job completes once the store answers.
+func TestJobWaitsForStorageInTheOpen(t *testing.T) {
+	const down = 3 // calls of Plan that find nothing listening
+	const reason = "output s3://b/out/: store does not answer: dial tcp 127.0.0.1:9: connect: connection refused"
+	f := newFake(testPlan(1, 2))
+	f.failPlan = func(n int) error {
+		if n <= down {
+			return temporal.NewApplicationError(reason, ErrStorageUnreachable)
+		}
+		return nil
+	}
+	env := newEnv(t, f)
+	var seen []string
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == PlanActivity {
+			seen = append(seen, queryProgress(t, env).Waiting)
+		}
+	})
+	env.ExecuteWorkflow(WorkflowName, testSpec())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("job failed: %v", err)
+	}
+	if f.plans != down+1 {
+		t.Fatalf("plan called %d times, want %d", f.plans, down+1)
+	}
+	for i, w := range seen {
+		want := ""
+		if i > 0 {
+			want = fmt.Sprintf("waiting for storage, attempt %d: %s", i, reason)
+		}
+		if w != want {
+			t.Errorf("call %d: waiting %q, want %q", i+1, w, want)
+		}
+	}
+	if pr := queryProgress(t, env); pr.Waiting != "" || pr.Phase != PhaseDone {
+		t.Errorf("final progress: phase %s, waiting %q", pr.Phase, pr.Waiting)
 	}
 }

@@ -120,13 +120,18 @@ const (
 	// tile that completed in the same workflow task as the cancellation could
 	// still start the next one: commands an old history holds.
 	changeStopOnCancel = "stop-on-cancel"
+	// changeWaitForStorage makes the job's own activities fail an attempt at
+	// once when a store does not answer, and the workflow wait in the open,
+	// saying why in its progress (wait.go). Before it, Temporal retried them
+	// out of the workflow's sight.
+	changeWaitForStorage = "wait-for-storage"
 )
 
 type versionsKey struct{}
 
 // versions are the code paths an execution takes.
 type versions struct {
-	activityIDs, stopOnCancel bool
+	activityIDs, stopOnCancel, waitForStorage bool
 }
 
 // withVersions records in ctx the code paths of this execution. Each
@@ -134,8 +139,9 @@ type versions struct {
 // commands of a new execution.
 func withVersions(ctx workflow.Context) workflow.Context {
 	v := versions{
-		activityIDs:  workflow.GetVersion(ctx, changeActivityIDs, workflow.DefaultVersion, 1) >= 1,
-		stopOnCancel: workflow.GetVersion(ctx, changeStopOnCancel, workflow.DefaultVersion, 1) >= 1,
+		activityIDs:    workflow.GetVersion(ctx, changeActivityIDs, workflow.DefaultVersion, 1) >= 1,
+		stopOnCancel:   workflow.GetVersion(ctx, changeStopOnCancel, workflow.DefaultVersion, 1) >= 1,
+		waitForStorage: workflow.GetVersion(ctx, changeWaitForStorage, workflow.DefaultVersion, 1) >= 1,
 	}
 	return workflow.WithValue(ctx, versionsKey{}, v)
 }

@@ -65,6 +65,10 @@ type Progress struct {
 	// left; nil until a tile has been mined.
 	EstimatedSecondsLeft *float64    `json:"estimated_seconds_left,omitempty"`
 	Phases               []PhaseTime `json:"phases"`
+	// Waiting says why the job is not moving while it waits for a store that
+	// does not answer ("waiting for storage, attempt 4: output s3://…:
+	// store does not answer: … connection refused"); empty otherwise.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // fraction maps a phase and the tile and block counts to the whole job's
@@ -105,6 +109,9 @@ func (p Progress) Markdown() string {
 		fmt.Fprintf(&b, ", about %s of mining left", round(*p.EstimatedSecondsLeft))
 	}
 	b.WriteString(".\n")
+	if p.Waiting != "" {
+		fmt.Fprintf(&b, "\n**%s**\n", p.Waiting)
+	}
 	return b.String()
 }
 

@@ -27,6 +27,12 @@ const (
 // the job fails at once with the message, which names the shard and column.
 const ErrInvalidInput = "InvalidInput"
 
+// ErrStorageUnreachable is the application error type of a store that did
+// not answer at all (connection refused, no route, a dial that timed out).
+// It is retried, since the store may come back; the job's progress and
+// current details say that it is waiting, and for what.
+const ErrStorageUnreachable = "StorageUnreachable"
+
 // TileTaskQueue is the task queue of the MineTile activity for a job whose
 // workflow runs on taskQueue. Mining a tile uses every core, so a worker runs
 // one at a time on this queue, and the light activities beside it on

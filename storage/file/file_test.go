@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/storage/storagetest"
 )
 
@@ -16,6 +18,23 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	storagetest.Run(t, s, storagetest.Options{})
+}
+
+// TestFailuresClassified runs the classification table against the folder
+// backend's real errors: a root below a file.
+func TestFailuresClassified(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "file"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	underFile, err := New(filepath.Join(dir, "file", "sub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	storagetest.RunFailures(t, []storagetest.Failure{
+		{Name: "not a folder", Store: underFile, Ops: storagetest.AllOps,
+			Want: storage.Classify(syscall.ENOTDIR)},
+	})
 }
 
 func TestKeysCannotEscapeRoot(t *testing.T) {

@@ -43,9 +43,10 @@ const (
 
 // Store is a storage.Store over one S3 bucket.
 type Store struct {
-	client *s3.Client
-	tm     *transfermanager.Client
-	bucket string
+	client   *s3.Client
+	tm       *transfermanager.Client
+	bucket   string
+	endpoint string // where the bucket is, for messages
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -88,7 +89,23 @@ func New(ctx context.Context, bucket string, opts Options) (*Store, error) {
 			o.Retryer = countingRetryer{r}
 		}
 	})
-	return &Store{client: client, tm: transfermanager.New(client), bucket: bucket}, nil
+	return &Store{client: client, tm: transfermanager.New(client), bucket: bucket, endpoint: endpoint(opts, cfg.Region)}, nil
+}
+
+// endpoint names where requests go, for messages: a wrong bucket is usually
+// a typo in its name or in the endpoint, and the message should show both.
+func endpoint(opts Options, region string) string {
+	for _, e := range []string{opts.Endpoint, os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL")} {
+		if e != "" {
+			return "endpoint " + e
+		}
+	}
+	return "AWS S3 in " + region
+}
+
+// where names an object or prefix and the endpoint, for messages.
+func (s *Store) where(key string) string {
+	return fmt.Sprintf("s3://%s/%s at %s", s.bucket, key, s.endpoint)
 }
 
 // List returns every object under prefix, following continuation tokens past
@@ -102,7 +119,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]storage.ObjectInfo, 
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, marked(err))
+			return nil, fmt.Errorf("list %s: %w", s.where(prefix), marked(err))
 		}
 		for _, o := range page.Contents {
 			out = append(out, storage.ObjectInfo{
@@ -119,7 +136,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]storage.ObjectInfo, 
 func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil {
-		return storage.ObjectInfo{}, fmt.Errorf("stat s3://%s/%s: %w", s.bucket, key, marked(err))
+		return storage.ObjectInfo{}, fmt.Errorf("stat %s: %w", s.where(key), marked(err))
 	}
 	return storage.ObjectInfo{
 		Key:  key,
@@ -247,7 +264,7 @@ func (o *object) getRange(ctx context.Context, p []byte, off int64) (bodyFailed 
 	}
 	out, err := o.s.client.GetObject(ctx, in)
 	if err != nil {
-		return false, fmt.Errorf("read s3://%s/%s bytes %d+%d: %w", o.s.bucket, o.info.Key, off, len(p), marked(err))
+		return false, fmt.Errorf("read %s bytes %d+%d: %w", o.s.where(o.info.Key), off, len(p), marked(err))
 	}
 	defer out.Body.Close()
 	if _, err := io.ReadFull(out.Body, p); err != nil {
@@ -282,7 +299,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) error {
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("put s3://%s/%s: %w", s.bucket, key, marked(err))
+		return fmt.Errorf("put %s: %w", s.where(key), marked(err))
 	}
 	return nil
 }
@@ -303,7 +320,7 @@ func inMemory(r io.Reader) *bytes.Reader {
 func (s *Store) Delete(ctx context.Context, key string) error {
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil {
-		return fmt.Errorf("delete s3://%s/%s: %w", s.bucket, key, marked(err))
+		return fmt.Errorf("delete %s: %w", s.where(key), marked(err))
 	}
 	return nil
 }

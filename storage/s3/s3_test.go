@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aws/smithy-go"
 
 	"github.com/hardneg/hardneg/internal/devenv"
 	"github.com/hardneg/hardneg/internal/faultproxy"
@@ -64,6 +67,45 @@ func throughProxy(t *testing.T, gw *devenv.S3, bucket string, cfg faultproxy.Con
 func TestConformance(t *testing.T) {
 	startGateway(t)
 	storagetest.Run(t, newBucket(t, "conformance"), storagetest.Options{})
+}
+
+// TestFailuresClassified runs the classification table against versitygw's
+// real answers: a bucket that does not exist, a wrong secret, an endpoint
+// where nothing listens, and a store that throttles every request.
+func TestFailuresClassified(t *testing.T) {
+	gw := startGateway(t)
+	newBucket(t, "there")
+	ctx := context.Background()
+	missing, err := New(ctx, "not-there", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := devenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody, err := New(ctx, "there", Options{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	throttled, _ := throughProxy(t, gw, "there", faultproxy.Config{SlowDown: 1})
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+	denied, err := New(ctx, "there", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storagetest.RunFailures(t, []storagetest.Failure{
+		// A HEAD of a missing bucket is a bare 404, which reads as a missing
+		// object; a job lists its inputs and probes its output first.
+		{Name: "no such bucket", Store: missing, Ops: []storagetest.Op{storagetest.OpList, storagetest.OpPut, storagetest.OpDelete},
+			Want: storage.Classify(&smithy.GenericAPIError{Code: "NoSuchBucket"})},
+		{Name: "wrong secret", Store: denied, Ops: storagetest.AllOps,
+			Want: storage.Classify(storage.ErrPermission)},
+		{Name: "nothing listens", Store: nobody, Ops: storagetest.AllOps,
+			Want: storage.Verdict{Unreachable: true, Problem: "store does not answer", Check: "check that the endpoint is up"}},
+		{Name: "throttled", Store: throttled, Ops: storagetest.AllOps,
+			Want: storage.Verdict{Problem: "throttled"}},
+	})
 }
 
 func TestOpenThroughURI(t *testing.T) {
