@@ -1,8 +1,10 @@
 // Package activities implements the Temporal activities of a hardneg job: Plan,
 // MineTile, MergeBlock, Rebalance and Finalize. They are thin: they join
-// storage (where the bytes are), dataset (Parquet in and out) and miner (the
-// algorithms), heartbeat while they work, and skip work whose checkpoint
-// already exists.
+// storage (where the bytes are), dataset (Parquet in, output parts out),
+// internal/checkpoint (the binary checkpoint files), internal/pipeline (what
+// a worker's tiles share: caches, fetches, floors, the turn to search) and
+// miner (the algorithms), heartbeat while they work, and skip work whose
+// checkpoint already exists.
 //
 // Inputs and results are the small types of package workflows: keys, counts
 // and summaries. Everything large lives in the output store under
@@ -11,7 +13,7 @@
 // partial is a function of the inputs and the spec alone, so a retried or
 // repeated activity writes the same bytes. A tile's partial may leave out
 // candidates below the floors its worker learned from the block's other tiles
-// (floorBook); what merging the partials gives is the same either way.
+// (pipeline.FloorBook); what merging the partials gives is the same either way.
 //
 // Bad input fails with a non-retryable application error of type
 // workflows.ErrInvalidInput whose message names the shard, column and row.
@@ -29,6 +31,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/internal/pipeline"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/storage/backend"
@@ -83,20 +86,18 @@ type Activities struct {
 	// well inside workflows.HeartbeatTimeout).
 	HeartbeatEvery time.Duration
 
-	// search lets one tile read and search at a time in this process: a
-	// search uses every core, and a worker runs a second tile beside it only
-	// so that the second one is handed out and ready, and the first one
-	// writes its partial while the second one reads (MineTile).
-	search sync.Mutex
+	// turns lets one tile decode and search at a time in this process
+	// (pipeline.Turns, pipeline.TilesInFlight).
+	turns pipeline.Turns
 
 	mu      sync.Mutex
 	stores  map[string]storage.Store
 	plans   map[string]*planFile // by output URI + fingerprint
-	queries lru[*queryBlock]
-	shards  lru[*shardData]
-	floats  bufPool[float32] // shard buffers, recycled
-	fetches fetcher          // shard files fetched by tiles waiting for their turn
-	floors  floorBook        // per query block, for its later tiles
+	queries pipeline.LRU[*queryBlock]
+	shards  pipeline.LRU[*shardData]
+	floats  pipeline.BufPool[float32] // shard buffers, recycled
+	fetches pipeline.Fetcher          // shard files fetched by tiles waiting for their turn
+	floors  pipeline.FloorBook        // per query block, for its later tiles
 }
 
 // New returns Activities that open stores with backend.Open.

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/synth"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/workflows"
@@ -184,13 +185,13 @@ func readParts(t *testing.T, spec workflows.Spec) []outRow {
 			t.Fatal(err)
 		}
 		if strings.Contains(spec.LabelColumn, "label") {
-			for _, r := range readTyped[ntupleRow[int64, int64]](t, data) {
+			for _, r := range readTyped[dataset.MixedNTuple[int64, int64]](t, data) {
 				rows = append(rows, outRow{fmt.Sprint(r.QueryID), texts(r.PositiveIDs), r.PositiveScores,
 					texts(r.NegativeIDs), r.NegativeScores, r.NegativeKinds, r.NegativeRanks})
 			}
 			continue
 		}
-		for _, r := range readTyped[ntupleRow[string, string]](t, data) {
+		for _, r := range readTyped[dataset.MixedNTuple[string, string]](t, data) {
 			rows = append(rows, outRow{r.QueryID, r.PositiveIDs, r.PositiveScores,
 				r.NegativeIDs, r.NegativeScores, r.NegativeKinds, r.NegativeRanks})
 		}
@@ -250,22 +251,14 @@ func reference(t *testing.T, ds dataSet, spec workflows.Spec) []outRow {
 	case self:
 		mode = miner.ModeSelf
 	}
-	mp, err := miner.Params{
-		Mode: mode, NumNegatives: spec.NumNegatives, RangeMin: spec.RangeMin, RangeMax: spec.RangeMax,
-		MaxScore: spec.MaxScore, MinScore: spec.MinScore, AbsoluteMargin: spec.AbsoluteMargin, RelativeMargin: spec.RelativeMargin,
-		Sampling: miner.Sampling(spec.SamplingStrategy), EasyNegatives: spec.EasyNegatives, FillWithEasy: spec.FillWithEasy,
-		MaxNegativeFrequency: spec.MaxNegativeFrequency,
-	}.Resolve(maxPos)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tile := miner.Tile{Queries: matrix(queries), Corpus: matrix(ds.corpus), K: mp.PoolSize(), CorpusRows: int64(len(ds.corpus))}
+	sel := referenceSelection(t, spec, mode, maxPos)
+	tile := miner.Tile{Queries: matrix(queries), Corpus: matrix(ds.corpus), K: sel.PoolSize(), CorpusRows: int64(len(ds.corpus))}
 	seeds := make([]uint64, len(queries))
 	for q, it := range queries {
 		seeds[q] = miner.QuerySeed(uint64(spec.Seed), spec.Run, int64(spec.Epoch), it.id)
 	}
-	if mp.EasyNeed() > 0 {
-		tile.EasySeeds, tile.EasyDraws = seeds, mp.EasyDraws()
+	if sel.EasyNeed() > 0 {
+		tile.EasySeeds, tile.EasyDraws = seeds, sel.EasyDraws()
 	}
 	switch mode {
 	case miner.ModePairs:
@@ -290,34 +283,55 @@ func reference(t *testing.T, ds dataSet, spec workflows.Spec) []outRow {
 			tile.QueryRows = append(tile.QueryRows, int64(q))
 		}
 	}
-	parts, err := miner.SearchTile(tile)
+	partials, err := miner.SearchTile(tile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	picker := mp.NewPicker()
+	picker := sel.NewPicker()
 	var rows []outRow
 	for q, it := range queries {
-		row := picker.Pick(mp.Window(parts[q], seeds[q]))
-		r := outRow{QueryID: it.id, PositiveIDs: []string{}, PositiveScores: []float32{}}
-		found := map[int64]float32{}
-		for _, c := range row.Positives {
-			found[c.Row] = c.Score
-		}
-		for _, p := range it.positives {
-			if s, ok := found[rowOf[p]]; ok && !slices.Contains(r.PositiveIDs, p) {
-				r.PositiveIDs = append(r.PositiveIDs, p)
-				r.PositiveScores = append(r.PositiveScores, s)
-			}
-		}
-		for _, n := range row.Negatives {
-			r.NegativeIDs = append(r.NegativeIDs, ds.corpus[n.Row].id)
-			r.NegativeScores = append(r.NegativeScores, n.Score)
-			r.NegativeKinds = append(r.NegativeKinds, n.Kind.String())
-			r.NegativeRanks = append(r.NegativeRanks, n.Rank)
-		}
-		rows = append(rows, r)
+		rows = append(rows, referenceRow(ds, it, picker.Pick(sel.Window(partials[q], seeds[q])), rowOf))
 	}
 	return rows
+}
+
+// referenceSelection resolves the selection parameters of spec as the Plan
+// activity does.
+func referenceSelection(t *testing.T, spec workflows.Spec, mode miner.Mode, maxPos int) miner.Selection {
+	t.Helper()
+	sel, err := miner.Params{
+		Mode: mode, NumNegatives: spec.NumNegatives, RangeMin: spec.RangeMin, RangeMax: spec.RangeMax,
+		MaxScore: spec.MaxScore, MinScore: spec.MinScore, AbsoluteMargin: spec.AbsoluteMargin, RelativeMargin: spec.RelativeMargin,
+		Sampling: miner.Sampling(spec.SamplingStrategy), EasyNegatives: spec.EasyNegatives, FillWithEasy: spec.FillWithEasy,
+		MaxNegativeFrequency: spec.MaxNegativeFrequency,
+	}.Resolve(maxPos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sel
+}
+
+// referenceRow is the output row of query it for its picked row: the
+// positives found in the corpus, in input order, and the negatives' ids.
+func referenceRow(ds dataSet, it item, row miner.Row, rowOf map[string]int64) outRow {
+	r := outRow{QueryID: it.id, PositiveIDs: []string{}, PositiveScores: []float32{}}
+	found := map[int64]float32{}
+	for _, c := range row.Positives {
+		found[c.Row] = c.Score
+	}
+	for _, p := range it.positives {
+		if s, ok := found[rowOf[p]]; ok && !slices.Contains(r.PositiveIDs, p) {
+			r.PositiveIDs = append(r.PositiveIDs, p)
+			r.PositiveScores = append(r.PositiveScores, s)
+		}
+	}
+	for _, n := range row.Negatives {
+		r.NegativeIDs = append(r.NegativeIDs, ds.corpus[n.Row].id)
+		r.NegativeScores = append(r.NegativeScores, n.Score)
+		r.NegativeKinds = append(r.NegativeKinds, n.Kind.String())
+		r.NegativeRanks = append(r.NegativeRanks, n.Rank)
+	}
+	return r
 }
 
 func normalise(rows []outRow) []outRow {

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/hardneg/hardneg/internal/pipeline"
 	"github.com/hardneg/hardneg/workflows"
 )
 
@@ -29,11 +29,11 @@ func TestWaitingTileFetchesItsShard(t *testing.T) {
 			mineTile(t, a, in)
 		} else {
 			// Its corpus shard and query shard 1, which is its block.
-			mineWaiting(t, a, in, "the waiting tile's fetches", func() bool { return a.fetches.finished() == 2 })
-			if n := a.fetches.finished(); n != 0 {
+			mineWaiting(t, a, in, "the waiting tile's fetches", func() bool { return a.fetches.Fetches() == 2 })
+			if n := a.fetches.Fetches(); n != 0 {
 				t.Errorf("%d fetches still held after the tile", n)
 			}
-			if cap(a.fetches.pool.free) == 0 {
+			if a.fetches.PooledBytes() == 0 {
 				t.Errorf("the fetched bytes did not go back to the pool")
 			}
 		}
@@ -44,67 +44,18 @@ func TestWaitingTileFetchesItsShard(t *testing.T) {
 	}
 }
 
-// TestFetchShared checks that concurrent gets of one key share one fetch,
-// and that a failed fetch gives its buffer back and reports its error.
-func TestFetchShared(t *testing.T) {
-	var f fetcher
-	release := make(chan struct{})
-	calls := 0
-	fetch := func(buf []byte) error {
-		calls++
-		<-release
-		copy(buf, "shard")
-		return nil
-	}
-	var wg sync.WaitGroup
-	got := make([]*fetched, 3)
-	for i := range got {
-		wg.Go(func() { got[i] = f.get("k", 5, fetch) })
-	}
-	waitFor(t, "three gets of one key", func() bool {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		o := f.active["k"]
-		return o != nil && o.n.Load() == 3
-	})
-	close(release)
-	wg.Wait()
-	if calls != 1 {
-		t.Errorf("%d fetches for three gets of one key, want 1", calls)
-	}
-	for i, o := range got {
-		if string(o.data) != "shard" || o.err != nil {
-			t.Errorf("get %d: %q, %v", i, o.data, o.err)
-		}
-		f.release(o)
-	}
-	if len(f.active) != 0 || cap(f.pool.free) < 5 {
-		t.Errorf("after the last release: %d fetches active, pool buffer of %d bytes", len(f.active), cap(f.pool.free))
-	}
-
-	boom := errors.New("boom")
-	o := f.get("k", 5, func([]byte) error { return boom })
-	if o.err != boom || o.data != nil {
-		t.Errorf("failed fetch: data %q, err %v", o.data, o.err)
-	}
-	f.release(o)
-	if cap(f.pool.free) < 5 {
-		t.Errorf("a failed fetch kept its buffer")
-	}
-}
-
 // TestLoadShardAfterFailedFetch checks that a tile whose fetch failed reads
 // its shard from the store.
 func TestLoadShardAfterFailedFetch(t *testing.T) {
 	spec := layout(t, pairsData(600, 20), 2, 1).WithDefaults()
 	a := quiet()
 	_, p := planJob(t, a, spec)
-	failed := fetchedSet{withSlash(spec.Corpus) + p.Corpus[1].Key: &fetched{err: errors.New("connection reset")}}
+	failed := pipeline.FetchedSet{workflows.WithSlash(spec.Corpus) + p.Corpus[1].Key: &pipeline.Fetched{Err: errors.New("connection reset")}}
 	sh, err := a.loadShard(context.Background(), p, 1, needs{}, failed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sh.release()
+	defer sh.Release()
 	if sh.emb.Rows != int(p.Corpus[1].Rows) || sh.ids.Len() != sh.emb.Rows {
 		t.Errorf("shard read after a failed fetch: %d rows, %d ids; want %d", sh.emb.Rows, sh.ids.Len(), p.Corpus[1].Rows)
 	}
@@ -119,21 +70,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-// finished counts the fetches done and still held.
-func (f *fetcher) finished() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, o := range f.active {
-		select {
-		case <-o.done:
-			n++
-		default:
-		}
-	}
-	return n
 }
 
 // TestWaitingTileTakesCachedData mines a tile whose query block and shard a
@@ -157,8 +93,8 @@ func TestWaitingTileTakesCachedData(t *testing.T) {
 			mineTile(t, a, tile(1, 2))
 		} else {
 			mineWaiting(t, a, tile(1, 2), "the waiting tile to hold block 1 and shard 2", func() bool {
-				held := a.queries.busy(queryBlockKey(p, 1)) && a.shards.busy(shardKey(p, 2, needs{}))
-				if n := a.fetches.finished(); held && n != 0 {
+				held := a.queries.Busy(queryBlockKey(p, 1)) && a.shards.Busy(shardKey(p, 2, needs{}))
+				if n := a.fetches.Fetches(); held && n != 0 {
 					t.Errorf("a tile with its data cached fetched %d objects", n)
 				}
 				return held
@@ -169,18 +105,6 @@ func TestWaitingTileTakesCachedData(t *testing.T) {
 	if got, want := mine(true), mine(false); !bytes.Equal(got, want) {
 		t.Errorf("the partial of a tile that took cached data before its turn differs from one mined with no other tile beside")
 	}
-}
-
-// busy reports whether key is cached and held by a caller.
-func (c *lru[T]) busy(key string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, e := range c.entries {
-		if e.key == key {
-			return e.block.busy()
-		}
-	}
-	return false
 }
 
 // planJob plans spec with a and returns the plan and the plan file.
@@ -217,14 +141,14 @@ func mineTile(t *testing.T, a *Activities, in workflows.TileInput) {
 // tile's search would: ready must come true before the test lets go.
 func mineWaiting(t *testing.T, a *Activities, in workflows.TileInput, what string, ready func() bool) {
 	t.Helper()
-	a.search.Lock()
+	a.turns.Take(func() error { return nil })
 	done := make(chan error, 1)
 	go func() {
 		_, err := a.MineTile(context.Background(), in)
 		done <- err
 	}()
 	waitFor(t, what, ready)
-	a.search.Unlock()
+	a.turns.Give()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func (a *Activities) writeManifest(ctx context.Context, in workflows.FinalizeInp
 	if err != nil {
 		return err
 	}
-	mp, err := p.minerPlan()
+	sel, err := p.selection()
 	if err != nil {
 		return classify(err)
 	}
@@ -104,7 +104,7 @@ func (a *Activities) writeManifest(ctx context.Context, in workflows.FinalizeInp
 	}
 	m := manifest{
 		Program: buildInfo(), Spec: p.Spec, Fingerprint: p.Fingerprint,
-		RangeMax: mp.RangeMax, MaxPositives: p.MaxPositives, Dim: p.Dim,
+		RangeMax: sel.RangeMax, MaxPositives: p.MaxPositives, Dim: p.Dim,
 		Inputs: inputs{CorpusRows: p.CorpusRows, QueryRows: p.QueryRows, Corpus: p.Corpus, Queries: p.Queries},
 	}
 	if err := json.Unmarshal(data, &m.Statistics); err != nil {

@@ -82,16 +82,7 @@ func TestBadInputIsNonRetryable(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Plan: %v", err)
 				}
-				for b := range plan.Blocks {
-					for s := range plan.CorpusShards {
-						if _, err = a.MineTile(ctx, workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: b, Shard: s}); err != nil {
-							break
-						}
-					}
-					if err != nil {
-						break
-					}
-				}
+				err = mineUntilError(a, spec, plan)
 			}
 			if err == nil {
 				t.Fatalf("bad input accepted at the %s stage", tt.stage)
@@ -107,6 +98,19 @@ func TestBadInputIsNonRetryable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mineUntilError mines the tiles of plan in order and returns the first error.
+func mineUntilError(a *Activities, spec workflows.Spec, plan workflows.PlanResult) error {
+	ctx := context.Background()
+	for b := range plan.Blocks {
+		for s := range plan.CorpusShards {
+			if _, err := a.MineTile(ctx, workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: b, Shard: s}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // ds3 is the id that the duplicate-id case repeats.

@@ -18,12 +18,17 @@ func WorkPrefix(fingerprint string) string { return workRoot + fingerprint + "/"
 // PlanKey is the key of a job's plan.
 func PlanKey(fingerprint string) string { return WorkPrefix(fingerprint) + "plan.json" }
 
-// Checkpoint files end in .ckpt: they are hardneg's own binary layout
-// (checkpoint.go), not Parquet, and a name must not suggest another tool
-// could read them.
+// ckpt ends the name of every checkpoint file: they are hardneg's own binary
+// layout (package internal/checkpoint), not Parquet, and a name must not
+// suggest another tool could read them.
 const ckpt = ".ckpt"
 
 // TileKey is the key of the partial result of one tile.
+//
+// Checkpoint keys number blocks and shards with five digits, the workflow's
+// activity and child workflow IDs with six (workflows). They stay so: a
+// changed key would make a running job mine its finished tiles again on
+// resume, and a changed ID would break the replay of recorded histories.
 func TileKey(fingerprint string, block, shard int) string {
 	return fmt.Sprintf("%stile-b%05d-s%05d"+ckpt, WorkPrefix(fingerprint), block, shard)
 }

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hardneg/hardneg/internal/checkpoint"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
@@ -18,7 +19,7 @@ import (
 // MergeBlock merges the partials of one query block over every corpus shard
 // into each query's result over the whole corpus, applies the filters and the
 // rank window, and writes the candidate windows to
-// _work/<fingerprint>/block-bBBBBB.ckpt for Rebalance. A block whose file
+// _work/<fingerprint>/block-bNNNNN.ckpt (BlockKey) for Rebalance. A block whose file
 // exists is skipped.
 func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_ workflows.MergeResult, err error) {
 	defer func() { err = classifyIn(in.Spec, err) }()
@@ -33,10 +34,11 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 	key := BlockKey(p.Fingerprint, in.Block)
 	if ok, err := exists(ctx, out, key); err != nil || ok {
 		res.Skipped = ok
-		res.Queries = blockRows(p, in.Block)
+		lo, hi := workflows.BlockRange(p.Spec, p.QueryRows, in.Block)
+		res.Queries = hi - lo
 		return res, err
 	}
-	mp, err := p.minerPlan()
+	sel, err := p.selection()
 	if err != nil {
 		return res, classify(err)
 	}
@@ -46,45 +48,45 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 	}
 	nq := len(meta.ids)
 	merged := make([]miner.Partial, nq)
-	tables := make([]*idTable, len(p.Corpus))
+	tables := make([]*checkpoint.IDTable, len(p.Corpus))
 	// The partials are read and decoded mergeAhead at a time while the ones
 	// before them are merged, the queries split over the cores.
 	for lo := 0; lo < len(p.Corpus); lo += mergeAhead {
 		hi := min(lo+mergeAhead, len(p.Corpus))
-		parts := make([][]miner.Partial, hi-lo)
+		partials := make([][]miner.Partial, hi-lo)
 		g, gctx := errgroup.WithContext(ctx)
 		for s := lo; s < hi; s++ {
 			g.Go(func() (err error) {
-				parts[s-lo], tables[s], err = a.readPartial(gctx, out, p, in.Block, s, nq)
+				partials[s-lo], tables[s], err = a.readPartial(gctx, out, p, in.Block, s, nq)
 				return err
 			})
 		}
 		if err := g.Wait(); err != nil {
 			return res, err
 		}
-		for _, ps := range parts {
+		for _, shardPartials := range partials {
 			forChunks(nq, func(qlo, qhi int) {
 				for q := qlo; q < qhi; q++ {
-					merged[q] = miner.Merge(mp.PoolSize(), merged[q], ps[q])
+					merged[q] = miner.Merge(sel.PoolSize(), merged[q], shardPartials[q])
 				}
 			})
 		}
-		pruneTables(tables[:hi], merged, p.CorpusRows)
+		checkpoint.PruneTables(tables[:hi], merged, p.CorpusRows)
 		beat(ctx, "merged shards", hi)
 	}
 
 	seeds := querySeeds(p, meta.ids)
-	qws := make([]queryWindow, nq)
+	qws := make([]checkpoint.QueryWindow, nq)
 	for q := range qws {
-		win := mp.Window(merged[q], seeds[q])
-		qws[q] = queryWindow{ID: meta.ids[q].format(p.QueryIDKind), Win: win}
+		win := sel.Window(merged[q], seeds[q])
+		qws[q] = checkpoint.QueryWindow{ID: meta.ids[q].format(p.QueryIDKind), Win: win}
 		if meta.positives != nil {
 			qws[q].Positives = meta.positives[q]
 		}
 		if meta.labels != nil {
 			qws[q].Label = meta.labels[q]
 		}
-		if len(win.Hard) < mp.NumNegatives {
+		if len(win.Hard) < sel.NumNegatives {
 			res.Short++
 		}
 	}
@@ -92,7 +94,7 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 	if err != nil {
 		return res, fmt.Errorf("merge block %d: %w", in.Block, err)
 	}
-	if err := out.Put(ctx, key, bytes.NewReader(encodeWindows(qws, names))); err != nil {
+	if err := out.Put(ctx, key, bytes.NewReader(checkpoint.EncodeWindows(qws, names))); err != nil {
 		return res, fmt.Errorf("write %s: %w", key, err)
 	}
 	res.Queries = int64(nq)
@@ -104,7 +106,7 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 const mergeAhead = 2
 
 // readPartial reads the partial of tile (block, shard).
-func (a *Activities) readPartial(ctx context.Context, out storage.Store, p *planFile, block, shard, nq int) ([]miner.Partial, *idTable, error) {
+func (a *Activities) readPartial(ctx context.Context, out storage.Store, p *planFile, block, shard, nq int) ([]miner.Partial, *checkpoint.IDTable, error) {
 	tk := TileKey(p.Fingerprint, block, shard)
 	data, err := storage.ReadAll(ctx, out, tk)
 	if errors.Is(err, storage.ErrNotExist) {
@@ -113,7 +115,7 @@ func (a *Activities) readPartial(ctx context.Context, out storage.Store, p *plan
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", tk, err)
 	}
-	return readPartials(data, tk, nq)
+	return checkpoint.DecodePartials(data, tk, nq)
 }
 
 // forChunks calls f on [lo, hi) chunks of [0, n), one per core, at once.
@@ -127,49 +129,18 @@ func forChunks(n int, f func(lo, hi int)) {
 	wg.Wait()
 }
 
-// pruneTables drops the ids of rows no longer in any merged result, once the
-// tables hold more than twice as many as the results, so that a block's ids
-// stay the size of its results rather than growing with every shard.
-func pruneTables(tables []*idTable, merged []miner.Partial, corpusRows int64) {
-	keep, held := 0, 0
-	for _, p := range merged {
-		keep += len(p.Top) + len(p.Positives) + len(p.Easy)
-	}
-	for _, t := range tables {
-		held += len(t.rows)
-	}
-	if held <= 2*keep+16 {
-		return
-	}
-	live := newRowSet(0, corpusRows)
-	for _, p := range merged {
-		eachRow(p, func(r int64) error { live.add(r); return nil })
-	}
-	for _, t := range tables {
-		n := 0
-		for i, r := range t.rows {
-			if live.has(r) {
-				t.rows[n], t.ids[n] = r, t.ids[i]
-				n++
-			}
-		}
-		clear(t.ids[n:])
-		t.rows, t.ids = t.rows[:n], t.ids[:n]
-	}
-}
-
 // windowIDs builds the id table of a block's windows from the id tables of
 // the shards' partials.
-func windowIDs(qws []queryWindow, shards []shardInfo, tables []*idTable) (*idTable, error) {
+func windowIDs(qws []checkpoint.QueryWindow, shards []shardInfo, tables []*checkpoint.IDTable) (*checkpoint.IDTable, error) {
 	var corpusRows int64
 	if n := len(shards); n > 0 {
 		corpusRows = shards[n-1].First + shards[n-1].Rows
 	}
-	set := newRowSet(0, corpusRows)
+	set := checkpoint.NewRowSet(0, corpusRows)
 	var bad error
 	for _, qw := range qws {
-		eachWindowRow(qw.Win, func(r int64) error {
-			if !set.add(r) {
+		checkpoint.EachWindowRow(qw.Win, func(r int64) error {
+			if !set.Add(r) {
 				bad = fmt.Errorf("row %d is in no corpus shard", r)
 			}
 			return bad
@@ -178,8 +149,8 @@ func windowIDs(qws []queryWindow, shards []shardInfo, tables []*idTable) (*idTab
 	if bad != nil {
 		return nil, bad
 	}
-	rows := set.rows()
-	names := &idTable{rows: rows, ids: make([]string, len(rows))}
+	rows := set.Rows()
+	names := &checkpoint.IDTable{Rows: rows, IDs: make([]string, len(rows))}
 	s := 0
 	for i, r := range rows {
 		for s < len(shards) && r >= shards[s].First+shards[s].Rows {
@@ -188,16 +159,11 @@ func windowIDs(qws []queryWindow, shards []shardInfo, tables []*idTable) (*idTab
 		if s == len(shards) || r < shards[s].First {
 			return nil, fmt.Errorf("row %d is in no corpus shard", r)
 		}
-		id, ok := tables[s].id(r)
+		id, ok := tables[s].ID(r)
 		if !ok {
 			return nil, fmt.Errorf("row %d has no id in the partial of shard %d", r, s)
 		}
-		names.ids[i] = id
+		names.IDs[i] = id
 	}
 	return names, nil
-}
-
-func blockRows(p *planFile, b int) int64 {
-	lo := int64(b) * int64(p.Spec.QueryBlockRows)
-	return min(int64(p.Spec.QueryBlockRows), p.QueryRows-lo)
 }

@@ -62,7 +62,7 @@ func TestTripletParts(t *testing.T) {
 			runJob(t, quiet(), spec)
 			var got []triplet
 			for _, name := range partFiles(t, spec) {
-				for _, r := range readTyped[tripletRow[string, string]](t, mustRead(t, name)) {
+				for _, r := range readTyped[dataset.MixedTriplet[string, string]](t, mustRead(t, name)) {
 					pos := ""
 					if r.PositiveID != nil {
 						pos = *r.PositiveID
@@ -131,7 +131,7 @@ func TestMixedIDKinds(t *testing.T) {
 	runJob(t, quiet(), spec)
 	var got []outRow
 	for _, name := range partFiles(t, spec) {
-		for _, r := range readTyped[ntupleRow[string, int64]](t, mustRead(t, name)) {
+		for _, r := range readTyped[dataset.MixedNTuple[string, int64]](t, mustRead(t, name)) {
 			got = append(got, outRow{r.QueryID, texts(r.PositiveIDs), r.PositiveScores,
 				texts(r.NegativeIDs), r.NegativeScores, r.NegativeKinds, r.NegativeRanks})
 		}

@@ -6,14 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"path"
-	"slices"
 	"strings"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/miner"
@@ -63,8 +57,8 @@ func (p *planFile) queryShards() ([]shardInfo, string) {
 	return p.Queries, p.Spec.Queries
 }
 
-// minerPlan resolves the selection parameters of the plan's spec.
-func (p *planFile) minerPlan() (miner.Plan, error) {
+// selection resolves the selection parameters of the plan's spec.
+func (p *planFile) selection() (miner.Selection, error) {
 	return minerParams(p.Spec).Resolve(p.MaxPositives)
 }
 
@@ -94,18 +88,6 @@ func columns(s workflows.Spec) dataset.Columns {
 	return c
 }
 
-// footer is what Plan learns from one shard's footer.
-type footer struct {
-	info      shardInfo
-	name      string // URI, for messages
-	dim       int
-	idKind    dataset.Kind
-	hasPos    bool
-	posKind   dataset.Kind
-	hasLabels bool
-	labelKind dataset.Kind
-}
-
 // Plan lists the shards, reads their footers, checks them, fingerprints the
 // inputs and writes the plan. Apart from the footers it reads only the id
 // columns of the corpus (to refuse an id that two shards share) and, in pairs
@@ -132,45 +114,15 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 		return workflows.PlanResult{}, err
 	}
 
-	corpus, err := a.footers(ctx, spec, spec.Corpus, "corpus")
+	corpus, queries, maxPos, err := a.checkInputs(ctx, spec)
 	if err != nil {
 		return workflows.PlanResult{}, err
 	}
-	var queries []footer
-	if spec.Queries != "" {
-		if queries, err = a.footers(ctx, spec, spec.Queries, "queries"); err != nil {
-			return workflows.PlanResult{}, err
-		}
-	}
-	if err := checkFooters(spec, corpus, queries); err != nil {
-		return workflows.PlanResult{}, err
-	}
-	if err := a.checkUniqueIDs(ctx, spec, corpus); err != nil {
-		return workflows.PlanResult{}, err
-	}
-	maxPos := 0
-	if spec.Mode() == workflows.ModePairs {
-		if maxPos, err = a.maxPositives(ctx, spec, queries); err != nil {
-			return workflows.PlanResult{}, err
-		}
-	}
-	mp, err := minerParams(spec).Resolve(maxPos)
+	sel, err := minerParams(spec).Resolve(maxPos)
 	if err != nil {
 		return workflows.PlanResult{}, classify(err)
 	}
-
-	pf := &planFile{
-		Format: planFormat, Spec: spec, Dim: corpus[0].dim,
-		IDKind: corpus[0].idKind.String(), QueryIDKind: corpus[0].idKind.String(), MaxPositives: maxPos,
-	}
-	pf.Corpus, pf.CorpusRows = infos(corpus)
-	pf.QueryRows = pf.CorpusRows
-	if len(queries) > 0 {
-		pf.Queries, pf.QueryRows = infos(queries)
-		pf.QueryIDKind = queries[0].idKind.String()
-	}
-	pf.Blocks = int((pf.QueryRows + int64(spec.QueryBlockRows) - 1) / int64(spec.QueryBlockRows))
-	pf.Fingerprint = fingerprint(pf)
+	pf := newPlanFile(spec, corpus, queries, maxPos)
 
 	data, err := json.MarshalIndent(pf, "", "  ")
 	if err != nil {
@@ -183,7 +135,7 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 		Fingerprint: pf.Fingerprint, WorkPrefix: WorkPrefix(pf.Fingerprint),
 		QueryShards: len(queries), CorpusShards: len(pf.Corpus),
 		QueryRows: pf.QueryRows, CorpusRows: pf.CorpusRows, Dim: pf.Dim, Blocks: pf.Blocks,
-		RangeMax: mp.RangeMax, MaxPositives: maxPos,
+		RangeMax: sel.RangeMax, MaxPositives: maxPos,
 	}
 	if len(queries) == 0 {
 		res.QueryShards = len(pf.Corpus)
@@ -193,107 +145,25 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 	}
 	a.logger().Info("planned", "run", spec.Run, "epoch", spec.Epoch, "fingerprint", pf.Fingerprint,
 		"corpus_shards", len(pf.Corpus), "corpus_rows", pf.CorpusRows, "query_rows", pf.QueryRows,
-		"blocks", pf.Blocks, "dim", pf.Dim, "max_positives", maxPos, "range_max", mp.RangeMax)
+		"blocks", pf.Blocks, "dim", pf.Dim, "max_positives", maxPos, "range_max", sel.RangeMax)
 	return res, nil
 }
 
-// footers lists the *.parquet objects under uri, in key order, and reads the
-// footer of each.
-func (a *Activities) footers(ctx context.Context, spec workflows.Spec, uri, what string) ([]footer, error) {
-	st, err := a.store(ctx, uri)
-	if err != nil {
-		return nil, err
+// newPlanFile lays out the plan of checked inputs, fingerprint included.
+func newPlanFile(spec workflows.Spec, corpus, queries []footer, maxPos int) *planFile {
+	pf := &planFile{
+		Format: planFormat, Spec: spec, Dim: corpus[0].dim,
+		IDKind: corpus[0].idKind.String(), QueryIDKind: corpus[0].idKind.String(), MaxPositives: maxPos,
 	}
-	objs, err := st.List(ctx, "")
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", uri, err)
+	pf.Corpus, pf.CorpusRows = infos(corpus)
+	pf.QueryRows = pf.CorpusRows
+	if len(queries) > 0 {
+		pf.Queries, pf.QueryRows = infos(queries)
+		pf.QueryIDKind = queries[0].idKind.String()
 	}
-	objs = slices.DeleteFunc(objs, func(o storage.ObjectInfo) bool { return path.Ext(o.Key) != ".parquet" })
-	if len(objs) == 0 {
-		return nil, invalid(fmt.Sprintf("%s: no *.parquet shard under %s", what, uri))
-	}
-	fs := make([]footer, len(objs))
-	cols := columns(spec)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(16)
-	for i, o := range objs {
-		g.Go(func() error {
-			obj, err := st.Open(gctx, o.Key)
-			if err != nil {
-				return fmt.Errorf("open %s%s: %w", withSlash(uri), o.Key, err)
-			}
-			defer obj.Close()
-			name := withSlash(uri) + o.Key
-			sh, err := dataset.OpenShard(a.counting(obj), o.Size, name, cols)
-			if err != nil {
-				return classify(fmt.Errorf("read footer of %s: %w", name, err))
-			}
-			fs[i] = footer{
-				info: shardInfo{Key: o.Key, Size: o.Size, ETag: o.ETag, Rows: sh.Rows()},
-				name: name, dim: sh.Dim(), idKind: sh.IDKind(),
-				hasPos: sh.HasPositives(), posKind: sh.PositivesKind(),
-				hasLabels: sh.HasLabels(), labelKind: sh.LabelKind(),
-			}
-			beat(gctx, what, i)
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return fs, nil
-}
-
-func withSlash(p string) string {
-	if strings.HasSuffix(p, "/") {
-		return p
-	}
-	return p + "/"
-}
-
-// checkFooters checks that the shards agree with each other and with the mode.
-func checkFooters(spec workflows.Spec, corpus, queries []footer) error {
-	first := corpus[0]
-	all := append(append([]footer(nil), corpus...), queries...)
-	for _, f := range all {
-		if f.dim != first.dim {
-			return invalid(fmt.Sprintf("%s: column %q: dimension %d, but %s has dimension %d",
-				f.name, spec.EmbeddingColumn, f.dim, first.name, first.dim))
-		}
-	}
-	for _, group := range [][]footer{corpus, queries} {
-		for _, f := range group {
-			if f.idKind != group[0].idKind {
-				return invalid(fmt.Sprintf("%s: column %q: %s ids, but %s has %s ids",
-					f.name, spec.IDColumn, f.idKind, group[0].name, group[0].idKind))
-			}
-		}
-	}
-	switch spec.Mode() {
-	case workflows.ModePairs:
-		for _, f := range queries {
-			if !f.hasPos {
-				return invalid(fmt.Sprintf("%s: column %q: missing (pairs mode needs each query's positive ids)",
-					f.name, spec.PositivesColumn))
-			}
-			if f.posKind != first.idKind {
-				return invalid(fmt.Sprintf("%s: column %q: holds %s ids, but the corpus ids (%s) are %s",
-					f.name, spec.PositivesColumn, f.posKind, first.name, first.idKind))
-			}
-		}
-	case workflows.ModeLabeled:
-		for _, f := range all {
-			if !f.hasLabels {
-				return invalid(fmt.Sprintf("%s: column %q: missing (labeled mode needs a label on every row)",
-					f.name, spec.LabelColumn))
-			}
-			if f.labelKind != first.labelKind {
-				return invalid(fmt.Sprintf("%s: column %q: %s labels, but %s has %s labels",
-					f.name, spec.LabelColumn, f.labelKind, first.name, first.labelKind))
-			}
-		}
-	}
-	return nil
+	pf.Blocks = workflows.BlockCount(spec, pf.QueryRows)
+	pf.Fingerprint = fingerprint(pf)
+	return pf
 }
 
 func infos(fs []footer) ([]shardInfo, int64) {
@@ -326,161 +196,6 @@ func fingerprint(p *planFile) string {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:24]
-}
-
-// maxPositives reads the positives column of every query shard and returns
-// the longest list, as sentence-transformers counts max_positives.
-func (a *Activities) maxPositives(ctx context.Context, spec workflows.Spec, queries []footer) (int, error) {
-	st, err := a.store(ctx, spec.Queries)
-	if err != nil {
-		return 0, err
-	}
-	most := make([]int, len(queries))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, f := range queries {
-		g.Go(func() error {
-			sh, closer, err := a.openShard(gctx, st, f.info, f.name, spec)
-			if err != nil {
-				return err
-			}
-			defer closer()
-			pos, err := sh.ReadPositives()
-			if err != nil {
-				return classify(fmt.Errorf("read positives of %s: %w", f.name, err))
-			}
-			for r := range pos.Len() {
-				most[i] = max(most[i], int(pos.Offsets[r+1]-pos.Offsets[r]))
-			}
-			beat(gctx, "positives", i)
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return 0, err
-	}
-	return slices.Max(most), nil
-}
-
-// checkUniqueIDs refuses a corpus whose ids repeat. Within a shard dataset
-// refuses it already; across shards the ids are hashed, and the hashes that
-// repeat are confirmed exactly, so a collision never refuses a good corpus.
-func (a *Activities) checkUniqueIDs(ctx context.Context, spec workflows.Spec, corpus []footer) error {
-	st, err := a.store(ctx, spec.Corpus)
-	if err != nil {
-		return err
-	}
-	if len(corpus) < 2 {
-		return nil // dataset checks within one shard
-	}
-	hashes := make([][]uint64, len(corpus))
-	read := func(i int) (dataset.IDs, error) {
-		sh, closer, err := a.openShard(ctx, st, corpus[i].info, corpus[i].name, spec)
-		if err != nil {
-			return dataset.IDs{}, err
-		}
-		defer closer()
-		ids, err := sh.ReadIDs()
-		if err != nil {
-			return dataset.IDs{}, classify(fmt.Errorf("read ids of %s: %w", corpus[i].name, err))
-		}
-		return ids, nil
-	}
-	g, _ := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i := range corpus {
-		g.Go(func() error {
-			ids, err := read(i)
-			if err != nil {
-				return err
-			}
-			hashes[i] = hashIDs(ids)
-			beat(ctx, "ids", i)
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	suspects := repeatedHashes(hashes)
-	if len(suspects) == 0 {
-		return nil
-	}
-	// Confirm: find the first id, in corpus order, seen in an earlier shard.
-	seen := map[string]string{} // id → shard name
-	for i := range corpus {
-		ids, err := read(i)
-		if err != nil {
-			return err
-		}
-		for r := range ids.Len() {
-			if _, ok := suspects[hashID(ids, r)]; !ok {
-				continue
-			}
-			id := ids.Format(r)
-			if prev, ok := seen[id]; ok {
-				return invalid(fmt.Sprintf("%s: column %q: row %d: id %s also appears in %s (corpus ids must be unique)",
-					corpus[i].name, spec.IDColumn, r, id, prev))
-			}
-			seen[id] = corpus[i].name
-		}
-	}
-	return nil
-}
-
-// repeatedHashes returns the hashes that occur in more than one shard or twice.
-func repeatedHashes(perShard [][]uint64) map[uint64]struct{} {
-	var all []uint64
-	for _, h := range perShard {
-		all = append(all, h...)
-	}
-	slices.Sort(all)
-	rep := map[uint64]struct{}{}
-	for i := 1; i < len(all); i++ {
-		if all[i] == all[i-1] {
-			rep[all[i]] = struct{}{}
-		}
-	}
-	return rep
-}
-
-// openShard opens one input shard and reads its footer. closer closes the
-// object.
-func (a *Activities) openShard(ctx context.Context, st storage.Store, info shardInfo, name string, spec workflows.Spec) (*dataset.Shard, func(), error) {
-	obj, err := openPlanned(ctx, st, info, name)
-	if err != nil {
-		return nil, nil, err
-	}
-	return openFrom(a.counting(obj), obj, info, name, spec)
-}
-
-// openFrom opens the shard name read through r; closing it closes obj.
-func openFrom(r io.ReaderAt, obj storage.Object, info shardInfo, name string, spec workflows.Spec) (*dataset.Shard, func(), error) {
-	sh, err := dataset.OpenShard(r, info.Size, name, columns(spec))
-	if err != nil {
-		obj.Close()
-		return nil, nil, classify(fmt.Errorf("read footer of %s: %w", name, err))
-	}
-	return sh, func() { obj.Close() }, nil
-}
-
-// openPlanned opens a shard the plan listed, and checks it is the object
-// the plan saw.
-func openPlanned(ctx context.Context, st storage.Store, info shardInfo, name string) (storage.Object, error) {
-	obj, err := st.Open(ctx, info.Key)
-	if err != nil {
-		if errors.Is(err, storage.ErrNotExist) {
-			// The plan listed it: the input changed under the job.
-			return nil, invalid(fmt.Sprintf("%s: shard disappeared after the plan (inputs must not change during a job)", name))
-		}
-		return nil, fmt.Errorf("open %s: %w", name, err)
-	}
-	if got := obj.Info(); got.Size != info.Size || (info.ETag != "" && got.ETag != info.ETag) {
-		obj.Close()
-		return nil, invalid(fmt.Sprintf("%s: shard changed after the plan (size %d, ETag %q; planned %d, %q)",
-			name, got.Size, got.ETag, info.Size, info.ETag))
-	}
-	return obj, nil
 }
 
 // doneWork lists the checkpoints already under the plan's work prefix.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/internal/checkpoint"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
@@ -63,11 +65,11 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 	if err != nil {
 		return res, err
 	}
-	mp, err := p.minerPlan()
+	sel, err := p.selection()
 	if err != nil {
 		return res, classify(err)
 	}
-	picker := mp.NewPicker()
+	picker := sel.NewPicker()
 	stats := &miner.Stats{}
 	var sf statsFile
 	for b := range p.Blocks {
@@ -79,34 +81,34 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 		if err != nil {
 			return res, fmt.Errorf("read %s: %w", key, err)
 		}
-		qws, err := readWindows(data, key)
+		qws, err := checkpoint.DecodeWindows(data, key)
 		if err != nil {
 			return res, err
 		}
-		rows := make([]partRow, len(qws))
+		rows := make([]dataset.PartRow, len(qws))
 		for q, qw := range qws {
 			row := picker.Pick(qw.Win)
-			stats.Add(row, mp.NumNegatives, mp.NumNegatives+mp.EasyNegatives)
+			stats.Add(row, sel.NumNegatives, sel.NumNegatives+sel.EasyNegatives)
 			if rows[q], err = outputRow(qw, row); err != nil {
 				return res, fmt.Errorf("%s: query %d: %w", key, q, err)
 			}
 			sf.MissingPositives += int64(len(qw.Positives) - len(rows[q].PositiveIDs))
 		}
 		var buf bytes.Buffer
-		if err := writePart(&buf, rows, p.Spec.OutputFormat, p.QueryIDKind, p.IDKind); err != nil {
+		if err := dataset.WritePart(&buf, rows, p.Spec.OutputFormat, p.QueryIDKind, p.IDKind); err != nil {
 			return res, fmt.Errorf("encode %s: %w", PartKey(b), err)
 		}
 		if err := out.Put(ctx, PartKey(b), &buf); err != nil {
 			return res, fmt.Errorf("write %s: %w", PartKey(b), err)
 		}
-		res.Rows += partRows(rows, p.Spec.OutputFormat)
+		res.Rows += dataset.PartRows(rows, p.Spec.OutputFormat)
 		beat(ctx, "part", b)
 	}
 	res.Parts = p.Blocks
 	res.HardNegatives, res.EasyNegatives = int64(stats.Negative.Len()), int64(stats.Easy.Len())
 	res.Capped, res.Short = stats.Capped, stats.ShortHard
 
-	if err := a.fillStats(ctx, p, mp, stats, &sf); err != nil {
+	if err := a.fillStats(ctx, p, sel, stats, &sf); err != nil {
 		return res, err
 	}
 	sf.Rows, sf.Parts, sf.HardNegatives, sf.EasyNegatives = res.Rows, res.Parts, res.HardNegatives, res.EasyNegatives
@@ -122,11 +124,12 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 
 // outputRow joins a query's picked row with the ids its window carries. The
 // positives are those of the input found in the corpus, in input order.
-func outputRow(qw queryWindow, row miner.Row) (partRow, error) {
-	r := partRow{QueryID: qw.ID, Negatives: row.Negatives}
+func outputRow(qw checkpoint.QueryWindow, row miner.Row) (dataset.PartRow, error) {
+	r := dataset.PartRow{QueryID: qw.ID}
+	r.NegativeScores, r.NegativeKinds, r.NegativeRanks = negativeColumns(row.Negatives)
 	scores := map[string]float32{}
 	for _, c := range row.Positives {
-		id, ok := qw.IDs.id(c.Row)
+		id, ok := qw.IDs.ID(c.Row)
 		if !ok {
 			return r, fmt.Errorf("positive row %d has no id", c.Row)
 		}
@@ -141,7 +144,7 @@ func outputRow(qw queryWindow, row miner.Row) (partRow, error) {
 	}
 	r.NegativeIDs = make([]string, len(row.Negatives))
 	for i, n := range row.Negatives {
-		id, ok := qw.IDs.id(n.Row)
+		id, ok := qw.IDs.ID(n.Row)
 		if !ok {
 			return r, fmt.Errorf("negative row %d has no id", n.Row)
 		}
@@ -150,19 +153,18 @@ func outputRow(qw queryWindow, row miner.Row) (partRow, error) {
 	return r, nil
 }
 
-func partRows(rows []partRow, format string) int64 {
-	if format != "triplet" {
-		return int64(len(rows))
+// negativeColumns splits a row's negatives into the n-tuple's score, kind
+// and rank columns.
+func negativeColumns(negs []miner.Negative) (scores []float32, kinds []string, ranks []int32) {
+	scores, kinds, ranks = make([]float32, len(negs)), make([]string, len(negs)), make([]int32, len(negs))
+	for j, n := range negs {
+		scores[j], kinds[j], ranks[j] = n.Score, n.Kind.String(), n.Rank
 	}
-	var n int64
-	for _, r := range rows {
-		n += int64(max(1, len(r.PositiveIDs)) * len(r.Negatives))
-	}
-	return n
+	return scores, kinds, ranks
 }
 
 // fillStats summarises stats into sf, naming the most frequent negatives by id.
-func (a *Activities) fillStats(ctx context.Context, p *planFile, mp miner.Plan, stats *miner.Stats, sf *statsFile) error {
+func (a *Activities) fillStats(ctx context.Context, p *planFile, sel miner.Selection, stats *miner.Stats, sf *statsFile) error {
 	sf.Queries, sf.ShortHard, sf.ShortRows = stats.Queries, stats.ShortHard, stats.ShortRows
 	sf.NoAnchor, sf.Capped = stats.NoAnchor, stats.Capped
 	rm := stats.Removed
@@ -190,7 +192,7 @@ func (a *Activities) fillStats(ctx context.Context, p *planFile, mp miner.Plan, 
 	for _, f := range top {
 		sf.MostFrequent = append(sf.MostFrequent, frequent{ID: ids[f.Row], Row: f.Row, Count: f.Count})
 	}
-	sf.Table = stats.Table(mp)
+	sf.Table = stats.Table(sel)
 	return nil
 }
 
@@ -212,7 +214,7 @@ func (a *Activities) corpusIDs(ctx context.Context, p *planFile, rows []int64) (
 		if lo == hi {
 			continue
 		}
-		name := withSlash(p.Spec.Corpus) + info.Key
+		name := workflows.WithSlash(p.Spec.Corpus) + info.Key
 		sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
 		if err != nil {
 			return nil, err

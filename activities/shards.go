@@ -2,17 +2,16 @@ package activities
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"strconv"
 	"sync/atomic"
 
 	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/hugepages"
+	"github.com/hardneg/hardneg/internal/pipeline"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
@@ -34,35 +33,6 @@ func (c *countingReader) ReadAt(p []byte, off int64) (int, error) {
 
 func (a *Activities) counting(r io.ReaderAt) io.ReaderAt { return &countingReader{r: r, a: a} }
 
-// idSeed makes the id hashes of one process agree; they never leave it.
-var idSeed = maphash.MakeSeed()
-
-func hashID(ids dataset.IDs, i int) uint64 {
-	if s := ids.Strings(); s != nil {
-		return maphash.String(idSeed, s[i])
-	}
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], uint64(ids.Int64s()[i]))
-	return maphash.Bytes(idSeed, b[:])
-}
-
-// idText is id i as the checkpoints hold it: the string itself, or an int64 in
-// decimal. (dataset's IDs.Format quotes strings, for messages.)
-func idText(ids dataset.IDs, i int) string {
-	if s := ids.Strings(); s != nil {
-		return s[i]
-	}
-	return strconv.FormatInt(ids.Int64s()[i], 10)
-}
-
-func hashIDs(ids dataset.IDs) []uint64 {
-	h := make([]uint64, ids.Len())
-	for i := range h {
-		h[i] = hashID(ids, i)
-	}
-	return h
-}
-
 // loadPlan returns the plan of a job (cached per process) and its output store.
 func (a *Activities) loadPlan(ctx context.Context, spec workflows.Spec, fp string) (*planFile, storage.Store, error) {
 	out, err := a.store(ctx, spec.Output)
@@ -79,7 +49,7 @@ func (a *Activities) loadPlan(ctx context.Context, spec workflows.Spec, fp strin
 	data, err := storage.ReadAll(ctx, out, PlanKey(fp))
 	if err != nil {
 		if errors.Is(err, storage.ErrNotExist) {
-			return nil, nil, invalid(fmt.Sprintf("%s%s: the plan is missing (was _work/ removed during the job?)", withSlash(spec.Output), PlanKey(fp)))
+			return nil, nil, invalid(fmt.Sprintf("%s%s: the plan is missing (was _work/ removed during the job?)", workflows.WithSlash(spec.Output), PlanKey(fp)))
 		}
 		return nil, nil, fmt.Errorf("read plan: %w", err)
 	}
@@ -107,20 +77,21 @@ type shardData struct {
 	labels    dataset.IDs  // labeled mode
 	positives dataset.Lists
 	bytes     int64
-	// refCount counts the users of emb (the cache, tiles); the last to let
+	// RefCount counts the users of emb (the cache, tiles); the last to let
 	// go gives its buffer to pool, when set.
-	refCount
-	pool *bufPool[float32]
+	pipeline.RefCount
+	pool *pipeline.BufPool[float32]
 }
 
-func (d *shardData) release() {
-	if d.drop() && d.pool != nil {
-		d.pool.put(d.emb.Data)
+// Release lets go of one user of the shard.
+func (d *shardData) Release() {
+	if d.Drop() && d.pool != nil {
+		d.pool.Put(d.emb.Data)
 		d.emb.Data = nil
 	}
 }
 
-// what to read besides ids and embeddings
+// needs says what a tile reads of a shard besides ids and embeddings.
 type needs struct{ labels, positives bool }
 
 // loadShard returns a corpus shard read whole, from a small per-process
@@ -132,11 +103,11 @@ type needs struct{ labels, positives bool }
 //
 // The shard's bytes are decoded from raw when a waiting tile fetched them
 // there (fetchTile), and read from the store otherwise.
-func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs, raw fetchedSet) (*shardData, error) {
+func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs, raw pipeline.FetchedSet) (*shardData, error) {
 	info := p.Corpus[s]
-	a.shards.setLimit(a.ShardCacheBytes)
-	return a.shards.get(shardKey(p, s, n), info.Rows*int64(p.Dim)*4, func() (*shardData, error) {
-		d, err := a.readShardInto(ctx, p, p.Spec.Corpus, info, n, a.floats.get(int(info.Rows)*p.Dim), raw)
+	a.shards.SetLimit(a.ShardCacheBytes)
+	return a.shards.Get(shardKey(p, s, n), info.Rows*int64(p.Dim)*4, func() (*shardData, error) {
+		d, err := a.readShardInto(ctx, p, p.Spec.Corpus, info, n, a.floats.Get(int(info.Rows)*p.Dim), raw)
 		if d != nil {
 			d.pool = &a.floats
 		}
@@ -157,8 +128,8 @@ func (a *Activities) readShard(ctx context.Context, p *planFile, uri string, inf
 
 // readShardInto reads one shard whole, its embeddings into dst when it is
 // large enough, from its bytes in raw when they are there.
-func (a *Activities) readShardInto(ctx context.Context, p *planFile, uri string, info shardInfo, n needs, dst []float32, raw fetchedSet) (*shardData, error) {
-	name := withSlash(uri) + info.Key
+func (a *Activities) readShardInto(ctx context.Context, p *planFile, uri string, info shardInfo, n needs, dst []float32, raw pipeline.FetchedSet) (*shardData, error) {
+	name := workflows.WithSlash(uri) + info.Key
 	sh, closer, err := a.openTileShard(ctx, uri, info, name, p.Spec, raw)
 	if err != nil {
 		return nil, err
@@ -196,53 +167,27 @@ func (a *Activities) readShardInto(ctx context.Context, p *planFile, uri string,
 // queryBlock is the queries of one block, gathered from the query shards it
 // spans.
 type queryBlock struct {
-	refCount        // the cache's and its users'
-	first     int64 // global query row of row 0
-	emb       miner.Matrix
-	ids       []queryID
-	labels    []labelValue
-	positives [][]queryID // positive corpus ids per query (pairs mode)
+	pipeline.RefCount       // the cache's and its users'
+	first             int64 // global query row of row 0
+	emb               miner.Matrix
+	ids               []queryID
+	labels            []labelValue
+	positives         [][]queryID // positive corpus ids per query (pairs mode)
 }
 
-// release lets go of a block handed out by loadQueryBlock.
-func (q *queryBlock) release() { q.drop() }
-
-// queryID and labelValue hold a string or an int64 id, whichever the column has.
-type queryID = idValue
-type labelValue = idValue
-
-type idValue struct {
-	S string
-	I int64
-}
-
-func idAt(ids dataset.IDs, i int) idValue {
-	if s := ids.Strings(); s != nil {
-		return idValue{S: s[i]}
-	}
-	return idValue{I: ids.Int64s()[i]}
-}
-
-// String formats the id as QuerySeed and messages want it.
-func (v idValue) format(kind string) string {
-	if kind == dataset.String.String() {
-		return v.S
-	}
-	return fmt.Sprint(v.I)
-}
+// Release lets go of a block handed out by loadQueryBlock.
+func (q *queryBlock) Release() { q.Drop() }
 
 // blockRange returns the global query rows [lo, hi) of block b.
 func blockRange(p *planFile, b int) (lo, hi int64, err error) {
-	lo = int64(b) * int64(p.Spec.QueryBlockRows)
-	hi = min(lo+int64(p.Spec.QueryBlockRows), p.QueryRows)
-	if lo >= hi {
+	if lo, hi = workflows.BlockRange(p.Spec, p.QueryRows, b); lo >= hi {
 		return 0, 0, fmt.Errorf("block %d is outside the plan's %d query rows", b, p.QueryRows)
 	}
 	return lo, hi, nil
 }
 
 // queryBlockKey names query block b of p's job within this process (the
-// query block cache, floorBook).
+// query block cache, pipeline.FloorBook).
 func queryBlockKey(p *planFile, b int) string {
 	return p.Spec.Output + "\x00" + p.Fingerprint + "\x00" + strconv.Itoa(b)
 }
@@ -254,20 +199,20 @@ func queryBlockKey(p *planFile, b int) string {
 // another.
 //
 // The caller must release the block when done with it.
-func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int, raw fetchedSet) (*queryBlock, error) {
+func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int, raw pipeline.FetchedSet) (*queryBlock, error) {
 	lo, hi, err := blockRange(p, b)
 	if err != nil {
 		return nil, err
 	}
-	a.queries.setLimit(a.QueryCacheBytes)
-	return a.queries.get(queryBlockKey(p, b), (hi-lo)*int64(p.Dim)*4, func() (*queryBlock, error) {
+	a.queries.SetLimit(a.QueryCacheBytes)
+	return a.queries.Get(queryBlockKey(p, b), (hi-lo)*int64(p.Dim)*4, func() (*queryBlock, error) {
 		return a.readQueryBlock(ctx, p, lo, hi, raw)
 	})
 }
 
 // readQueryBlock reads the global query rows [lo, hi), from the shards'
 // bytes in raw when they are there.
-func (a *Activities) readQueryBlock(ctx context.Context, p *planFile, lo, hi int64, raw fetchedSet) (*queryBlock, error) {
+func (a *Activities) readQueryBlock(ctx context.Context, p *planFile, lo, hi int64, raw pipeline.FetchedSet) (*queryBlock, error) {
 	shards, uri := p.queryShards()
 	qb := &queryBlock{first: lo, emb: miner.Matrix{Rows: int(hi - lo), Dim: p.Dim, Data: hugepages.Make[float32](int(hi-lo) * p.Dim)}}
 	for _, info := range shards {
@@ -288,8 +233,8 @@ func (a *Activities) readQueryBlock(ctx context.Context, p *planFile, lo, hi int
 
 // readQueryRows reads rows [lo, hi) of one query shard: the embeddings into
 // dst, the ids, labels and positives onto the ends of qb's.
-func (a *Activities) readQueryRows(ctx context.Context, p *planFile, uri string, info shardInfo, lo, hi int64, dst []float32, qb *queryBlock, raw fetchedSet) error {
-	name := withSlash(uri) + info.Key
+func (a *Activities) readQueryRows(ctx context.Context, p *planFile, uri string, info shardInfo, lo, hi int64, dst []float32, qb *queryBlock, raw pipeline.FetchedSet) error {
+	name := workflows.WithSlash(uri) + info.Key
 	sh, closer, err := a.openTileShard(ctx, uri, info, name, p.Spec, raw)
 	if err != nil {
 		return err
@@ -376,7 +321,7 @@ func (a *Activities) loadQueryMeta(ctx context.Context, p *planFile, b int) (*qu
 
 // readQueryMeta reads rows [lo, hi) of one query shard onto the ends of m's.
 func (a *Activities) readQueryMeta(ctx context.Context, st storage.Store, p *planFile, uri string, info shardInfo, lo, hi int64, m *queryMeta) error {
-	name := withSlash(uri) + info.Key
+	name := workflows.WithSlash(uri) + info.Key
 	sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
 	if err != nil {
 		return err

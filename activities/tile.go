@@ -11,16 +11,19 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/internal/checkpoint"
+	"github.com/hardneg/hardneg/internal/pipeline"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
 
 // MineTile searches one query block against one corpus shard and writes the
-// partial result to _work/<fingerprint>/tile-bBBBBB-sSSSSS.ckpt. A tile
-// whose partial exists is skipped: it was mined by an earlier attempt or run.
+// partial result to TileKey (_work/<fingerprint>/tile-bNNNNN-sNNNNN.ckpt). A
+// tile whose partial exists is skipped: it was mined by an earlier attempt or
+// run.
 // The search starts from the floors of the block's tiles this process
-// searched before (floorBook), and raises them.
+// searched before (pipeline.FloorBook), and raises them.
 func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ workflows.TileResult, err error) {
 	defer func() { err = classifyIn(in.Spec, err) }()
 	res := workflows.TileResult{Block: in.Block, Shard: in.Shard}
@@ -40,98 +43,157 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 		return res, err
 	}
 
-	start := time.Now()
-	var phase atomic.Value // what the heartbeats report
-	phase.Store("waiting for the other tile's search")
-	stop := a.heartbeat(ctx, func() any { return phase.Load() })
+	r := &tileRun{a: a, ctx: ctx, p: p, in: in, start: time.Now(),
+		n: needs{labels: p.Spec.Mode() == workflows.ModeLabeled}}
+	r.phase.Store("waiting for the other tile's search")
+	stop := a.heartbeat(ctx, func() any { return r.phase.Load() })
 	defer stop()
-	// A tile decodes its data only once the other tile's search is done: the
-	// decoding needs the cores the search uses, and slowed a search beside it
-	// by more than it took alone. While it waits it fetches the bytes of its
-	// shard (fetch.go), the transfer being mostly waiting on the store; or,
-	// when its query block and shard are cached, it takes them and builds its
-	// tile, a few tens of milliseconds of work. The second tile in flight
-	// also saves the time between tiles: it was handed out and is ready while
-	// the first one searches, and the first one writes its partial while the
-	// second one reads.
-	n := needs{labels: p.Spec.Mode() == workflows.ModeLabeled}
-	var d *tileData
-	var raw fetchedSet
-	var beforeSecs, waitSecs, readSecs float64
-	read := func() (err error) {
-		t := time.Now()
-		d, err = a.readTile(ctx, p, in, n, raw)
-		readSecs = time.Since(t).Seconds()
-		a.fetches.releaseAll(raw) // decoded, or read from the store after all
-		return err
+	if err := r.acquire(); err != nil {
+		return res, err
 	}
-	if !a.search.TryLock() {
-		if a.queries.has(queryBlockKey(p, in.Block)) && a.shards.has(shardKey(p, in.Shard, n)) {
-			phase.Store("take cached queries and corpus shard")
-			if err := read(); err != nil {
-				return res, err
-			}
-		} else {
-			phase.Store("fetch corpus shard and queries")
-			raw = a.fetchTile(ctx, p, in, n)
-		}
-		beforeSecs = time.Since(start).Seconds()
-		phase.Store("waiting for the other tile's search")
-		a.search.Lock()
-	}
-	locked := true
-	unlock := func() {
-		if locked {
-			a.search.Unlock()
-			locked = false
-		}
-	}
-	defer unlock()
-	waitSecs = time.Since(start).Seconds() - beforeSecs
-	if d == nil {
-		phase.Store("read queries and corpus shard")
-		if err := read(); err != nil {
+	defer r.giveTurn()
+	if r.d == nil {
+		if err := r.decode("read queries and corpus shard"); err != nil {
 			return res, err
 		}
 	}
-	defer d.release()
-	tile, shard, cs := d.tile, d.shard, p.Corpus[in.Shard]
-	floorKey := queryBlockKey(p, in.Block)
-	if f := a.floors.get(floorKey); len(f) == tile.Queries.Rows {
+	defer r.d.release()
+	if err := r.search(); err != nil {
+		return res, err
+	}
+	if err := r.write(out, key); err != nil {
+		return res, err
+	}
+	res.QueryRows, res.CorpusRows = int64(r.d.tile.Queries.Rows), p.Corpus[in.Shard].Rows
+	r.report(res)
+	return res, nil
+}
+
+// tileRun is one MineTile going through its stages: fetch → acquire → decode
+// → search → write.
+type tileRun struct {
+	a     *Activities
+	ctx   context.Context
+	p     *planFile
+	in    workflows.TileInput
+	n     needs
+	start time.Time
+	phase atomic.Value // what the heartbeats report
+
+	raw      pipeline.FetchedSet // fetched while waiting for the turn
+	d        *tileData
+	turn     bool // holds a.turns
+	partials []miner.Partial
+
+	beforeSecs, waitSecs, readSecs, searchSecs float64
+}
+
+// fetch fetches the bytes of the objects the tile will read whole (fetchTile).
+func (r *tileRun) fetch() {
+	r.phase.Store("fetch corpus shard and queries")
+	r.raw = r.a.fetchTile(r.ctx, r.p, r.in, r.n)
+}
+
+// acquire takes the process's turn to decode and search (pipeline.Turns).
+// The decoding needs the cores the search uses, and slowed a search beside
+// it by more than it took alone; so while another tile searches, this one
+// fetches the bytes of its data, the transfer being mostly waiting on the
+// store, or, when its query block and shard are cached, takes them and
+// builds its tile, a few tens of milliseconds of work. The second tile in
+// flight also saves the time between tiles: it was handed out and is ready
+// while the first one searches, and the first one writes its partial while
+// the second one decodes.
+func (r *tileRun) acquire() error {
+	err := r.a.turns.Take(func() error {
+		if r.a.queries.Has(queryBlockKey(r.p, r.in.Block)) && r.a.shards.Has(shardKey(r.p, r.in.Shard, r.n)) {
+			if err := r.decode("take cached queries and corpus shard"); err != nil {
+				return err
+			}
+		} else {
+			r.fetch()
+		}
+		r.beforeSecs = time.Since(r.start).Seconds()
+		r.phase.Store("waiting for the other tile's search")
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.turn = true
+	r.waitSecs = time.Since(r.start).Seconds() - r.beforeSecs
+	return nil
+}
+
+// giveTurn gives the turn to the next tile, once.
+func (r *tileRun) giveTurn() {
+	if r.turn {
+		r.a.turns.Give()
+		r.turn = false
+	}
+}
+
+// decode reads the tile's query block and corpus shard (from the fetched
+// bytes when there are some) and builds the miner's tile; the fetched bytes
+// are let go of either way.
+func (r *tileRun) decode(phase string) (err error) {
+	r.phase.Store(phase)
+	t := time.Now()
+	r.d, err = r.a.readTile(r.ctx, r.p, r.in, r.n, r.raw)
+	r.readSecs = time.Since(t).Seconds()
+	r.a.fetches.ReleaseAll(r.raw) // decoded, or read from the store after all
+	return err
+}
+
+// search searches the tile from the block's floors, gives the turn to the
+// next tile and raises the floors: a shard's k-th best scores are floors
+// whether or not the partial gets written (pipeline.FloorBook).
+func (r *tileRun) search() (err error) {
+	tile := &r.d.tile
+	floorKey := queryBlockKey(r.p, r.in.Block)
+	if f := r.a.floors.Get(floorKey); len(f) == tile.Queries.Rows {
 		tile.Floor = f
 	}
-	phase.Store("search")
-	searchStart := time.Now()
-	parts, err := miner.SearchTileContext(ctx, tile)
-	searchSecs := time.Since(searchStart).Seconds()
-	unlock()
+	r.phase.Store("search")
+	t := time.Now()
+	r.partials, err = miner.SearchTileContext(r.ctx, *tile)
+	r.searchSecs = time.Since(t).Seconds()
+	r.giveTurn()
 	if err != nil {
-		return res, classify(fmt.Errorf("search tile b%d s%d: %w", in.Block, in.Shard, err))
+		return classify(fmt.Errorf("search tile b%d s%d: %w", r.in.Block, r.in.Shard, err))
 	}
-	// The shard's k-th best scores are floors whether or not the partial
-	// gets written (floorBook).
-	a.floors.raise(floorKey, tile.K, parts)
-	phase.Store("write partial")
-	idOf := func(local int) string { return idText(shard.ids, local) }
-	data, err := encodePartials(parts, cs.First, int(cs.Rows), idOf)
+	r.a.floors.Raise(floorKey, tile.K, r.partials)
+	return nil
+}
+
+// write encodes the tile's partials and writes them to key of out, unless
+// the activity was cancelled: a lost attempt leaves no checkpoint.
+func (r *tileRun) write(out storage.Store, key string) error {
+	r.phase.Store("write partial")
+	cs := r.p.Corpus[r.in.Shard]
+	idOf := func(local int) string { return idText(r.d.shard.ids, local) }
+	data, err := checkpoint.EncodePartials(r.partials, cs.First, int(cs.Rows), idOf)
 	if err != nil {
-		return res, fmt.Errorf("encode partial of tile b%d s%d: %w", in.Block, in.Shard, err)
+		return fmt.Errorf("encode partial of tile b%d s%d: %w", r.in.Block, r.in.Shard, err)
 	}
-	if err := ctx.Err(); err != nil {
-		return res, err // cancelled: leave no checkpoint written by a lost attempt
+	if err := r.ctx.Err(); err != nil {
+		return err
 	}
-	if err := out.Put(ctx, key, bytes.NewReader(data)); err != nil {
-		return res, fmt.Errorf("write %s: %w", key, err)
+	if err := out.Put(r.ctx, key, bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
 	}
-	res.QueryRows, res.CorpusRows = int64(tile.Queries.Rows), cs.Rows
-	secs := time.Since(start).Seconds()
-	a.count(MetricTiles, map[string]string{"result": "mined"}, 1)
-	a.count(MetricQueryRows, nil, float64(res.QueryRows))
-	a.count(MetricCorpusRows, nil, float64(res.CorpusRows))
-	a.count(MetricMiningSeconds, nil, secs)
-	a.logger().Info("tile mined", "block", in.Block, "shard", in.Shard, "queries", res.QueryRows,
-		"corpus_rows", res.CorpusRows, "floors", tile.Floor != nil, "seconds", secs, "before_seconds", beforeSecs, "wait_seconds", waitSecs, "read_seconds", readSecs, "search_seconds", searchSecs)
-	return res, nil
+	return nil
+}
+
+// report counts a mined tile and logs where its time went.
+func (r *tileRun) report(res workflows.TileResult) {
+	secs := time.Since(r.start).Seconds()
+	r.a.count(MetricTiles, map[string]string{"result": "mined"}, 1)
+	r.a.count(MetricQueryRows, nil, float64(res.QueryRows))
+	r.a.count(MetricCorpusRows, nil, float64(res.CorpusRows))
+	r.a.count(MetricMiningSeconds, nil, secs)
+	r.a.logger().Info("tile mined", "block", r.in.Block, "shard", r.in.Shard, "queries", res.QueryRows,
+		"corpus_rows", res.CorpusRows, "floors", r.d.tile.Floor != nil, "seconds", secs, "before_seconds", r.beforeSecs,
+		"wait_seconds", r.waitSecs, "read_seconds", r.readSecs, "search_seconds", r.searchSecs)
 }
 
 // tileData is what a tile reads: its query block and corpus shard, held
@@ -145,17 +207,17 @@ type tileData struct {
 // release lets go of what the tile holds (readTile may hold only one).
 func (d *tileData) release() {
 	if d.shard != nil {
-		d.shard.release()
+		d.shard.Release()
 	}
 	if d.qb != nil {
-		d.qb.release()
+		d.qb.Release()
 	}
 }
 
 // readTile reads a tile's query block and corpus shard, from the objects'
 // bytes in raw when they are there, and builds the miner's tile (without
 // floors). The caller must release what it gets.
-func (a *Activities) readTile(ctx context.Context, p *planFile, in workflows.TileInput, n needs, raw fetchedSet) (*tileData, error) {
+func (a *Activities) readTile(ctx context.Context, p *planFile, in workflows.TileInput, n needs, raw pipeline.FetchedSet) (*tileData, error) {
 	// The query block and the shard are read at once: each is mostly waiting
 	// on the store when it is remote.
 	d := &tileData{}
@@ -195,12 +257,12 @@ func exists(ctx context.Context, st storage.Store, key string) (bool, error) {
 // pool size, the positives found in this shard, labels, the queries' own rows
 // in self mode and the easy-negative seeds.
 func (a *Activities) buildTile(p *planFile, qb *queryBlock, shard *shardData, cs shardInfo) (miner.Tile, error) {
-	mp, err := p.minerPlan()
+	sel, err := p.selection()
 	if err != nil {
 		return miner.Tile{}, classify(err)
 	}
 	t := miner.Tile{
-		Queries: qb.emb, Corpus: shard.emb, Base: cs.First, K: mp.PoolSize(),
+		Queries: qb.emb, Corpus: shard.emb, Base: cs.First, K: sel.PoolSize(),
 		Kernel: a.Kernel, Workers: a.Workers, Precision: miner.Precision(p.Spec.Precision),
 	}
 	nq := qb.emb.Rows
@@ -232,9 +294,9 @@ func (a *Activities) buildTile(p *planFile, qb *queryBlock, shard *shardData, cs
 			t.QueryRows[q] = qb.first + int64(q)
 		}
 	}
-	if mp.EasyNeed() > 0 {
+	if sel.EasyNeed() > 0 {
 		t.EasySeeds = querySeeds(p, qb.ids)
-		t.EasyDraws, t.CorpusRows = mp.EasyDraws(), p.CorpusRows
+		t.EasyDraws, t.CorpusRows = sel.EasyDraws(), p.CorpusRows
 	}
 	return t, nil
 }

@@ -1,5 +1,5 @@
-// Package dataset reads embedding shards from Parquet and writes the miner's
-// partial and final results as Parquet. It knows nothing of where files live:
+// Package dataset reads embedding shards from Parquet and writes the job's
+// output parts as Parquet. It knows nothing of where files live:
 // it reads through an io.ReaderAt and a size, and writes to an io.Writer.
 //
 // # Reading
@@ -35,7 +35,9 @@
 //
 // # Writing
 //
-// WritePartial writes one tile's candidates (PartialRow), WriteNTuples and
-// WriteTriplets the output parts. Files are zstd-compressed and identical
-// rows always give identical bytes.
+// WriteNTuples and WriteTriplets write the output parts whose query and
+// corpus ids share one type; WritePart writes a job's part from PartRows in
+// either format and any id types (parts.go). Files are zstd-compressed and
+// identical rows always give identical bytes. (A tile's partial results are
+// not Parquet: see package internal/checkpoint.)
 package dataset

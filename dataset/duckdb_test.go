@@ -63,9 +63,6 @@ func TestDuckDBReadsResults(t *testing.T) {
 	triplet := write("triplet.parquet", func(b *bytes.Buffer) error {
 		return WriteTriplets(b, []Triplet[int64]{{QueryID: 1, PositiveID: 7, NegativeID: 3, NegativeScore: 0.25, Kind: EasyNegative}})
 	})
-	partial := write("partial.parquet", func(b *bytes.Buffer) error {
-		return WritePartial(b, []PartialRow{{QueryRow: 4, CandRows: []int64{9}, CandScores: []float32{0.75}}})
-	})
 	tests := []struct {
 		file  string
 		types map[string]string
@@ -76,9 +73,6 @@ func TestDuckDBReadsResults(t *testing.T) {
 			[]any{"q1", []any{"d7"}, []any{0.5}, []any{"d3"}, []any{0.25}, []any{"hard"}, []any{2.0}}},
 		{triplet, map[string]string{"query_id": "BIGINT", "positive_id": "BIGINT", "negative_id": "BIGINT", "negative_score": "FLOAT", "kind": "VARCHAR"},
 			[]any{"1", "7", "3", 0.25, "easy"}},
-		{partial, map[string]string{"query_row": "BIGINT", "cand_rows": "BIGINT[]", "cand_scores": "FLOAT[]", "pos_rows": "BIGINT[]",
-			"pos_scores": "FLOAT[]", "easy_rows": "BIGINT[]", "easy_scores": "FLOAT[]"},
-			[]any{"4", []any{"9"}, []any{0.75}, []any{}, []any{}, []any{}, []any{}}},
 	}
 	for _, tt := range tests {
 		t.Run(filepath.Base(tt.file), func(t *testing.T) {

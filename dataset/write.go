@@ -24,19 +24,6 @@ const (
 	EasyNegative = "easy" // drawn at random from outside the candidate window
 )
 
-// PartialRow is one query's result within one tile (a query block × a corpus
-// shard): corpus rows are indexes into the whole corpus order, so partials of
-// different shards merge without ids.
-type PartialRow struct {
-	QueryRow   int64     `parquet:"query_row"`        // the query's row in the query order
-	CandRows   []int64   `parquet:"cand_rows,list"`   // the top candidates in the shard, best first
-	CandScores []float32 `parquet:"cand_scores,list"` // their scores
-	PosRows    []int64   `parquet:"pos_rows,list"`    // the query's positives that live in the shard
-	PosScores  []float32 `parquet:"pos_scores,list"`  // their scores
-	EasyRows   []int64   `parquet:"easy_rows,list"`   // random easy candidates from the shard
-	EasyScores []float32 `parquet:"easy_scores,list"` // their scores
-}
-
 // NTuple is one row of an n-tuple output part: a query, its positives and
 // its negatives with their scores, kinds (HardNegative or EasyNegative) and ranks.
 type NTuple[T ID] struct {
@@ -63,14 +50,6 @@ type Triplet[T ID] struct {
 // for fast scans, small enough that the writer (which holds a row group in
 // memory) and readers stay modest.
 const rowGroupBytes = 64 << 20
-
-// WritePartial writes a tile's partial results to w as Parquet.
-func WritePartial(w io.Writer, rows []PartialRow) error {
-	size := func(r *PartialRow) int {
-		return 8 + 12*(len(r.CandRows)+len(r.PosRows)+len(r.EasyRows))
-	}
-	return writeRows(w, rows, size)
-}
 
 // WriteNTuples writes an n-tuple output part to w as Parquet.
 func WriteNTuples[T ID](w io.Writer, rows []NTuple[T]) error {
@@ -108,11 +87,6 @@ func writeRows[R any](w io.Writer, rows []R, size func(*R) int) error {
 		return fmt.Errorf("write footer: %w", err)
 	}
 	return nil
-}
-
-// ReadPartial reads a file written by WritePartial. name is used in messages.
-func ReadPartial(r io.ReaderAt, size int64, name string) ([]PartialRow, error) {
-	return readRows[PartialRow](r, size, name)
 }
 
 // ReadNTuples reads a file written by WriteNTuples with ids of type T.

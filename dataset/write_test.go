@@ -9,28 +9,6 @@ import (
 	"testing"
 )
 
-func partialRows(n int, rng *rand.Rand) []PartialRow {
-	rows := make([]PartialRow, n)
-	for i := range rows {
-		nc, np, ne := rng.IntN(20), rng.IntN(3), rng.IntN(4)
-		r := PartialRow{QueryRow: int64(1000 + i)}
-		for range nc {
-			r.CandRows = append(r.CandRows, rng.Int64N(1e6))
-			r.CandScores = append(r.CandScores, rng.Float32())
-		}
-		for range np {
-			r.PosRows = append(r.PosRows, rng.Int64N(1e6))
-			r.PosScores = append(r.PosScores, rng.Float32())
-		}
-		for range ne {
-			r.EasyRows = append(r.EasyRows, rng.Int64N(1e6))
-			r.EasyScores = append(r.EasyScores, -rng.Float32())
-		}
-		rows[i] = r
-	}
-	return rows
-}
-
 // ntuples returns n rows of an n-tuple part; id makes an id of type T.
 func ntuples[T ID](n, negatives int, id func(int) T, rng *rand.Rand) []NTuple[T] {
 	rows := make([]NTuple[T], n)
@@ -97,17 +75,6 @@ func roundTrip[R any](t *testing.T, rows []R, write func(io.Writer, []R) error, 
 	}
 }
 
-func TestPartialRoundTrip(t *testing.T) {
-	for _, n := range []int{0, 1, 500} {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			rows := partialRows(n, rand.New(rand.NewPCG(1, uint64(n))))
-			roundTrip(t, rows,
-				WritePartial,
-				func(r *bytes.Reader, size int64) ([]PartialRow, error) { return ReadPartial(r, size, "p.parquet") })
-		})
-	}
-}
-
 func TestNTupleRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 3))
 	t.Run("string", func(t *testing.T) {
@@ -153,8 +120,8 @@ func TestReadResultsErrors(t *testing.T) {
 		checkInputError(t, err, "n.parquet", "query_id", -1, "wrong type")
 	})
 	t.Run("other file", func(t *testing.T) {
-		_, err := ReadPartial(bytes.NewReader(data), int64(len(data)), "n.parquet")
-		checkInputError(t, err, "n.parquet", "query_row", -1, "missing column")
+		_, err := ReadTriplets[string](bytes.NewReader(data), int64(len(data)), "n.parquet")
+		checkInputError(t, err, "n.parquet", "positive_id", -1, "missing column")
 	})
 	t.Run("not parquet", func(t *testing.T) {
 		_, err := ReadTriplets[string](bytes.NewReader(data[:100]), 100, "n.parquet")

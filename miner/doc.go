@@ -16,8 +16,8 @@
 //
 //  1. Plan: Params.Resolve validates the spec's selection fields (errors are
 //     *ParamError naming the spec field) and derives range_max as
-//     sentence-transformers does, giving a Plan. Plan.PoolSize is the K of
-//     every tile; Plan.EasyDraws the length of each query's easy stream.
+//     sentence-transformers does, giving a Selection. Selection.PoolSize is the K of
+//     every tile; Selection.EasyDraws the length of each query's easy stream.
 //     QuerySeed turns (seed, run, epoch, query id) into a query's seed.
 //
 //  2. Mine, one tile = (query block × corpus shard): SearchTile returns for
@@ -38,12 +38,12 @@
 //
 //  3. Merge, per query block: Merge combines a query's Partials from all
 //     shards; the result equals one search over the whole corpus (MergeTop
-//     is the k-way merge of the candidate lists). Plan.Window then applies
+//     is the k-way merge of the candidate lists). Selection.Window then applies
 //     the selection rules and returns the query's Window: its surviving
 //     candidates in preference order, its eligible easy negatives, and what
 //     each rule removed.
 //
-//  4. Rebalance: a Picker (Plan.NewPicker) turns Windows into Rows. With
+//  4. Rebalance: a Picker (Selection.NewPicker) turns Windows into Rows. With
 //     max_negative_frequency it must see the queries in global query order;
 //     without it, any order will do.
 //
@@ -77,7 +77,7 @@
 // Each query has a stream of distinct, uniformly random global rows
 // (EasyDraw) that depends only on its seed and the corpus size, never on the
 // sharding: every tile draws the same stream and scores the rows in its
-// range. Plan.Window walks the merged stream in draw order and keeps rows
+// range. Selection.Window walks the merged stream in draw order and keeps rows
 // that are not in the query's pool, not positives, not the query and not of
 // its label: a uniform sample of the eligible rows, with exact scores. A row
 // gets easy_negatives of them, and with fill_with_easy as many more as hard

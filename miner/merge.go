@@ -52,14 +52,14 @@ func (h *mergeHeap) Pop() any {
 // Merge combines one query's partial results from tiles of disjoint corpus
 // shards into its result over their union: the best k candidates, all scored
 // positives (by row), the same-label summary, and the easy draws in draw
-// order. The order of parts does not matter.
-func Merge(k int, parts ...Partial) Partial {
-	if len(parts) == 2 {
-		return mergeTwo(k, parts[0], parts[1])
+// order. The order of the partials does not matter.
+func Merge(k int, partials ...Partial) Partial {
+	if len(partials) == 2 {
+		return mergeTwo(k, partials[0], partials[1])
 	}
 	var out Partial
-	tops := make([][]Candidate, len(parts))
-	for i, p := range parts {
+	tops := make([][]Candidate, len(partials))
+	for i, p := range partials {
 		tops[i] = p.Top
 		out.Positives = append(out.Positives, p.Positives...)
 		out.Easy = append(out.Easy, p.Easy...)
@@ -125,13 +125,13 @@ func mergeSorted[T any](a, b []T, limit int, less, same func(x, y T) bool) []T {
 
 // RaiseFloors raises each query's floor (Tile.Floor) with its partial from one
 // more tile: where the partial holds k candidates, the k-th best score of the
-// whole corpus is at least the partial's k-th. A NaN floor is unset; parts[i]
+// whole corpus is at least the partial's k-th. A NaN floor is unset; partials[i]
 // belongs to floor[i].
-func RaiseFloors(floor []float32, k int, parts []Partial) {
+func RaiseFloors(floor []float32, k int, partials []Partial) {
 	if k == 0 {
 		return
 	}
-	for i, p := range parts {
+	for i, p := range partials {
 		if len(p.Top) < k {
 			continue
 		}

@@ -57,10 +57,10 @@ func paramErr(field, format string, args ...any) error {
 	return &ParamError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
-// Plan is a validated Params with range_max derived and the job-wide
+// Selection is a validated Params with range_max derived and the job-wide
 // max_positives fixed. Build it with Params.Resolve; its methods do the
 // per-query work.
-type Plan struct {
+type Selection struct {
 	Params
 	// MaxPositives is the most positives any query has (pairs mode; 0
 	// otherwise). The candidate pool of pairs mode is RangeMax+MaxPositives.
@@ -75,31 +75,31 @@ type Plan struct {
 // An unset RangeMax becomes RangeMin + 10*NumNegatives + maxPositives when a
 // margin or MaxScore is set (some candidates will be filtered), otherwise
 // RangeMin + NumNegatives + maxPositives.
-func (p Params) Resolve(maxPositives int) (Plan, error) {
+func (p Params) Resolve(maxPositives int) (Selection, error) {
 	switch p.Mode {
 	case ModePairs:
 	case ModeLabeled, ModeSelf:
 		maxPositives = 0
 	default:
-		return Plan{}, paramErr("mode", "unknown mode %q (want pairs, labeled or self)", p.Mode)
+		return Selection{}, paramErr("mode", "unknown mode %q (want pairs, labeled or self)", p.Mode)
 	}
 	if p.Sampling == "" {
 		p.Sampling = SamplingTop
 	}
 	if p.Sampling != SamplingTop && p.Sampling != SamplingRandom {
-		return Plan{}, paramErr("sampling_strategy", "unknown strategy %q (want top or random)", p.Sampling)
+		return Selection{}, paramErr("sampling_strategy", "unknown strategy %q (want top or random)", p.Sampling)
 	}
 	if maxPositives < 0 {
-		return Plan{}, paramErr("positives", "max_positives = %d is negative", maxPositives)
+		return Selection{}, paramErr("positives", "max_positives = %d is negative", maxPositives)
 	}
 	if p.NumNegatives < 1 {
-		return Plan{}, paramErr("num_negatives", "must be at least 1, got %d", p.NumNegatives)
+		return Selection{}, paramErr("num_negatives", "must be at least 1, got %d", p.NumNegatives)
 	}
 	if p.RangeMin < 0 {
-		return Plan{}, paramErr("range_min", "must be non-negative, got %d", p.RangeMin)
+		return Selection{}, paramErr("range_min", "must be non-negative, got %d", p.RangeMin)
 	}
 	if p.RangeMax < 0 {
-		return Plan{}, paramErr("range_max", "must be positive or unset, got %d", p.RangeMax)
+		return Selection{}, paramErr("range_max", "must be positive or unset, got %d", p.RangeMax)
 	}
 	margin := p.AbsoluteMargin != nil || p.RelativeMargin != nil
 	if p.Mode == ModeSelf && margin {
@@ -107,16 +107,16 @@ func (p Params) Resolve(maxPositives int) (Plan, error) {
 		if p.AbsoluteMargin == nil {
 			field = "relative_margin"
 		}
-		return Plan{}, paramErr(field, "a margin is measured against the positives, and self mode has none")
+		return Selection{}, paramErr(field, "a margin is measured against the positives, and self mode has none")
 	}
 	if p.MaxScore != nil && p.MinScore != nil && *p.MinScore > *p.MaxScore {
-		return Plan{}, paramErr("min_score", "%v is above max_score %v: every candidate would be removed", *p.MinScore, *p.MaxScore)
+		return Selection{}, paramErr("min_score", "%v is above max_score %v: every candidate would be removed", *p.MinScore, *p.MaxScore)
 	}
 	if p.EasyNegatives < 0 {
-		return Plan{}, paramErr("easy_negatives", "must be non-negative, got %d", p.EasyNegatives)
+		return Selection{}, paramErr("easy_negatives", "must be non-negative, got %d", p.EasyNegatives)
 	}
 	if p.MaxNegativeFrequency < 0 {
-		return Plan{}, paramErr("max_negative_frequency", "must be non-negative (0 is off), got %d", p.MaxNegativeFrequency)
+		return Selection{}, paramErr("max_negative_frequency", "must be non-negative (0 is off), got %d", p.MaxNegativeFrequency)
 	}
 	if p.RangeMax == 0 {
 		if margin || p.MaxScore != nil {
@@ -126,24 +126,24 @@ func (p Params) Resolve(maxPositives int) (Plan, error) {
 		}
 	}
 	if p.RangeMin >= p.RangeMax {
-		return Plan{}, paramErr("range_min", "must be smaller than range_max, got range_min=%d and range_max=%d", p.RangeMin, p.RangeMax)
+		return Selection{}, paramErr("range_min", "must be smaller than range_max, got range_min=%d and range_max=%d", p.RangeMin, p.RangeMax)
 	}
 	if p.NumNegatives > p.RangeMax-p.RangeMin {
-		return Plan{}, paramErr("num_negatives", "cannot mine %d negatives per query: only %d candidates remain after skipping the first range_min=%d of range_max=%d",
+		return Selection{}, paramErr("num_negatives", "cannot mine %d negatives per query: only %d candidates remain after skipping the first range_min=%d of range_max=%d",
 			p.NumNegatives, p.RangeMax-p.RangeMin, p.RangeMin, p.RangeMax)
 	}
-	return Plan{Params: p, MaxPositives: maxPositives}, nil
+	return Selection{Params: p, MaxPositives: maxPositives}, nil
 }
 
 // PoolSize is the number of candidates each query needs from the search:
 // RangeMax + MaxPositives in pairs mode (room for the positives that are
 // removed), RangeMax otherwise (labeled and self mode exclude their
 // non-negatives during the search). It is the K of SearchTile and Merge.
-func (p Plan) PoolSize() int { return p.RangeMax + p.MaxPositives }
+func (p Selection) PoolSize() int { return p.RangeMax + p.MaxPositives }
 
 // EasyNeed is the most easy negatives a query can take: EasyNegatives, plus
 // NumNegatives when FillWithEasy may top up a query with no hard ones.
-func (p Plan) EasyNeed() int {
+func (p Selection) EasyNeed() int {
 	n := p.EasyNegatives
 	if p.FillWithEasy {
 		n += p.NumNegatives
@@ -158,7 +158,7 @@ func (p Plan) EasyNeed() int {
 // rows of the query's own label are ineligible too and there is no such
 // bound; the draw is doubled, and a query of a very common label can end up
 // with fewer easy negatives (it is counted).
-func (p Plan) EasyDraws() int {
+func (p Selection) EasyDraws() int {
 	need := p.EasyNeed()
 	if need == 0 {
 		return 0

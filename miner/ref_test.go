@@ -208,7 +208,7 @@ func cuts(r *rand.Rand, n int) [][2]int {
 
 // mine runs the tile pipeline over the given corpus shards and query blocks
 // and returns each query's merged partial.
-func (p problem) mine(t *testing.T, plan Plan, shards, blocks [][2]int, workers int) []Partial {
+func (p problem) mine(t *testing.T, plan Selection, shards, blocks [][2]int, workers int) []Partial {
 	t.Helper()
 	return p.mineFloors(t, plan, shards, blocks, workers, nil)
 }
@@ -216,7 +216,7 @@ func (p problem) mine(t *testing.T, plan Plan, shards, blocks [][2]int, workers 
 // mineFloors is mine, and when r is set it searches each block's shards in an
 // order drawn from r, each tile with the floors (Tile.Floor) that the block's
 // tiles before it raised, in exact or quantized precision (drawn too).
-func (p problem) mineFloors(t *testing.T, plan Plan, shards, blocks [][2]int, workers int, r *rand.Rand) []Partial {
+func (p problem) mineFloors(t *testing.T, plan Selection, shards, blocks [][2]int, workers int, r *rand.Rand) []Partial {
 	t.Helper()
 	merged := make([]Partial, p.q.Rows)
 	for _, b := range blocks {
@@ -281,7 +281,7 @@ func (p problem) mineFloors(t *testing.T, plan Plan, shards, blocks [][2]int, wo
 }
 
 // pick turns merged partials into rows, in query order.
-func (p problem) pick(plan Plan, merged []Partial) []Row {
+func (p problem) pick(plan Selection, merged []Partial) []Row {
 	pk := plan.NewPicker()
 	rows := make([]Row, len(merged))
 	for i, m := range merged {
@@ -293,7 +293,7 @@ func (p problem) pick(plan Plan, merged []Partial) []Row {
 // refSelectTop is sentence-transformers' selection for top sampling, written
 // the way it is written there: a score matrix with removed entries set to
 // -inf. It returns each query's hard negatives (row, score).
-func (p problem) refSelectTop(plan Plan) [][]Candidate {
+func (p problem) refSelectTop(plan Selection) [][]Candidate {
 	scores := refScores(p.q, p.c)
 	out := make([][]Candidate, p.q.Rows)
 	for i := range out {

@@ -66,7 +66,7 @@ type Window struct {
 	// takes the first NumNegatives that the frequency cap allows.
 	Hard []Negative
 	// Easy holds eligible easy negatives in draw order (not in the pool, not
-	// positives, not the query, not of its label), at most Plan.EasyNeed.
+	// positives, not the query, not of its label), at most Selection.EasyNeed.
 	Easy []Negative
 	// Positives are the query's scored positives (pairs mode).
 	Positives []Candidate
@@ -90,7 +90,7 @@ type Window struct {
 // a pool that already excludes the query's label or the query itself. A query
 // without an anchor (no positive found in the corpus, or no other item of its
 // label) has no margin filter: there is nothing to measure against.
-func (p Plan) Window(part Partial, querySeed uint64) Window {
+func (p Selection) Window(part Partial, querySeed uint64) Window {
 	var w Window
 	pool := part.Top
 	if len(pool) > p.PoolSize() {
@@ -148,7 +148,7 @@ func (p Plan) Window(part Partial, querySeed uint64) Window {
 
 // eligibleEasy returns the first EasyNeed drawn rows that are neither in the
 // pool nor positives, in draw order.
-func (p Plan) eligibleEasy(part Partial, pool []Candidate, isPositive func(int64) bool) []Negative {
+func (p Selection) eligibleEasy(part Partial, pool []Candidate, isPositive func(int64) bool) []Negative {
 	need := p.EasyNeed()
 	if need == 0 {
 		return nil
@@ -178,7 +178,7 @@ type filters struct {
 	anchor                   float32
 }
 
-func (p Plan) filters(anchor float32, hasAnchor bool) filters {
+func (p Selection) filters(anchor float32, hasAnchor bool) filters {
 	var f filters
 	f.anchor = anchor
 	if hasAnchor && p.AbsoluteMargin != nil {
@@ -254,12 +254,12 @@ type Row struct {
 // into blocks or which worker ran what; the caller must feed queries in
 // that order (streaming is enough: nothing but the counts is kept).
 type Picker struct {
-	plan   Plan
+	plan   Selection
 	counts map[int64]int
 }
 
 // NewPicker returns a picker for the plan.
-func (p Plan) NewPicker() *Picker {
+func (p Selection) NewPicker() *Picker {
 	pk := &Picker{plan: p}
 	if p.MaxNegativeFrequency > 0 {
 		pk.counts = make(map[int64]int)

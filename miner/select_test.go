@@ -206,7 +206,7 @@ func TestEasyNegatives(t *testing.T) {
 }
 
 // eligibleRows counts the corpus rows that may be query i's easy negatives.
-func eligibleRows(p problem, plan Plan, i int, merged Partial) int {
+func eligibleRows(p problem, plan Selection, i int, merged Partial) int {
 	out := map[int64]bool{}
 	for _, c := range merged.Top[:min(len(merged.Top), plan.PoolSize())] {
 		out[c.Row] = true
@@ -231,7 +231,7 @@ func eligibleRows(p problem, plan Plan, i int, merged Partial) int {
 // checkRow asserts the invariants of every row: no positive, no duplicate,
 // nothing of the query's label, not the query itself, hard negatives from the
 // window and in score order, easy ones outside the pool, counts right.
-func checkRow(t *testing.T, p problem, plan Plan, i int, merged Partial, row Row) {
+func checkRow(t *testing.T, p problem, plan Selection, i int, merged Partial, row Row) {
 	t.Helper()
 	seen := map[int64]bool{}
 	pool := map[int64]bool{}

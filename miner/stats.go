@@ -182,7 +182,7 @@ func (s *Stats) MostFrequent(n int) []Frequency {
 // Table renders the statistics the way sentence-transformers prints them
 // (a score table, one line per filter that removed candidates, the queries
 // that ran short), with a column for easy negatives and the frequency cap.
-func (s *Stats) Table(p Plan) string {
+func (s *Stats) Table(p Selection) string {
 	var b strings.Builder
 	cols := []*Scores{&s.Positive, &s.Negative, &s.Difference, &s.Easy}
 	sums := make([]Summary, len(cols))

@@ -3,10 +3,9 @@
 // they share the work through the task queue.
 //
 // Searching a tile uses every core, so a worker searches one tile at a time. It
-// takes two tiles (-tiles) from its own task queue (<task-queue>-tiles) so that
-// one tile's shard reads and partial writes overlap the other's search, and runs
-// the light activities (plan, merge, rebalance, finalize) and the workflows
-// beside them.
+// takes pipeline.TilesInFlight tiles (-tiles) from its own task queue
+// (<task-queue>-tiles), whose stages take turns there, and runs the light
+// activities (plan, merge, rebalance, finalize) and the workflows beside them.
 package main
 
 import (
@@ -30,6 +29,7 @@ import (
 	"github.com/hardneg/hardneg/activities"
 	"github.com/hardneg/hardneg/internal/connect"
 	"github.com/hardneg/hardneg/internal/metrics"
+	"github.com/hardneg/hardneg/internal/pipeline"
 	s3store "github.com/hardneg/hardneg/storage/s3"
 	"github.com/hardneg/hardneg/workflows"
 )
@@ -45,7 +45,7 @@ func run() error {
 	fs := flag.NewFlagSet("worker", flag.ExitOnError)
 	conn := connect.RegisterFlags(fs)
 	taskQueue := fs.String("task-queue", envOr("HARDNEG_TASK_QUEUE", "hardneg"), "task queue (HARDNEG_TASK_QUEUE)")
-	tiles := fs.Int("tiles", envInt("HARDNEG_TILES", 2), "tiles in flight; their decoding and searches take turns (a search uses every core), so the next tile is handed out and fetches its data while another searches, and one tile's partial is written while the next decodes (HARDNEG_TILES)")
+	tiles := fs.Int("tiles", envInt("HARDNEG_TILES", pipeline.TilesInFlight), "tiles in flight; their decoding and searches take turns (a search uses every core), so the next tile is handed out and fetches its data while another searches, and one tile's partial is written while the next decodes (HARDNEG_TILES)")
 	metricsAddr := fs.String("metrics", envOr("HARDNEG_METRICS_ADDR", ""), "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 (HARDNEG_METRICS_ADDR)")
 	pprofAddr := fs.String("pprof", envOr("HARDNEG_PPROF_ADDR", ""), "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (HARDNEG_PPROF_ADDR); off by default: profiles show what the worker is doing")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")

@@ -149,7 +149,7 @@ func (blk *block) mayStart(ctx workflow.Context, scheduled int) bool {
 
 func (blk *block) tileSummary(s int) string {
 	in := blk.in
-	lo := int64(in.Block) * int64(in.Spec.QueryBlockRows)
+	lo, _ := BlockRange(in.Spec, 0, in.Block)
 	return fmt.Sprintf("tile b%06d-s%06d: query block %d of %d (rows %d..%d) × corpus shard %d of %d",
 		in.Block, s, in.Block+1, in.Blocks, lo, lo+in.QueryRows-1, s+1, in.Shards)
 }

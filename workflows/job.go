@@ -195,12 +195,12 @@ func (j *job) mine(ctx workflow.Context) error {
 func (j *job) childContext(ctx workflow.Context, b int) workflow.Context {
 	info := workflow.GetInfo(ctx)
 	p := j.st.Plan
-	lo := int64(b) * int64(j.spec.QueryBlockRows)
+	lo, hi := BlockRange(j.spec, p.QueryRows, b)
 	return workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WaitForCancellation: stopsOnCancel(ctx),
 		WorkflowID:          fmt.Sprintf("%s/block-%06d", info.WorkflowExecution.ID, b),
 		StaticSummary: fmt.Sprintf("block %d of %d: queries %d..%d × %d corpus shards",
-			b+1, p.Blocks, lo, lo+p.BlockRows(j.spec, b)-1, p.CorpusShards),
+			b+1, p.Blocks, lo, hi-1, p.CorpusShards),
 	})
 }
 

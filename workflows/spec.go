@@ -13,7 +13,7 @@ import (
 )
 
 // Spec is the job spec: the single input of the MineHardNegatives workflow, the
-// same JSON for every client (see DESIGN.md, "The job spec"). Field names follow
+// same JSON for every client (see docs/design.md, "The job spec"). Field names follow
 // sentence-transformers' mine_hard_negatives where the meaning is the same.
 //
 // Zero values mean "use the default" for the fields whose comment names one;
@@ -106,7 +106,7 @@ var (
 // Mode is how a job finds each query's positives.
 type Mode string
 
-// The three modes of DESIGN.md.
+// The three modes of docs/design.md.
 const (
 	// ModePairs: query shards carry a list of positive corpus ids.
 	ModePairs Mode = "pairs"
@@ -253,18 +253,11 @@ func (s Spec) checkLocations(bad func(field, format string, args ...any)) {
 		if in.v == "" {
 			continue
 		}
-		a, b := withSlash(in.v), withSlash(s.Output)
+		a, b := WithSlash(in.v), WithSlash(s.Output)
 		if strings.HasPrefix(a, b) || strings.HasPrefix(b, a) {
 			bad("output", "must not overlap %s (%q and %q)", in.field, s.Output, in.v)
 		}
 	}
-}
-
-func withSlash(p string) string {
-	if strings.HasSuffix(p, "/") {
-		return p
-	}
-	return p + "/"
 }
 
 func (s Spec) checkMode(bad func(field, format string, args ...any)) {

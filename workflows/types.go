@@ -1,5 +1,7 @@
 package workflows
 
+import "strings"
+
 import "time"
 
 // Names under which the workflows are registered. Clients start a job by
@@ -74,8 +76,30 @@ func (p PlanResult) Tiles() int { return p.Blocks * p.CorpusShards }
 
 // BlockRows is the number of query rows in block b.
 func (p PlanResult) BlockRows(spec Spec, b int) int64 {
-	lo := int64(b) * int64(spec.QueryBlockRows)
-	return min(int64(spec.QueryBlockRows), p.QueryRows-lo)
+	lo, hi := BlockRange(spec, p.QueryRows, b)
+	return hi - lo
+}
+
+// BlockRange returns the global query rows [lo, hi) of query block b of a
+// job of queryRows queries; lo >= hi for a block past the last.
+func BlockRange(spec Spec, queryRows int64, b int) (lo, hi int64) {
+	lo = int64(b) * int64(spec.QueryBlockRows)
+	return lo, min(lo+int64(spec.QueryBlockRows), queryRows)
+}
+
+// BlockCount is the number of query blocks of a job of queryRows queries.
+func BlockCount(spec Spec, queryRows int64) int {
+	n := int64(spec.QueryBlockRows)
+	return int((queryRows + n - 1) / n)
+}
+
+// WithSlash returns the URI prefix p ending in a slash, so that a key can be
+// appended to it.
+func WithSlash(p string) string {
+	if strings.HasSuffix(p, "/") {
+		return p
+	}
+	return p + "/"
 }
 
 // TileInput is the input of MineTile: one query block against one corpus shard.

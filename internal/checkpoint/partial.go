@@ -1,4 +1,4 @@
-package activities
+package checkpoint
 
 // A tile's partial: the best candidates of each query of the block in one
 // corpus shard. In the checkpoint layout (checkpoint.go):
@@ -16,53 +16,53 @@ import (
 	"github.com/hardneg/hardneg/miner"
 )
 
-// partialVersion is the first number of a partial; readPartials refuses others.
+// partialVersion is the first number of a partial; DecodePartials refuses others.
 const partialVersion = 1
 
-// encodePartials encodes a tile's partials. Their rows lie in the shard whose
+// EncodePartials encodes a tile's partials. Their rows lie in the shard whose
 // rows are [first, first+rows); id names each by its shard-local index.
-func encodePartials(parts []miner.Partial, first int64, rows int, id func(local int) string) ([]byte, error) {
-	used, err := usedRows(parts, first, rows)
+func EncodePartials(partials []miner.Partial, first int64, rows int, id func(local int) string) ([]byte, error) {
+	used, err := usedRows(partials, first, rows)
 	if err != nil {
 		return nil, err
 	}
-	table := &idTable{rows: used, ids: make([]string, len(used))}
+	table := &IDTable{Rows: used, IDs: make([]string, len(used))}
 	for i, r := range used {
-		table.ids[i] = id(int(r - first))
+		table.IDs[i] = id(int(r - first))
 	}
 	// Sized up front: growing the buffer by doubling copied it all again.
-	size := 16 * len(parts)
-	for _, p := range parts {
+	size := 16 * len(partials)
+	for _, p := range partials {
 		size += 8*(len(p.Top)+len(p.Positives)) + 10*len(p.Easy)
 	}
-	for _, id := range table.ids {
+	for _, id := range table.IDs {
 		size += 4 + len(id)
 	}
 	e := encoder{b: hugepages.Make[byte](size)[:0]}
 	e.u(partialVersion)
-	e.u(uint64(len(parts)))
+	e.u(uint64(len(partials)))
 	e.table(table)
-	for _, p := range parts {
+	for _, p := range partials {
 		e.partial(p)
 	}
 	return e.compressed(), nil
 }
 
 // usedRows lists, ascending, the distinct rows the partials hold.
-func usedRows(parts []miner.Partial, first int64, rows int) ([]int64, error) {
-	set := newRowSet(first, int64(rows))
+func usedRows(partials []miner.Partial, first int64, rows int) ([]int64, error) {
+	set := NewRowSet(first, int64(rows))
 	mark := func(r int64) error {
-		if !set.add(r) {
+		if !set.Add(r) {
 			return fmt.Errorf("row %d is outside the shard's rows [%d, %d)", r, first, first+int64(rows))
 		}
 		return nil
 	}
-	for _, p := range parts {
-		if err := eachRow(p, mark); err != nil {
+	for _, p := range partials {
+		if err := EachRow(p, mark); err != nil {
 			return nil, err
 		}
 	}
-	return set.rows(), nil
+	return set.Rows(), nil
 }
 
 func (e *encoder) partial(p miner.Partial) {
@@ -80,9 +80,9 @@ func (e *encoder) partial(p miner.Partial) {
 	}
 }
 
-// readPartials reads a tile's partials of want queries and the ids of their
+// DecodePartials reads a tile's partials of want queries and the ids of their
 // rows.
-func readPartials(data []byte, name string, want int) ([]miner.Partial, *idTable, error) {
+func DecodePartials(data []byte, name string, want int) ([]miner.Partial, *IDTable, error) {
 	d, err := newDecoder(data)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", name, err)
@@ -94,19 +94,19 @@ func readPartials(data []byte, name string, want int) ([]miner.Partial, *idTable
 		return nil, nil, fmt.Errorf("read %s: %d queries, want %d", name, n, want)
 	}
 	t := d.table()
-	parts := make([]miner.Partial, want)
+	partials := make([]miner.Partial, want)
 	arena := newPartialArena(len(d.b))
-	for q := range parts {
-		parts[q] = d.partial(arena)
+	for q := range partials {
+		partials[q] = d.partial(arena)
 	}
 	if err := d.end(); err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	return parts, t, nil
+	return partials, t, nil
 }
 
-// eachRow calls f with every row p holds, until f fails.
-func eachRow(p miner.Partial, f func(row int64) error) error {
+// EachRow calls f with every row p holds, until f fails.
+func EachRow(p miner.Partial, f func(row int64) error) error {
 	for _, cs := range [2][]miner.Candidate{p.Top, p.Positives} {
 		for _, c := range cs {
 			if err := f(c.Row); err != nil {

@@ -1,4 +1,4 @@
-package activities
+package checkpoint
 
 import (
 	"bytes"
@@ -28,9 +28,9 @@ func samplePartials(n int, first int64, rows int, seed uint64) []miner.Partial {
 		}
 		return cs
 	}
-	parts := make([]miner.Partial, n)
-	for q := range parts {
-		p := &parts[q]
+	partials := make([]miner.Partial, n)
+	for q := range partials {
+		p := &partials[q]
 		if q%5 == 4 {
 			continue // a query with nothing in this shard
 		}
@@ -41,11 +41,11 @@ func samplePartials(n int, first int64, rows int, seed uint64) []miner.Partial {
 		}
 	}
 	if n == 0 {
-		return parts
+		return partials
 	}
-	parts[0].Top = append(parts[0].Top, miner.Candidate{Row: first, Score: float32(math.Copysign(0, -1))},
+	partials[0].Top = append(partials[0].Top, miner.Candidate{Row: first, Score: float32(math.Copysign(0, -1))},
 		miner.Candidate{Row: first + int64(rows) - 1, Score: math.MaxFloat32})
-	return parts
+	return partials
 }
 
 func shardID(local int) string { return fmt.Sprintf("doc-%d", local) }
@@ -65,28 +65,28 @@ func TestPartialRoundTrip(t *testing.T) {
 		{"no queries", 0, 0, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			parts := samplePartials(tc.queries, tc.first, int(tc.rows), 1)
-			a, err := encodePartials(parts, tc.first, int(tc.rows), shardID)
+			partials := samplePartials(tc.queries, tc.first, int(tc.rows), 1)
+			a, err := EncodePartials(partials, tc.first, int(tc.rows), shardID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b, _ := encodePartials(parts, tc.first, int(tc.rows), shardID); !bytes.Equal(a, b) {
+			if b, _ := EncodePartials(partials, tc.first, int(tc.rows), shardID); !bytes.Equal(a, b) {
 				t.Error("the same partials written twice differ")
 			}
-			got, ids, err := readPartials(a, "tile", tc.queries)
+			got, ids, err := DecodePartials(a, "tile", tc.queries)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got, parts) && !(len(got) == 0 && len(parts) == 0) {
-				t.Errorf("read back %+v\nwant %+v", got, parts)
+			if !reflect.DeepEqual(got, partials) && !(len(got) == 0 && len(partials) == 0) {
+				t.Errorf("read back %+v\nwant %+v", got, partials)
 			}
 			// DeepEqual takes -0 for 0: written again, the bits must agree too.
-			if c, _ := encodePartials(got, tc.first, int(tc.rows), shardID); !bytes.Equal(c, a) {
+			if c, _ := EncodePartials(got, tc.first, int(tc.rows), shardID); !bytes.Equal(c, a) {
 				t.Error("partials read back write different bytes")
 			}
 			for _, p := range got {
-				eachRow(p, func(r int64) error {
-					if id, _ := ids.id(r); id != shardID(int(r-tc.first)) {
+				EachRow(p, func(r int64) error {
+					if id, _ := ids.ID(r); id != shardID(int(r-tc.first)) {
 						t.Errorf("row %d named %q, want %q", r, id, shardID(int(r-tc.first)))
 					}
 					return nil
@@ -99,8 +99,8 @@ func TestPartialRoundTrip(t *testing.T) {
 // TestPartialRefused checks that a damaged or foreign partial is an error
 // naming the file, never partials read wrong.
 func TestPartialRefused(t *testing.T) {
-	parts := samplePartials(30, 100, 200, 2)
-	good, err := encodePartials(parts, 100, 200, shardID)
+	partials := samplePartials(30, 100, 200, 2)
+	good, err := EncodePartials(partials, 100, 200, shardID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,14 +121,14 @@ func TestPartialRefused(t *testing.T) {
 		{"bytes after the end", "bytes after the last query", pack(append(bytes.Clone(raw), 0)), 30},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := readPartials(tc.data, "tile-x", tc.queries)
+			_, _, err := DecodePartials(tc.data, "tile-x", tc.queries)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "tile-x") {
 				t.Errorf("got %v, want an error naming tile-x and saying %q", err, tc.want)
 			}
 		})
 	}
 	t.Run("row outside the shard", func(t *testing.T) {
-		_, err := encodePartials(parts, 150, 200, shardID)
+		_, err := EncodePartials(partials, 150, 200, shardID)
 		if err == nil || !strings.Contains(err.Error(), "outside the shard") {
 			t.Errorf("got %v, want a row outside the shard refused", err)
 		}
@@ -139,51 +139,29 @@ func TestPartialRefused(t *testing.T) {
 // result holds once they are more than twice the results, and keep every row
 // a result holds.
 func TestPruneTables(t *testing.T) {
-	table := func(rows ...int64) *idTable {
-		tb := &idTable{rows: rows}
+	table := func(rows ...int64) *IDTable {
+		tb := &IDTable{Rows: rows}
 		for _, r := range rows {
-			tb.ids = append(tb.ids, fmt.Sprint("id", r))
+			tb.IDs = append(tb.IDs, fmt.Sprint("id", r))
 		}
 		return tb
 	}
 	merged := []miner.Partial{{Top: []miner.Candidate{{Row: 3}, {Row: 12}}}, {Easy: []miner.Drawn{{Row: 14}}}}
-	small := []*idTable{table(1, 2, 3), table(12, 13, 14)}
-	pruneTables(small, merged, 64)
-	if len(small[0].rows)+len(small[1].rows) != 6 {
-		t.Errorf("tables of 6 rows for 3 results were pruned: %v %v", small[0].rows, small[1].rows)
+	small := []*IDTable{table(1, 2, 3), table(12, 13, 14)}
+	PruneTables(small, merged, 64)
+	if len(small[0].Rows)+len(small[1].Rows) != 6 {
+		t.Errorf("tables of 6 rows for 3 results were pruned: %v %v", small[0].Rows, small[1].Rows)
 	}
 	var many []int64
 	for r := range int64(40) {
 		many = append(many, r)
 	}
-	big := []*idTable{table(many...), table(40, 41)}
-	pruneTables(big, []miner.Partial{{Top: []miner.Candidate{{Row: 3}, {Row: 41}}, Positives: []miner.Candidate{{Row: 7}}}}, 64)
-	if !slices.Equal(big[0].rows, []int64{3, 7}) || !slices.Equal(big[1].rows, []int64{41}) {
-		t.Errorf("pruned to %v %v, want [3 7] [41]", big[0].rows, big[1].rows)
+	big := []*IDTable{table(many...), table(40, 41)}
+	PruneTables(big, []miner.Partial{{Top: []miner.Candidate{{Row: 3}, {Row: 41}}, Positives: []miner.Candidate{{Row: 7}}}}, 64)
+	if !slices.Equal(big[0].Rows, []int64{3, 7}) || !slices.Equal(big[1].Rows, []int64{41}) {
+		t.Errorf("pruned to %v %v, want [3 7] [41]", big[0].Rows, big[1].Rows)
 	}
-	if id, _ := big[0].id(7); id != "id7" {
+	if id, _ := big[0].ID(7); id != "id7" {
 		t.Errorf("row 7 named %q after the prune, want id7", id)
-	}
-}
-
-// TestWindowIDs checks that the id table of a block's windows names each row
-// once, from the partial of the shard that holds it, and that a row without an
-// id is an error naming the row, not an empty id in the output.
-func TestWindowIDs(t *testing.T) {
-	shards := []shardInfo{{First: 0, Rows: 10}, {First: 10, Rows: 10}}
-	tables := []*idTable{{rows: []int64{1, 4}, ids: []string{"a", "x"}}, {rows: []int64{12}, ids: []string{"b"}}}
-	qws := []queryWindow{
-		{Win: miner.Window{Hard: []miner.Negative{{Row: 12}, {Row: 1}}}},
-		{Win: miner.Window{Positives: []miner.Candidate{{Row: 1}}}},
-	}
-	names, err := windowIDs(qws, shards, tables)
-	if err != nil || !slices.Equal(names.rows, []int64{1, 12}) || !slices.Equal(names.ids, []string{"a", "b"}) {
-		t.Fatalf("windowIDs = %+v, %v; want rows [1 12] named [a b]", names, err)
-	}
-	for _, row := range []int64{13, 25} {
-		qws[1].Win.Easy = []miner.Negative{{Row: row}}
-		if _, err := windowIDs(qws, shards, tables); err == nil || !strings.Contains(err.Error(), fmt.Sprint("row ", row)) {
-			t.Errorf("row %d: got %v, want an error naming it", row, err)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package activities
+package pipeline
 
 import (
 	"slices"
@@ -12,7 +12,7 @@ import (
 // goes on.
 const floorBlocksKept = 64
 
-// floorBook keeps, for each query block a process has mined tiles of, every
+// FloorBook keeps, for each query block a process has mined tiles of, every
 // query's floor (miner.Tile.Floor): the best k-th score its tiles found so far.
 // A later tile of the block starts from it and leaves out the candidates that
 // the block's merge would drop anyway, which spares most of the work of
@@ -23,21 +23,21 @@ const floorBlocksKept = 64
 // whether or not its partial was then written, leaves the merge unchanged. A
 // tile's partial therefore depends on what its worker searched before; the
 // merged blocks and the output do not.
-type floorBook struct {
+type FloorBook struct {
 	mu     sync.Mutex
 	blocks map[string][]float32
 	order  []string // least recent first
 }
 
-// get returns a copy of the floors of block key, or nil when there are none.
-func (f *floorBook) get(key string) []float32 {
+// Get returns a copy of the floors of block key, or nil when there are none.
+func (f *FloorBook) Get(key string) []float32 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.blocks[key])
 }
 
-// raise raises the floors of block key with a tile's partials, one per query.
-func (f *floorBook) raise(key string, k int, parts []miner.Partial) {
+// Raise raises the floors of block key with a tile's partials, one per query.
+func (f *FloorBook) Raise(key string, k int, partials []miner.Partial) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.blocks == nil {
@@ -45,13 +45,13 @@ func (f *floorBook) raise(key string, k int, parts []miner.Partial) {
 	}
 	floor, ok := f.blocks[key]
 	if !ok {
-		floor = miner.NoFloors(len(parts))
+		floor = miner.NoFloors(len(partials))
 		f.blocks[key] = floor
 	}
-	if len(floor) != len(parts) {
+	if len(floor) != len(partials) {
 		return // a different cut of the block: not this plan's
 	}
-	miner.RaiseFloors(floor, k, parts)
+	miner.RaiseFloors(floor, k, partials)
 	f.order = append(slices.DeleteFunc(f.order, func(s string) bool { return s == key }), key)
 	for len(f.order) > floorBlocksKept {
 		delete(f.blocks, f.order[0])

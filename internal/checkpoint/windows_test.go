@@ -1,17 +1,16 @@
-package activities
+package checkpoint
 
 import (
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/hardneg/hardneg/miner"
 )
 
-func sampleWindows() ([]queryWindow, *idTable) {
-	table := &idTable{rows: []int64{2, 5, 9, 40}, ids: []string{"c2", "c5", "c9", "c40"}}
-	qws := []queryWindow{
+func sampleWindows() ([]QueryWindow, *IDTable) {
+	table := &IDTable{Rows: []int64{2, 5, 9, 40}, IDs: []string{"c2", "c5", "c9", "c40"}}
+	qws := []QueryWindow{
 		{ID: "q1", Positives: []string{"c9", "absent"}, Win: miner.Window{
 			Hard:      []miner.Negative{{Row: 5, Score: 0.5, Kind: miner.KindHard, Rank: 3}, {Row: 2, Score: -0.25, Kind: miner.KindHard, Rank: 0}},
 			Easy:      []miner.Negative{{Row: 40, Score: 0.01, Kind: miner.KindEasy, Rank: -1}},
@@ -30,7 +29,7 @@ func sampleWindows() ([]queryWindow, *idTable) {
 // every query sharing the block's id table.
 func TestWindowsRoundTrip(t *testing.T) {
 	qws, table := sampleWindows()
-	got, err := readWindows(encodeWindows(qws, table), "block")
+	got, err := DecodeWindows(EncodeWindows(qws, table), "block")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +50,7 @@ func TestWindowsRoundTrip(t *testing.T) {
 // TestWindowsRefused checks that damaged windows are an error naming the file.
 func TestWindowsRefused(t *testing.T) {
 	qws, table := sampleWindows()
-	raw, _ := zstdDecoder.DecodeAll(encodeWindows(qws, table), nil)
+	raw, _ := zstdDecoder.DecodeAll(EncodeWindows(qws, table), nil)
 	for _, tc := range []struct {
 		name, want string
 		data       []byte
@@ -60,25 +59,10 @@ func TestWindowsRefused(t *testing.T) {
 		{"other version", "windows version 7", zstdEncoder.EncodeAll(append([]byte{7}, raw[1:]...), nil)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := readWindows(tc.data, "block-b000001")
+			_, err := DecodeWindows(tc.data, "block-b000001")
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "block-b000001") {
 				t.Errorf("got %v, want an error naming block-b000001 and saying %q", err, tc.want)
 			}
 		})
-	}
-}
-
-// TestOutputRowNeedsIDs checks that a picked row whose id the windows' table
-// lacks is an error naming the row, not an empty id in a part.
-func TestOutputRowNeedsIDs(t *testing.T) {
-	qws, table := sampleWindows()
-	row := miner.Row{Negatives: []miner.Negative{{Row: 5}, {Row: 40}}, Positives: []miner.Candidate{{Row: 9, Score: 0.75}}}
-	r, err := outputRow(qws[0], row)
-	if err != nil || !slices.Equal(r.NegativeIDs, []string{"c5", "c40"}) || !slices.Equal(r.PositiveIDs, []string{"c9"}) {
-		t.Fatalf("outputRow = %+v, %v; want negatives c5 c40 and positive c9", r, err)
-	}
-	qws[0].IDs = &idTable{rows: table.rows[:3], ids: table.ids[:3]}
-	if _, err := outputRow(qws[0], row); err == nil || !strings.Contains(err.Error(), "row 40") {
-		t.Errorf("got %v, want an error naming row 40", err)
 	}
 }

@@ -1,0 +1,236 @@
+package dataset
+
+// The output parts, in the two formats of docs/design.md. Ids keep their
+// input type. WriteNTuples and WriteTriplets write them when they can: their
+// rows have one id type for queries and corpus, and a triplet always has a
+// positive. A job whose query ids and corpus ids differ in type, or a triplet
+// part of queries without positives (self and labeled mode), is written with
+// MixedNTuple and MixedTriplet rows, which have the same columns with a query
+// id type Q, a corpus id type C and an optional positive_id. The two paths
+// keep their own writer settings: changing either would change the bytes of
+// parts already written.
+//
+// TODO(dataset): drop the mixed rows once NTuple and Triplet cover both cases.
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+)
+
+// MixedNTuple is one row of an n-tuple part whose query ids (Q) and corpus
+// ids (C) may differ in type. It is an alias: parquet-go names a file's
+// schema after the Go type, and the parts written before the move to dataset
+// named it ntupleRow; a new name would change their bytes.
+type MixedNTuple[Q, C string | int64] = ntupleRow[Q, C]
+
+// ntupleRow is MixedNTuple's type.
+type ntupleRow[Q, C string | int64] struct {
+	QueryID        Q         `parquet:"query_id"`
+	PositiveIDs    []C       `parquet:"positive_ids,list"`
+	PositiveScores []float32 `parquet:"positive_scores,list"`
+	NegativeIDs    []C       `parquet:"negative_ids,list"`
+	NegativeScores []float32 `parquet:"negative_scores,list"`
+	NegativeKinds  []string  `parquet:"negative_kinds,list"`
+	NegativeRanks  []int32   `parquet:"negative_ranks,list"`
+}
+
+// MixedTriplet is one (query, positive, negative) of a triplet part whose
+// query ids (Q) and corpus ids (C) may differ in type. It is an alias for the
+// reason MixedNTuple is.
+type MixedTriplet[Q, C string | int64] = tripletRow[Q, C]
+
+// tripletRow is MixedTriplet's type. The positive is null when the query has
+// none (self mode, labeled mode, or no positive in the corpus).
+type tripletRow[Q, C string | int64] struct {
+	QueryID       Q       `parquet:"query_id"`
+	PositiveID    *C      `parquet:"positive_id,optional"`
+	NegativeID    C       `parquet:"negative_id"`
+	NegativeScore float32 `parquet:"negative_score"`
+	Kind          string  `parquet:"kind"`
+}
+
+// PartRow is one query's output before its ids are typed: ids as text (an
+// int64 id in decimal), negatives as the n-tuple's columns.
+type PartRow struct {
+	QueryID        string
+	PositiveIDs    []string
+	PositiveScores []float32
+	NegativeIDs    []string
+	NegativeScores []float32
+	NegativeKinds  []string // HardNegative or EasyNegative
+	NegativeRanks  []int32
+}
+
+// PartRows returns how many rows rows make in a part of format: one per
+// query in an n-tuple part, one per (positive or none, negative) in a
+// triplet part.
+func PartRows(rows []PartRow, format string) int64 {
+	if format != "triplet" {
+		return int64(len(rows))
+	}
+	var n int64
+	for _, r := range rows {
+		n += int64(max(1, len(r.PositiveIDs)) * len(r.NegativeIDs))
+	}
+	return n
+}
+
+// WritePart writes the rows of one part in format ("n-tuple" or "triplet"),
+// with query ids of queryKind and corpus ids of corpusKind ("string" or
+// "int64").
+func WritePart(w io.Writer, rows []PartRow, format, queryKind, corpusKind string) error {
+	qs, cs := queryKind == "string", corpusKind == "string"
+	if qs == cs && (format != "triplet" || allPositive(rows)) {
+		if cs {
+			return writeSameKind[string](w, rows, format)
+		}
+		return writeSameKind[int64](w, rows, format)
+	}
+	switch {
+	case qs && cs:
+		return writeTyped[string, string](w, rows, format)
+	case qs && !cs:
+		return writeTyped[string, int64](w, rows, format)
+	case !qs && cs:
+		return writeTyped[int64, string](w, rows, format)
+	default:
+		return writeTyped[int64, int64](w, rows, format)
+	}
+}
+
+// writeTyped writes a part with MixedNTuple or MixedTriplet rows.
+func writeTyped[Q, C string | int64](w io.Writer, rows []PartRow, format string) error {
+	opts := []parquet.WriterOption{
+		parquet.Compression(&zstd.Codec{Level: zstd.DefaultLevel}),
+		parquet.CreatedBy("hardneg", "part", "1"),
+	}
+	if format == "triplet" {
+		out, err := tripletRows[Q, C](rows)
+		if err != nil {
+			return err
+		}
+		return writeAll(parquet.NewGenericWriter[MixedTriplet[Q, C]](w, opts...), out)
+	}
+	out, err := ntupleRows[Q, C](rows)
+	if err != nil {
+		return err
+	}
+	return writeAll(parquet.NewGenericWriter[MixedNTuple[Q, C]](w, opts...), out)
+}
+
+func allPositive(rows []PartRow) bool {
+	for _, r := range rows {
+		if len(r.PositiveIDs) == 0 && len(r.NegativeIDs) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// writeSameKind writes a part with WriteNTuples or WriteTriplets: every query
+// with negatives has a positive (allPositive).
+func writeSameKind[T ID](w io.Writer, rows []PartRow, format string) error {
+	if format == "triplet" {
+		typed, err := tripletRows[T, T](rows)
+		if err != nil {
+			return err
+		}
+		out := make([]Triplet[T], len(typed))
+		for i, r := range typed {
+			out[i] = Triplet[T]{QueryID: r.QueryID, PositiveID: *r.PositiveID, NegativeID: r.NegativeID,
+				NegativeScore: r.NegativeScore, Kind: r.Kind}
+		}
+		return WriteTriplets(w, out)
+	}
+	typed, err := ntupleRows[T, T](rows)
+	if err != nil {
+		return err
+	}
+	out := make([]NTuple[T], len(typed))
+	for i, r := range typed {
+		out[i] = NTuple[T](r)
+	}
+	return WriteNTuples(w, out)
+}
+
+// ntupleRows types the ids of a part's rows: query ids Q, corpus ids C. The
+// first id that is not of its type is the error.
+func ntupleRows[Q, C string | int64](rows []PartRow) ([]ntupleRow[Q, C], error) {
+	var err error
+	cl := func(ss []string) []C {
+		out := make([]C, len(ss))
+		for i, s := range ss {
+			out[i] = parseID[C](s, &err)
+		}
+		return out
+	}
+	out := make([]ntupleRow[Q, C], len(rows))
+	for i, r := range rows {
+		o := &out[i]
+		o.QueryID, o.PositiveIDs, o.PositiveScores = parseID[Q](r.QueryID, &err), cl(r.PositiveIDs), nonNil(r.PositiveScores)
+		o.NegativeIDs = cl(r.NegativeIDs)
+		o.NegativeScores, o.NegativeKinds, o.NegativeRanks = r.NegativeScores, r.NegativeKinds, r.NegativeRanks
+	}
+	return out, err
+}
+
+// tripletRows expands a part's rows into typed triplets: one per positive (or
+// a null one when the query has none) and negative.
+func tripletRows[Q, C string | int64](rows []PartRow) ([]tripletRow[Q, C], error) {
+	var err error
+	var out []tripletRow[Q, C]
+	for _, r := range rows {
+		positives := []*C{nil}
+		if len(r.PositiveIDs) > 0 {
+			positives = positives[:0]
+			for _, id := range r.PositiveIDs {
+				v := parseID[C](id, &err)
+				positives = append(positives, &v)
+			}
+		}
+		for _, pos := range positives {
+			for i, neg := range r.NegativeIDs {
+				out = append(out, tripletRow[Q, C]{
+					QueryID: parseID[Q](r.QueryID, &err), PositiveID: pos, NegativeID: parseID[C](neg, &err),
+					NegativeScore: r.NegativeScores[i], Kind: r.NegativeKinds[i],
+				})
+			}
+		}
+	}
+	return out, err
+}
+
+func writeAll[T any](pw *parquet.GenericWriter[T], rows []T) error {
+	if _, err := pw.Write(rows); err != nil {
+		return err
+	}
+	return pw.Close()
+}
+
+func nonNil(s []float32) []float32 {
+	if s == nil {
+		return []float32{}
+	}
+	return s
+}
+
+// parseID converts an id from its checkpoint text back to its type; the first
+// failure is kept in *err.
+func parseID[T string | int64](s string, err *error) T {
+	var v T
+	switch p := any(&v).(type) {
+	case *string:
+		*p = s
+	case *int64:
+		n, e := strconv.ParseInt(s, 10, 64)
+		if e != nil && *err == nil {
+			*err = fmt.Errorf("id %q is not an int64: %w", s, e)
+		}
+		*p = n
+	}
+	return v
+}
