@@ -82,6 +82,10 @@ type Activities struct {
 	// then read the shard once. What is kept adds to a worker's memory
 	// between tiles, as QueryCacheBytes does.
 	ShardCacheBytes int64
+	// Allow is where the jobs' corpus, queries and output may be; nil allows
+	// every location (storage.AllowList). Every activity checks its spec
+	// against it before it opens a store.
+	Allow *storage.AllowList
 	// HeartbeatEvery is how often a long activity heartbeats (default 5 s,
 	// well inside workflows.HeartbeatTimeout).
 	HeartbeatEvery time.Duration
@@ -148,6 +152,25 @@ func (a *Activities) store(ctx context.Context, uri string) (storage.Store, erro
 	}
 	a.stores[uri] = located{s, uri}
 	return a.stores[uri], nil
+}
+
+// checkAllowed refuses a spec whose corpus, queries or output lies outside
+// a.Allow, with a non-retryable InvalidInput error naming the field, the
+// location and the allowed prefixes. Plan calls it first, so such a job
+// fails at once; the other activities call it too, so that no history
+// written by a client can make them touch a location Plan would refuse.
+func (a *Activities) checkAllowed(spec workflows.Spec) error {
+	for _, f := range []struct{ name, uri string }{
+		{"corpus", spec.Corpus}, {"queries", spec.Queries}, {"output", spec.Output},
+	} {
+		if f.uri == "" {
+			continue
+		}
+		if err := a.Allow.Check(f.uri); err != nil {
+			return invalid(fmt.Sprintf("%s %s: refused by this worker's allow-list: %v", f.name, f.uri, err))
+		}
+	}
+	return nil
 }
 
 // invalid is a non-retryable InvalidInput error with message msg.

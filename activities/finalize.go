@@ -55,6 +55,9 @@ type phase struct {
 func (a *Activities) Finalize(ctx context.Context, in workflows.FinalizeInput) (_ workflows.FinalizeResult, err error) {
 	defer func() { err = classifyIn(in.Spec, err) }()
 	res := workflows.FinalizeResult{Manifest: ManifestKey, Success: SuccessKey}
+	if err := a.checkAllowed(in.Spec); err != nil {
+		return res, err
+	}
 	out, err := a.store(ctx, in.Spec.Output)
 	if err != nil {
 		return res, err

@@ -24,6 +24,9 @@ import (
 func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_ workflows.MergeResult, err error) {
 	defer func() { err = classifyIn(in.Spec, err) }()
 	res := workflows.MergeResult{Block: in.Block}
+	if err := a.checkAllowed(in.Spec); err != nil {
+		return res, err
+	}
 	p, out, err := a.loadPlan(ctx, in.Spec, in.Fingerprint)
 	if err != nil {
 		return res, err

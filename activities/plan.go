@@ -98,6 +98,9 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 	if err := spec.Validate(); err != nil {
 		return workflows.PlanResult{}, invalid(err.Error())
 	}
+	if err := a.checkAllowed(spec); err != nil {
+		return workflows.PlanResult{}, err
+	}
 	if _, err := minerParams(spec).Resolve(0); err != nil {
 		return workflows.PlanResult{}, classify(err)
 	}

@@ -61,6 +61,9 @@ type frequent struct {
 func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput) (_ workflows.RebalanceResult, err error) {
 	defer func() { err = classifyIn(in.Spec, err) }()
 	var res workflows.RebalanceResult
+	if err := a.checkAllowed(in.Spec); err != nil {
+		return res, err
+	}
 	p, out, err := a.loadPlan(ctx, in.Spec, in.Fingerprint)
 	if err != nil {
 		return res, err

@@ -27,6 +27,9 @@ import (
 func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ workflows.TileResult, err error) {
 	defer func() { err = classifyIn(in.Spec, err) }()
 	res := workflows.TileResult{Block: in.Block, Shard: in.Shard}
+	if err := a.checkAllowed(in.Spec); err != nil {
+		return res, err
+	}
 	p, out, err := a.loadPlan(ctx, in.Spec, in.Fingerprint)
 	if err != nil {
 		return res, err

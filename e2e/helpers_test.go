@@ -62,6 +62,10 @@ type workerConfig struct {
 	args    []string // more flags
 }
 
+// testAllowList is the allow-list (-allow) of the tests' workers: the test
+// bucket.
+const testAllowList = "s3://" + bucket + "/"
+
 // worker is a worker process. Restarted, it keeps its configuration and adds
 // to the same log.
 type worker struct {
@@ -149,8 +153,9 @@ func (w *worker) start() error {
 		args = append(args, "-metrics", w.metricsAddr)
 	}
 	w.cmd = exec.Command(env.workerBin, append(args, w.cfg.args...)...)
-	// exec keeps the last of repeated variables, so cfg.env overrides.
-	w.cmd.Env = append(os.Environ(), w.cfg.env...)
+	// exec keeps the last of repeated variables, so cfg.env overrides. Test
+	// workers run with an allow-list, as a shared worker should.
+	w.cmd.Env = append(append(os.Environ(), "HARDNEG_ALLOWED_PREFIXES="+testAllowList), w.cfg.env...)
 	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
 	w.starts++
 	if err := w.cmd.Start(); err != nil {

@@ -27,7 +27,10 @@ func TestWrongLocationsFailFast(t *testing.T) {
 		t.Skip("starts servers")
 	}
 	const queue = "e2e-locations"
-	startWorker(t, queue)
+	// The buckets that do not exist are allowed: the test is about what the
+	// store answers.
+	startWorkerWith(t, workerConfig{queue: queue, env: []string{"HARDNEG_ALLOWED_PREFIXES=" + testAllowList +
+		",s3://no-such-output-bucket/,s3://no-such-corpus-bucket/"}})
 	c := dial(t)
 	prefix := "locations/"
 	putDataset(t, prefix+"in/", badData, 0)

@@ -30,6 +30,7 @@ import (
 	"github.com/hardneg/hardneg/internal/connect"
 	"github.com/hardneg/hardneg/internal/metrics"
 	"github.com/hardneg/hardneg/internal/pipeline"
+	"github.com/hardneg/hardneg/storage"
 	s3store "github.com/hardneg/hardneg/storage/s3"
 	"github.com/hardneg/hardneg/workflows"
 )
@@ -49,6 +50,7 @@ func run() error {
 	metricsAddr := fs.String("metrics", envOr("HARDNEG_METRICS_ADDR", ""), "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 (HARDNEG_METRICS_ADDR)")
 	pprofAddr := fs.String("pprof", envOr("HARDNEG_PPROF_ADDR", ""), "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (HARDNEG_PPROF_ADDR); off by default: profiles show what the worker is doing")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	allow := fs.String("allow", os.Getenv("HARDNEG_ALLOWED_PREFIXES"), "comma-separated URI prefixes that jobs' corpus, queries and output must lie under, e.g. s3://team-a-embeddings/,s3://team-a-negatives/; file:// and local paths only when listed; empty allows every location the worker's credentials reach (HARDNEG_ALLOWED_PREFIXES)")
 	fs.Parse(os.Args[1:])
 
 	var handler slog.Handler = slog.NewTextHandler(os.Stderr, nil)
@@ -57,6 +59,14 @@ func run() error {
 	}
 	logger := slog.New(handler)
 	slog.SetDefault(logger)
+
+	allowList, err := storage.ParseAllowList(*allow)
+	if err != nil {
+		return fmt.Errorf("-allow: %w", err)
+	}
+	if allowList.Unrestricted() {
+		logger.Warn("no allow-list (-allow, HARDNEG_ALLOWED_PREFIXES): jobs may read and write any location this worker's credentials or file system reach")
+	}
 
 	reg := metrics.NewRegistry()
 	if *metricsAddr != "" {
@@ -74,6 +84,7 @@ func run() error {
 	defer c.Close()
 
 	acts := activities.New(logger, reg)
+	acts.Allow = allowList
 	w := worker.New(c, *taskQueue, worker.Options{})
 	workflows.Register(w)
 	w.RegisterActivity(acts)
@@ -93,7 +104,7 @@ func run() error {
 	}
 	defer w.Stop()
 	logger.Info("worker started", "address", conn.Address, "namespace", conn.Namespace,
-		"task_queue", *taskQueue, "tile_queue", workflows.TileTaskQueue(*taskQueue), "tiles", *tiles)
+		"task_queue", *taskQueue, "tile_queue", workflows.TileTaskQueue(*taskQueue), "tiles", *tiles, "allowed_prefixes", allowList.String())
 	<-ctx.Done()
 	logger.Info("worker stopping: finishing or handing back running activities")
 	return nil

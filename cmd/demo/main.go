@@ -150,7 +150,9 @@ func startWorker(ctx context.Context, dir string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "-metrics", "127.0.0.1:9464")
+	// The worker may touch the demo's bucket only, as a shared worker should
+	// be limited to its team's prefixes.
+	cmd := exec.Command(bin, "-metrics", "127.0.0.1:9464", "-allow", "s3://"+bucket+"/")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
