@@ -86,6 +86,10 @@ type Activities struct {
 	// every location (storage.AllowList). Every activity checks its spec
 	// against it before it opens a store.
 	Allow *storage.AllowList
+	// MemoryBudget is the bytes this worker's jobs may use; 0 admits every
+	// job. Plan refuses a job whose tile, merge or rebalance would need more
+	// (package internal/admission), and MineTile a tile that would.
+	MemoryBudget int64
 	// HeartbeatEvery is how often a long activity heartbeats (default 5 s,
 	// well inside workflows.HeartbeatTimeout).
 	HeartbeatEvery time.Duration

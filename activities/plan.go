@@ -126,6 +126,9 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 		return workflows.PlanResult{}, classify(err)
 	}
 	pf := newPlanFile(spec, corpus, queries, maxPos)
+	if err := a.admit(pf, sel); err != nil {
+		return workflows.PlanResult{}, err
+	}
 
 	data, err := json.MarshalIndent(pf, "", "  ")
 	if err != nil {

@@ -92,15 +92,63 @@ func TestTilePeakMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: plan.Blocks / 2, Shard: 0}
-	inFile := filepath.Join(root, "tile.json")
-	data, err := json.Marshal(in)
+	rep := measureStep(t, root, stepRun{Step: "tile", Tile: in})
+	blockBytes := int64(block) * int64(dim) * 4
+	shardBytes := int64(nc) * int64(dim) * 4
+	bound := (blockBytes+shardBytes)*3/2 + 64<<20
+	mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+	t.Logf("query block %d × %d (%s) of a %d-row query shard (%s), corpus shard %d × %d (%s)",
+		block, dim, mib(blockBytes), nq, mib(int64(nq)*int64(dim)*4), nc, dim, mib(shardBytes))
+	tile := rep.PeakHWM - rep.StartHWM
+	t.Logf("tile %s: peak RSS %s, of which the process held %s before the tile; Go runtime held at most %s, the tile allocated %s in all",
+		mib(tile), mib(rep.PeakHWM), mib(rep.StartHWM), mib(rep.PeakGoHeld), mib(rep.Allocated))
+	t.Logf("bound 1.5 × (block + shard) + 64 MiB = %s: tile at %.0f%%, whole process at %.0f%%",
+		mib(bound), 100*float64(tile)/float64(bound), 100*float64(rep.PeakHWM)/float64(bound))
+	if tile > bound {
+		t.Errorf("the tile's peak memory %s is over the bound %s", mib(tile), mib(bound))
+	}
+}
+
+// stepRun is what the child process runs: one activity, by name.
+type stepRun struct {
+	Step      string                   `json:"step"` // "tile", "merge" or "rebalance"
+	Tile      workflows.TileInput      `json:"tile"`
+	Merge     workflows.MergeInput     `json:"merge"`
+	Rebalance workflows.RebalanceInput `json:"rebalance"`
+}
+
+// run runs the step.
+func (r stepRun) run(a *Activities) error {
+	ctx := context.Background()
+	switch r.Step {
+	case "tile":
+		res, err := a.MineTile(ctx, r.Tile)
+		if err == nil && res.Skipped {
+			err = fmt.Errorf("tile skipped")
+		}
+		return err
+	case "merge":
+		_, err := a.MergeBlock(ctx, r.Merge)
+		return err
+	case "rebalance":
+		_, err := a.Rebalance(ctx, r.Rebalance)
+		return err
+	}
+	return fmt.Errorf("unknown step %q", r.Step)
+}
+
+// measureStep runs the step in a child process (TestTileMemoryChild) and
+// returns its report.
+func measureStep(t *testing.T, dir string, r stepRun) tileMemReport {
+	t.Helper()
+	inFile := filepath.Join(dir, r.Step+".json")
+	data, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(inFile, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-
 	cmd := exec.Command(os.Args[0], "-test.run=^TestTileMemoryChild$", "-test.v")
 	cmd.Env = append(os.Environ(), tileMemEnv+"="+inFile)
 	out, err := cmd.CombinedOutput()
@@ -118,24 +166,12 @@ func TestTilePeakMemory(t *testing.T) {
 	if rep.PeakHWM == 0 {
 		t.Fatalf("no report from the child:\n%s", out)
 	}
-	blockBytes := int64(block) * int64(dim) * 4
-	shardBytes := int64(nc) * int64(dim) * 4
-	bound := (blockBytes+shardBytes)*3/2 + 64<<20
-	mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
-	t.Logf("query block %d × %d (%s) of a %d-row query shard (%s), corpus shard %d × %d (%s)",
-		block, dim, mib(blockBytes), nq, mib(int64(nq)*int64(dim)*4), nc, dim, mib(shardBytes))
-	tile := rep.PeakHWM - rep.StartHWM
-	t.Logf("tile %s: peak RSS %s, of which the process held %s before the tile; Go runtime held at most %s, the tile allocated %s in all",
-		mib(tile), mib(rep.PeakHWM), mib(rep.StartHWM), mib(rep.PeakGoHeld), mib(rep.Allocated))
-	t.Logf("bound 1.5 × (block + shard) + 64 MiB = %s: tile at %.0f%%, whole process at %.0f%%",
-		mib(bound), 100*float64(tile)/float64(bound), 100*float64(rep.PeakHWM)/float64(bound))
-	if tile > bound {
-		t.Errorf("the tile's peak memory %s is over the bound %s", mib(tile), mib(bound))
-	}
+	return rep
 }
 
-// TestTileMemoryChild mines the tile TestTilePeakMemory names, in its own
-// process, and prints a tileMemReport. Run alone it does nothing.
+// TestTileMemoryChild runs the step TestTilePeakMemory or
+// TestAdmissionBoundsMeasuredPeaks names, in its own process, and prints a
+// tileMemReport. Run alone it does nothing.
 func TestTileMemoryChild(t *testing.T) {
 	inFile := os.Getenv(tileMemEnv)
 	if inFile == "" {
@@ -145,8 +181,8 @@ func TestTileMemoryChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var in workflows.TileInput
-	if err := json.Unmarshal(data, &in); err != nil {
+	var r stepRun
+	if err := json.Unmarshal(data, &r); err != nil {
 		t.Fatal(err)
 	}
 	var rep tileMemReport
@@ -155,10 +191,10 @@ func TestTileMemoryChild(t *testing.T) {
 	}
 	allocStart := goMetric("/gc/heap/allocs:bytes")
 	stop := sampleGoHeld(&rep.PeakGoHeld)
-	res, err := quiet().MineTile(context.Background(), in)
+	err = r.run(quiet())
 	stop()
-	if err != nil || res.Skipped {
-		t.Fatalf("MineTile: %v (skipped %v)", err, res.Skipped)
+	if err != nil {
+		t.Fatalf("%s: %v", r.Step, err)
 	}
 	rep.Allocated = goMetric("/gc/heap/allocs:bytes") - allocStart
 	if rep.PeakHWM, err = vmHWM(); err != nil {

@@ -27,6 +27,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/hardneg/hardneg/activities"
+	"github.com/hardneg/hardneg/internal/admission"
 	"github.com/hardneg/hardneg/internal/connect"
 	"github.com/hardneg/hardneg/internal/metrics"
 	"github.com/hardneg/hardneg/internal/pipeline"
@@ -50,6 +51,7 @@ func run() error {
 	metricsAddr := fs.String("metrics", envOr("HARDNEG_METRICS_ADDR", ""), "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 (HARDNEG_METRICS_ADDR)")
 	pprofAddr := fs.String("pprof", envOr("HARDNEG_PPROF_ADDR", ""), "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (HARDNEG_PPROF_ADDR); off by default: profiles show what the worker is doing")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	memory := fs.String("memory", os.Getenv("HARDNEG_MEMORY"), "memory this worker's jobs may use, in bytes or with a KiB/MiB/GiB suffix (e.g. 8GiB); a job whose tile, merge or rebalance would need more is refused at plan time, naming the spec field to change; default: the cgroup's memory limit, else the physical memory, less a tenth (HARDNEG_MEMORY)")
 	allow := fs.String("allow", os.Getenv("HARDNEG_ALLOWED_PREFIXES"), "comma-separated URI prefixes that jobs' corpus, queries and output must lie under, e.g. s3://team-a-embeddings/,s3://team-a-negatives/; file:// and local paths only when listed; empty allows every location the worker's credentials reach (HARDNEG_ALLOWED_PREFIXES)")
 	fs.Parse(os.Args[1:])
 
@@ -66,6 +68,11 @@ func run() error {
 	}
 	if allowList.Unrestricted() {
 		logger.Warn("no allow-list (-allow, HARDNEG_ALLOWED_PREFIXES): jobs may read and write any location this worker's credentials or file system reach")
+	}
+
+	budget, err := memoryBudget(*memory, logger)
+	if err != nil {
+		return err
 	}
 
 	reg := metrics.NewRegistry()
@@ -85,6 +92,7 @@ func run() error {
 
 	acts := activities.New(logger, reg)
 	acts.Allow = allowList
+	acts.MemoryBudget = budget
 	w := worker.New(c, *taskQueue, worker.Options{})
 	workflows.Register(w)
 	w.RegisterActivity(acts)
@@ -104,10 +112,27 @@ func run() error {
 	}
 	defer w.Stop()
 	logger.Info("worker started", "address", conn.Address, "namespace", conn.Namespace,
-		"task_queue", *taskQueue, "tile_queue", workflows.TileTaskQueue(*taskQueue), "tiles", *tiles, "allowed_prefixes", allowList.String())
+		"task_queue", *taskQueue, "tile_queue", workflows.TileTaskQueue(*taskQueue), "tiles", *tiles, "allowed_prefixes", allowList.String(), "memory", admission.GiB(budget))
 	<-ctx.Done()
 	logger.Info("worker stopping: finishing or handing back running activities")
 	return nil
+}
+
+// memoryBudget is the -memory flag's bytes, or admission.DefaultBudget.
+func memoryBudget(flag string, logger *slog.Logger) (int64, error) {
+	if flag != "" {
+		b, err := admission.ParseBytes(flag)
+		if err != nil {
+			return 0, fmt.Errorf("-memory: %w", err)
+		}
+		return b, nil
+	}
+	b, source := admission.DefaultBudget()
+	if b == 0 {
+		logger.Warn("memory budget unknown (no cgroup limit or /proc/meminfo): jobs are admitted whatever their size; set -memory")
+	}
+	logger.Info("memory budget", "bytes", b, "from", source)
+	return b, nil
 }
 
 func serveMetrics(addr string, reg *metrics.Registry, logger *slog.Logger) error {
