@@ -68,7 +68,7 @@ func MineBlock(ctx workflow.Context, in BlockInput) (BlockResult, error) {
 	var m MergeResult
 	actx := withActivity(ctx, mergeActivityID(in.Block), heavyTimeout, "", fmt.Sprintf("merge block %d of %d (%d query rows, %d tiles)",
 		in.Block+1, in.Blocks, in.QueryRows, in.Shards))
-	err := workflow.ExecuteActivity(actx, MergeBlockActivity, MergeInput{
+	err := execute(ctx, actx, MergeBlockActivity, MergeInput{
 		Spec: in.Spec, Fingerprint: in.Fingerprint, Block: in.Block,
 	}).Get(ctx, &m)
 	blk.waitSignals(ctx)
@@ -102,7 +102,7 @@ func (blk *block) mine(ctx workflow.Context) error {
 			inflight++
 			scheduled++
 			actx := withActivity(ctx, tileActivityID(in.Block, s), tileTimeout, tq, blk.tileSummary(s))
-			f := workflow.ExecuteActivity(actx, MineTileActivity, TileInput{
+			f := execute(ctx, actx, MineTileActivity, TileInput{
 				Spec: in.Spec, Fingerprint: in.Fingerprint, Block: in.Block, Shard: s,
 			})
 			sel.AddFuture(f, func(f workflow.Future) {

@@ -350,14 +350,15 @@ func (j *job) phaseStart(name string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// invalidOr turns an error whose cause is invalid input into a non-retryable
-// InvalidInput error carrying the cause's own message, so the job fails with
-// the message that names the shard and column rather than a chain of wrappers.
-// Other errors are returned as they are.
+// invalidOr turns an error whose cause is invalid input (or workers that
+// vanished, ErrWorkerVanished) into a non-retryable error of the cause's type
+// carrying the cause's own message, so the job fails with the message that
+// names the shard and column (or the activity) rather than a chain of
+// wrappers. Other errors are returned as they are.
 func invalidOr(err error) error {
 	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.Type() == ErrInvalidInput {
-		return temporal.NewNonRetryableApplicationError(app.Message(), ErrInvalidInput, err)
+	if errors.As(err, &app) && (app.Type() == ErrInvalidInput || app.Type() == ErrWorkerVanished) {
+		return temporal.NewNonRetryableApplicationError(app.Message(), app.Type(), err)
 	}
 	return err
 }

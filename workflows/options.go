@@ -91,7 +91,7 @@ func withActivity(ctx workflow.Context, id string, timeout time.Duration, taskQu
 		TaskQueue:           taskQueue,
 		StartToCloseTimeout: timeout,
 		HeartbeatTimeout:    HeartbeatTimeout,
-		RetryPolicy:         retryPolicy,
+		RetryPolicy:         retryPolicyOf(ctx),
 		Summary:             summary,
 		WaitForCancellation: stopsOnCancel(ctx),
 	}
@@ -125,13 +125,20 @@ const (
 	// saying why in its progress (wait.go). Before it, Temporal retried them
 	// out of the workflow's sight.
 	changeWaitForStorage = "wait-for-storage"
+	// changeVanishedWorker stops Temporal from retrying an activity whose
+	// worker stopped heartbeating (heartbeatTimeoutType is non-retryable),
+	// and has the workflow start it again itself, as <id>-again-N, at most
+	// vanishRestarts times, then fail the job with ErrWorkerVanished
+	// (vanish.go). Before it, a tile that killed its worker (out of
+	// memory) was retried 25 times, each attempt killing another worker.
+	changeVanishedWorker = "vanished-worker"
 )
 
 type versionsKey struct{}
 
 // versions are the code paths an execution takes.
 type versions struct {
-	activityIDs, stopOnCancel, waitForStorage bool
+	activityIDs, stopOnCancel, waitForStorage, vanishedWorker bool
 }
 
 // withVersions records in ctx the code paths of this execution. Each
@@ -142,6 +149,7 @@ func withVersions(ctx workflow.Context) workflow.Context {
 		activityIDs:    workflow.GetVersion(ctx, changeActivityIDs, workflow.DefaultVersion, 1) >= 1,
 		stopOnCancel:   workflow.GetVersion(ctx, changeStopOnCancel, workflow.DefaultVersion, 1) >= 1,
 		waitForStorage: workflow.GetVersion(ctx, changeWaitForStorage, workflow.DefaultVersion, 1) >= 1,
+		vanishedWorker: workflow.GetVersion(ctx, changeVanishedWorker, workflow.DefaultVersion, 1) >= 1,
 	}
 	return workflow.WithValue(ctx, versionsKey{}, v)
 }

@@ -33,6 +33,12 @@ const ErrInvalidInput = "InvalidInput"
 // current details say that it is waiting, and for what.
 const ErrStorageUnreachable = "StorageUnreachable"
 
+// ErrWorkerVanished is the application error type of a job that stopped
+// because the workers running one of its activities vanished (stopped
+// heartbeating: killed, out of memory, cut off) vanishRestarts+1 times in a
+// row. A job that kills its workers must not take more of them down.
+const ErrWorkerVanished = "WorkerVanished"
+
 // TileTaskQueue is the task queue of the MineTile activity for a job whose
 // workflow runs on taskQueue. Mining a tile uses every core, so a worker runs
 // one at a time on this queue, and the light activities beside it on

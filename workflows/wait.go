@@ -41,11 +41,11 @@ func (j *job) call(ctx, actx workflow.Context, activity string, input, out any) 
 	if !waitsForStorage(ctx) {
 		return workflow.ExecuteActivity(actx, activity, input).Get(ctx, out)
 	}
-	policy := *retryPolicy
+	policy := *retryPolicyOf(ctx)
 	policy.NonRetryableErrorTypes = append(slices.Clone(policy.NonRetryableErrorTypes), ErrStorageUnreachable)
 	actx = workflow.WithRetryPolicy(actx, policy)
 	for attempt := 1; ; attempt++ {
-		err := workflow.ExecuteActivity(actx, activity, input).Get(ctx, out)
+		err := execute(ctx, actx, activity, input).Get(ctx, out)
 		var app *temporal.ApplicationError
 		if !errors.As(err, &app) || app.Type() != ErrStorageUnreachable ||
 			attempt >= storageWaitAttempts || cancelled(ctx) || ctx.Err() != nil {
