@@ -186,10 +186,11 @@ func (s *Shard) ReadEmbeddings(dst []float32) ([]float32, error) {
 //
 // A range outside [0, Rows()] is an error, but not an *InputError: it is the
 // caller's mistake, not the file's.
-func (s *Shard) ReadEmbeddingsRange(lo, hi int64, dst []float32) ([]float32, error) {
+func (s *Shard) ReadEmbeddingsRange(lo, hi int64, dst []float32) (_ []float32, err error) {
 	mark := s.r.mark()
-	out, err := s.readEmbeddingsRange(lo, hi, dst)
-	return out, s.settle(mark, err)
+	defer func() { err = s.settle(mark, err) }()
+	defer recoverCorrupt(s.name, &err)
+	return s.readEmbeddingsRange(lo, hi, dst)
 }
 
 // readEmbeddingsRange is ReadEmbeddingsRange without settling read failures.
@@ -200,6 +201,9 @@ func (s *Shard) readEmbeddingsRange(lo, hi int64, dst []float32) ([]float32, err
 	dim := int64(s.dim)
 	if hi-lo > math.MaxInt/4/dim {
 		return nil, s.embErr(-1, "%d rows × %d dimensions is too large", hi-lo, s.dim)
+	}
+	if err := checkDecoded(s.name, s.embedding.name, (hi-lo)*dim, 4, s.size); err != nil {
+		return nil, err
 	}
 	w := &window{lo: lo * dim, hi: hi * dim}
 	w.dst = grow(dst, int(w.hi-w.lo))
@@ -218,7 +222,7 @@ func (s *Shard) readEmbeddingsRange(lo, hi int64, dst []float32) ([]float32, err
 					j.page.release()
 					continue // an earlier page failed; this one cannot matter
 				}
-				if pos, err := s.decodePage(pr, j, w); err != nil {
+				if pos, err := s.decodePageSafely(pr, j, w); err != nil {
 					first.set(pos, err)
 				}
 			}
@@ -458,6 +462,17 @@ func (s *Shard) decodeDictionary(pr *pageReader, c *chunkInfo, p rawPage) ([]flo
 		return nil, s.corruptOrIO(-1, p.offset, err)
 	}
 	return dict, nil
+}
+
+// decodePageSafely is decodePage in a page-decoding goroutine, whose panic
+// no caller could recover: it becomes an *InputError at the page's start.
+func (s *Shard) decodePageSafely(pr *pageReader, j embJob, w *window) (pos int64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			pos, err = j.start, s.embErr(-1, "corrupt Parquet: the decoder failed: %v", p)
+		}
+	}()
+	return s.decodePage(pr, j, w)
 }
 
 // decodePage decodes the part of one data page that falls in the window into

@@ -158,7 +158,7 @@ func (s *Shard) readKeys(c *column, lo, hi int64) (IDs, error) {
 	if err := s.checkRange(lo, hi); err != nil {
 		return IDs{}, err
 	}
-	k := newKeyReader(c, int(hi-lo))
+	k := newKeyReader(c, capHint(hi-lo, s.size))
 	err := s.readValues(c, lo, hi, func(row int64, v *parquet.Value) error {
 		if v.DefinitionLevel() != c.maxDef {
 			return inputErrorf(s.name, c.name, row, "null")
@@ -185,10 +185,11 @@ func (s *Shard) ReadIDs() (IDs, error) {
 // (and, with an offset index, the pages) that hold them. Ids must be present
 // and unique within the range; a null or a repeated id is an *InputError
 // naming its row within the shard.
-func (s *Shard) ReadIDsRange(lo, hi int64) (IDs, error) {
+func (s *Shard) ReadIDsRange(lo, hi int64) (_ IDs, err error) {
 	mark := s.r.mark()
-	ids, err := s.readIDsRange(lo, hi)
-	return ids, s.settle(mark, err)
+	defer func() { err = s.settle(mark, err) }()
+	defer recoverCorrupt(s.name, &err)
+	return s.readIDsRange(lo, hi)
 }
 
 // readIDsRange is ReadIDsRange without settling read failures.
@@ -237,10 +238,11 @@ func (s *Shard) ReadLabels() (IDs, error) {
 
 // ReadLabelsRange reads the labels of rows [lo, hi), as ReadLabels does,
 // reading only the row groups that hold them.
-func (s *Shard) ReadLabelsRange(lo, hi int64) (IDs, error) {
+func (s *Shard) ReadLabelsRange(lo, hi int64) (_ IDs, err error) {
 	mark := s.r.mark()
-	ids, err := s.readLabelsRange(lo, hi)
-	return ids, s.settle(mark, err)
+	defer func() { err = s.settle(mark, err) }()
+	defer recoverCorrupt(s.name, &err)
+	return s.readLabelsRange(lo, hi)
 }
 
 // readLabelsRange is ReadLabelsRange without settling read failures.
@@ -261,10 +263,11 @@ func (s *Shard) ReadPositives() (Lists, error) {
 // ReadPositivesRange reads the positives of rows [lo, hi), as ReadPositives
 // does, reading only the row groups that hold them. Row r of the result is
 // row lo+r of the shard.
-func (s *Shard) ReadPositivesRange(lo, hi int64) (Lists, error) {
+func (s *Shard) ReadPositivesRange(lo, hi int64) (_ Lists, err error) {
 	mark := s.r.mark()
-	l, err := s.readPositivesRange(lo, hi)
-	return l, s.settle(mark, err)
+	defer func() { err = s.settle(mark, err) }()
+	defer recoverCorrupt(s.name, &err)
+	return s.readPositivesRange(lo, hi)
 }
 
 // readPositivesRange is ReadPositivesRange without settling read failures.
@@ -276,8 +279,8 @@ func (s *Shard) readPositivesRange(lo, hi int64) (Lists, error) {
 	if err := s.checkRange(lo, hi); err != nil {
 		return Lists{}, err
 	}
-	k := newKeyReader(c, int(hi-lo))
-	offsets := make([]int64, 0, hi-lo+1)
+	k := newKeyReader(c, capHint(hi-lo, s.size))
+	offsets := make([]int64, 0, capHint(hi-lo+1, s.size))
 	last := lo - 1
 	err := s.readValues(c, lo, hi, func(row int64, v *parquet.Value) error {
 		if row != last {

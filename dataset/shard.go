@@ -113,10 +113,11 @@ type column struct {
 //
 // Bad input (not Parquet, truncated, a missing column, a column of the wrong
 // type, no rows) is an *InputError. Errors of r are returned wrapped, as they are.
-func OpenShard(r io.ReaderAt, size int64, name string, cols Columns) (*Shard, error) {
+func OpenShard(r io.ReaderAt, size int64, name string, cols Columns) (_ *Shard, err error) {
 	log := &failureLog{r: r}
-	s, err := openShard(log, size, name, cols.withDefaults())
-	return s, settle(log, 0, name, err)
+	defer func() { err = settle(log, 0, name, err) }()
+	defer recoverCorrupt(name, &err)
+	return openShard(log, size, name, cols.withDefaults())
 }
 
 // openShard is OpenShard over a reader whose failures are counted.

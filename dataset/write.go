@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -101,7 +102,8 @@ func ReadTriplets[T ID](r io.ReaderAt, size int64, name string) ([]Triplet[T], e
 
 // readRows reads every row of a results file. A file that is not Parquet or
 // lacks the columns of R is an *InputError.
-func readRows[R any](r io.ReaderAt, size int64, name string) ([]R, error) {
+func readRows[R any](r io.ReaderAt, size int64, name string) (_ []R, err error) {
+	defer recoverCorrupt(name, &err)
 	cr := &countingReaderAt{r: r, size: size}
 	f, err := openFile(cr, size, name)
 	if err != nil {
@@ -120,6 +122,9 @@ func readRows[R any](r io.ReaderAt, size int64, name string) ([]R, error) {
 	}
 	pr := parquet.NewGenericReader[R](f)
 	defer pr.Close()
+	if err := checkDecoded(name, "", f.NumRows(), int64(unsafe.Sizeof(*new(R))), size); err != nil {
+		return nil, err
+	}
 	rows := make([]R, f.NumRows())
 	n, err := pr.Read(rows)
 	if err != nil && !errors.Is(err, io.EOF) || int64(n) != f.NumRows() {

@@ -37,7 +37,9 @@ import (
 // safe for concurrent use, and building them costs more than a small file.
 var (
 	zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
-	zstdDecoder, _ = zstd.NewReader(nil)
+	// DecodeAll decodes at most the capacity of the buffer it is given
+	// (decodeBuffer): a small corrupt file must not inflate to gigabytes.
+	zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecodeAllCapLimit(true))
 )
 
 // encoder appends the checkpoint layout to a buffer.
@@ -89,16 +91,23 @@ type decoder struct {
 
 var errShort = errors.New("the file ends early")
 
-// decodeBuffer returns a buffer for the decompressed bytes of data when its
-// zstd frame header says how many there are (EncodeAll writes it), so that
-// decoding does not grow one by copying, and nil otherwise. A damaged header
-// makes at most a buffer of 64 times data's size, then fails to decode.
+// maxRatio bounds how many decompressed bytes one byte of a checkpoint may
+// give. Most of a checkpoint (scores, rows) hardly compresses.
+const maxRatio = 64
+
+// decodeBuffer returns the buffer the decompressed bytes of data go into:
+// as large as the zstd frame header says (EncodeAll writes it), so that
+// decoding does not grow one by copying, and never more than maxRatio times
+// data's size (plus a little for tiny files). The decoder decodes no more
+// than its capacity, so a damaged or hostile header or frame fails rather
+// than allocate without bound.
 func decodeBuffer(data []byte) []byte {
+	limit := maxRatio*uint64(len(data)) + 4096
 	var h zstd.Header
-	if h.Decode(data) != nil || !h.HasFCS || h.FrameContentSize > 64*uint64(len(data)) {
-		return nil
+	if h.Decode(data) == nil && h.HasFCS && h.FrameContentSize <= limit {
+		return hugepages.Make[byte](int(h.FrameContentSize))[:0]
 	}
-	return hugepages.Make[byte](int(h.FrameContentSize))[:0]
+	return make([]byte, 0, limit)
 }
 
 func newDecoder(data []byte) (*decoder, error) {

@@ -104,7 +104,7 @@ func TestPartialRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := zstdDecoder.DecodeAll(good, nil)
+	raw, err := zstdDecoder.DecodeAll(good, decodeBuffer(good))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,8 @@ func TestWindowsRoundTrip(t *testing.T) {
 // TestWindowsRefused checks that damaged windows are an error naming the file.
 func TestWindowsRefused(t *testing.T) {
 	qws, table := sampleWindows()
-	raw, _ := zstdDecoder.DecodeAll(EncodeWindows(qws, table), nil)
+	enc := EncodeWindows(qws, table)
+	raw, _ := zstdDecoder.DecodeAll(enc, decodeBuffer(enc))
 	for _, tc := range []struct {
 		name, want string
 		data       []byte
