@@ -19,10 +19,10 @@ func recoverCorrupt(object string, err *error) {
 
 // maxExpansion bounds how many bytes of decoded values one byte of a file
 // may give. Dictionary and run-length encodings make real columns a few
-// times smaller than their values, never hundreds of times for embeddings
-// or ids; a footer that claims more is lying, and believing it would let a
-// few hundred bytes allocate terabytes.
-const maxExpansion = 256
+// times smaller than their values; only degenerate data (every embedding
+// the same) comes near a thousand; a footer that claims more is lying, and
+// believing it would let a few hundred bytes allocate terabytes.
+const maxExpansion = 1024
 
 // minDecodeBudget is what any file may decode to, however small.
 const minDecodeBudget = 64 << 20

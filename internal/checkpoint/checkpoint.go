@@ -92,22 +92,27 @@ type decoder struct {
 var errShort = errors.New("the file ends early")
 
 // maxRatio bounds how many decompressed bytes one byte of a checkpoint may
-// give. Most of a checkpoint (scores, rows) hardly compresses.
-const maxRatio = 64
+// give, above minDecoded. Most of a checkpoint (scores, rows) hardly
+// compresses; a tile whose floors left out every candidate is mostly
+// zeros, hence the room.
+const (
+	maxRatio   = 1024
+	minDecoded = 16 << 20
+)
 
 // decodeBuffer returns the buffer the decompressed bytes of data go into:
 // as large as the zstd frame header says (EncodeAll writes it), so that
 // decoding does not grow one by copying, and never more than maxRatio times
-// data's size (plus a little for tiny files). The decoder decodes no more
+// data's size (plus minDecoded). The decoder decodes no more
 // than its capacity, so a damaged or hostile header or frame fails rather
 // than allocate without bound.
 func decodeBuffer(data []byte) []byte {
-	limit := maxRatio*uint64(len(data)) + 4096
+	limit := maxRatio*uint64(len(data)) + minDecoded
 	var h zstd.Header
 	if h.Decode(data) == nil && h.HasFCS && h.FrameContentSize <= limit {
 		return hugepages.Make[byte](int(h.FrameContentSize))[:0]
 	}
-	return make([]byte, 0, limit)
+	return make([]byte, 0, limit) // only a file this program did not write
 }
 
 func newDecoder(data []byte) (*decoder, error) {
