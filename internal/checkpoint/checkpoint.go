@@ -100,27 +100,38 @@ const (
 	minDecoded = 16 << 20
 )
 
+// decodeLimit is the most bytes data may decompress to: maxRatio times its
+// size, plus minDecoded.
+func decodeLimit(data []byte) int { return maxRatio*len(data) + minDecoded }
+
 // decodeBuffer returns the buffer the decompressed bytes of data go into:
 // as large as the zstd frame header says (EncodeAll writes it), so that
-// decoding does not grow one by copying, and never more than maxRatio times
-// data's size (plus minDecoded). The decoder decodes no more
-// than its capacity, so a damaged or hostile header or frame fails rather
-// than allocate without bound.
+// decoding does not grow one by copying, or, without a size within
+// decodeLimit, a small one that newDecoder grows.
 func decodeBuffer(data []byte) []byte {
-	limit := maxRatio*uint64(len(data)) + minDecoded
 	var h zstd.Header
-	if h.Decode(data) == nil && h.HasFCS && h.FrameContentSize <= limit {
+	if h.Decode(data) == nil && h.HasFCS && h.FrameContentSize <= uint64(decodeLimit(data)) {
 		return hugepages.Make[byte](int(h.FrameContentSize))[:0]
 	}
-	return make([]byte, 0, limit) // only a file this program did not write
+	return make([]byte, 0, 4*len(data)+4096) // only a file this program did not write
 }
 
+// newDecoder decompresses data. The decoder decodes no more than the
+// capacity of its buffer, which doubles up to decodeLimit: a damaged or
+// hostile frame fails rather than allocate without bound.
 func newDecoder(data []byte) (*decoder, error) {
-	raw, err := zstdDecoder.DecodeAll(data, decodeBuffer(data))
-	if err != nil {
-		return nil, err
+	buf, limit := decodeBuffer(data), decodeLimit(data)
+	for {
+		raw, err := zstdDecoder.DecodeAll(data, buf)
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) && cap(buf) < limit {
+			buf = make([]byte, 0, min(2*cap(buf), limit))
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &decoder{b: raw}, nil
 	}
-	return &decoder{b: raw}, nil
 }
 
 func (d *decoder) uvarint() uint64 { return readVarint(d, binary.Uvarint) }
