@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// Keys of the output store, relative to the output prefix.
+// Keys of the output store, relative to the output prefix (docs/design.md,
+// "Checkpoints under _work/").
 const (
 	SuccessKey  = "_SUCCESS"
 	ManifestKey = "_manifest.json"

@@ -1,7 +1,7 @@
 package dataset
 
-// The output parts, in the two formats of docs/design.md. Ids keep their
-// input type. WriteNTuples and WriteTriplets write them when they can: their
+// The output parts, in the two formats of docs/design.md, "Output parts".
+// Ids keep their input type. WriteNTuples and WriteTriplets write them when they can: their
 // rows have one id type for queries and corpus, and a triplet always has a
 // positive. A job whose query ids and corpus ids differ in type, or a triplet
 // part of queries without positives (self and labeled mode), is written with

@@ -32,7 +32,8 @@ type Rule struct {
 }
 
 // Rules is the classification table of every error the S3 and file backends
-// can meet, in the order Classify tries it. An error that no row matches is
+// can meet, in the order Classify tries it (docs/design.md, "Storage error
+// classes"). An error that no row matches is
 // retried: a store's transient failures are many and varied (5xx answers,
 // throttling, resets, bodies cut short, timeouts, the SDK giving up on any of
 // these), and retrying what is not understood costs time, while failing

@@ -104,7 +104,8 @@ func withActivity(ctx workflow.Context, id string, timeout time.Duration, taskQu
 // Changes of the workflows' code path, each guarded by workflow.GetVersion so
 // that executions that began before it keep the old path (version
 // workflow.DefaultVersion) and their histories still replay
-// (TestReplayRecordedHistories, TestReplayCancelledHistories).
+// (TestReplayRecordedHistories, TestReplayCancelledHistories). docs/design.md,
+// "Workflow versions", lists them.
 const (
 	// changeActivityIDs gives every activity an ID naming what it does
 	// ("plan", "tile-b000002-s000003", "merge-b000002", "rebalance",

@@ -106,7 +106,7 @@ var (
 // Mode is how a job finds each query's positives.
 type Mode string
 
-// The three modes of docs/design.md.
+// The three modes of docs/design.md, "Modes".
 const (
 	// ModePairs: query shards carry a list of positive corpus ids.
 	ModePairs Mode = "pairs"
