@@ -100,8 +100,10 @@ func (j Job) Estimate() Estimate {
 		int64(j.MaxPositives+j.NumNegatives+j.EasyNegatives)
 	return Estimate{
 		// The float32 vectors of the block and the shard, 1.5 × for the
-		// decoding's buffers (activities TestTilePeakMemory).
-		Tile: vectors*3/2 + b*kt*candidateBytes*tileCandidateCopies + Overhead,
+		// decoding's buffers (activities TestTilePeakMemory), and the
+		// next tile in flight's fetched shard file (about its vectors).
+		Tile: vectors*3/2 + 4*int64(j.Dim)*j.MaxShardRows +
+			b*kt*candidateBytes*tileCandidateCopies + Overhead,
 		// The merged candidates, the partials being read, and the
 		// windows cut from the merged candidates with their ids.
 		Merge: b*k*mergeCandidateBytes + mergeAhead*b*kt*2*candidateBytes +
