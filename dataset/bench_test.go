@@ -134,31 +134,37 @@ func BenchmarkReadShard(b *testing.B) {
 		f, size := openBench(b, path)
 		b.SetBytes(embBytes)
 		for b.Loop() {
-			pf, err := parquet.OpenFile(f, size)
-			if err != nil {
-				b.Fatal(err)
-			}
-			n := 0
-			for _, rg := range pf.RowGroups() {
-				pages := rg.ColumnChunks()[1].Pages()
-				for {
-					p, err := pages.ReadPage()
-					if errors.Is(err, io.EOF) {
-						break
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-					data := p.Data()
-					n += len(data.Float())
-				}
-				pages.Close()
-			}
-			if n != benchRows*benchDim {
+			if n := readPagesParquetGo(b, f, size); n != benchRows*benchDim {
 				b.Fatalf("%d values", n)
 			}
 		}
 	})
+}
+
+// readPagesParquetGo reads every page of the embedding column through
+// parquet-go's page API and returns the number of values.
+func readPagesParquetGo(b *testing.B, f io.ReaderAt, size int64) int {
+	pf, err := parquet.OpenFile(f, size)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for _, rg := range pf.RowGroups() {
+		pages := rg.ColumnChunks()[1].Pages()
+		for {
+			p, err := pages.ReadPage()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			data := p.Data()
+			n += len(data.Float())
+		}
+		pages.Close()
+	}
+	return n
 }
 
 // reportCPU reports the process's CPU time per operation (user and system),

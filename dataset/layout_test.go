@@ -54,9 +54,9 @@ func value(i, j int) float32 { return float32((i*7+j*3)%512-256) / 8 }
 // an empty slice an empty list, a NaN element a null element.
 type badRow func(i int, emb []float32) ([]float32, bool)
 
-// writeShard writes a shard with the given layout; bad may replace rows.
-func writeShard(t testing.TB, l layout, bad badRow) []byte {
-	t.Helper()
+// layoutSchema is the schema of a shard with the given layout: a string id
+// and an embedding list of the layout's element type, encoding and codec.
+func layoutSchema(l layout) *parquet.Schema {
 	var leafType parquet.Type
 	switch l.elem {
 	case Float32:
@@ -77,10 +77,16 @@ func writeShard(t testing.TB, l layout, bad badRow) []byte {
 	} else {
 		list = parquet.Optional(parquet.List(parquet.Optional(leaf)))
 	}
-	schema := parquet.NewSchema("test", parquet.Group{
+	return parquet.NewSchema("test", parquet.Group{
 		"id":        parquet.String(),
 		"embedding": list,
 	})
+}
+
+// writeShard writes a shard with the given layout; bad may replace rows.
+func writeShard(t testing.TB, l layout, bad badRow) []byte {
+	t.Helper()
+	schema := layoutSchema(l)
 	// Column indexes follow the schema's (sorted) field order.
 	embLeaf, _ := schema.Lookup("embedding", "list", "element")
 	idLeaf, _ := schema.Lookup("id")

@@ -114,25 +114,8 @@ func (cs *chunkScan) indexed(lo, hi int64, oi parquet.OffsetIndex) (ok, done boo
 	i1 := sort.Search(n, func(i int) bool { return firstRow(i) >= rhi }) - 1
 
 	pos := (c.firstRow + firstRow(i0)) * dim // where the next page should start, in entries
-	if start := oi.Offset(0); start > c.start {
-		// The bytes before the first data page are the dictionary page.
-		err := scanPages(s.r, c.start, start, cs.limits(nil), cs.corrupt(&pos), func(p rawPage) error {
-			if p.header.Type == format.DictionaryPage {
-				return cs.dictionary(p)
-			}
-			p.release()
-			if p.header.Type == format.DataPage || p.header.Type == format.DataPageV2 {
-				return errBadIndex
-			}
-			return nil
-		})
-		switch {
-		case errors.Is(err, errBadIndex):
-			return false, false
-		case err != nil:
-			cs.first.set(pos, s.corruptOrIO(pos/dim, c.start, err))
-			return false, true
-		}
+	if more, ok, done := cs.indexedDictionary(oi.Offset(0), &pos); !more {
+		return ok, done
 	}
 	k := i0 // the index of the next data page
 	err := scanPages(s.r, oi.Offset(i0), oi.Offset(i1)+oi.CompressedPageSize(i1), cs.limits(nil), cs.corrupt(&pos), cs.dataPages(func(p rawPage) error {
@@ -178,6 +161,35 @@ func (cs *chunkScan) indexed(lo, hi int64, oi parquet.OffsetIndex) (ok, done boo
 		return false, true
 	}
 	return true, true
+}
+
+// indexedDictionary reads the dictionary page in the bytes before the chunk's
+// first data page, which starts at start, if there are any. more is true when
+// indexed goes on to the data pages; otherwise ok and done are indexed's
+// results. pos is indexed's position, for the errors of a corrupt page.
+func (cs *chunkScan) indexedDictionary(start int64, pos *int64) (more, ok, done bool) {
+	s, c := cs.s, cs.c
+	if start <= c.start {
+		return true, false, false
+	}
+	err := scanPages(s.r, c.start, start, cs.limits(nil), cs.corrupt(pos), func(p rawPage) error {
+		if p.header.Type == format.DictionaryPage {
+			return cs.dictionary(p)
+		}
+		p.release()
+		if p.header.Type == format.DataPage || p.header.Type == format.DataPageV2 {
+			return errBadIndex
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errBadIndex):
+		return false, false, false
+	case err != nil:
+		cs.first.set(*pos, s.corruptOrIO(*pos/int64(s.dim), c.start, err))
+		return false, false, true
+	}
+	return true, false, false
 }
 
 // indexCountError reports page i, whose rows [from, to) of the chunk by the
