@@ -78,21 +78,8 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 		beat(ctx, "merged shards", hi)
 	}
 
-	seeds := querySeeds(p, meta.ids)
-	qws := make([]checkpoint.QueryWindow, nq)
-	for q := range qws {
-		win := sel.Window(merged[q], seeds[q])
-		qws[q] = checkpoint.QueryWindow{ID: meta.ids[q].format(p.QueryIDKind), Win: win}
-		if meta.positives != nil {
-			qws[q].Positives = meta.positives[q]
-		}
-		if meta.labels != nil {
-			qws[q].Label = meta.labels[q]
-		}
-		if len(win.Hard) < sel.NumNegatives {
-			res.Short++
-		}
-	}
+	qws, short := blockWindows(p, sel, meta, merged)
+	res.Short = short
 	names, err := windowIDs(qws, p.Corpus, tables)
 	if err != nil {
 		return res, fmt.Errorf("merge block %d: %w", in.Block, err)
@@ -169,4 +156,26 @@ func windowIDs(qws []checkpoint.QueryWindow, shards []shardInfo, tables []*check
 		names.IDs[i] = id
 	}
 	return names, nil
+}
+
+// blockWindows selects each merged query's window (its hard and easy
+// negatives) and counts the queries whose hard negatives ran short.
+func blockWindows(p *planFile, sel miner.Selection, meta *queryMeta, merged []miner.Partial) ([]checkpoint.QueryWindow, int64) {
+	seeds := querySeeds(p, meta.ids)
+	qws := make([]checkpoint.QueryWindow, len(merged))
+	var short int64
+	for q := range qws {
+		win := sel.Window(merged[q], seeds[q])
+		qws[q] = checkpoint.QueryWindow{ID: meta.ids[q].format(p.QueryIDKind), Win: win}
+		if meta.positives != nil {
+			qws[q].Positives = meta.positives[q]
+		}
+		if meta.labels != nil {
+			qws[q].Label = meta.labels[q]
+		}
+		if len(win.Hard) < sel.NumNegatives {
+			short++
+		}
+	}
+	return qws, short
 }
