@@ -16,6 +16,7 @@ import (
 	"github.com/hardneg/hardneg/internal/jobclient"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
+	"go.temporal.io/sdk/client"
 )
 
 // TestCancelThenResume cancels a job while its tiles are being mined on two
@@ -66,35 +67,7 @@ func TestCancelThenResume(t *testing.T) {
 		t.Errorf("the job took %s to close after the cancel, more than the heartbeat timeout %s", took, workflows.HeartbeatTimeout)
 	}
 
-	// Nothing of the job is still running: every activity in its histories
-	// ended before the execution closed, and every block closed.
-	h := jobHistories(t, c, run.GetID())
-	for id, events := range h {
-		if open := openActivities(events); len(open) > 0 {
-			t.Errorf("%s closed with activities still open: %v", id, open)
-		}
-		d, err := c.DescribeWorkflowExecution(ctx, id, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st := d.WorkflowExecutionInfo.GetStatus(); st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-			t.Errorf("%s is still running after the job was cancelled", id)
-		}
-	}
-	// The workers agree: no activity slot in use (a slot is released just
-	// after its result is reported, so allow a moment).
-	for i, w := range workers {
-		used := -1.0
-		for range 20 {
-			if used = sumMetric(w.metrics(t), "temporal_worker_task_slots_used", `worker_type="ActivityWorker"`); used == 0 {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if used != 0 {
-			t.Errorf("worker %d still runs %.0f activities after the job was cancelled", i, used)
-		}
-	}
+	assertNothingRunning(ctx, t, c, run.GetID(), workers)
 	out := outStore(t, "cancel/out/")
 	if _, err := out.Stat(ctx, activities.SuccessKey); !errors.Is(err, storage.ErrNotExist) {
 		t.Errorf("_SUCCESS after a cancelled job (stat: %v)", err)
@@ -159,4 +132,40 @@ func listing(t *testing.T, s storage.Store, prefix string) string {
 		fmt.Fprintf(&b, "%s %d\n", o.Key, o.Size)
 	}
 	return b.String()
+}
+
+// assertNothingRunning checks that nothing of a closed job still runs: every
+// activity in its histories ended before the execution closed, every block
+// closed, and no worker holds an activity slot.
+func assertNothingRunning(ctx context.Context, t *testing.T, c client.Client, jobID string, workers []*worker) {
+	t.Helper()
+	// Nothing of the job is still running: every activity in its histories
+	// ended before the execution closed, and every block closed.
+	h := jobHistories(t, c, jobID)
+	for id, events := range h {
+		if open := openActivities(events); len(open) > 0 {
+			t.Errorf("%s closed with activities still open: %v", id, open)
+		}
+		d, err := c.DescribeWorkflowExecution(ctx, id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := d.WorkflowExecutionInfo.GetStatus(); st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			t.Errorf("%s is still running after the job was cancelled", id)
+		}
+	}
+	// The workers agree: no activity slot in use (a slot is released just
+	// after its result is reported, so allow a moment).
+	for i, w := range workers {
+		used := -1.0
+		for range 20 {
+			if used = sumMetric(w.metrics(t), "temporal_worker_task_slots_used", `worker_type="ActivityWorker"`); used == 0 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if used != 0 {
+			t.Errorf("worker %d still runs %.0f activities after the job was cancelled", i, used)
+		}
+	}
 }

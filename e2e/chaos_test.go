@@ -80,26 +80,8 @@ func TestChaos(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 
-	// The restarted server must come back on the same port: the workers and
-	// the client keep dialling it.
-	dir := t.TempDir()
-	opts := devenv.TemporalOptions{DBFile: filepath.Join(dir, "temporal.db"), Headless: true}
+	srv, opts, logf := startChaosServer(ctx, t)
 	var err error
-	if opts.Port, err = devenv.FreePort(); err != nil {
-		t.Fatal(err)
-	}
-	if opts.UIPort, err = devenv.FreePort(); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "temporal.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	srv, err := devenv.StartTemporal(ctx, opts, logf)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer func() { srv.Stop() }()
 
 	local := dataset(t, "chaos/in/", chaosData)
@@ -207,4 +189,32 @@ func waitClosed(ctx context.Context, t *testing.T, c client.Client, id string) (
 		t.Logf("waiting for the job: %v", err)
 		time.Sleep(time.Second)
 	}
+}
+
+// startChaosServer starts a dev server on fixed free ports and a database
+// file, so that TestChaos can kill it and start it again where the workers
+// and the client keep dialling.
+func startChaosServer(ctx context.Context, t *testing.T) (*devenv.Temporal, devenv.TemporalOptions, *os.File) {
+	t.Helper()
+	// The restarted server must come back on the same port: the workers and
+	// the client keep dialling it.
+	dir := t.TempDir()
+	opts := devenv.TemporalOptions{DBFile: filepath.Join(dir, "temporal.db"), Headless: true}
+	var err error
+	if opts.Port, err = devenv.FreePort(); err != nil {
+		t.Fatal(err)
+	}
+	if opts.UIPort, err = devenv.FreePort(); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "temporal.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logf.Close() })
+	srv, err := devenv.StartTemporal(ctx, opts, logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, opts, logf
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hardneg/hardneg/internal/jobclient"
 	"github.com/hardneg/hardneg/internal/synth"
+	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
 
@@ -84,25 +85,18 @@ func TestConcurrentJobs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts servers")
 	}
-	type job struct {
-		name, out string
-		spec      workflows.Spec
-		want      map[string][]byte
-		run       client.WorkflowRun
-		seen      map[string]bool // fingerprint folders seen under _work/
-	}
 	in0, in1 := "conc/run-a/epoch-0/in/", "conc/run-a/epoch-1/in/"
 	local0, local1 := putLabeledEpoch(t, in0, 0), putLabeledEpoch(t, in1, 1)
-	mk := func(name, run string, epoch int, in, local string) *job {
+	mk := func(name, run string, epoch int, in, local string) *concurrentJob {
 		out := "conc/out/" + name + "/"
 		sp := spec(run, "s3://"+bucket+"/"+in, "s3://"+bucket+"/"+out)
 		sp.Epoch, sp.QueryBlockRows, sp.MaxParallel = epoch, 300, 2
 		if run == "e2e-conc-b" {
 			sp.LabelColumn, sp.PositivesColumn = "label", ""
 		}
-		return &job{name: name, out: out, spec: sp, want: reference(t, local, sp), seen: map[string]bool{}}
+		return &concurrentJob{name: name, out: out, spec: sp, want: reference(t, local, sp), seen: map[string]bool{}}
 	}
-	jobs := []*job{
+	jobs := []*concurrentJob{
 		mk("a-epoch-0", "e2e-conc-a", 0, in0, local0),
 		mk("a-epoch-1", "e2e-conc-a", 1, in1, local1),
 		mk("b-epoch-0", "e2e-conc-b", 0, in0, local0),
@@ -127,21 +121,7 @@ func TestConcurrentJobs(t *testing.T) {
 	var mu sync.Mutex
 	for _, j := range jobs {
 		store := outStore(t, j.out)
-		wg.Go(func() {
-			for watchCtx.Err() == nil {
-				objs, _ := store.List(watchCtx, "_work/")
-				mu.Lock()
-				for _, o := range objs {
-					// Checkpoints live in fingerprint folders; the plan's
-					// write probe is a lone object beside them.
-					if fp, _, folder := strings.Cut(strings.TrimPrefix(o.Key, "_work/"), "/"); folder {
-						j.seen[fp] = true
-					}
-				}
-				mu.Unlock()
-				time.Sleep(50 * time.Millisecond)
-			}
-		})
+		wg.Go(func() { watchFingerprints(watchCtx, store, j.seen, &mu) })
 	}
 	results := map[string]workflows.Result{}
 	for _, j := range jobs {
@@ -176,4 +156,31 @@ func TestConcurrentJobs(t *testing.T) {
 	if fmt.Sprint(jobs[0].want) == fmt.Sprint(jobs[2].want) {
 		t.Error("pairs and labeled mode gave the same parts: the test cannot tell the jobs apart")
 	}
+}
+
+// watchFingerprints records, until ctx ends, the fingerprint folders that
+// appear under the output's _work/. Checkpoints live in fingerprint folders;
+// the plan's write probe is a lone object beside them.
+func watchFingerprints(ctx context.Context, store storage.Store, seen map[string]bool, mu *sync.Mutex) {
+	for ctx.Err() == nil {
+		objs, _ := store.List(ctx, "_work/")
+		mu.Lock()
+		for _, o := range objs {
+			if fp, _, folder := strings.Cut(strings.TrimPrefix(o.Key, "_work/"), "/"); folder {
+				seen[fp] = true
+			}
+		}
+		mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// concurrentJob is one of TestConcurrentJobs' jobs: its spec, expected parts,
+// run, and the fingerprint folders seen under its _work/ while it ran.
+type concurrentJob struct {
+	name, out string
+	spec      workflows.Spec
+	want      map[string][]byte
+	run       client.WorkflowRun
+	seen      map[string]bool
 }

@@ -216,13 +216,7 @@ func TestSecretsStayOut(t *testing.T) {
 		haystacks[name+" log"] = wk.log.String()
 	}
 
-	for what, secret := range secrets {
-		for where, text := range haystacks {
-			if strings.Contains(text, secret) {
-				t.Errorf("the %s shows in the %s", what, where)
-			}
-		}
-	}
+	assertNoSecrets(t, secrets, haystacks)
 	if !strings.Contains(haystacks["e2e-secrets-denied error"], "access denied") {
 		t.Errorf("the denied job's error does not say access was denied: %s", haystacks["e2e-secrets-denied error"])
 	}
@@ -244,4 +238,17 @@ func total(m map[string]string) int {
 		n += len(s)
 	}
 	return n
+}
+
+// assertNoSecrets fails the test for every secret found in any haystack,
+// naming the secret's kind (never its value) and where it showed.
+func assertNoSecrets(t *testing.T, secrets, haystacks map[string]string) {
+	t.Helper()
+	for what, secret := range secrets {
+		for where, text := range haystacks {
+			if strings.Contains(text, secret) {
+				t.Errorf("the %s shows in the %s", what, where)
+			}
+		}
+	}
 }
