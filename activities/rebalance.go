@@ -95,7 +95,7 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 			if rows[q], err = outputRow(qw, row); err != nil {
 				return res, fmt.Errorf("%s: query %d: %w", key, q, err)
 			}
-			sf.MissingPositives += int64(len(qw.Positives) - len(rows[q].PositiveIDs))
+			sf.MissingPositives += missingPositives(qw.Positives, rows[q].PositiveIDs)
 		}
 		var buf bytes.Buffer
 		if err := dataset.WritePart(&buf, rows, p.Spec.OutputFormat, p.QueryIDKind, p.IDKind); err != nil {
@@ -154,6 +154,24 @@ func outputRow(qw checkpoint.QueryWindow, row miner.Row) (dataset.PartRow, error
 		r.NegativeIDs[i] = id
 	}
 	return r, nil
+}
+
+// missingPositives counts the distinct ids of a query's input positives that
+// its output row lacks: those not in the corpus. An id listed twice is one
+// positive, output once, so it must not count as missing.
+func missingPositives(input, found []string) int64 {
+	seen := make(map[string]bool, len(input)+len(found))
+	for _, id := range found {
+		seen[id] = true
+	}
+	var n int64
+	for _, id := range input {
+		if !seen[id] {
+			seen[id] = true
+			n++
+		}
+	}
+	return n
 }
 
 // negativeColumns splits a row's negatives into the n-tuple's score, kind
