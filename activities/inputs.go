@@ -46,7 +46,10 @@ func (a *Activities) checkInputs(ctx context.Context, spec workflows.Spec) (corp
 	if err := checkFooters(spec, corpus, queries); err != nil {
 		return nil, nil, 0, err
 	}
-	if err := a.checkUniqueIDs(ctx, spec, corpus); err != nil {
+	if err := a.checkUniqueIDs(ctx, spec, spec.Corpus, "corpus", corpus); err != nil {
+		return nil, nil, 0, err
+	}
+	if err := a.checkUniqueIDs(ctx, spec, spec.Queries, "query", queries); err != nil {
 		return nil, nil, 0, err
 	}
 	if spec.Mode() == workflows.ModePairs {
@@ -183,16 +186,17 @@ func (a *Activities) maxPositives(ctx context.Context, spec workflows.Spec, quer
 	return slices.Max(most), nil
 }
 
-// checkUniqueIDs refuses a corpus whose ids repeat. Within a shard dataset
-// refuses it already; across shards the ids are hashed, and the hashes that
-// repeat are confirmed exactly, so a collision never refuses a good corpus.
-func (a *Activities) checkUniqueIDs(ctx context.Context, spec workflows.Spec, corpus []footer) error {
-	st, err := a.store(ctx, spec.Corpus)
-	if err != nil {
-		return err
-	}
+// checkUniqueIDs refuses corpus or query shards (what) under uri whose ids
+// repeat across shards. Within a shard dataset refuses it already; across
+// shards the ids are hashed, and the hashes that repeat are confirmed
+// exactly, so a collision never refuses good input.
+func (a *Activities) checkUniqueIDs(ctx context.Context, spec workflows.Spec, uri, what string, corpus []footer) error {
 	if len(corpus) < 2 {
 		return nil // dataset checks within one shard
+	}
+	st, err := a.store(ctx, uri)
+	if err != nil {
+		return err
 	}
 	hashes := make([][]uint64, len(corpus))
 	read := func(i int) (dataset.IDs, error) {
@@ -228,7 +232,7 @@ func (a *Activities) checkUniqueIDs(ctx context.Context, spec workflows.Spec, co
 		return nil
 	}
 	// Confirm: find the first id, in corpus order, seen in an earlier shard.
-	seen := map[string]string{} // id → shard name
+	seen := map[string]string{} // id → shard name and row
 	for i := range corpus {
 		ids, err := read(i)
 		if err != nil {
@@ -240,10 +244,10 @@ func (a *Activities) checkUniqueIDs(ctx context.Context, spec workflows.Spec, co
 			}
 			id := ids.Format(r)
 			if prev, ok := seen[id]; ok {
-				return invalid(fmt.Sprintf("%s: column %q: row %d: id %s also appears in %s (corpus ids must be unique)",
-					corpus[i].name, spec.IDColumn, r, id, prev))
+				return invalid(fmt.Sprintf("%s: column %q: row %d: id %s also appears in %s (%s ids must be unique)",
+					corpus[i].name, spec.IDColumn, r, id, prev, what))
 			}
-			seen[id] = corpus[i].name
+			seen[id] = fmt.Sprintf("%s row %d", corpus[i].name, r)
 		}
 	}
 	return nil

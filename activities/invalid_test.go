@@ -50,6 +50,11 @@ func TestBadInputIsNonRetryable(t *testing.T) {
 			ds.corpus[30].id = ds.corpus[3].id
 			return layout(t, ds, 2, 1)
 		}, "plan", []string{"corpus/shard-001.parquet", `column "id"`, "row 10", ds3(), "also appears in", "shard-000.parquet"}},
+		{"duplicate query ids across shards", func(t *testing.T) workflows.Spec {
+			ds := pairsData(40, 10)
+			ds.queries[8].id = ds.queries[1].id
+			return layout(t, ds, 2, 2)
+		}, "plan", []string{"queries/shard-001.parquet", "row 3", "also appears in", "queries/shard-000.parquet row 1", "query ids must be unique"}},
 		{"no shard", func(t *testing.T) workflows.Spec {
 			spec := layout(t, pairsData(40, 10), 1, 1)
 			os.RemoveAll(strings.TrimPrefix(spec.Corpus, "file://"))
