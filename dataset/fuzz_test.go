@@ -48,9 +48,8 @@ var fuzzColumns = Columns{Positives: "positive_ids", Label: "label"}
 func FuzzOpenShard(f *testing.F) {
 	addFixtures(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := OpenShard(bytes.NewReader(data), int64(len(data)), fuzzObject, fuzzColumns)
-		if err != nil {
-			checkErr(t, "OpenShard", err)
+		s := openFuzzed(t, data)
+		if s == nil {
 			return
 		}
 		if s.Rows() <= 0 || s.Dim() <= 0 {
@@ -66,9 +65,8 @@ func FuzzOpenShard(f *testing.F) {
 func FuzzReadRows(f *testing.F) {
 	addFixtures(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := OpenShard(bytes.NewReader(data), int64(len(data)), fuzzObject, fuzzColumns)
-		if err != nil {
-			checkErr(t, "OpenShard", err)
+		s := openFuzzed(t, data)
+		if s == nil {
 			return
 		}
 		s.Parallelism = 2
@@ -100,4 +98,15 @@ func FuzzReadRows(f *testing.F) {
 			}
 		}
 	})
+}
+
+// openFuzzed opens fuzzed bytes as a shard; when they do not open, it checks
+// the error names the object and returns nil.
+func openFuzzed(t *testing.T, data []byte) *Shard {
+	s, err := OpenShard(bytes.NewReader(data), int64(len(data)), fuzzObject, fuzzColumns)
+	if err != nil {
+		checkErr(t, "OpenShard", err)
+		return nil
+	}
+	return s
 }
