@@ -60,6 +60,7 @@ type workerConfig struct {
 	env     []string // added to (and overriding) the test's environment
 	metrics bool     // serve Prometheus metrics on a free port
 	args    []string // more flags
+	cpus    string   // taskset's CPU list (e.g. "0") to pin the worker to; "" runs it unpinned
 }
 
 // testAllowList is the allow-list (-allow) of the tests' workers: the test
@@ -152,7 +153,13 @@ func (w *worker) start() error {
 		}
 		args = append(args, "-metrics", w.metricsAddr)
 	}
-	w.cmd = exec.Command(env.workerBin, append(args, w.cfg.args...)...)
+	args = append(args, w.cfg.args...)
+	if w.cfg.cpus != "" {
+		// taskset execs the worker, so the process (and its pid) is the worker's.
+		w.cmd = exec.Command("taskset", append([]string{"-c", w.cfg.cpus, env.workerBin}, args...)...)
+	} else {
+		w.cmd = exec.Command(env.workerBin, args...)
+	}
 	// exec keeps the last of repeated variables, so cfg.env overrides. Test
 	// workers run with an allow-list, as a shared worker should.
 	w.cmd.Env = append(append(os.Environ(), "HARDNEG_ALLOWED_PREFIXES="+testAllowList), w.cfg.env...)

@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/hardneg/hardneg/activities"
+	"github.com/hardneg/hardneg/internal/jobclient"
+	"github.com/hardneg/hardneg/internal/synth"
+	"github.com/hardneg/hardneg/workflows"
+)
+
+// BenchmarkWorkerScaling mines one epoch on the dev server and versitygw with
+// one worker process pinned to one core (taskset -c 0, GOMAXPROCS=1), then
+// with two pinned to a core each (taskset -c 0 and -c 1), and reports both
+// wall times and their ratio ("speedup"). It fails if the parts of the two
+// runs differ by a byte. The time runs from the workflow's start to its
+// result: the servers, the data and the workers (which poll both task queues
+// before the clock starts) are ready before it.
+//
+// The default size (40,000 queries × 100,000 corpus rows, d = 256, 8 query
+// blocks × 4 corpus shards = 32 tiles) takes 20–40 s on one core; smaller:
+//
+//	HARDNEG_SCALING_QUERIES=8000 HARDNEG_SCALING_CORPUS=20000 \
+//	  go test -run '^$' -bench WorkerScaling -benchtime 1x ./e2e/
+//
+// HARDNEG_SCALING_DIM, HARDNEG_SCALING_BLOCKS and HARDNEG_SCALING_SHARDS set
+// the dimension, the query blocks and the corpus shards.
+func BenchmarkWorkerScaling(b *testing.B) {
+	if runtime.NumCPU() < 2 {
+		b.Skipf("needs 2 CPUs, the machine has %d", runtime.NumCPU())
+	}
+	for _, cpu := range []string{"0", "1"} {
+		if err := exec.Command("taskset", "-c", cpu, "true").Run(); err != nil {
+			b.Skipf("cannot pin a process to CPU %s with taskset (util-linux): %v", cpu, err)
+		}
+	}
+	cfg := synth.Config{
+		Queries: envInt("HARDNEG_SCALING_QUERIES", 40000), Corpus: envInt("HARDNEG_SCALING_CORPUS", 100000),
+		Dim: envInt("HARDNEG_SCALING_DIM", 256), Clusters: 64,
+		CorpusShards: envInt("HARDNEG_SCALING_SHARDS", 4), QueryShards: 2,
+		NearDupShare: 0.2, MultiPosShare: 0.2, Seed: 13,
+	}
+	blocks := envInt("HARDNEG_SCALING_BLOCKS", 8)
+	prefix := fmt.Sprintf("scaling-%d-%d-%d/", cfg.Queries, cfg.Corpus, cfg.Dim)
+	b.StopTimer()
+	dataset(b, prefix+"in/", cfg)
+	c := dial(b)
+	var one, two []float64 // seconds per run
+	for i := range b.N {
+		// The same run name and epoch (the seed of random sampling) for both;
+		// force starts the epoch again, into another output.
+		sp := spec("scaling", "s3://"+bucket+"/"+prefix+"in/", "")
+		sp.QueryBlockRows = (cfg.Queries + blocks - 1) / blocks
+		// Two tiles in flight on each of two workers (-tiles 2).
+		sp.MaxParallel = 4
+		var outs [2]string
+		for n := 1; n <= 2; n++ {
+			outs[n-1] = fmt.Sprintf("%sout-%d-%dw/", prefix, i, n)
+			sp.Output = "s3://" + bucket + "/" + outs[n-1]
+			took := mineWithPinnedWorkers(b, c, sp, fmt.Sprintf("scaling-%d-%dw", i, n), n)
+			b.Logf("run %d: %d worker(s), one core each: %.2f s", i+1, n, took.Seconds())
+			if n == 1 {
+				one = append(one, took.Seconds())
+			} else {
+				two = append(two, took.Seconds())
+			}
+		}
+		first := parts(b, outStore(b, outs[0]))
+		if _, err := outStore(b, outs[0]).Stat(context.Background(), activities.SuccessKey); err != nil {
+			b.Errorf("one-worker run: no _SUCCESS: %v", err)
+		}
+		checkOutput(b, outStore(b, outs[1]), first)
+		b.Logf("run %d: %d parts byte-identical; speed-up %.2f×", i+1, len(first), one[i]/two[i])
+	}
+	b.ReportMetric(median(one), "1worker-s")
+	b.ReportMetric(median(two), "2workers-s")
+	b.ReportMetric(median(one)/median(two), "speedup")
+}
+
+// mineWithPinnedWorkers starts n worker processes on queue, worker i pinned to
+// CPU i with GOMAXPROCS=1, waits until all of them poll, mines sp and stops
+// them. It returns the time from the workflow's start to its result.
+func mineWithPinnedWorkers(b *testing.B, c client.Client, sp workflows.Spec, queue string, n int) time.Duration {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	var ws []*worker
+	for cpu := range n {
+		ws = append(ws, startWorkerWith(b, workerConfig{queue: queue, cpus: strconv.Itoa(cpu), env: []string{"GOMAXPROCS=1"}}))
+	}
+	defer func() {
+		for _, w := range ws {
+			w.stop()
+		}
+	}()
+	waitPollers(ctx, b, c, queue, enumspb.TASK_QUEUE_TYPE_WORKFLOW, n)
+	waitPollers(ctx, b, c, workflows.TileTaskQueue(queue), enumspb.TASK_QUEUE_TYPE_ACTIVITY, n)
+	b.StartTimer()
+	start := time.Now()
+	run, _, err := jobclient.Start(ctx, c, sp, queue, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := jobclient.Wait(ctx, c, run, nil)
+	took := time.Since(start)
+	b.StopTimer()
+	if err != nil {
+		b.Fatalf("job with %d worker(s): %v", n, err)
+	}
+	if res.TilesMined != res.TilesTotal {
+		b.Fatalf("job with %d worker(s) mined %d of %d tiles", n, res.TilesMined, res.TilesTotal)
+	}
+	for _, ph := range res.Phases {
+		b.Logf("  %d worker(s): phase %-9s %6.2f s", n, ph.Name, ph.End.Sub(ph.Start).Seconds())
+	}
+	return took
+}
+
+// waitPollers waits until n distinct workers poll a task queue, so that no
+// worker's start-up falls inside the measured time.
+func waitPollers(ctx context.Context, b *testing.B, c client.Client, queue string, typ enumspb.TaskQueueType, n int) {
+	b.Helper()
+	for {
+		resp, err := c.DescribeTaskQueue(ctx, queue, typ)
+		if err == nil && len(resp.GetPollers()) >= n {
+			return
+		}
+		if ctx.Err() != nil {
+			b.Fatalf("waiting for %d workers to poll %s: %v (last: %v)", n, queue, ctx.Err(), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// median returns the middle value of v (v is not changed).
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
