@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,7 +69,6 @@ func BenchmarkWorkerScaling(b *testing.B) {
 			outs[n-1] = fmt.Sprintf("%sout-%d-%dw/", prefix, i, n)
 			sp.Output = "s3://" + bucket + "/" + outs[n-1]
 			took := mineWithPinnedWorkers(b, c, sp, fmt.Sprintf("scaling-%d-%dw", i, n), n)
-			b.Logf("run %d: %d worker(s), one core each: %.2f s", i+1, n, took.Seconds())
 			if n == 1 {
 				one = append(one, took.Seconds())
 			} else {
@@ -80,7 +80,7 @@ func BenchmarkWorkerScaling(b *testing.B) {
 			b.Errorf("one-worker run: no _SUCCESS: %v", err)
 		}
 		checkOutput(b, outStore(b, outs[1]), first)
-		b.Logf("run %d: %d parts byte-identical; speed-up %.2f×", i+1, len(first), one[i]/two[i])
+		b.Logf("run %d: %d parts byte-identical; 1 worker %.2f s, 2 workers %.2f s: speed-up %.2f×", i+1, len(first), one[i], two[i], one[i]/two[i])
 	}
 	b.ReportMetric(median(one), "1worker-s")
 	b.ReportMetric(median(two), "2workers-s")
@@ -119,9 +119,12 @@ func mineWithPinnedWorkers(b *testing.B, c client.Client, sp workflows.Spec, que
 	if res.TilesMined != res.TilesTotal {
 		b.Fatalf("job with %d worker(s) mined %d of %d tiles", n, res.TilesMined, res.TilesTotal)
 	}
+	// One line per run: a benchmark's log is cut after ten lines without -v.
+	var phases []string
 	for _, ph := range res.Phases {
-		b.Logf("  %d worker(s): phase %-9s %6.2f s", n, ph.Name, ph.End.Sub(ph.Start).Seconds())
+		phases = append(phases, fmt.Sprintf("%s %.2f", ph.Name, ph.End.Sub(ph.Start).Seconds()))
 	}
+	b.Logf("%d worker(s), one core each: %.2f s from start to result (phases, s: %s)", n, took.Seconds(), strings.Join(phases, ", "))
 	return took
 }
 
