@@ -85,6 +85,10 @@ func BenchmarkWorkerScaling(b *testing.B) {
 	b.ReportMetric(median(one), "1worker-s")
 	b.ReportMetric(median(two), "2workers-s")
 	b.ReportMetric(median(one)/median(two), "speedup")
+	// The search's operations over the one-worker time: a whole job's
+	// throughput on one core, what docs/performance.md scales to 100 workers.
+	flop := 2 * float64(cfg.Queries) * float64(cfg.Corpus) * float64(cfg.Dim)
+	b.ReportMetric(flop/median(one)/1e9, "1core-GFLOP/s")
 }
 
 // mineWithPinnedWorkers starts n worker processes on queue, worker i pinned to
