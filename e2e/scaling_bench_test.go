@@ -123,12 +123,22 @@ func mineWithPinnedWorkers(b *testing.B, c client.Client, sp workflows.Spec, que
 	if res.TilesMined != res.TilesTotal {
 		b.Fatalf("job with %d worker(s) mined %d of %d tiles", n, res.TilesMined, res.TilesTotal)
 	}
+	// Every worker must have mined, or the run measured fewer cores than it says.
+	var mined []string
+	for _, w := range ws {
+		c := strings.Count(w.log.String(), "tile mined")
+		if c == 0 {
+			b.Errorf("with %d workers, the worker on CPU %s mined no tile", n, w.cfg.cpus)
+		}
+		mined = append(mined, strconv.Itoa(c))
+	}
 	// One line per run: a benchmark's log is cut after ten lines without -v.
 	var phases []string
 	for _, ph := range res.Phases {
 		phases = append(phases, fmt.Sprintf("%s %.2f", ph.Name, ph.End.Sub(ph.Start).Seconds()))
 	}
-	b.Logf("%d worker(s), one core each: %.2f s from start to result (phases, s: %s)", n, took.Seconds(), strings.Join(phases, ", "))
+	b.Logf("%d worker(s), one core each: %.2f s from start to result (tiles per worker %s; phases, s: %s)",
+		n, took.Seconds(), strings.Join(mined, "+"), strings.Join(phases, ", "))
 	return took
 }
 
