@@ -56,7 +56,8 @@ func BenchmarkWorkerScaling(b *testing.B) {
 	b.StopTimer()
 	dataset(b, prefix+"in/", cfg)
 	c := dial(b)
-	var one, two []float64 // seconds per run
+	var one, two []float64       // seconds per run
+	var oneCPU, twoCPU []float64 // the workers' CPU seconds per run, all together
 	for i := range b.N {
 		// The same run name and epoch (the seed of random sampling) for both;
 		// force starts the epoch again, into another output.
@@ -68,11 +69,11 @@ func BenchmarkWorkerScaling(b *testing.B) {
 		for n := 1; n <= 2; n++ {
 			outs[n-1] = fmt.Sprintf("%sout-%d-%dw/", prefix, i, n)
 			sp.Output = "s3://" + bucket + "/" + outs[n-1]
-			took := mineWithPinnedWorkers(b, c, sp, fmt.Sprintf("scaling-%d-%dw", i, n), n)
+			took, cpu := mineWithPinnedWorkers(b, c, sp, fmt.Sprintf("scaling-%d-%dw", i, n), n)
 			if n == 1 {
-				one = append(one, took.Seconds())
+				one, oneCPU = append(one, took.Seconds()), append(oneCPU, cpu)
 			} else {
-				two = append(two, took.Seconds())
+				two, twoCPU = append(two, took.Seconds()), append(twoCPU, cpu)
 			}
 		}
 		first := parts(b, outStore(b, outs[0]))
@@ -85,6 +86,10 @@ func BenchmarkWorkerScaling(b *testing.B) {
 	b.ReportMetric(median(one), "1worker-s")
 	b.ReportMetric(median(two), "2workers-s")
 	b.ReportMetric(median(one)/median(two), "speedup")
+	// CPU seconds do not depend on what else runs on the machine: equal
+	// figures mean the two workers split the work without doing more of it.
+	b.ReportMetric(median(oneCPU), "1worker-cpu-s")
+	b.ReportMetric(median(twoCPU), "2workers-cpu-s")
 	// The search's operations over the one-worker time: a whole job's
 	// throughput on one core, what docs/performance.md scales to 100 workers.
 	flop := 2 * float64(cfg.Queries) * float64(cfg.Corpus) * float64(cfg.Dim)
@@ -93,8 +98,9 @@ func BenchmarkWorkerScaling(b *testing.B) {
 
 // mineWithPinnedWorkers starts n worker processes on queue, worker i pinned to
 // CPU i with GOMAXPROCS=1, waits until all of them poll, mines sp and stops
-// them. It returns the time from the workflow's start to its result.
-func mineWithPinnedWorkers(b *testing.B, c client.Client, sp workflows.Spec, queue string, n int) time.Duration {
+// them. It returns the time from the workflow's start to its result, and the
+// CPU seconds (user and system) the workers used in all, start-up included.
+func mineWithPinnedWorkers(b *testing.B, c client.Client, sp workflows.Spec, queue string, n int) (time.Duration, float64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	var ws []*worker
@@ -124,22 +130,27 @@ func mineWithPinnedWorkers(b *testing.B, c client.Client, sp workflows.Spec, que
 		b.Fatalf("job with %d worker(s) mined %d of %d tiles", n, res.TilesMined, res.TilesTotal)
 	}
 	// Every worker must have mined, or the run measured fewer cores than it says.
-	var mined []string
+	var mined, cpus []string
+	cpu := 0.0
 	for _, w := range ws {
 		c := strings.Count(w.log.String(), "tile mined")
 		if c == 0 {
 			b.Errorf("with %d workers, the worker on CPU %s mined no tile", n, w.cfg.cpus)
 		}
 		mined = append(mined, strconv.Itoa(c))
+		w.stop()
+		used := (w.cmd.ProcessState.UserTime() + w.cmd.ProcessState.SystemTime()).Seconds()
+		cpu += used
+		cpus = append(cpus, fmt.Sprintf("%.1f", used))
 	}
 	// One line per run: a benchmark's log is cut after ten lines without -v.
 	var phases []string
 	for _, ph := range res.Phases {
 		phases = append(phases, fmt.Sprintf("%s %.2f", ph.Name, ph.End.Sub(ph.Start).Seconds()))
 	}
-	b.Logf("%d worker(s), one core each: %.2f s from start to result (tiles per worker %s; phases, s: %s)",
-		n, took.Seconds(), strings.Join(mined, "+"), strings.Join(phases, ", "))
-	return took
+	b.Logf("%d worker(s), one core each: %.2f s from start to result (tiles per worker %s, CPU s %s; phases, s: %s)",
+		n, took.Seconds(), strings.Join(mined, "+"), strings.Join(cpus, "+"), strings.Join(phases, ", "))
+	return took, cpu
 }
 
 // waitPollers waits until n distinct workers poll a task queue, so that no
