@@ -88,7 +88,11 @@ type pairsRow struct {
 	ID          string    `parquet:"id"`
 	Embedding   []float32 `parquet:"embedding,list"`
 	PositiveIDs []string  `parquet:"positive_ids,list"`
+	Text        string    `parquet:"text"` // textOf(ID)
 }
+
+// textOf is the text of the pairs data's item id.
+func textOf(id string) string { return "text of " + id + " ✓" }
 
 type labeledRow struct {
 	ID        int64     `parquet:"id"`
@@ -111,7 +115,7 @@ func write(t *testing.T, dir string, items []item, n int, intIDs bool) {
 	} else {
 		rows := make([]pairsRow, len(items))
 		for i, it := range items {
-			rows[i] = pairsRow{ID: it.id, Embedding: it.emb, PositiveIDs: it.positives}
+			rows[i] = pairsRow{ID: it.id, Embedding: it.emb, PositiveIDs: it.positives, Text: textOf(it.id)}
 		}
 		shards, err = synth.Shards(rows, n)
 	}
@@ -128,14 +132,15 @@ func write(t *testing.T, dir string, items []item, n int, intIDs bool) {
 	}
 }
 
-// layout writes a data set under a fresh folder and returns a spec over it.
+// layout writes a data set under a fresh folder and returns a spec over it,
+// in the grouped format, which the reference rows are.
 func layout(t *testing.T, ds dataSet, corpusShards, queryShards int) workflows.Spec {
 	t.Helper()
 	root := t.TempDir()
 	write(t, filepath.Join(root, "corpus"), ds.corpus, corpusShards, ds.intIDs)
 	spec := workflows.Spec{
 		Run: "run-a", Epoch: 3, Corpus: "file://" + filepath.Join(root, "corpus") + "/",
-		Output: "file://" + filepath.Join(root, "out") + "/", Seed: 5,
+		Output: "file://" + filepath.Join(root, "out") + "/", Seed: 5, OutputFormat: "grouped",
 	}
 	if len(ds.queries) > 0 {
 		write(t, filepath.Join(root, "queries"), ds.queries, queryShards, ds.intIDs)

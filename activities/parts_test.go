@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,74 +24,75 @@ func partFiles(t *testing.T, spec workflows.Spec) []string {
 	return names
 }
 
-// triplet is one expected triplet; pos is "" when there is no positive.
-type triplet struct {
-	q, pos, neg, kind string
-	score             float32
-}
-
-// tripletsOf expands n-tuple rows into the triplets a triplet part holds.
-func tripletsOf(rows []outRow) []triplet {
-	var out []triplet
-	for _, r := range rows {
-		positives := r.PositiveIDs
-		if len(positives) == 0 {
-			positives = []string{""}
-		}
-		for _, p := range positives {
-			for i, n := range r.NegativeIDs {
-				out = append(out, triplet{r.QueryID, p, n, r.NegativeKinds[i], r.NegativeScores[i]})
-			}
-		}
-	}
-	return out
-}
-
-func TestTripletParts(t *testing.T) {
-	self := pairsData(90, 1)
-	self.queries = nil
-	for _, tt := range []struct {
-		name string
-		data dataSet
-	}{
-		{"pairs (dataset's triplets)", pairsData(120, 40)},
-		{"self (no positive)", self},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			spec := layout(t, tt.data, 3, 2)
-			spec.QueryBlockRows, spec.OutputFormat, spec.EasyNegatives = 16, "triplet", 1
-			runJob(t, quiet(), spec)
-			var got []triplet
-			for _, name := range partFiles(t, spec) {
-				for _, r := range readTyped[dataset.MixedTriplet[string, string]](t, mustRead(t, name)) {
-					pos := ""
-					if r.PositiveID != nil {
-						pos = *r.PositiveID
-					}
-					got = append(got, triplet{r.QueryID, pos, r.NegativeID, r.Kind, r.NegativeScore})
+// TestTrainingParts runs a job in each of sentence-transformers' formats,
+// with and without scores and texts, and checks each part is the bytes
+// dataset.WriteTraining gives for the reference rows of its block: the rows,
+// their order and the texts are the job's; the formats' layout is tested in
+// dataset against hard_negatives.py's.
+func TestTrainingParts(t *testing.T) {
+	data := pairsData(120, 40)
+	for _, format := range []string{"triplet", "n-tuple", "labeled-pair", "labeled-list"} {
+		for _, opt := range []struct {
+			name         string
+			scores, text bool
+		}{{"ids", false, false}, {"texts+scores", true, true}} {
+			t.Run(format+"/"+opt.name, func(t *testing.T) {
+				spec := layout(t, data, 3, 2)
+				spec.QueryBlockRows, spec.EasyNegatives, spec.FillWithEasy = 16, 1, format == "n-tuple"
+				spec.OutputFormat, spec.OutputScores = format, opt.scores
+				if opt.text {
+					spec.TextColumn = "text"
 				}
-			}
-			want := tripletsOf(reference(t, tt.data, spec))
-			if len(want) == 0 || !slices.Equal(got, want) {
-				t.Fatalf("%d triplets, want %d; first %v, want %v", len(got), len(want), first(got), first(want))
-			}
-		})
-	}
-	// A pairs-mode triplet part reads with dataset's own reader.
-	spec := layout(t, pairsData(60, 10), 2, 1)
-	spec.OutputFormat = "triplet"
-	runJob(t, quiet(), spec)
-	name := partFiles(t, spec)[0]
-	if _, err := dataset.ReadTriplets[string](mustOpen(t, name)); err != nil {
-		t.Errorf("dataset cannot read the triplet part: %v", err)
+				runJob(t, quiet(), spec)
+				want := expectedTrainingParts(t, data, spec)
+				got := partFiles(t, spec)
+				if len(got) != len(want) {
+					t.Fatalf("%d parts, want %d", len(got), len(want))
+				}
+				for b, name := range got {
+					if !bytes.Equal(mustRead(t, name), want[b]) {
+						t.Errorf("%s differs from the reference rows of block %d", filepath.Base(name), b)
+					}
+				}
+			})
+		}
 	}
 }
 
-func first(ts []triplet) any {
-	if len(ts) == 0 {
-		return nil
+// expectedTrainingParts encodes the reference rows of each block of spec
+// as training parts, with textOf(id) for texts when the spec names them.
+func expectedTrainingParts(t *testing.T, data dataSet, spec workflows.Spec) [][]byte {
+	t.Helper()
+	grouped := spec
+	grouped.OutputFormat, grouped.OutputScores, grouped.TextColumn = "grouped", false, ""
+	ref := reference(t, data, grouped)
+	text := func(ids []string) []string {
+		if spec.TextColumn == "" {
+			return ids
+		}
+		out := make([]string, len(ids))
+		for i, id := range ids {
+			out[i] = textOf(id)
+		}
+		return out
 	}
-	return ts[0]
+	l := dataset.TrainingLayout{Format: spec.OutputFormat, Scores: spec.OutputScores,
+		Negatives: 3 + spec.EasyNegatives, AnchorKind: dataset.String, DocKind: dataset.String}
+	var parts [][]byte
+	for lo := 0; lo < len(ref); lo += spec.QueryBlockRows {
+		var rows []dataset.TrainingRow
+		for _, r := range ref[lo:min(lo+spec.QueryBlockRows, len(ref))] {
+			rows = append(rows, dataset.TrainingRow{Anchor: text([]string{r.QueryID})[0],
+				Positives: text(r.PositiveIDs), PositiveScores: r.PositiveScores,
+				Negatives: text(r.NegativeIDs), NegativeScores: r.NegativeScores})
+		}
+		var buf bytes.Buffer
+		if _, err := dataset.WriteTraining(&buf, rows, l); err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, buf.Bytes())
+	}
+	return parts
 }
 
 func mustOpen(t *testing.T, name string) (*os.File, int64, string) {
@@ -127,7 +129,7 @@ func TestMixedIDKinds(t *testing.T) {
 	}
 	writeAs(t, filepath.Join(root, "queries"), qrows)
 	spec := workflows.Spec{Run: "mixed", Corpus: root + "/corpus/", Queries: root + "/queries/",
-		Output: root + "/out/", QueryBlockRows: 8}
+		Output: root + "/out/", QueryBlockRows: 8, OutputFormat: "grouped"}
 	runJob(t, quiet(), spec)
 	var got []outRow
 	for _, name := range partFiles(t, spec) {

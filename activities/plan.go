@@ -76,12 +76,13 @@ func minerParams(s workflows.Spec) miner.Params {
 		EasyNegatives:        s.EasyNegatives,
 		FillWithEasy:         s.FillWithEasy,
 		MaxNegativeFrequency: s.MaxNegativeFrequency,
+		IncludePositives:     s.IncludePositives,
 	}
 }
 
 // columns are the dataset column names of a spec.
 func columns(s workflows.Spec) dataset.Columns {
-	c := dataset.Columns{ID: s.IDColumn, Embedding: s.EmbeddingColumn, Positives: s.PositivesColumn}
+	c := dataset.Columns{ID: s.IDColumn, Embedding: s.EmbeddingColumn, Positives: s.PositivesColumn, Text: s.TextColumn}
 	if s.LabelColumn != "" {
 		c.Label = s.LabelColumn
 	}

@@ -22,6 +22,7 @@ const mostFrequentShown = 20
 type statsFile struct {
 	Queries          int64              `json:"queries"`
 	Rows             int64              `json:"rows"`
+	PossibleRows     int64              `json:"rows_possible"`
 	Parts            int                `json:"parts"`
 	HardNegatives    int64              `json:"hard_negatives"`
 	EasyNegatives    int64              `json:"easy_negatives"`
@@ -88,23 +89,21 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 		if err != nil {
 			return res, err
 		}
-		rows := make([]dataset.PartRow, len(qws))
+		rows, docs := make([]dataset.PartRow, len(qws)), make([]docRows, len(qws))
 		for q, qw := range qws {
 			row := picker.Pick(qw.Win)
 			stats.Add(row, sel.NumNegatives, sel.NumNegatives+sel.EasyNegatives)
-			if rows[q], err = outputRow(qw, row); err != nil {
+			if rows[q], docs[q], err = outputRow(qw, row); err != nil {
 				return res, fmt.Errorf("%s: query %d: %w", key, q, err)
 			}
 			sf.MissingPositives += missingPositives(qw.Positives, rows[q].PositiveIDs)
+			sf.PossibleRows += possibleRows(p.Spec, len(rows[q].PositiveIDs))
 		}
-		var buf bytes.Buffer
-		if err := dataset.WritePart(&buf, rows, p.Spec.OutputFormat, p.QueryIDKind, p.IDKind); err != nil {
-			return res, fmt.Errorf("encode %s: %w", PartKey(b), err)
+		n, err := a.writePart(ctx, p, out, b, rows, docs)
+		if err != nil {
+			return res, err
 		}
-		if err := out.Put(ctx, PartKey(b), &buf); err != nil {
-			return res, fmt.Errorf("write %s: %w", PartKey(b), err)
-		}
-		res.Rows += dataset.PartRows(rows, p.Spec.OutputFormat)
+		res.Rows += n
 		beat(ctx, "part", b)
 	}
 	res.Parts = p.Blocks
@@ -125,35 +124,56 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 	return res, nil
 }
 
-// outputRow joins a query's picked row with the ids its window carries. The
-// positives are those of the input found in the corpus, in input order.
-func outputRow(qw checkpoint.QueryWindow, row miner.Row) (dataset.PartRow, error) {
+// possibleRows is how many rows a query with positives found in the corpus
+// would give in the spec's format if none were short of negatives, counted
+// as hard_negatives.py counts its "maximum possible samples": rows_possible
+// less rows is the rows lost for want of negatives. The grouped format has
+// one row per query.
+func possibleRows(s workflows.Spec, positives int) int64 {
+	k := int64(s.NumNegatives + s.EasyNegatives)
+	switch s.OutputFormat {
+	case "triplet":
+		return int64(positives) * k
+	case "labeled-pair":
+		return int64(positives) + k
+	case "n-tuple", "labeled-list":
+		return int64(positives)
+	}
+	return 1
+}
+
+// outputRow joins a query's picked row with the ids its window carries, and
+// says which corpus rows its documents are. The positives are those of the
+// input found in the corpus, in input order.
+func outputRow(qw checkpoint.QueryWindow, row miner.Row) (dataset.PartRow, docRows, error) {
 	r := dataset.PartRow{QueryID: qw.ID}
+	var d docRows
 	r.NegativeScores, r.NegativeKinds, r.NegativeRanks = negativeColumns(row.Negatives)
-	scores := map[string]float32{}
+	found := map[string]miner.Candidate{}
 	for _, c := range row.Positives {
 		id, ok := qw.IDs.ID(c.Row)
 		if !ok {
-			return r, fmt.Errorf("positive row %d has no id", c.Row)
+			return r, d, fmt.Errorf("positive row %d has no id", c.Row)
 		}
-		scores[id] = c.Score
+		found[id] = c
 	}
 	for _, id := range qw.Positives {
-		if s, ok := scores[id]; ok {
+		if c, ok := found[id]; ok {
 			r.PositiveIDs = append(r.PositiveIDs, id)
-			r.PositiveScores = append(r.PositiveScores, s)
-			delete(scores, id) // an id listed twice is output once
+			r.PositiveScores = append(r.PositiveScores, c.Score)
+			d.positives = append(d.positives, c.Row)
+			delete(found, id) // an id listed twice is output once
 		}
 	}
-	r.NegativeIDs = make([]string, len(row.Negatives))
+	r.NegativeIDs, d.negatives = make([]string, len(row.Negatives)), make([]int64, len(row.Negatives))
 	for i, n := range row.Negatives {
 		id, ok := qw.IDs.ID(n.Row)
 		if !ok {
-			return r, fmt.Errorf("negative row %d has no id", n.Row)
+			return r, d, fmt.Errorf("negative row %d has no id", n.Row)
 		}
-		r.NegativeIDs[i] = id
+		r.NegativeIDs[i], d.negatives[i] = id, n.Row
 	}
-	return r, nil
+	return r, d, nil
 }
 
 // missingPositives counts the distinct ids of a query's input positives that

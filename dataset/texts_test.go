@@ -21,7 +21,7 @@ func TestReadTexts(t *testing.T) {
 		{4999},
 		{0, 1, 2, 3},
 		{5, 7, 7, 2047, 2048, 2049},
-		{1, 4500, 4999},  // gaps over textGap: separate runs
+		{1, 4500, 4999},                      // gaps over textGap: separate runs
 		{10, 10 + textGap, 10 + textGap + 1}, // a gap of exactly textGap: one run
 		{},
 	}

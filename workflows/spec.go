@@ -69,8 +69,31 @@ type Spec struct {
 	// MaxNegativeFrequency caps how many queries one corpus item may be a hard
 	// negative for in this epoch; 0 means no cap.
 	MaxNegativeFrequency int `json:"max_negative_frequency"`
-	// OutputFormat is "n-tuple" (default) or "triplet".
+	// OutputFormat is one of sentence-transformers' formats, "triplet" (the
+	// default in pairs mode), "n-tuple", "labeled-pair" and "labeled-list", or
+	// hardneg's own "grouped" (one row per query with ids, scores, kinds and
+	// ranks; the default in self and labeled mode, which have no positive to
+	// put in the other formats' rows). "n-tuple-scores" is accepted as
+	// "n-tuple" with output_scores, as sentence-transformers accepts it.
 	OutputFormat string `json:"output_format"`
+	// OutputScores adds the similarity scores to the output: a scores column
+	// (triplet, n-tuple), or scores in place of the labels (labeled-pair,
+	// labeled-list). The grouped format always has them.
+	OutputScores bool `json:"output_scores,omitempty"`
+	// IncludePositives keeps the positives among the negative candidates and,
+	// as sentence-transformers does, switches triplet and the labeled formats
+	// to n-tuple so that the ranking order is kept. Pairs mode only.
+	IncludePositives bool `json:"include_positives,omitempty"`
+	// TextColumn names the string column of the query and corpus shards whose
+	// texts the output carries. Empty means no texts: the ids stand where the
+	// texts would be.
+	TextColumn string `json:"text_column,omitempty"`
+	// AsTriplets is sentence-transformers' deprecated as_triplets: true means
+	// output_format "triplet", false "n-tuple". WithDefaults maps it and clears it.
+	AsTriplets *bool `json:"as_triplets,omitempty"`
+	// Margin is sentence-transformers' deprecated margin: it sets
+	// absolute_margin. WithDefaults maps it and clears it.
+	Margin *float64 `json:"margin,omitempty"`
 	// Seed makes every random choice repeatable.
 	Seed int64 `json:"seed"`
 	// Precision is "exact" (default) or "quantized".
@@ -95,11 +118,12 @@ const (
 	MaxMaxParallel = 1000
 )
 
-// Allowed values of the enumerated fields; the first of each is the default.
+// Allowed values of the enumerated fields; the first of each is the default,
+// except for OutputFormats, whose default depends on the mode (DefaultOutputFormat).
 var (
 	Similarities       = []string{"cosine", "dot"}
 	SamplingStrategies = []string{"top", "random"}
-	OutputFormats      = []string{"n-tuple", "triplet"}
+	OutputFormats      = []string{"triplet", "n-tuple", "labeled-pair", "labeled-list", "grouped"}
 	Precisions         = []string{"exact", "quantized"}
 )
 
@@ -144,7 +168,8 @@ func (s Spec) WithDefaults() Spec {
 	}
 	def(&s.Similarity, Similarities[0])
 	def(&s.SamplingStrategy, SamplingStrategies[0])
-	def(&s.OutputFormat, OutputFormats[0])
+	s = s.withAliases()
+	def(&s.OutputFormat, DefaultOutputFormat(s.Mode()))
 	def(&s.Precision, Precisions[0])
 	if s.NumNegatives == 0 {
 		s.NumNegatives = DefaultNumNegatives
@@ -156,6 +181,44 @@ func (s Spec) WithDefaults() Spec {
 		s.MaxParallel = DefaultMaxParallel
 	}
 	return s
+}
+
+// DefaultOutputFormat is the output format of a spec that names none:
+// sentence-transformers' "triplet" in pairs mode, "grouped" in the modes
+// without positives.
+func DefaultOutputFormat(m Mode) string {
+	if m == ModePairs {
+		return "triplet"
+	}
+	return "grouped"
+}
+
+// withAliases maps sentence-transformers' deprecated and implied settings as
+// hard_negatives.py maps them: as_triplets to output_format, margin to
+// absolute_margin, "n-tuple-scores" to "n-tuple" with scores, and
+// include_positives to "n-tuple" (grouped stays grouped).
+func (s Spec) withAliases() Spec {
+	if s.AsTriplets != nil {
+		s.OutputFormat = map[bool]string{true: "triplet", false: "n-tuple"}[*s.AsTriplets]
+		s.AsTriplets = nil
+	}
+	if s.Margin != nil {
+		m := *s.Margin
+		s.AbsoluteMargin, s.Margin = &m, nil
+	}
+	if s.OutputFormat == "n-tuple-scores" {
+		s.OutputFormat, s.OutputScores = "n-tuple", true
+	}
+	if s.IncludePositives && s.Mode() == ModePairs && s.OutputFormat != "grouped" {
+		s.OutputFormat = "n-tuple"
+	}
+	return s
+}
+
+// TrainingFormat reports whether format is one of sentence-transformers'
+// formats, whose every row holds a positive.
+func TrainingFormat(format string) bool {
+	return format != "grouped" && contains(OutputFormats, format)
 }
 
 // FieldError is a refused spec field.
@@ -263,6 +326,7 @@ func (s Spec) checkLocations(bad func(field, format string, args ...any)) {
 func (s Spec) checkMode(bad func(field, format string, args ...any)) {
 	switch s.Mode() {
 	case ModeLabeled:
+		s.checkPositiveFree(bad)
 		if s.PositivesColumn != "" {
 			bad("positives_column", "cannot be combined with label_column (labeled mode finds positives by label)")
 		}
@@ -271,6 +335,7 @@ func (s Spec) checkMode(bad func(field, format string, args ...any)) {
 			bad("positives_column", "must not be empty")
 		}
 	case ModeSelf:
+		s.checkPositiveFree(bad)
 		if s.PositivesColumn != "" {
 			bad("positives_column", "needs queries (with no queries there are no positives)")
 		}
@@ -281,6 +346,17 @@ func (s Spec) checkMode(bad func(field, format string, args ...any)) {
 		if s.RelativeMargin != nil {
 			bad("relative_margin", "needs positives: set queries or label_column")
 		}
+	}
+}
+
+// checkPositiveFree refuses, in the modes without positives, what needs a
+// positive per query: sentence-transformers' formats and include_positives.
+func (s Spec) checkPositiveFree(bad func(field, format string, args ...any)) {
+	if TrainingFormat(s.OutputFormat) {
+		bad("output_format", "%q needs a positive in every row, and %s mode has none: use \"grouped\", or give queries with positives_column", s.OutputFormat, s.Mode())
+	}
+	if s.IncludePositives {
+		bad("include_positives", "needs positives: give queries with positives_column")
 	}
 }
 
@@ -318,9 +394,6 @@ func (s Spec) checkScores(bad func(field, format string, args ...any)) {
 	}
 	if m := s.RelativeMargin; m != nil && (*m < 0 || *m >= 1) {
 		bad("relative_margin", "must be in [0, 1), got %g (0.05 keeps negatives below 95%% of the positive)", *m)
-	}
-	if m := s.AbsoluteMargin; m != nil && *m < 0 {
-		bad("absolute_margin", "must be 0 or more, got %g", *m)
 	}
 }
 

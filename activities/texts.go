@@ -1,0 +1,156 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/storage"
+	"github.com/hardneg/hardneg/workflows"
+)
+
+// docRows are the global corpus rows of one query's output documents, in
+// the order of its PartRow's positives and negatives.
+type docRows struct {
+	positives, negatives []int64
+}
+
+// readTexts reads the texts of the given global rows of the shards under
+// uri, opening only the shards that hold them. rows must be sorted and
+// distinct. What it holds is the texts asked for, and one page per shard.
+func (a *Activities) readTexts(ctx context.Context, p *planFile, shards []shardInfo, uri string, rows []int64) (map[int64]string, error) {
+	texts := make(map[int64]string, len(rows))
+	if len(rows) == 0 {
+		return texts, nil
+	}
+	st, err := a.store(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	for _, info := range shards {
+		lo, _ := slices.BinarySearch(rows, info.First)
+		hi, _ := slices.BinarySearch(rows, info.First+info.Rows)
+		if lo == hi {
+			continue
+		}
+		local := make([]int64, hi-lo)
+		for i, r := range rows[lo:hi] {
+			local[i] = r - info.First
+		}
+		name := workflows.WithSlash(uri) + info.Key
+		sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
+		if err != nil {
+			return nil, err
+		}
+		got, err := sh.ReadTexts(local)
+		closer()
+		if err != nil {
+			return nil, classify(fmt.Errorf("read texts of %s: %w", name, err))
+		}
+		for i, r := range rows[lo:hi] {
+			texts[r] = got[i]
+		}
+	}
+	return texts, nil
+}
+
+// blockTexts reads the texts a block's part needs: its queries' (global
+// query rows [lo, hi)) and those of every document its rows name.
+func (a *Activities) blockTexts(ctx context.Context, p *planFile, lo, hi int64, docs []docRows) (queries, corpus map[int64]string, err error) {
+	qrows := make([]int64, 0, hi-lo)
+	for r := lo; r < hi; r++ {
+		qrows = append(qrows, r)
+	}
+	qshards, quri := p.queryShards()
+	if queries, err = a.readTexts(ctx, p, qshards, quri, qrows); err != nil {
+		return nil, nil, err
+	}
+	var crows []int64
+	for _, d := range docs {
+		crows = append(append(crows, d.positives...), d.negatives...)
+	}
+	slices.Sort(crows)
+	corpus, err = a.readTexts(ctx, p, p.Corpus, p.Spec.Corpus, slices.Compact(crows))
+	return queries, corpus, err
+}
+
+// writePart encodes block b's rows in the spec's output format, with the
+// texts when the spec names a text column, stores the part and returns how
+// many rows it holds.
+func (a *Activities) writePart(ctx context.Context, p *planFile, out storage.Store, b int, rows []dataset.PartRow, docs []docRows) (int64, error) {
+	training, err := a.trainingRows(ctx, p, b, rows, docs)
+	if err != nil {
+		return 0, err
+	}
+	var buf bytes.Buffer
+	var n int64
+	if training != nil {
+		n, err = dataset.WriteTraining(&buf, training, trainingLayout(p))
+	} else {
+		n = dataset.PartRows(rows, p.Spec.OutputFormat)
+		err = dataset.WritePart(&buf, rows, p.Spec.OutputFormat, p.QueryIDKind, p.IDKind)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("encode %s: %w", PartKey(b), err)
+	}
+	if err := out.Put(ctx, PartKey(b), &buf); err != nil {
+		return 0, fmt.Errorf("write %s: %w", PartKey(b), err)
+	}
+	return n, nil
+}
+
+// trainingRows returns a block's rows for one of sentence-transformers'
+// formats, texts in place of ids when the spec names a text column; nil for
+// the grouped format.
+func (a *Activities) trainingRows(ctx context.Context, p *planFile, b int, rows []dataset.PartRow, docs []docRows) ([]dataset.TrainingRow, error) {
+	if !workflows.TrainingFormat(p.Spec.OutputFormat) {
+		return nil, nil
+	}
+	out := make([]dataset.TrainingRow, len(rows))
+	for q, r := range rows {
+		out[q] = dataset.TrainingRow{Anchor: r.QueryID, Positives: r.PositiveIDs, PositiveScores: r.PositiveScores,
+			Negatives: r.NegativeIDs, NegativeScores: r.NegativeScores}
+	}
+	if p.Spec.TextColumn == "" {
+		return out, nil
+	}
+	lo, hi, err := blockRange(p, b)
+	if err != nil {
+		return nil, err
+	}
+	qt, ct, err := a.blockTexts(ctx, p, lo, hi, docs)
+	if err != nil {
+		return nil, err
+	}
+	lookup := func(rows []int64) []string {
+		s := make([]string, len(rows))
+		for i, r := range rows {
+			s[i] = ct[r]
+		}
+		return s
+	}
+	for q := range out {
+		out[q].Anchor = qt[lo+int64(q)]
+		out[q].Positives, out[q].Negatives = lookup(docs[q].positives), lookup(docs[q].negatives)
+	}
+	return out, nil
+}
+
+// trainingLayout is the layout of the plan's training parts.
+func trainingLayout(p *planFile) dataset.TrainingLayout {
+	l := dataset.TrainingLayout{Format: p.Spec.OutputFormat, Scores: p.Spec.OutputScores,
+		Negatives: p.Spec.NumNegatives + p.Spec.EasyNegatives, AnchorKind: dataset.String, DocKind: dataset.String}
+	if p.Spec.TextColumn == "" {
+		l.AnchorKind, l.DocKind = kindOf(p.QueryIDKind), kindOf(p.IDKind)
+	}
+	return l
+}
+
+func kindOf(name string) dataset.Kind {
+	if name == dataset.Int64.String() {
+		return dataset.Int64
+	}
+	return dataset.String
+}
