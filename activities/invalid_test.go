@@ -40,6 +40,16 @@ func TestBadInputIsNonRetryable(t *testing.T) {
 			writeAs(t, dir, []plainRow{{ID: "q1", Embedding: make([]float32, 16)}})
 			return spec
 		}, "plan", []string{"queries/shard-000.parquet", `column "positive_ids"`, "missing"}},
+		{"missing text column", func(t *testing.T) workflows.Spec {
+			spec := layout(t, pairsData(40, 10), 2, 1)
+			spec.TextColumn = "body"
+			return spec
+		}, "plan", []string{"shard-00", `column "body"`, "missing column"}},
+		{"text column not a string", func(t *testing.T) workflows.Spec {
+			spec := layout(t, pairsData(40, 10), 2, 1)
+			spec.TextColumn = "embedding"
+			return spec
+		}, "plan", []string{"shard-00", `column "embedding"`, "a list", "want a string"}},
 		{"labeled mode without labels", func(t *testing.T) workflows.Spec {
 			spec := layout(t, pairsData(40, 10), 2, 1)
 			spec.LabelColumn, spec.PositivesColumn = "label", ""

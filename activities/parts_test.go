@@ -145,3 +145,46 @@ func TestMixedIDKinds(t *testing.T) {
 		t.Fatalf("parts differ from the miner in one piece: first row %+v, want %+v", got[0], want[0])
 	}
 }
+
+// groupedTextRow reads the grouped columns with the texts.
+type groupedTextRow struct {
+	QueryID       string   `parquet:"query_id"`
+	PositiveIDs   []string `parquet:"positive_ids,list"`
+	NegativeIDs   []string `parquet:"negative_ids,list"`
+	QueryText     string   `parquet:"query_text"`
+	PositiveTexts []string `parquet:"positive_texts,list"`
+	NegativeTexts []string `parquet:"negative_texts,list"`
+}
+
+// TestGroupedTextParts checks that a grouped job with a text column writes
+// each id's text beside it, in a self-mode job too.
+func TestGroupedTextParts(t *testing.T) {
+	self := pairsData(90, 1)
+	self.queries = nil
+	for name, data := range map[string]dataSet{"pairs": pairsData(120, 40), "self": self} {
+		t.Run(name, func(t *testing.T) {
+			spec := layout(t, data, 3, 2)
+			spec.QueryBlockRows, spec.EasyNegatives, spec.TextColumn = 16, 1, "text"
+			runJob(t, quiet(), spec)
+			var rows int
+			for _, part := range partFiles(t, spec) {
+				for _, r := range readTyped[groupedTextRow](t, mustRead(t, part)) {
+					rows++
+					ok := r.QueryText == textOf(r.QueryID) && len(r.PositiveTexts) == len(r.PositiveIDs) && len(r.NegativeTexts) == len(r.NegativeIDs)
+					for i, id := range r.PositiveIDs {
+						ok = ok && r.PositiveTexts[i] == textOf(id)
+					}
+					for i, id := range r.NegativeIDs {
+						ok = ok && r.NegativeTexts[i] == textOf(id)
+					}
+					if !ok {
+						t.Fatalf("row %+v: texts do not match ids", r)
+					}
+				}
+			}
+			if want := len(reference(t, data, spec)); rows != want {
+				t.Errorf("%d rows, want %d", rows, want)
+			}
+		})
+	}
+}

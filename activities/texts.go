@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/hardneg/hardneg/dataset"
@@ -80,18 +81,8 @@ func (a *Activities) blockTexts(ctx context.Context, p *planFile, lo, hi int64, 
 // texts when the spec names a text column, stores the part and returns how
 // many rows it holds.
 func (a *Activities) writePart(ctx context.Context, p *planFile, out storage.Store, b int, rows []dataset.PartRow, docs []docRows) (int64, error) {
-	training, err := a.trainingRows(ctx, p, b, rows, docs)
-	if err != nil {
-		return 0, err
-	}
 	var buf bytes.Buffer
-	var n int64
-	if training != nil {
-		n, err = dataset.WriteTraining(&buf, training, trainingLayout(p))
-	} else {
-		n = dataset.PartRows(rows, p.Spec.OutputFormat)
-		err = dataset.WritePart(&buf, rows, p.Spec.OutputFormat, p.QueryIDKind, p.IDKind)
-	}
+	n, err := a.encodePart(ctx, &buf, p, b, rows, docs)
 	if err != nil {
 		return 0, fmt.Errorf("encode %s: %w", PartKey(b), err)
 	}
@@ -101,20 +92,47 @@ func (a *Activities) writePart(ctx context.Context, p *planFile, out storage.Sto
 	return n, nil
 }
 
-// trainingRows returns a block's rows for one of sentence-transformers'
-// formats, texts in place of ids when the spec names a text column; nil for
-// the grouped format.
-func (a *Activities) trainingRows(ctx context.Context, p *planFile, b int, rows []dataset.PartRow, docs []docRows) ([]dataset.TrainingRow, error) {
-	if !workflows.TrainingFormat(p.Spec.OutputFormat) {
-		return nil, nil
+// encodePart writes block b's part to w and returns its rows.
+func (a *Activities) encodePart(ctx context.Context, w io.Writer, p *planFile, b int, rows []dataset.PartRow, docs []docRows) (int64, error) {
+	txt, err := a.partTexts(ctx, p, b, docs)
+	if err != nil {
+		return 0, err
 	}
-	out := make([]dataset.TrainingRow, len(rows))
-	for q, r := range rows {
-		out[q] = dataset.TrainingRow{Anchor: r.QueryID, Positives: r.PositiveIDs, PositiveScores: r.PositiveScores,
-			Negatives: r.NegativeIDs, NegativeScores: r.NegativeScores}
+	if workflows.TrainingFormat(p.Spec.OutputFormat) {
+		return dataset.WriteTraining(w, trainingRows(rows, docs, txt), trainingLayout(p))
 	}
+	n := dataset.PartRows(rows, p.Spec.OutputFormat)
+	if txt == nil {
+		return n, dataset.WritePart(w, rows, p.Spec.OutputFormat, p.QueryIDKind, p.IDKind)
+	}
+	for q := range rows {
+		rows[q].QueryText = txt.query(q)
+		rows[q].PositiveTexts, rows[q].NegativeTexts = txt.docs(docs[q].positives), txt.docs(docs[q].negatives)
+	}
+	return n, dataset.WriteGroupedTexts(w, rows, p.QueryIDKind, p.IDKind)
+}
+
+// partTextSet holds the texts of one block's part.
+type partTextSet struct {
+	first          int64 // the block's first global query row
+	queries, texts map[int64]string
+}
+
+func (t *partTextSet) query(q int) string { return t.queries[t.first+int64(q)] }
+
+func (t *partTextSet) docs(rows []int64) []string {
+	s := make([]string, len(rows))
+	for i, r := range rows {
+		s[i] = t.texts[r]
+	}
+	return s
+}
+
+// partTexts reads the texts of block b's part, or returns nil when the spec
+// names no text column.
+func (a *Activities) partTexts(ctx context.Context, p *planFile, b int, docs []docRows) (*partTextSet, error) {
 	if p.Spec.TextColumn == "" {
-		return out, nil
+		return nil, nil
 	}
 	lo, hi, err := blockRange(p, b)
 	if err != nil {
@@ -124,18 +142,23 @@ func (a *Activities) trainingRows(ctx context.Context, p *planFile, b int, rows 
 	if err != nil {
 		return nil, err
 	}
-	lookup := func(rows []int64) []string {
-		s := make([]string, len(rows))
-		for i, r := range rows {
-			s[i] = ct[r]
+	return &partTextSet{first: lo, queries: qt, texts: ct}, nil
+}
+
+// trainingRows returns a block's rows for one of sentence-transformers'
+// formats: with texts from txt, or with the ids standing in for them when
+// txt is nil.
+func trainingRows(rows []dataset.PartRow, docs []docRows, txt *partTextSet) []dataset.TrainingRow {
+	out := make([]dataset.TrainingRow, len(rows))
+	for q, r := range rows {
+		out[q] = dataset.TrainingRow{Anchor: r.QueryID, Positives: r.PositiveIDs, PositiveScores: r.PositiveScores,
+			Negatives: r.NegativeIDs, NegativeScores: r.NegativeScores}
+		if txt != nil {
+			out[q].Anchor = txt.query(q)
+			out[q].Positives, out[q].Negatives = txt.docs(docs[q].positives), txt.docs(docs[q].negatives)
 		}
-		return s
 	}
-	for q := range out {
-		out[q].Anchor = qt[lo+int64(q)]
-		out[q].Positives, out[q].Negatives = lookup(docs[q].positives), lookup(docs[q].negatives)
-	}
-	return out, nil
+	return out
 }
 
 // trainingLayout is the layout of the plan's training parts.

@@ -63,6 +63,57 @@ type PartRow struct {
 	NegativeScores []float32
 	NegativeKinds  []string // HardNegative or EasyNegative
 	NegativeRanks  []int32
+
+	// The texts, for WriteGroupedTexts: the query's and one per id.
+	QueryText     string
+	PositiveTexts []string
+	NegativeTexts []string
+}
+
+// groupedTextRow is a grouped row with the texts of a job with a text column:
+// the grouped columns, then query_text, positive_texts and negative_texts.
+type groupedTextRow[Q, C string | int64] struct {
+	ntupleRow[Q, C]
+	QueryText     string   `parquet:"query_text"`
+	PositiveTexts []string `parquet:"positive_texts,list"`
+	NegativeTexts []string `parquet:"negative_texts,list"`
+}
+
+// WriteGroupedTexts writes a grouped part (WritePart's "grouped" layout)
+// with three more columns, the texts: query_text, positive_texts and
+// negative_texts, aligned with the id lists.
+func WriteGroupedTexts(w io.Writer, rows []PartRow, queryKind, corpusKind string) error {
+	switch qs, cs := queryKind == "string", corpusKind == "string"; {
+	case qs && cs:
+		return writeGroupedTexts[string, string](w, rows)
+	case qs && !cs:
+		return writeGroupedTexts[string, int64](w, rows)
+	case !qs && cs:
+		return writeGroupedTexts[int64, string](w, rows)
+	default:
+		return writeGroupedTexts[int64, int64](w, rows)
+	}
+}
+
+func writeGroupedTexts[Q, C string | int64](w io.Writer, rows []PartRow) error {
+	typed, err := ntupleRows[Q, C](rows)
+	if err != nil {
+		return err
+	}
+	out := make([]groupedTextRow[Q, C], len(rows))
+	for i, r := range rows {
+		out[i] = groupedTextRow[Q, C]{ntupleRow: typed[i], QueryText: r.QueryText,
+			PositiveTexts: nonNilStrings(r.PositiveTexts), NegativeTexts: nonNilStrings(r.NegativeTexts)}
+	}
+	return writeAll(parquet.NewGenericWriter[groupedTextRow[Q, C]](w,
+		parquet.Compression(&zstd.Codec{Level: zstd.DefaultLevel}), parquet.CreatedBy("hardneg", "part", "1")), out)
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // PartRows returns how many rows rows make in a part of format: one per

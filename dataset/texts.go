@@ -14,12 +14,17 @@ const textGap = 4096
 
 // textColumn finds the text column: one string per row, present.
 func (s *Shard) textColumn(name string) (column, error) {
-	c, err := s.scalarColumn(name, true)
-	if err != nil {
+	c, found, err := s.lookup(name)
+	switch {
+	case err != nil:
 		return c, err
+	case !found:
+		return c, inputErrorf(s.name, name, -1, "missing column (the file has %s)", s.fieldNames())
+	case c.maxRep != 0:
+		return c, inputErrorf(s.name, name, -1, "wrong type: %s, want a string (the texts of text_column)", describe(c.leaf.Type(), c.maxRep))
 	}
-	if c.kind != String {
-		return c, inputErrorf(s.name, name, -1, "wrong type: %s, want a string (text_column holds the texts)", describe(c.leaf.Type(), 0))
+	if c.kind, err = keyKind(c.leaf.Type()); err != nil || c.kind != String {
+		return c, inputErrorf(s.name, name, -1, "wrong type: %s, want a string (the texts of text_column)", describe(c.leaf.Type(), 0))
 	}
 	return c, nil
 }

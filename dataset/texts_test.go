@@ -1,7 +1,9 @@
 package dataset
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -72,5 +74,37 @@ func TestBadTextColumn(t *testing.T) {
 	}
 	if _, err := s.ReadTexts([]int64{0}); err == nil {
 		t.Error("ReadTexts without a text column succeeded")
+	}
+}
+
+// TestTextReadFailuresKeepTheirClass fails each read of opening a text
+// shard and reading scattered texts, with each class of store failure: what
+// comes out is the store's error, never a corrupt-input *InputError.
+func TestTextReadFailuresKeepTheirClass(t *testing.T) {
+	data := fixtureBytes(t, "texts.parquet")
+	rows := []int64{3, 900, 2047, 2048, 4999}
+	read := func(r *nthFailingReader) ([]string, error) {
+		s, err := OpenShard(r, int64(len(data)), "texts.parquet", Columns{Text: "text"})
+		if err != nil {
+			return nil, err
+		}
+		return s.ReadTexts(rows)
+	}
+	clean := &nthFailingReader{data: data, n: -1}
+	want, err := read(clean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, injected := range readFailures {
+		for n := range clean.seen {
+			got, err := read(&nthFailingReader{data: data, n: n, err: injected})
+			var ie *InputError
+			switch {
+			case err == nil && !slices.Equal(got, want):
+				t.Errorf("read %d failing with %q: no error and a wrong result", n, injected)
+			case err != nil && (!errors.Is(err, injected) || errors.As(err, &ie)):
+				t.Errorf("read %d failing with %q: got %v, want the store's error and no InputError", n, injected, err)
+			}
+		}
 	}
 }

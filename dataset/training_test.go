@@ -254,3 +254,25 @@ func TestDuckDBReadsTraining(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupedTexts checks the grouped layout with texts: the grouped
+// columns, then the texts aligned with the ids.
+func TestGroupedTexts(t *testing.T) {
+	rows := []PartRow{{QueryID: "q0", PositiveIDs: []string{"10"}, PositiveScores: []float32{0.5},
+		NegativeIDs: []string{"20", "21"}, NegativeScores: []float32{0.25, 0.125}, NegativeKinds: []string{HardNegative, EasyNegative},
+		NegativeRanks: []int32{0, -1}, QueryText: "what", PositiveTexts: []string{"this"}, NegativeTexts: []string{"that", "other"}}}
+	var buf bytes.Buffer
+	if err := WriteGroupedTexts(&buf, rows, "string", "int64"); err != nil {
+		t.Fatal(err)
+	}
+	names, got := readBack(t, buf.Bytes())
+	wantNames := "query_id positive_ids positive_scores negative_ids negative_scores negative_kinds negative_ranks query_text positive_texts negative_texts"
+	if strings.Join(names, " ") != wantNames {
+		t.Errorf("columns %q, want %q", strings.Join(names, " "), wantNames)
+	}
+	want := []any{"q0", []any{int64(10)}, []any{"0.5"}, []any{int64(20), int64(21)}, []any{"0.25", "0.125"},
+		[]any{HardNegative, EasyNegative}, []any{"0", "-1"}, "what", []any{"this"}, []any{"that", "other"}}
+	if len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+		t.Errorf("row %v, want %v", got, want)
+	}
+}
