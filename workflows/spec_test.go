@@ -48,7 +48,9 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"min above max score", func(s *Spec) { s.MinScore, s.MaxScore = ptr(0.9), ptr(0.5) }, []string{"min_score"}},
 		{"relative margin 1", func(s *Spec) { s.RelativeMargin = ptr(1) }, []string{"relative_margin"}},
 		{"negative absolute margin (negatives up to 0.1 above the positive)", func(s *Spec) { s.AbsoluteMargin = ptr(-0.1) }, nil},
-		{"margin in self mode", func(s *Spec) { s.Queries, s.PositivesColumn, s.AbsoluteMargin, s.OutputFormat = "", "", ptr(0.1), "grouped" }, []string{"absolute_margin"}},
+		{"margin in self mode", func(s *Spec) {
+			s.Queries, s.PositivesColumn, s.AbsoluteMargin, s.OutputFormat = "", "", ptr(0.1), "grouped"
+		}, []string{"absolute_margin"}},
 		{"positives in self mode", func(s *Spec) { s.Queries, s.OutputFormat = "", "grouped" }, []string{"positives_column"}},
 		{"positives with labels", func(s *Spec) { s.LabelColumn, s.OutputFormat = "label", "grouped" }, []string{"positives_column"}},
 		{"easy negatives", func(s *Spec) { s.EasyNegatives = -1 }, []string{"easy_negatives"}},
