@@ -188,3 +188,60 @@ func TestGroupedTextParts(t *testing.T) {
 		})
 	}
 }
+
+// tripletRow reads a triplet part of texts.
+type tripletRow struct {
+	Anchor   string `parquet:"anchor"`
+	Positive string `parquet:"positive"`
+	Negative string `parquet:"negative"`
+}
+
+// TestDuckDBTextShards mines shards that DuckDB wrote, with a text column
+// (dataset/testdata/texts*.parquet), in the grouped and triplet formats:
+// the grouped texts belong to their ids, and the triplets are the grouped
+// rows' texts expanded as sentence-transformers expands them.
+func TestDuckDBTextShards(t *testing.T) {
+	root := t.TempDir()
+	for dir, fixture := range map[string]string{"corpus": "texts.parquet", "queries": "texts_queries.parquet"} {
+		data, err := os.ReadFile(filepath.Join("..", "dataset", "testdata", fixture))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, dir, fixture), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := workflows.Spec{Run: "duck", Corpus: root + "/corpus/", Queries: root + "/queries/", Output: root + "/grouped/",
+		TextColumn: "text", OutputFormat: "grouped", QueryBlockRows: 16, EasyNegatives: 1, Seed: 2}
+	runJob(t, quiet(), spec)
+	var want []tripletRow
+	for _, part := range partFiles(t, spec) {
+		for _, r := range readTyped[groupedTextRow](t, mustRead(t, part)) {
+			if r.QueryText != "question "+strings.TrimPrefix(r.QueryID, "q-") || len(r.PositiveIDs) != 2 {
+				t.Fatalf("query %s: text %q, positives %v", r.QueryID, r.QueryText, r.PositiveIDs)
+			}
+			for i, id := range append(slices.Clone(r.PositiveIDs), r.NegativeIDs...) {
+				if text := append(slices.Clone(r.PositiveTexts), r.NegativeTexts...)[i]; text != "text of "+id+" ✓" {
+					t.Fatalf("query %s: %s has text %q", r.QueryID, id, text)
+				}
+			}
+			for _, p := range r.PositiveTexts {
+				for _, n := range r.NegativeTexts {
+					want = append(want, tripletRow{r.QueryText, p, n})
+				}
+			}
+		}
+	}
+	spec.Output, spec.OutputFormat = root+"/triplet/", "triplet"
+	runJob(t, quiet(), spec)
+	var got []tripletRow
+	for _, part := range partFiles(t, spec) {
+		got = append(got, readTyped[tripletRow](t, mustRead(t, part))...)
+	}
+	if len(want) != 40*2*4 || !slices.Equal(got, want) {
+		t.Fatalf("%d triplets, want %d (40 queries × 2 positives × 4 negatives)", len(got), len(want))
+	}
+}
