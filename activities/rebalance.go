@@ -135,6 +135,9 @@ func possibleRows(s workflows.Spec, positives int) int64 {
 	case "triplet":
 		return int64(positives) * k
 	case "labeled-pair":
+		if positives == 0 {
+			return 0
+		}
 		return int64(positives) + k
 	case "n-tuple", "labeled-list":
 		return int64(positives)

@@ -26,7 +26,9 @@ const (
 	FormatGrouped     = "grouped"      // hardneg's own: one row per query with ids, scores, kinds, ranks
 )
 
-// TrainingRow is one query's output in a training format. Anchor and the
+// TrainingRow is one query's output in a training format. A query without
+// a positive gives no row in any of them: sentence-transformers' queries
+// come from (anchor, positive) pairs. Anchor and the
 // documents are texts, or ids written as text (an int64 id in decimal) when
 // the job has no text column. Positives keep the input's order; negatives are
 // the hard ones, best first, then the easy ones.
@@ -133,6 +135,9 @@ func (l TrainingLayout) emit(r *TrainingRow, put func(...any) error) error {
 			}
 		}
 	case FormatLabeledPair:
+		if len(r.Positives) == 0 {
+			return nil // a query of theirs always has a positive
+		}
 		for p, pos := range r.Positives {
 			if err := put(text(r.Anchor), text(pos), l.label(1, r.PositiveScores[p])); err != nil {
 				return err

@@ -12,14 +12,16 @@ import (
 	"github.com/parquet-go/parquet-go"
 )
 
-// trainingInput is three queries: two positives and a full set of
-// negatives; one positive and too few; one positive and none.
+// trainingInput is four queries: two positives and a full set of
+// negatives; one positive and too few; one positive and none; negatives
+// and no positive (none was found in the corpus).
 var trainingInput = []TrainingRow{
 	{Anchor: "q0", Positives: []string{"10", "11"}, PositiveScores: []float32{0.9, 0.8},
 		Negatives: []string{"20", "21", "22"}, NegativeScores: []float32{0.7, 0.6, 0.5}},
 	{Anchor: "q1", Positives: []string{"12"}, PositiveScores: []float32{0.75},
 		Negatives: []string{"23"}, NegativeScores: []float32{0.25}},
 	{Anchor: "q2", Positives: []string{"13"}, PositiveScores: []float32{0.5}},
+	{Anchor: "q3", Negatives: []string{"24"}, NegativeScores: []float32{0.5}}, // no positive in the corpus
 }
 
 // stReference lays rows out the way hard_negatives.py does: each query's
@@ -29,6 +31,9 @@ func stReference(rows []TrainingRow, format string, scores bool, k int) [][]any 
 	inf := math.Inf(-1)
 	var out [][]any
 	for _, r := range rows {
+		if len(r.Positives) == 0 {
+			continue // their queries come from (anchor, positive) pairs
+		}
 		idx, sc := make([]string, k), make([]float64, k)
 		for j := range k {
 			sc[j] = inf
