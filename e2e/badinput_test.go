@@ -161,10 +161,11 @@ func badCases() []badCase {
 			want: []string{`field "num_negatives"`, "must be 1 or more"}},
 		{name: "range_min not below range_max", spec: func(sp *workflows.Spec, in string) { sp.RangeMin, sp.RangeMax = 10, 10 },
 			want: []string{`field "range_max"`, "greater than range_min"}},
-		{name: "negative margin", spec: func(sp *workflows.Spec, in string) {
-			m := -0.1
-			sp.AbsoluteMargin = &m
-		}, want: []string{`field "absolute_margin"`, "0 or more"}},
+		{name: "a format of sentence-transformers in self mode", spec: func(sp *workflows.Spec, in string) {
+			sp.Queries, sp.PositivesColumn, sp.RelativeMargin, sp.OutputFormat = "", "", nil, "n-tuple"
+		}, want: []string{`field "output_format"`, "needs a positive in every row"}},
+		{name: "text column missing", spec: func(sp *workflows.Spec, in string) { sp.TextColumn = "body" },
+			want: []string{"part-00000.parquet", `column "body"`, "missing column"}},
 		{name: "output inside an input", spec: func(sp *workflows.Spec, in string) { sp.Output = in + "corpus/mined/" },
 			want: []string{`field "output"`, "must not overlap corpus"}},
 	}
