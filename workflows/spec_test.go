@@ -118,11 +118,13 @@ func TestDecodeSpec(t *testing.T) {
 			"similarity":"dot","num_negatives":5,"range_min":10,"range_max":50,"max_score":0.95,"min_score":0.1,
 			"absolute_margin":0.02,"relative_margin":0.05,"sampling_strategy":"random","easy_negatives":2,
 			"fill_with_easy":true,"max_negative_frequency":100,"output_format":"triplet","seed":42,
-			"precision":"quantized","query_block_rows":4096,"max_parallel":32}`, ""},
-		{"unknown field", `{"run":"r","epoch":0,"corpus":"c/","output":"o/","range":5}`, `unknown field "range"`},
+			"precision":"quantized","query_block_rows":4096,"max_parallel":32,"force":true}`, ""},
+		{"unknown field", `{"run":"r","epoch":0,"corpus":"c/","output":"o/","range":5}`, `field "range": unknown field`},
 		{"missing epoch", `{"run":"r","corpus":"c/","output":"o/"}`, `field "epoch": is required`},
 		{"missing output", `{"run":"r","epoch":1,"corpus":"c/"}`, `field "output": is required`},
-		{"wrong type", `{"run":"r","epoch":"one","corpus":"c/","output":"o/"}`, `epoch`},
+		{"wrong type", `{"run":"r","epoch":"one","corpus":"c/","output":"o/"}`, `field "epoch": must be a JSON integer, got string`},
+		{"fraction for an integer", `{"run":"r","epoch":1.5,"corpus":"c/","output":"o/"}`, `field "epoch": must be a JSON integer, got number 1.5`},
+		{"wrong type of a bool", `{"run":"r","epoch":1,"corpus":"c/","output":"o/","force":"yes"}`, `field "force": must be a JSON boolean`},
 		{"trailing data", `{"run":"r","epoch":0,"corpus":"c/","output":"o/"} {}`, "trailing data"},
 	}
 	for _, tt := range tests {
