@@ -186,3 +186,30 @@ func TestBitmap(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecEncodesWhatWasSet checks that a spec encodes with the fields that
+// were set only (the Temporal UI shows the input so), epoch always, and that
+// it decodes back to the same spec.
+func TestSpecEncodesWhatWasSet(t *testing.T) {
+	tests := []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{Run: "r", Corpus: "c/", Output: "o/"}, `{"run":"r","epoch":0,"corpus":"c/","output":"o/"}`},
+		{Spec{Run: "r", Epoch: 2, Corpus: "c/", Queries: "q/", Output: "o/", NumNegatives: 5, RangeMin: 0, MaxScore: ptr(0), Force: true},
+			`{"run":"r","epoch":2,"corpus":"c/","queries":"q/","output":"o/","num_negatives":5,"max_score":0,"force":true}`},
+	}
+	for _, tt := range tests {
+		b, err := json.Marshal(tt.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != tt.want {
+			t.Errorf("encoded\n got %s\nwant %s", b, tt.want)
+		}
+		back, err := DecodeSpec(strings.NewReader(string(b)))
+		if err != nil || !reflect.DeepEqual(back, tt.spec) {
+			t.Errorf("decoded back %+v, %v; want %+v", back, err, tt.spec)
+		}
+	}
+}
