@@ -104,6 +104,7 @@ func (a *Activities) inputsFingerprint(ctx context.Context, spec workflows.Spec)
 		if err != nil {
 			return "", false, err
 		}
+		beat(ctx, "listed", g.uri) // a listing of many pages takes a while
 		if len(objs) == 0 {
 			return "", false, nil
 		}
