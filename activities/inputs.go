@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
@@ -67,11 +66,10 @@ func (a *Activities) footers(ctx context.Context, spec workflows.Spec, uri, what
 	if err != nil {
 		return nil, err
 	}
-	objs, err := st.List(ctx, "")
+	objs, err := shardObjects(ctx, st, uri)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", uri, err)
+		return nil, err
 	}
-	objs = slices.DeleteFunc(objs, func(o storage.ObjectInfo) bool { return path.Ext(o.Key) != ".parquet" })
 	if len(objs) == 0 {
 		return nil, invalid(fmt.Sprintf("%s: no *.parquet shard under %s", what, uri))
 	}

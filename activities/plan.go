@@ -185,11 +185,15 @@ func infos(fs []footer) ([]shardInfo, int64) {
 }
 
 // fingerprint hashes every input shard's key, size and ETag with the spec
-// fields that affect results. The output, max_parallel and precision (exact
-// either way) are left out, so changing them reuses the checkpoints.
+// fields that affect results. The output, max_parallel, precision (exact
+// either way) and force are left out, so changing them reuses the checkpoints
+// and a finished output. The spec has its defaults applied, and encodes with
+// the fields at their zero value left out, so a field sent at its default and
+// one not sent give the same fingerprint. Finished computes it from the
+// listings alone (inputsFingerprint): it must depend on nothing else.
 func fingerprint(p *planFile) string {
 	s := p.Spec
-	s.Output, s.MaxParallel, s.Precision = "", 0, ""
+	s.Output, s.MaxParallel, s.Precision, s.Force = "", 0, "", false
 	h := sha256.New()
 	fmt.Fprintf(h, "hardneg plan format %d\n", planFormat)
 	spec, _ := json.Marshal(s) // a Spec always marshals

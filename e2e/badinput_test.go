@@ -156,7 +156,9 @@ func badCases() []badCase {
 			sp.LabelColumn, sp.PositivesColumn = "label", ""
 		}, want: []string{"part-00000.parquet", `column "label"`, "missing"}},
 		{name: "unknown spec field", fields: map[string]any{"num_negative": 5},
-			want: []string{"job spec", `unknown field "num_negative"`}},
+			want: []string{"job spec", `field "num_negative"`, "unknown field"}},
+		{name: "spec field of the wrong type", fields: map[string]any{"num_negatives": "five"},
+			want: []string{"job spec", `field "num_negatives"`, "must be a JSON integer, got string"}},
 		{name: "num_negatives below 1", spec: func(sp *workflows.Spec, in string) { sp.NumNegatives = -1 },
 			want: []string{`field "num_negatives"`, "must be 1 or more"}},
 		{name: "range_min not below range_max", spec: func(sp *workflows.Spec, in string) { sp.RangeMin, sp.RangeMax = 10, 10 },

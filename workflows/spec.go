@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -19,6 +21,9 @@ import (
 // Zero values mean "use the default" for the fields whose comment names one;
 // WithDefaults fills them in. Optional bounds are pointers: nil means unset.
 // Decoding JSON into a Spec refuses unknown fields and missing required ones.
+// Encoding leaves out every optional field at its zero value (the default), so
+// a client sends the spec as the user wrote it and the UI shows it so; run,
+// epoch, corpus and output are always written.
 type Spec struct {
 	// Run names the training run; with Epoch it names the job. Required.
 	Run string `json:"run"`
@@ -34,9 +39,9 @@ type Spec struct {
 	Output string `json:"output"`
 
 	// IDColumn names the id column of every shard (default "id").
-	IDColumn string `json:"id_column"`
+	IDColumn string `json:"id_column,omitempty"`
 	// EmbeddingColumn names the embedding column (default "embedding").
-	EmbeddingColumn string `json:"embedding_column"`
+	EmbeddingColumn string `json:"embedding_column,omitempty"`
 	// PositivesColumn names the list-of-corpus-ids column of the query shards
 	// (pairs mode only; default "positive_ids").
 	PositivesColumn string `json:"positives_column,omitempty"`
@@ -45,14 +50,14 @@ type Spec struct {
 	LabelColumn string `json:"label_column,omitempty"`
 
 	// Similarity is "cosine" (default) or "dot".
-	Similarity string `json:"similarity"`
+	Similarity string `json:"similarity,omitempty"`
 	// NumNegatives is the number of hard negatives per query (default 3).
-	NumNegatives int `json:"num_negatives"`
+	NumNegatives int `json:"num_negatives,omitempty"`
 	// RangeMin is how many of the best candidates are skipped.
-	RangeMin int `json:"range_min"`
+	RangeMin int `json:"range_min,omitempty"`
 	// RangeMax bounds the candidate window; 0 means derive it as
 	// sentence-transformers does, once the plan knows max_positives.
-	RangeMax int `json:"range_max"`
+	RangeMax int `json:"range_max,omitempty"`
 	// MaxScore and MinScore are absolute score bounds for a negative.
 	MaxScore *float64 `json:"max_score,omitempty"`
 	MinScore *float64 `json:"min_score,omitempty"`
@@ -61,21 +66,21 @@ type Spec struct {
 	AbsoluteMargin *float64 `json:"absolute_margin,omitempty"`
 	RelativeMargin *float64 `json:"relative_margin,omitempty"`
 	// SamplingStrategy is "top" (default) or "random" (seeded).
-	SamplingStrategy string `json:"sampling_strategy"`
+	SamplingStrategy string `json:"sampling_strategy,omitempty"`
 	// EasyNegatives is the number of easy negatives per query.
-	EasyNegatives int `json:"easy_negatives"`
+	EasyNegatives int `json:"easy_negatives,omitempty"`
 	// FillWithEasy tops up a query whose hard negatives ran short.
-	FillWithEasy bool `json:"fill_with_easy"`
+	FillWithEasy bool `json:"fill_with_easy,omitempty"`
 	// MaxNegativeFrequency caps how many queries one corpus item may be a hard
 	// negative for in this epoch; 0 means no cap.
-	MaxNegativeFrequency int `json:"max_negative_frequency"`
+	MaxNegativeFrequency int `json:"max_negative_frequency,omitempty"`
 	// OutputFormat is one of sentence-transformers' formats, "triplet" (the
 	// default in pairs mode), "n-tuple", "labeled-pair" and "labeled-list", or
 	// hardneg's own "grouped" (one row per query with ids, scores, kinds and
 	// ranks; the default in self and labeled mode, which have no positive to
 	// put in the other formats' rows). "n-tuple-scores" is accepted as
 	// "n-tuple" with output_scores, as sentence-transformers accepts it.
-	OutputFormat string `json:"output_format"`
+	OutputFormat string `json:"output_format,omitempty"`
 	// OutputScores adds the similarity scores to the output: a scores column
 	// (triplet, n-tuple), or scores in place of the labels (labeled-pair,
 	// labeled-list). The grouped format always has them.
@@ -95,14 +100,20 @@ type Spec struct {
 	// absolute_margin. WithDefaults maps it and clears it.
 	Margin *float64 `json:"margin,omitempty"`
 	// Seed makes every random choice repeatable.
-	Seed int64 `json:"seed"`
+	Seed int64 `json:"seed,omitempty"`
 	// Precision is "exact" (default) or "quantized".
-	Precision string `json:"precision"`
+	Precision string `json:"precision,omitempty"`
 	// QueryBlockRows is the number of queries per block (default
 	// DefaultQueryBlockRows); one block gives one part file.
-	QueryBlockRows int `json:"query_block_rows"`
+	QueryBlockRows int `json:"query_block_rows,omitempty"`
 	// MaxParallel bounds the tiles in flight at once (default DefaultMaxParallel).
-	MaxParallel int `json:"max_parallel"`
+	MaxParallel int `json:"max_parallel,omitempty"`
+
+	// Force mines the epoch again even when the output already holds a
+	// finished result of the same inputs (_SUCCESS and a _manifest.json of
+	// the same fingerprint), which a job started again otherwise returns as
+	// it is. It does not change the result, so it is not in the fingerprint.
+	Force bool `json:"force,omitempty"`
 }
 
 // Defaults applied by WithDefaults.
@@ -416,6 +427,10 @@ var requiredFields = []string{"run", "epoch", "corpus", "output"}
 func (s *Spec) UnmarshalJSON(data []byte) error {
 	var present map[string]json.RawMessage
 	if err := json.Unmarshal(data, &present); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return fmt.Errorf("job spec: want a JSON object of fields, got %s", te.Value)
+		}
 		return fmt.Errorf("job spec: %w", err)
 	}
 	type plain Spec // no methods: avoids recursing into UnmarshalJSON
@@ -423,7 +438,7 @@ func (s *Spec) UnmarshalJSON(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return fmt.Errorf("job spec: %w", err)
+		return decodeError(err)
 	}
 	for _, f := range requiredFields {
 		if _, ok := present[f]; !ok {
@@ -432,6 +447,41 @@ func (s *Spec) UnmarshalJSON(data []byte) error {
 	}
 	*s = Spec(p)
 	return nil
+}
+
+// decodeError names the field of a JSON decoding error as a *FieldError where
+// the error says which field it is: an unknown field, or a value of the wrong
+// type. encoding/json reports an unknown field only in its message, hence the
+// parsing of it.
+func decodeError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return &FieldError{Field: te.Field, Problem: fmt.Sprintf("must be a JSON %s, got %s", jsonKind(te.Type), te.Value)}
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if field, uerr := strconv.Unquote(name); uerr == nil {
+			return &FieldError{Field: field, Problem: `unknown field (the fields are in the README, "The job spec")`}
+		}
+	}
+	return fmt.Errorf("job spec: %w", err)
+}
+
+// jsonKind names the JSON value a Go type of Spec decodes from.
+func jsonKind(t reflect.Type) string {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean (true or false)"
+	case reflect.Int, reflect.Int64:
+		return "integer"
+	case reflect.Float64:
+		return "number"
+	}
+	return t.String()
 }
 
 // DecodeSpec reads one JSON spec from r. Unknown or missing required fields are

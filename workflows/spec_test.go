@@ -169,11 +169,13 @@ func TestDecodeSpec(t *testing.T) {
 			"similarity":"dot","num_negatives":5,"range_min":10,"range_max":50,"max_score":0.95,"min_score":0.1,
 			"absolute_margin":0.02,"relative_margin":0.05,"sampling_strategy":"random","easy_negatives":2,
 			"fill_with_easy":true,"max_negative_frequency":100,"output_format":"triplet","seed":42,
-			"precision":"quantized","query_block_rows":4096,"max_parallel":32}`, ""},
-		{"unknown field", `{"run":"r","epoch":0,"corpus":"c/","output":"o/","range":5}`, `unknown field "range"`},
+			"precision":"quantized","query_block_rows":4096,"max_parallel":32,"force":true}`, ""},
+		{"unknown field", `{"run":"r","epoch":0,"corpus":"c/","output":"o/","range":5}`, `field "range": unknown field`},
 		{"missing epoch", `{"run":"r","corpus":"c/","output":"o/"}`, `field "epoch": is required`},
 		{"missing output", `{"run":"r","epoch":1,"corpus":"c/"}`, `field "output": is required`},
-		{"wrong type", `{"run":"r","epoch":"one","corpus":"c/","output":"o/"}`, `epoch`},
+		{"wrong type", `{"run":"r","epoch":"one","corpus":"c/","output":"o/"}`, `field "epoch": must be a JSON integer, got string`},
+		{"fraction for an integer", `{"run":"r","epoch":1.5,"corpus":"c/","output":"o/"}`, `field "epoch": must be a JSON integer, got number 1.5`},
+		{"wrong type of a bool", `{"run":"r","epoch":1,"corpus":"c/","output":"o/","force":"yes"}`, `field "force": must be a JSON boolean`},
 		{"trailing data", `{"run":"r","epoch":0,"corpus":"c/","output":"o/"} {}`, "trailing data"},
 	}
 	for _, tt := range tests {
@@ -232,6 +234,33 @@ func TestBitmap(t *testing.T) {
 		want := i == 0 || i == 7 || i == 8 || i == 19
 		if b.Has(i) != want {
 			t.Errorf("Has(%d) = %v", i, !want)
+		}
+	}
+}
+
+// TestSpecEncodesWhatWasSet checks that a spec encodes with the fields that
+// were set only (the Temporal UI shows the input so), epoch always, and that
+// it decodes back to the same spec.
+func TestSpecEncodesWhatWasSet(t *testing.T) {
+	tests := []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{Run: "r", Corpus: "c/", Output: "o/"}, `{"run":"r","epoch":0,"corpus":"c/","output":"o/"}`},
+		{Spec{Run: "r", Epoch: 2, Corpus: "c/", Queries: "q/", Output: "o/", NumNegatives: 5, RangeMin: 0, MaxScore: ptr(0), Force: true},
+			`{"run":"r","epoch":2,"corpus":"c/","queries":"q/","output":"o/","num_negatives":5,"max_score":0,"force":true}`},
+	}
+	for _, tt := range tests {
+		b, err := json.Marshal(tt.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != tt.want {
+			t.Errorf("encoded\n got %s\nwant %s", b, tt.want)
+		}
+		back, err := DecodeSpec(strings.NewReader(string(b)))
+		if err != nil || !reflect.DeepEqual(back, tt.spec) {
+			t.Errorf("decoded back %+v, %v; want %+v", back, err, tt.spec)
 		}
 	}
 }

@@ -1,0 +1,145 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+
+	"github.com/hardneg/hardneg/storage"
+	"github.com/hardneg/hardneg/workflows"
+)
+
+// Finished tells whether the spec's output already holds the finished result
+// of the spec's inputs as they are now: _SUCCESS, a _manifest.json whose
+// fingerprint equals the one the inputs have now, and every part the manifest
+// lists. It reads the output's manifest and lists the input prefixes, nothing
+// more, so it answers in seconds whatever the size of the job; a job started
+// again over a finished output returns that result instead of mining it again.
+// It writes nothing.
+func (a *Activities) Finished(ctx context.Context, in workflows.FinishedInput) (_ workflows.FinishedResult, err error) {
+	defer func() { err = classifyIn(in.Spec, err) }()
+	spec := in.Spec.WithDefaults()
+	if err := a.checkAllowed(spec); err != nil {
+		return workflows.FinishedResult{}, err
+	}
+	out, err := a.store(ctx, spec.Output)
+	if err != nil {
+		return workflows.FinishedResult{}, err
+	}
+	not := func(format string, args ...any) (workflows.FinishedResult, error) {
+		return workflows.FinishedResult{Reason: fmt.Sprintf(format, args...)}, nil
+	}
+	done, err := exists(ctx, out, SuccessKey)
+	if err != nil {
+		return workflows.FinishedResult{}, err
+	}
+	if !done {
+		return not("no %s in the output", SuccessKey)
+	}
+	data, err := storage.ReadAll(ctx, out, ManifestKey)
+	if errors.Is(err, storage.ErrNotExist) {
+		return not("%s but no %s in the output", SuccessKey, ManifestKey)
+	}
+	if err != nil {
+		return workflows.FinishedResult{}, fmt.Errorf("read %s: %w", ManifestKey, err)
+	}
+	var m manifest
+	if err := json.Unmarshal(data, &m); err != nil || m.Fingerprint == "" {
+		return not("%s does not decode or has no fingerprint (%v)", ManifestKey, err)
+	}
+	fp, ok, err := a.inputsFingerprint(ctx, spec)
+	if err != nil {
+		return workflows.FinishedResult{}, err
+	}
+	if !ok {
+		return not("an input prefix holds no *.parquet shard")
+	}
+	if fp != m.Fingerprint {
+		return not("the output's fingerprint is %s, the inputs' is now %s", m.Fingerprint, fp)
+	}
+	if missing, err := missingPart(ctx, out, m.Parts); err != nil || missing != "" {
+		if err != nil {
+			return workflows.FinishedResult{}, err
+		}
+		return not("%s lists %s, which is not in the output", ManifestKey, missing)
+	}
+	res := workflows.FinishedResult{
+		Finished: true, Fingerprint: fp, Manifest: ManifestKey,
+		QueryShards: len(m.Inputs.Queries), CorpusShards: len(m.Inputs.Corpus),
+		QueryRows: m.Inputs.QueryRows, CorpusRows: m.Inputs.CorpusRows, Blocks: len(m.Parts),
+		Rebalance: workflows.RebalanceResult{
+			Parts: len(m.Parts), Rows: m.Statistics.Rows,
+			HardNegatives: m.Statistics.HardNegatives, EasyNegatives: m.Statistics.EasyNegatives,
+			Capped: m.Statistics.Capped, Short: m.Statistics.ShortHard,
+		},
+	}
+	if res.QueryShards == 0 {
+		res.QueryShards = res.CorpusShards // self mode: the queries are the corpus
+	}
+	a.logger().Info("output finished already", "run", spec.Run, "epoch", spec.Epoch, "fingerprint", fp)
+	return res, nil
+}
+
+// inputsFingerprint is the fingerprint Plan would give the spec's inputs as
+// they are now, from their listings alone: the fingerprint hashes each
+// shard's key, size and ETag, which a listing gives, and not what a footer
+// holds. ok is false when an input prefix holds no shard (Plan refuses that).
+func (a *Activities) inputsFingerprint(ctx context.Context, spec workflows.Spec) (_ string, ok bool, _ error) {
+	p := &planFile{Spec: spec}
+	for _, g := range []struct {
+		uri  string
+		dest *[]shardInfo
+	}{{spec.Corpus, &p.Corpus}, {spec.Queries, &p.Queries}} {
+		if g.uri == "" {
+			continue
+		}
+		st, err := a.store(ctx, g.uri)
+		if err != nil {
+			return "", false, err
+		}
+		objs, err := shardObjects(ctx, st, g.uri)
+		if err != nil {
+			return "", false, err
+		}
+		beat(ctx, "listed", g.uri) // a listing of many pages takes a while
+		if len(objs) == 0 {
+			return "", false, nil
+		}
+		for _, o := range objs {
+			*g.dest = append(*g.dest, shardInfo{Key: o.Key, Size: o.Size, ETag: o.ETag})
+		}
+	}
+	return fingerprint(p), true, nil
+}
+
+// shardObjects lists the input shards under uri: its *.parquet objects, in
+// key order. Plan and Finished list them alike, so that both fingerprint the
+// same shards.
+func shardObjects(ctx context.Context, st storage.Store, uri string) ([]storage.ObjectInfo, error) {
+	objs, err := st.List(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", uri, err)
+	}
+	return slices.DeleteFunc(objs, func(o storage.ObjectInfo) bool { return path.Ext(o.Key) != ".parquet" }), nil
+}
+
+// missingPart returns the first of parts that is not in the output, or "".
+func missingPart(ctx context.Context, out storage.Store, parts []string) (string, error) {
+	objs, err := out.List(ctx, "part-")
+	if err != nil {
+		return "", fmt.Errorf("list parts: %w", err)
+	}
+	have := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		have[o.Key] = true
+	}
+	for _, p := range parts {
+		if !have[p] {
+			return p, nil
+		}
+	}
+	return "", nil
+}
