@@ -19,7 +19,8 @@ type manifest struct {
 	Program      program        `json:"program"`
 	Spec         workflows.Spec `json:"spec"`
 	Fingerprint  string         `json:"fingerprint"`
-	RangeMax     int            `json:"range_max"` // effective
+	OutputFormat string         `json:"output_format"` // the format the parts are in
+	RangeMax     int            `json:"range_max"`     // effective
 	MaxPositives int            `json:"max_positives"`
 	Dim          int            `json:"dim"`
 	Inputs       inputs         `json:"inputs"`
@@ -106,7 +107,7 @@ func (a *Activities) writeManifest(ctx context.Context, in workflows.FinalizeInp
 		return fmt.Errorf("read statistics: %w", err)
 	}
 	m := manifest{
-		Program: buildInfo(), Spec: p.Spec, Fingerprint: p.Fingerprint,
+		Program: buildInfo(), Spec: p.Spec, Fingerprint: p.Fingerprint, OutputFormat: p.Spec.OutputFormat,
 		RangeMax: sel.RangeMax, MaxPositives: p.MaxPositives, Dim: p.Dim,
 		Inputs: inputs{CorpusRows: p.CorpusRows, QueryRows: p.QueryRows, Corpus: p.Corpus, Queries: p.Queries},
 	}

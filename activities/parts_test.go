@@ -2,6 +2,7 @@ package activities
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,7 +45,8 @@ func TestTrainingParts(t *testing.T) {
 					spec.TextColumn = "text"
 				}
 				runJob(t, quiet(), spec)
-				want := expectedTrainingParts(t, data, spec)
+				want, rows := expectedTrainingParts(t, data, spec)
+				checkManifestRows(t, spec, format, rows)
 				got := partFiles(t, spec)
 				if len(got) != len(want) {
 					t.Fatalf("%d parts, want %d", len(got), len(want))
@@ -61,7 +63,7 @@ func TestTrainingParts(t *testing.T) {
 
 // expectedTrainingParts encodes the reference rows of each block of spec
 // as training parts, with textOf(id) for texts when the spec names them.
-func expectedTrainingParts(t *testing.T, data dataSet, spec workflows.Spec) [][]byte {
+func expectedTrainingParts(t *testing.T, data dataSet, spec workflows.Spec) (parts [][]byte, rows int64) {
 	t.Helper()
 	grouped := spec
 	grouped.OutputFormat, grouped.OutputScores, grouped.TextColumn = "grouped", false, ""
@@ -78,21 +80,42 @@ func expectedTrainingParts(t *testing.T, data dataSet, spec workflows.Spec) [][]
 	}
 	l := dataset.TrainingLayout{Format: spec.OutputFormat, Scores: spec.OutputScores,
 		Negatives: 3 + spec.EasyNegatives, AnchorKind: dataset.String, DocKind: dataset.String}
-	var parts [][]byte
 	for lo := 0; lo < len(ref); lo += spec.QueryBlockRows {
-		var rows []dataset.TrainingRow
+		var block []dataset.TrainingRow
 		for _, r := range ref[lo:min(lo+spec.QueryBlockRows, len(ref))] {
-			rows = append(rows, dataset.TrainingRow{Anchor: text([]string{r.QueryID})[0],
+			block = append(block, dataset.TrainingRow{Anchor: text([]string{r.QueryID})[0],
 				Positives: text(r.PositiveIDs), PositiveScores: r.PositiveScores,
 				Negatives: text(r.NegativeIDs), NegativeScores: r.NegativeScores})
 		}
 		var buf bytes.Buffer
-		if _, err := dataset.WriteTraining(&buf, rows, l); err != nil {
+		n, err := dataset.WriteTraining(&buf, block, l)
+		if err != nil {
 			t.Fatal(err)
 		}
-		parts = append(parts, buf.Bytes())
+		parts, rows = append(parts, buf.Bytes()), rows+n
 	}
-	return parts
+	return parts, rows
+}
+
+// checkManifestRows checks that the manifest names the format and counts
+// the rows written, and no more than the rows possible.
+func checkManifestRows(t *testing.T, spec workflows.Spec, format string, rows int64) {
+	t.Helper()
+	var m struct {
+		OutputFormat string `json:"output_format"`
+		Statistics   struct {
+			Rows     int64 `json:"rows"`
+			Possible int64 `json:"rows_possible"`
+		} `json:"statistics"`
+	}
+	data := mustRead(t, filepath.Join(strings.TrimPrefix(spec.Output, "file://"), ManifestKey))
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.OutputFormat != format || m.Statistics.Rows != rows || m.Statistics.Possible < rows || rows == 0 {
+		t.Errorf("manifest: format %q, rows %d of %d possible; want %q and %d rows", m.OutputFormat,
+			m.Statistics.Rows, m.Statistics.Possible, format, rows)
+	}
 }
 
 func mustOpen(t *testing.T, name string) (*os.File, int64, string) {
