@@ -282,6 +282,44 @@ func (g *gen) gather() {
 	g.p("")
 }
 
+func (g *gen) fcmge(d, n, m int) {
+	g.word(0x6e20e400|uint32(m)<<16|uint32(n)<<5|uint32(d), "fcmge v%d.4s, v%d.4s, v%d.4s", d, n, m)
+}
+
+// firstAtLeast writes firstAtLeastN(x *float32, n int, thr float32) int: the
+// start of the first block of 16 values holding one ≥ thr, or n rounded down
+// to a multiple of 16 where none does; the caller finishes the scan.
+func (g *gen) firstAtLeast() {
+	g.p("// func firstAtLeastN(x *float32, n int, thr float32) int")
+	g.p("TEXT ·firstAtLeastN(SB), NOSPLIT, $0-32")
+	g.p("\tMOVD x+0(FP), R0")
+	g.p("\tMOVD n+8(FP), R1")
+	g.p("\tFMOVS thr+16(FP), F31")
+	g.p("\tVDUP V31.S[0], V31.S4")
+	g.p("\tAND $~15, R1, R1")
+	g.p("\tMOVD $0, R2")
+	g.p("\tCBZ R1, done")
+	g.p("loop:")
+	g.p("\tVLD1.P 64(R0), %s", vlist(0, 4, "S4"))
+	for v := range 4 {
+		g.fcmge(v, v, 31)
+	}
+	g.p("\tVORR V0.B16, V1.B16, V4.B16")
+	g.p("\tVORR V2.B16, V3.B16, V5.B16")
+	g.p("\tVORR V4.B16, V5.B16, V4.B16")
+	g.p("\tVMOV V4.D[0], R3")
+	g.p("\tVMOV V4.D[1], R4")
+	g.p("\tORR R3, R4, R3")
+	g.p("\tCBNZ R3, done")
+	g.p("\tADD $16, R2, R2")
+	g.p("\tCMP R1, R2")
+	g.p("\tBLT loop")
+	g.p("done:")
+	g.p("\tMOVD R2, ret+24(FP)")
+	g.p("\tRET")
+	g.p("")
+}
+
 func main() {
 	out := flag.String("o", "kernel_arm64.s", "output file")
 	flag.Parse()
@@ -299,6 +337,7 @@ func main() {
 		g.sdot(m)
 	}
 	g.gather()
+	g.firstAtLeast()
 	if err := os.WriteFile(*out, g.b.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}

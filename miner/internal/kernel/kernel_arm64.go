@@ -131,9 +131,19 @@ func pairedQuant(e *Engine) *QEngine {
 	return nil
 }
 
+//go:noescape
+func firstAtLeastN(x *float32, n int, thr float32) int
+
 // FirstAtLeast returns the index of the first x[i] ≥ thr, or len(x); x holds
-// no NaN.
-func FirstAtLeast(x []float32, thr float32) int { return firstAtLeastGo(x, thr) }
+// no NaN. The search calls it on every row of scores, so NEON compares 16
+// values a step (firstAtLeastN finds the block) and Go finishes the scan.
+func FirstAtLeast(x []float32, thr float32) int {
+	i := 0
+	if len(x) >= 16 {
+		i = firstAtLeastN(unsafe.SliceData(x), len(x), thr)
+	}
+	return i + firstAtLeastGo(x[i:], thr)
+}
 
 // AllFinite reports whether x holds no infinity and no NaN.
 func AllFinite(x []float32) bool { return allFiniteGo(x) }

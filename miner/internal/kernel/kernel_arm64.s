@@ -1582,3 +1582,32 @@ dims:
 	BNE group
 	RET
 
+// func firstAtLeastN(x *float32, n int, thr float32) int
+TEXT ·firstAtLeastN(SB), NOSPLIT, $0-32
+	MOVD x+0(FP), R0
+	MOVD n+8(FP), R1
+	FMOVS thr+16(FP), F31
+	VDUP V31.S[0], V31.S4
+	AND $~15, R1, R1
+	MOVD $0, R2
+	CBZ R1, done
+loop:
+	VLD1.P 64(R0), [V0.S4, V1.S4, V2.S4, V3.S4]
+	WORD $0x6e3fe400 // fcmge v0.4s, v0.4s, v31.4s
+	WORD $0x6e3fe421 // fcmge v1.4s, v1.4s, v31.4s
+	WORD $0x6e3fe442 // fcmge v2.4s, v2.4s, v31.4s
+	WORD $0x6e3fe463 // fcmge v3.4s, v3.4s, v31.4s
+	VORR V0.B16, V1.B16, V4.B16
+	VORR V2.B16, V3.B16, V5.B16
+	VORR V4.B16, V5.B16, V4.B16
+	VMOV V4.D[0], R3
+	VMOV V4.D[1], R4
+	ORR R3, R4, R3
+	CBNZ R3, done
+	ADD $16, R2, R2
+	CMP R1, R2
+	BLT loop
+done:
+	MOVD R2, ret+24(FP)
+	RET
+
