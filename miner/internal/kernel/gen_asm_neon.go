@@ -242,46 +242,6 @@ func (g *gen) sdotStep(m, l int) {
 	}
 }
 
-// gather writes gatherN(dst *float32, q *float32, c *float32, idx *int32,
-// groups int, dim int): four rows per group, each an FMADD chain in
-// dimension order, the four chains interleaved.
-func (g *gen) gather() {
-	g.p("// func gatherN(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)")
-	g.p("TEXT ·gatherN(SB), NOSPLIT, $0-48")
-	g.p("\tMOVD dst+0(FP), R0")
-	g.p("\tMOVD q+8(FP), R1")
-	g.p("\tMOVD c+16(FP), R2")
-	g.p("\tMOVD idx+24(FP), R3")
-	g.p("\tMOVD groups+32(FP), R4")
-	g.p("\tMOVD dim+40(FP), R5")
-	g.p("group:")
-	for r := range 4 {
-		g.p("\tMOVW.P 4(R3), R%d", 6+r) // sign-extended offset in elements
-		g.p("\tADD R%d<<2, R2, R%d", 6+r, 6+r)
-		g.p("\tVEOR V%d.B16, V%d.B16, V%d.B16", r, r, r)
-	}
-	g.p("\tMOVD R1, R10")
-	g.p("\tMOVD R5, R11")
-	g.p("dims:")
-	g.p("\tFMOVS.P 4(R10), F4")
-	for r := range 4 {
-		g.p("\tFMOVS.P 4(R%d), F%d", 6+r, 5+r)
-	}
-	for r := range 4 {
-		// Go operand order: FMADDS Fm, Fa, Fn, Fd is fmadd d, n, m, a (d = a + n·m).
-		g.p("\tFMADDS F%d, F%d, F4, F%d", 5+r, r, r)
-	}
-	g.p("\tSUBS $1, R11, R11")
-	g.p("\tBNE dims")
-	for r := range 4 {
-		g.p("\tFMOVS.P F%d, 4(R0)", r)
-	}
-	g.p("\tSUBS $1, R4, R4")
-	g.p("\tBNE group")
-	g.p("\tRET")
-	g.p("")
-}
-
 func (g *gen) fcmge(d, n, m int) {
 	g.word(0x6e20e400|uint32(m)<<16|uint32(n)<<5|uint32(d), "fcmge v%d.4s, v%d.4s, v%d.4s", d, n, m)
 }
@@ -320,6 +280,97 @@ func (g *gen) firstAtLeast() {
 	g.p("")
 }
 
+func (g *gen) trn(two bool, arr string, d, n, m int) {
+	w, op := uint32(0x4e002800), "trn1"
+	if two {
+		w, op = 0x4e006800, "trn2"
+	}
+	size := uint32(2)
+	if arr == "2d" {
+		size = 3
+	}
+	g.word(w|size<<22|uint32(m)<<16|uint32(n)<<5|uint32(d), "%s v%d.%s, v%d.%s, v%d.%s", op, d, arr, n, arr, m, arr)
+}
+
+// gatherPtrs hold the pointers to the 16 rows gatherV scores at a time, in
+// four groups of four (R16 and R17 are free in a function that calls
+// nothing).
+var gatherPtrs = []int{6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 19, 20, 21, 22} // not R18 (platform)
+
+// gatherV writes gatherV(dst *float32, q *float32, c *float32, idx *int32,
+// groups int, dim int): 16 rows per group. Four dimensions of four rows are
+// loaded and transposed in registers (TRN1/TRN2), so that one FMLA by
+// element adds dimension k of four rows to their four chains, in dimension
+// order; the last dim%4 dimensions continue each chain with scalar FMADDs.
+func (g *gen) gatherV() {
+	g.p("// func gatherV(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)")
+	g.p("TEXT ·gatherV(SB), NOSPLIT, $0-48")
+	g.p("\tMOVD dst+0(FP), R0")
+	g.p("\tMOVD q+8(FP), R1")
+	g.p("\tMOVD c+16(FP), R2")
+	g.p("\tMOVD idx+24(FP), R3")
+	g.p("\tMOVD groups+32(FP), R4")
+	g.p("\tMOVD dim+40(FP), R5")
+	g.p("vgroup:")
+	for _, r := range gatherPtrs {
+		g.p("\tMOVW.P 4(R3), R%d", r)
+		g.p("\tADD R%d<<2, R2, R%d", r, r)
+	}
+	for a := 24; a < 28; a++ {
+		g.p("\tVEOR V%d.B16, V%d.B16, V%d.B16", a, a, a)
+	}
+	g.p("\tMOVD R1, R23")
+	g.p("\tLSR $2, R5, R24")
+	g.p("\tCBZ R24, vtail")
+	g.p("vdims:")
+	g.p("\tVLD1.P 16(R23), [V31.S4]")
+	for grp := range 4 {
+		base := 4 * grp
+		for r := range 4 {
+			g.p("\tVLD1.P 16(R%d), [V%d.S4]", gatherPtrs[base+r], base+r)
+		}
+	}
+	for grp := range 4 {
+		a, b, c, d := 4*grp, 4*grp+1, 4*grp+2, 4*grp+3
+		t := 16                           // V16-V23 are the transpose's temporaries
+		g.trn(false, "4s", t, a, b)       // a0 b0 a2 b2
+		g.trn(true, "4s", t+1, a, b)      // a1 b1 a3 b3
+		g.trn(false, "4s", t+2, c, d)     // c0 d0 c2 d2
+		g.trn(true, "4s", t+3, c, d)      // c1 d1 c3 d3
+		g.trn(false, "2d", t+4, t, t+2)   // dimension 0 of the four rows
+		g.trn(false, "2d", t+5, t+1, t+3) // dimension 1
+		g.trn(true, "2d", t+6, t, t+2)    // dimension 2
+		g.trn(true, "2d", t+7, t+1, t+3)  // dimension 3
+		for k := range 4 {
+			g.fmlaElem(24+grp, t+4+k, 31, k)
+		}
+	}
+	g.p("\tSUBS $1, R24, R24")
+	g.p("\tBNE vdims")
+	g.p("vtail:")
+	g.p("\tVST1.P %s, 64(R0)", vlist(24, 4, "S4"))
+	g.p("\tANDS $3, R5, R24")
+	g.p("\tBEQ vnext")
+	// The chains go on in scalar registers, in dimension order.
+	g.p("\tSUB $64, R0, R0")
+	g.p("vtail1:")
+	g.p("\tFMOVS.P 4(R23), F31")
+	for i, r := range gatherPtrs {
+		g.p("\tFMOVS %d(R0), F0", 4*i)
+		g.p("\tFMOVS.P 4(R%d), F1", r)
+		g.p("\tFMADDS F1, F0, F31, F0")
+		g.p("\tFMOVS F0, %d(R0)", 4*i)
+	}
+	g.p("\tSUBS $1, R24, R24")
+	g.p("\tBNE vtail1")
+	g.p("\tADD $64, R0, R0")
+	g.p("vnext:")
+	g.p("\tSUBS $1, R4, R4")
+	g.p("\tBNE vgroup")
+	g.p("\tRET")
+	g.p("")
+}
+
 func main() {
 	out := flag.String("o", "kernel_arm64.s", "output file")
 	flag.Parse()
@@ -336,7 +387,7 @@ func main() {
 	for m := 1; m <= sdotRows; m++ {
 		g.sdot(m)
 	}
-	g.gather()
+	g.gatherV()
 	g.firstAtLeast()
 	if err := os.WriteFile(*out, g.b.Bytes(), 0o644); err != nil {
 		log.Fatal(err)

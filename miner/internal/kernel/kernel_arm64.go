@@ -15,8 +15,10 @@ import (
 // bit-identical to "avx512" and "avx2". dotSDOT<m> is the int8 prefilter
 // kernel (SDOT, ARMv8.2 dot product) on a panel of 48 rows; its integer sums
 // are exact and its three roundings those of quantGoMicro, so its
-// approximate scores equal every other QEngine's. gatherN scores a row
-// against four rows at a time in place, one FMADD chain per row.
+// approximate scores equal every other QEngine's. gatherV scores a row
+// against 16 rows at a time in place, transposing four dimensions of four
+// rows in registers so that each FMLA extends four rows' chains by one
+// dimension, in order.
 
 //go:noescape
 func fmaN1(dst *float32, ldd int, q *float32, ldq int, p *float32, n int)
@@ -49,7 +51,7 @@ func dotSDOT4(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *in
 func dotSDOT5(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
 
 //go:noescape
-func gatherN(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)
+func gatherV(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)
 
 type neonAsm = func(dst *float32, ldd int, q *float32, ldq int, p *float32, n int)
 
@@ -67,7 +69,7 @@ func neonMicro(fs ...neonAsm) []func(dst []float32, ldd int, q []float32, ldq in
 
 // neonGather is the Engine's gather; Engine.Gather has checked the bounds.
 func neonGather(dst, q, c []float32, idx []int32, groups, dim int) {
-	gatherN(unsafe.SliceData(dst), unsafe.SliceData(q), unsafe.SliceData(c), unsafe.SliceData(idx), groups, dim)
+	gatherV(unsafe.SliceData(dst), unsafe.SliceData(q), unsafe.SliceData(c), unsafe.SliceData(idx), groups, dim)
 }
 
 // newNEON returns a float engine on the NEON kernels. "neon" and "neon-dot"
@@ -76,7 +78,7 @@ func neonGather(dst, q, c []float32, idx []int32, groups, dim int) {
 func newNEON(name string) *Engine {
 	return &Engine{Name: name, Panel: 16, pair: fmaDot,
 		micro:  neonMicro(fmaN1, fmaN2, fmaN3, fmaN4, fmaN5),
-		gather: neonGather, gatherWidth: 4}
+		gather: neonGather, gatherWidth: 16}
 }
 
 var (

@@ -1539,47 +1539,199 @@ scale5:
 	BNE pass5
 	RET
 
-// func gatherN(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)
-TEXT ·gatherN(SB), NOSPLIT, $0-48
+// func gatherV(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)
+TEXT ·gatherV(SB), NOSPLIT, $0-48
 	MOVD dst+0(FP), R0
 	MOVD q+8(FP), R1
 	MOVD c+16(FP), R2
 	MOVD idx+24(FP), R3
 	MOVD groups+32(FP), R4
 	MOVD dim+40(FP), R5
-group:
+vgroup:
 	MOVW.P 4(R3), R6
 	ADD R6<<2, R2, R6
-	VEOR V0.B16, V0.B16, V0.B16
 	MOVW.P 4(R3), R7
 	ADD R7<<2, R2, R7
-	VEOR V1.B16, V1.B16, V1.B16
 	MOVW.P 4(R3), R8
 	ADD R8<<2, R2, R8
-	VEOR V2.B16, V2.B16, V2.B16
 	MOVW.P 4(R3), R9
 	ADD R9<<2, R2, R9
-	VEOR V3.B16, V3.B16, V3.B16
-	MOVD R1, R10
-	MOVD R5, R11
-dims:
-	FMOVS.P 4(R10), F4
-	FMOVS.P 4(R6), F5
-	FMOVS.P 4(R7), F6
-	FMOVS.P 4(R8), F7
-	FMOVS.P 4(R9), F8
-	FMADDS F5, F0, F4, F0
-	FMADDS F6, F1, F4, F1
-	FMADDS F7, F2, F4, F2
-	FMADDS F8, F3, F4, F3
-	SUBS $1, R11, R11
-	BNE dims
-	FMOVS.P F0, 4(R0)
-	FMOVS.P F1, 4(R0)
-	FMOVS.P F2, 4(R0)
-	FMOVS.P F3, 4(R0)
+	MOVW.P 4(R3), R10
+	ADD R10<<2, R2, R10
+	MOVW.P 4(R3), R11
+	ADD R11<<2, R2, R11
+	MOVW.P 4(R3), R12
+	ADD R12<<2, R2, R12
+	MOVW.P 4(R3), R13
+	ADD R13<<2, R2, R13
+	MOVW.P 4(R3), R14
+	ADD R14<<2, R2, R14
+	MOVW.P 4(R3), R15
+	ADD R15<<2, R2, R15
+	MOVW.P 4(R3), R16
+	ADD R16<<2, R2, R16
+	MOVW.P 4(R3), R17
+	ADD R17<<2, R2, R17
+	MOVW.P 4(R3), R19
+	ADD R19<<2, R2, R19
+	MOVW.P 4(R3), R20
+	ADD R20<<2, R2, R20
+	MOVW.P 4(R3), R21
+	ADD R21<<2, R2, R21
+	MOVW.P 4(R3), R22
+	ADD R22<<2, R2, R22
+	VEOR V24.B16, V24.B16, V24.B16
+	VEOR V25.B16, V25.B16, V25.B16
+	VEOR V26.B16, V26.B16, V26.B16
+	VEOR V27.B16, V27.B16, V27.B16
+	MOVD R1, R23
+	LSR $2, R5, R24
+	CBZ R24, vtail
+vdims:
+	VLD1.P 16(R23), [V31.S4]
+	VLD1.P 16(R6), [V0.S4]
+	VLD1.P 16(R7), [V1.S4]
+	VLD1.P 16(R8), [V2.S4]
+	VLD1.P 16(R9), [V3.S4]
+	VLD1.P 16(R10), [V4.S4]
+	VLD1.P 16(R11), [V5.S4]
+	VLD1.P 16(R12), [V6.S4]
+	VLD1.P 16(R13), [V7.S4]
+	VLD1.P 16(R14), [V8.S4]
+	VLD1.P 16(R15), [V9.S4]
+	VLD1.P 16(R16), [V10.S4]
+	VLD1.P 16(R17), [V11.S4]
+	VLD1.P 16(R19), [V12.S4]
+	VLD1.P 16(R20), [V13.S4]
+	VLD1.P 16(R21), [V14.S4]
+	VLD1.P 16(R22), [V15.S4]
+	WORD $0x4e812810 // trn1 v16.4s, v0.4s, v1.4s
+	WORD $0x4e816811 // trn2 v17.4s, v0.4s, v1.4s
+	WORD $0x4e832852 // trn1 v18.4s, v2.4s, v3.4s
+	WORD $0x4e836853 // trn2 v19.4s, v2.4s, v3.4s
+	WORD $0x4ed22a14 // trn1 v20.2d, v16.2d, v18.2d
+	WORD $0x4ed32a35 // trn1 v21.2d, v17.2d, v19.2d
+	WORD $0x4ed26a16 // trn2 v22.2d, v16.2d, v18.2d
+	WORD $0x4ed36a37 // trn2 v23.2d, v17.2d, v19.2d
+	WORD $0x4f9f1298 // fmla v24.4s, v20.4s, v31.s[0]
+	WORD $0x4fbf12b8 // fmla v24.4s, v21.4s, v31.s[1]
+	WORD $0x4f9f1ad8 // fmla v24.4s, v22.4s, v31.s[2]
+	WORD $0x4fbf1af8 // fmla v24.4s, v23.4s, v31.s[3]
+	WORD $0x4e852890 // trn1 v16.4s, v4.4s, v5.4s
+	WORD $0x4e856891 // trn2 v17.4s, v4.4s, v5.4s
+	WORD $0x4e8728d2 // trn1 v18.4s, v6.4s, v7.4s
+	WORD $0x4e8768d3 // trn2 v19.4s, v6.4s, v7.4s
+	WORD $0x4ed22a14 // trn1 v20.2d, v16.2d, v18.2d
+	WORD $0x4ed32a35 // trn1 v21.2d, v17.2d, v19.2d
+	WORD $0x4ed26a16 // trn2 v22.2d, v16.2d, v18.2d
+	WORD $0x4ed36a37 // trn2 v23.2d, v17.2d, v19.2d
+	WORD $0x4f9f1299 // fmla v25.4s, v20.4s, v31.s[0]
+	WORD $0x4fbf12b9 // fmla v25.4s, v21.4s, v31.s[1]
+	WORD $0x4f9f1ad9 // fmla v25.4s, v22.4s, v31.s[2]
+	WORD $0x4fbf1af9 // fmla v25.4s, v23.4s, v31.s[3]
+	WORD $0x4e892910 // trn1 v16.4s, v8.4s, v9.4s
+	WORD $0x4e896911 // trn2 v17.4s, v8.4s, v9.4s
+	WORD $0x4e8b2952 // trn1 v18.4s, v10.4s, v11.4s
+	WORD $0x4e8b6953 // trn2 v19.4s, v10.4s, v11.4s
+	WORD $0x4ed22a14 // trn1 v20.2d, v16.2d, v18.2d
+	WORD $0x4ed32a35 // trn1 v21.2d, v17.2d, v19.2d
+	WORD $0x4ed26a16 // trn2 v22.2d, v16.2d, v18.2d
+	WORD $0x4ed36a37 // trn2 v23.2d, v17.2d, v19.2d
+	WORD $0x4f9f129a // fmla v26.4s, v20.4s, v31.s[0]
+	WORD $0x4fbf12ba // fmla v26.4s, v21.4s, v31.s[1]
+	WORD $0x4f9f1ada // fmla v26.4s, v22.4s, v31.s[2]
+	WORD $0x4fbf1afa // fmla v26.4s, v23.4s, v31.s[3]
+	WORD $0x4e8d2990 // trn1 v16.4s, v12.4s, v13.4s
+	WORD $0x4e8d6991 // trn2 v17.4s, v12.4s, v13.4s
+	WORD $0x4e8f29d2 // trn1 v18.4s, v14.4s, v15.4s
+	WORD $0x4e8f69d3 // trn2 v19.4s, v14.4s, v15.4s
+	WORD $0x4ed22a14 // trn1 v20.2d, v16.2d, v18.2d
+	WORD $0x4ed32a35 // trn1 v21.2d, v17.2d, v19.2d
+	WORD $0x4ed26a16 // trn2 v22.2d, v16.2d, v18.2d
+	WORD $0x4ed36a37 // trn2 v23.2d, v17.2d, v19.2d
+	WORD $0x4f9f129b // fmla v27.4s, v20.4s, v31.s[0]
+	WORD $0x4fbf12bb // fmla v27.4s, v21.4s, v31.s[1]
+	WORD $0x4f9f1adb // fmla v27.4s, v22.4s, v31.s[2]
+	WORD $0x4fbf1afb // fmla v27.4s, v23.4s, v31.s[3]
+	SUBS $1, R24, R24
+	BNE vdims
+vtail:
+	VST1.P [V24.S4, V25.S4, V26.S4, V27.S4], 64(R0)
+	ANDS $3, R5, R24
+	BEQ vnext
+	SUB $64, R0, R0
+vtail1:
+	FMOVS.P 4(R23), F31
+	FMOVS 0(R0), F0
+	FMOVS.P 4(R6), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 0(R0)
+	FMOVS 4(R0), F0
+	FMOVS.P 4(R7), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 4(R0)
+	FMOVS 8(R0), F0
+	FMOVS.P 4(R8), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 8(R0)
+	FMOVS 12(R0), F0
+	FMOVS.P 4(R9), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 12(R0)
+	FMOVS 16(R0), F0
+	FMOVS.P 4(R10), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 16(R0)
+	FMOVS 20(R0), F0
+	FMOVS.P 4(R11), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 20(R0)
+	FMOVS 24(R0), F0
+	FMOVS.P 4(R12), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 24(R0)
+	FMOVS 28(R0), F0
+	FMOVS.P 4(R13), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 28(R0)
+	FMOVS 32(R0), F0
+	FMOVS.P 4(R14), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 32(R0)
+	FMOVS 36(R0), F0
+	FMOVS.P 4(R15), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 36(R0)
+	FMOVS 40(R0), F0
+	FMOVS.P 4(R16), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 40(R0)
+	FMOVS 44(R0), F0
+	FMOVS.P 4(R17), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 44(R0)
+	FMOVS 48(R0), F0
+	FMOVS.P 4(R19), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 48(R0)
+	FMOVS 52(R0), F0
+	FMOVS.P 4(R20), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 52(R0)
+	FMOVS 56(R0), F0
+	FMOVS.P 4(R21), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 56(R0)
+	FMOVS 60(R0), F0
+	FMOVS.P 4(R22), F1
+	FMADDS F1, F0, F31, F0
+	FMOVS F0, 60(R0)
+	SUBS $1, R24, R24
+	BNE vtail1
+	ADD $64, R0, R0
+vnext:
 	SUBS $1, R4, R4
-	BNE group
+	BNE vgroup
 	RET
 
 // func firstAtLeastN(x *float32, n int, thr float32) int
