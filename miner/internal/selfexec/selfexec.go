@@ -15,12 +15,14 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 )
 
-// EnvVar names the emulator that runs this binary, e.g.
-// HARDNEG_TEST_EXEC=qemu-aarch64-static; empty: found when needed.
+// EnvVar names the emulator that runs this binary, with its arguments if
+// any, e.g. HARDNEG_TEST_EXEC="qemu-aarch64-static -cpu max"; empty: found
+// when needed.
 const EnvVar = "HARDNEG_TEST_EXEC"
 
 // Command returns a command that runs this binary (os.Args[0]) with args,
@@ -33,35 +35,36 @@ func Command(args ...string) *exec.Cmd {
 		cmd.Err = err
 		return cmd
 	}
-	if emu == "" {
+	if len(emu) == 0 {
 		return exec.Command(os.Args[0], args...)
 	}
-	return exec.Command(emu, append([]string{os.Args[0]}, args...)...)
+	return exec.Command(emu[0], append(append(emu[1:len(emu):len(emu)], os.Args[0]), args...)...)
 }
 
 var emulator = sync.OnceValues(findEmulator)
 
-// findEmulator returns "" when this binary runs natively, else the emulator
-// to run it with. It tries the binary itself first (running no test), so a
+// findEmulator returns nothing when this binary runs natively, else the
+// emulator's command line (program, then arguments such as "-cpu max") to
+// run it with. It tries the binary itself first (running no test), so a
 // machine that can exec it (natively or through binfmt_misc) needs nothing.
-func findEmulator() (string, error) {
-	if e := os.Getenv(EnvVar); e != "" {
-		p, err := exec.LookPath(e)
+func findEmulator() ([]string, error) {
+	if e := strings.Fields(os.Getenv(EnvVar)); len(e) > 0 {
+		p, err := exec.LookPath(e[0])
 		if err != nil {
-			return "", fmt.Errorf("%s=%s: %w", EnvVar, e, err)
+			return nil, fmt.Errorf("%s=%s: %w", EnvVar, os.Getenv(EnvVar), err)
 		}
-		return p, nil
+		return append([]string{p}, e[1:]...), nil
 	}
 	err := exec.Command(os.Args[0], "-test.run=^$", "-test.count=1").Run()
 	if err == nil || !errors.Is(err, syscall.ENOEXEC) {
-		return "", nil // runs natively (any other failure shows in the real run)
+		return nil, nil // runs natively (any other failure shows in the real run)
 	}
 	name := "qemu-" + qemuArch(runtime.GOARCH) + "-static"
 	p, lerr := exec.LookPath(name)
 	if lerr != nil {
-		return "", fmt.Errorf("start %s: %w; no emulator: set %s or install %s (Debian: qemu-user-static)", os.Args[0], err, EnvVar, name)
+		return nil, fmt.Errorf("start %s: %w; no emulator: set %s or install %s (Debian: qemu-user-static)", os.Args[0], err, EnvVar, name)
 	}
-	return p, nil
+	return []string{p}, nil
 }
 
 // qemuArch is qemu's name of a GOARCH.
