@@ -31,6 +31,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/pipeline"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
@@ -100,7 +101,7 @@ type Activities struct {
 
 	mu      sync.Mutex
 	stores  map[string]storage.Store
-	plans   map[string]*planFile // by output URI + fingerprint
+	plans   map[string]*job.Plan // by output URI + fingerprint
 	queries pipeline.LRU[*queryBlock]
 	shards  pipeline.LRU[*shardData]
 	floats  pipeline.BufPool[float32] // shard buffers, recycled

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/synth"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/workflows"
@@ -403,7 +404,7 @@ func TestJobEqualsMinerInProcess(t *testing.T) {
 				t.Errorf("plan of %d blocks × %d shards: the test wants several of each", plan.Blocks, plan.CorpusShards)
 			}
 			out := strings.TrimPrefix(spec.Output, "file://")
-			if _, err := os.Stat(filepath.Join(out, SuccessKey)); err != nil {
+			if _, err := os.Stat(filepath.Join(out, job.SuccessKey)); err != nil {
 				t.Errorf("no _SUCCESS: %v", err)
 			}
 			if left := files(t, filepath.Join(out, "_work")); len(left) > 0 {

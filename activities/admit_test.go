@@ -57,7 +57,7 @@ func TestAdmissionBoundsMeasuredPeaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sel, err := p.selection()
+	sel, err := p.Selection()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/synth"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/workflows"
@@ -56,7 +57,7 @@ func BenchmarkMineTile(b *testing.B) {
 	in := workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: 0, Shard: 1}
 	out := strings.TrimSuffix(spec.Output, "/")
 	for b.Loop() {
-		os.Remove(filepath.Join(out, TileKey(plan.Fingerprint, 0, 1)))
+		os.Remove(filepath.Join(out, job.TileKey(plan.Fingerprint, 0, 1)))
 		if r, err := a.MineTile(ctx, in); err != nil || r.Skipped {
 			b.Fatal(err, r.Skipped)
 		}
@@ -144,7 +145,7 @@ func BenchmarkMergeRebalance(b *testing.B) {
 	out := strings.TrimSuffix(spec.Output, "/")
 	b.Run("merge", func(b *testing.B) {
 		for b.Loop() {
-			os.Remove(filepath.Join(out, BlockKey(plan.Fingerprint, 0)))
+			os.Remove(filepath.Join(out, job.BlockKey(plan.Fingerprint, 0)))
 			if _, err := a.MergeBlock(ctx, workflows.MergeInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: 0}); err != nil {
 				b.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/pipeline"
 	"github.com/hardneg/hardneg/workflows"
 )
@@ -108,7 +109,7 @@ func TestWaitingTileTakesCachedData(t *testing.T) {
 }
 
 // planJob plans spec with a and returns the plan and the plan file.
-func planJob(t *testing.T, a *Activities, spec workflows.Spec) (workflows.PlanResult, *planFile) {
+func planJob(t *testing.T, a *Activities, spec workflows.Spec) (workflows.PlanResult, *job.Plan) {
 	t.Helper()
 	ctx := context.Background()
 	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
@@ -156,5 +157,5 @@ func mineWaiting(t *testing.T, a *Activities, in workflows.TileInput, what strin
 
 // partial reads the partial of tile (b, s) of a job.
 func partial(t *testing.T, spec workflows.Spec, plan workflows.PlanResult, b, s int) []byte {
-	return mustRead(t, filepath.Join(strings.TrimPrefix(spec.Output, "file://"), TileKey(plan.Fingerprint, b, s)))
+	return mustRead(t, filepath.Join(strings.TrimPrefix(spec.Output, "file://"), job.TileKey(plan.Fingerprint, b, s)))
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
@@ -39,8 +40,8 @@ type program struct {
 type inputs struct {
 	CorpusRows int64       `json:"corpus_rows"`
 	QueryRows  int64       `json:"query_rows"`
-	Corpus     []shardInfo `json:"corpus"`
-	Queries    []shardInfo `json:"queries,omitempty"`
+	Corpus     []job.Shard `json:"corpus"`
+	Queries    []job.Shard `json:"queries,omitempty"`
 }
 
 type phase struct {
@@ -55,7 +56,7 @@ type phase struct {
 // folder. Run again after it succeeded (a retry), it only finishes the clean-up.
 func (a *Activities) Finalize(ctx context.Context, in workflows.FinalizeInput) (_ workflows.FinalizeResult, err error) {
 	defer func() { err = classifyIn(in.Spec, err) }()
-	res := workflows.FinalizeResult{Manifest: ManifestKey, Success: SuccessKey}
+	res := workflows.FinalizeResult{Manifest: job.ManifestKey, Success: job.SuccessKey}
 	if err := a.checkAllowed(in.Spec); err != nil {
 		return res, err
 	}
@@ -63,7 +64,7 @@ func (a *Activities) Finalize(ctx context.Context, in workflows.FinalizeInput) (
 	if err != nil {
 		return res, err
 	}
-	done, err := exists(ctx, out, SuccessKey)
+	done, err := exists(ctx, out, job.SuccessKey)
 	if err != nil {
 		return res, err
 	}
@@ -71,13 +72,13 @@ func (a *Activities) Finalize(ctx context.Context, in workflows.FinalizeInput) (
 		if err := a.writeManifest(ctx, in, out); err != nil {
 			return res, err
 		}
-		if err := out.Put(ctx, SuccessKey, strings.NewReader("")); err != nil {
-			return res, fmt.Errorf("write %s: %w", SuccessKey, err)
+		if err := out.Put(ctx, job.SuccessKey, strings.NewReader("")); err != nil {
+			return res, fmt.Errorf("write %s: %w", job.SuccessKey, err)
 		}
 	}
-	work, err := out.List(ctx, WorkPrefix(in.Fingerprint))
+	work, err := out.List(ctx, job.WorkPrefix(in.Fingerprint))
 	if err != nil {
-		return res, fmt.Errorf("list %s: %w", WorkPrefix(in.Fingerprint), err)
+		return res, fmt.Errorf("list %s: %w", job.WorkPrefix(in.Fingerprint), err)
 	}
 	for _, o := range work {
 		if err := out.Delete(ctx, o.Key); err != nil {
@@ -95,13 +96,13 @@ func (a *Activities) writeManifest(ctx context.Context, in workflows.FinalizeInp
 	if err != nil {
 		return err
 	}
-	sel, err := p.selection()
+	sel, err := p.Selection()
 	if err != nil {
 		return classify(err)
 	}
-	data, err := storage.ReadAll(ctx, out, StatsKey(p.Fingerprint))
+	data, err := storage.ReadAll(ctx, out, job.StatsKey(p.Fingerprint))
 	if errors.Is(err, storage.ErrNotExist) {
-		return fmt.Errorf("finalize: %s is missing (Rebalance has not run)", StatsKey(p.Fingerprint))
+		return fmt.Errorf("finalize: %s is missing (Rebalance has not run)", job.StatsKey(p.Fingerprint))
 	}
 	if err != nil {
 		return fmt.Errorf("read statistics: %w", err)
@@ -115,7 +116,7 @@ func (a *Activities) writeManifest(ctx context.Context, in workflows.FinalizeInp
 		return fmt.Errorf("decode statistics: %w", err)
 	}
 	for b := range p.Blocks {
-		m.Parts = append(m.Parts, PartKey(b))
+		m.Parts = append(m.Parts, job.PartKey(b))
 	}
 	for _, ph := range in.Phases {
 		m.Phases = append(m.Phases, phase{Name: ph.Name, Start: ph.Start, End: ph.End, Seconds: ph.End.Sub(ph.Start).Seconds()})
@@ -127,7 +128,7 @@ func (a *Activities) writeManifest(ctx context.Context, in workflows.FinalizeInp
 		return fmt.Errorf("list parts: %w", err)
 	}
 	for _, o := range objs {
-		if b, ok := partBlock(o.Key); ok && b >= p.Blocks {
+		if b, ok := job.PartBlock(o.Key); ok && b >= p.Blocks {
 			if err := out.Delete(ctx, o.Key); err != nil {
 				return fmt.Errorf("remove stale %s: %w", o.Key, err)
 			}
@@ -137,22 +138,10 @@ func (a *Activities) writeManifest(ctx context.Context, in workflows.FinalizeInp
 	if err != nil {
 		return err
 	}
-	if err := out.Put(ctx, ManifestKey, bytes.NewReader(append(js, '\n'))); err != nil {
-		return fmt.Errorf("write %s: %w", ManifestKey, err)
+	if err := out.Put(ctx, job.ManifestKey, bytes.NewReader(append(js, '\n'))); err != nil {
+		return fmt.Errorf("write %s: %w", job.ManifestKey, err)
 	}
 	return nil
-}
-
-// partBlock returns the block of a key named exactly as PartKey names parts.
-func partBlock(key string) (int, bool) {
-	var b int
-	if !isPart(key) {
-		return 0, false
-	}
-	if _, err := fmt.Sscanf(key, "part-%d.parquet", &b); err != nil || PartKey(b) != key {
-		return 0, false
-	}
-	return b, true
 }
 
 func buildInfo() program {

@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
@@ -32,23 +33,23 @@ func (a *Activities) Finished(ctx context.Context, in workflows.FinishedInput) (
 	not := func(format string, args ...any) (workflows.FinishedResult, error) {
 		return workflows.FinishedResult{Reason: fmt.Sprintf(format, args...)}, nil
 	}
-	done, err := exists(ctx, out, SuccessKey)
+	done, err := exists(ctx, out, job.SuccessKey)
 	if err != nil {
 		return workflows.FinishedResult{}, err
 	}
 	if !done {
-		return not("no %s in the output", SuccessKey)
+		return not("no %s in the output", job.SuccessKey)
 	}
-	data, err := storage.ReadAll(ctx, out, ManifestKey)
+	data, err := storage.ReadAll(ctx, out, job.ManifestKey)
 	if errors.Is(err, storage.ErrNotExist) {
-		return not("%s but no %s in the output", SuccessKey, ManifestKey)
+		return not("%s but no %s in the output", job.SuccessKey, job.ManifestKey)
 	}
 	if err != nil {
-		return workflows.FinishedResult{}, fmt.Errorf("read %s: %w", ManifestKey, err)
+		return workflows.FinishedResult{}, fmt.Errorf("read %s: %w", job.ManifestKey, err)
 	}
 	var m manifest
 	if err := json.Unmarshal(data, &m); err != nil || m.Fingerprint == "" {
-		return not("%s does not decode or has no fingerprint (%v)", ManifestKey, err)
+		return not("%s does not decode or has no fingerprint (%v)", job.ManifestKey, err)
 	}
 	fp, ok, err := a.inputsFingerprint(ctx, spec)
 	if err != nil {
@@ -64,10 +65,10 @@ func (a *Activities) Finished(ctx context.Context, in workflows.FinishedInput) (
 		if err != nil {
 			return workflows.FinishedResult{}, err
 		}
-		return not("%s lists %s, which is not in the output", ManifestKey, missing)
+		return not("%s lists %s, which is not in the output", job.ManifestKey, missing)
 	}
 	res := workflows.FinishedResult{
-		Finished: true, Fingerprint: fp, Manifest: ManifestKey,
+		Finished: true, Fingerprint: fp, Manifest: job.ManifestKey,
 		QueryShards: len(m.Inputs.Queries), CorpusShards: len(m.Inputs.Corpus),
 		QueryRows: m.Inputs.QueryRows, CorpusRows: m.Inputs.CorpusRows, Blocks: len(m.Parts),
 		Rebalance: workflows.RebalanceResult{
@@ -88,10 +89,10 @@ func (a *Activities) Finished(ctx context.Context, in workflows.FinishedInput) (
 // shard's key, size and ETag, which a listing gives, and not what a footer
 // holds. ok is false when an input prefix holds no shard (Plan refuses that).
 func (a *Activities) inputsFingerprint(ctx context.Context, spec workflows.Spec) (_ string, ok bool, _ error) {
-	p := &planFile{Spec: spec}
+	p := &job.Plan{Spec: spec}
 	for _, g := range []struct {
 		uri  string
-		dest *[]shardInfo
+		dest *[]job.Shard
 	}{{spec.Corpus, &p.Corpus}, {spec.Queries, &p.Queries}} {
 		if g.uri == "" {
 			continue
@@ -109,10 +110,10 @@ func (a *Activities) inputsFingerprint(ctx context.Context, spec workflows.Spec)
 			return "", false, nil
 		}
 		for _, o := range objs {
-			*g.dest = append(*g.dest, shardInfo{Key: o.Key, Size: o.Size, ETag: o.ETag})
+			*g.dest = append(*g.dest, job.Shard{Key: o.Key, Size: o.Size, ETag: o.ETag})
 		}
 	}
-	return fingerprint(p), true, nil
+	return job.Fingerprint(p), true, nil
 }
 
 // shardObjects lists the input shards under uri: its *.parquet objects, in

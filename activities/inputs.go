@@ -14,13 +14,14 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
 
 // footer is what Plan learns from one shard's footer.
 type footer struct {
-	info      shardInfo
+	info      job.Shard
 	name      string // URI, for messages
 	dim       int
 	idKind    dataset.Kind
@@ -90,7 +91,7 @@ func (a *Activities) footers(ctx context.Context, spec workflows.Spec, uri, what
 				return classify(fmt.Errorf("read footer of %s: %w", name, err))
 			}
 			fs[i] = footer{
-				info: shardInfo{Key: o.Key, Size: o.Size, ETag: o.ETag, Rows: sh.Rows()},
+				info: job.Shard{Key: o.Key, Size: o.Size, ETag: o.ETag, Rows: sh.Rows()},
 				name: name, dim: sh.Dim(), idKind: sh.IDKind(),
 				hasPos: sh.HasPositives(), posKind: sh.PositivesKind(),
 				hasLabels: sh.HasLabels(), labelKind: sh.LabelKind(),
@@ -269,7 +270,7 @@ func repeatedHashes(perShard [][]uint64) map[uint64]struct{} {
 
 // openShard opens one input shard and reads its footer. closer closes the
 // object.
-func (a *Activities) openShard(ctx context.Context, st storage.Store, info shardInfo, name string, spec workflows.Spec) (*dataset.Shard, func(), error) {
+func (a *Activities) openShard(ctx context.Context, st storage.Store, info job.Shard, name string, spec workflows.Spec) (*dataset.Shard, func(), error) {
 	obj, err := openPlanned(ctx, st, info, name)
 	if err != nil {
 		return nil, nil, err
@@ -278,7 +279,7 @@ func (a *Activities) openShard(ctx context.Context, st storage.Store, info shard
 }
 
 // openFrom opens the shard name read through r; closing it closes obj.
-func openFrom(r io.ReaderAt, obj storage.Object, info shardInfo, name string, spec workflows.Spec) (*dataset.Shard, func(), error) {
+func openFrom(r io.ReaderAt, obj storage.Object, info job.Shard, name string, spec workflows.Spec) (*dataset.Shard, func(), error) {
 	sh, err := dataset.OpenShard(r, info.Size, name, columns(spec))
 	if err != nil {
 		obj.Close()
@@ -289,7 +290,7 @@ func openFrom(r io.ReaderAt, obj storage.Object, info shardInfo, name string, sp
 
 // openPlanned opens a shard the plan listed, and checks it is the object
 // the plan saw.
-func openPlanned(ctx context.Context, st storage.Store, info shardInfo, name string) (storage.Object, error) {
+func openPlanned(ctx context.Context, st storage.Store, info job.Shard, name string) (storage.Object, error) {
 	obj, err := st.Open(ctx, info.Key)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotExist) {

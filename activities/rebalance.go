@@ -10,6 +10,7 @@ import (
 
 	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/checkpoint"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
@@ -69,7 +70,7 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 	if err != nil {
 		return res, err
 	}
-	sel, err := p.selection()
+	sel, err := p.Selection()
 	if err != nil {
 		return res, classify(err)
 	}
@@ -77,7 +78,7 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 	stats := &miner.Stats{}
 	var sf statsFile
 	for b := range p.Blocks {
-		key := BlockKey(p.Fingerprint, b)
+		key := job.BlockKey(p.Fingerprint, b)
 		data, err := storage.ReadAll(ctx, out, key)
 		if errors.Is(err, storage.ErrNotExist) {
 			return res, fmt.Errorf("rebalance: candidates %s are missing", key)
@@ -118,7 +119,7 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 	if err != nil {
 		return res, err
 	}
-	if err := out.Put(ctx, StatsKey(p.Fingerprint), bytes.NewReader(data)); err != nil {
+	if err := out.Put(ctx, job.StatsKey(p.Fingerprint), bytes.NewReader(data)); err != nil {
 		return res, fmt.Errorf("write statistics: %w", err)
 	}
 	return res, nil
@@ -208,7 +209,7 @@ func negativeColumns(negs []miner.Negative) (scores []float32, kinds []string, r
 }
 
 // fillStats summarises stats into sf, naming the most frequent negatives by id.
-func (a *Activities) fillStats(ctx context.Context, p *planFile, sel miner.Selection, stats *miner.Stats, sf *statsFile) error {
+func (a *Activities) fillStats(ctx context.Context, p *job.Plan, sel miner.Selection, stats *miner.Stats, sf *statsFile) error {
 	sf.Queries, sf.ShortHard, sf.ShortRows = stats.Queries, stats.ShortHard, stats.ShortRows
 	sf.NoAnchor, sf.Capped = stats.NoAnchor, stats.Capped
 	rm := stats.Removed
@@ -245,7 +246,7 @@ type rowIDs map[int64]string
 
 // corpusIDs reads the ids of a few global corpus rows, opening only the
 // shards that hold them.
-func (a *Activities) corpusIDs(ctx context.Context, p *planFile, rows []int64) (rowIDs, error) {
+func (a *Activities) corpusIDs(ctx context.Context, p *job.Plan, rows []int64) (rowIDs, error) {
 	ids := rowIDs{}
 	st, err := a.store(ctx, p.Spec.Corpus)
 	if err != nil {

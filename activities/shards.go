@@ -11,6 +11,7 @@ import (
 
 	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/hugepages"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/pipeline"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
@@ -34,7 +35,7 @@ func (c *countingReader) ReadAt(p []byte, off int64) (int, error) {
 func (a *Activities) counting(r io.ReaderAt) io.ReaderAt { return &countingReader{r: r, a: a} }
 
 // loadPlan returns the plan of a job (cached per process) and its output store.
-func (a *Activities) loadPlan(ctx context.Context, spec workflows.Spec, fp string) (*planFile, storage.Store, error) {
+func (a *Activities) loadPlan(ctx context.Context, spec workflows.Spec, fp string) (*job.Plan, storage.Store, error) {
 	out, err := a.store(ctx, spec.Output)
 	if err != nil {
 		return nil, nil, err
@@ -46,24 +47,24 @@ func (a *Activities) loadPlan(ctx context.Context, spec workflows.Spec, fp strin
 	if ok {
 		return p, out, nil
 	}
-	data, err := storage.ReadAll(ctx, out, PlanKey(fp))
+	data, err := storage.ReadAll(ctx, out, job.PlanKey(fp))
 	if err != nil {
 		if errors.Is(err, storage.ErrNotExist) {
-			return nil, nil, invalid(fmt.Sprintf("%s%s: the plan is missing (was _work/ removed during the job?)", workflows.WithSlash(spec.Output), PlanKey(fp)))
+			return nil, nil, invalid(fmt.Sprintf("%s%s: the plan is missing (was _work/ removed during the job?)", workflows.WithSlash(spec.Output), job.PlanKey(fp)))
 		}
 		return nil, nil, fmt.Errorf("read plan: %w", err)
 	}
-	p = new(planFile)
+	p = new(job.Plan)
 	if err := json.Unmarshal(data, p); err != nil {
-		return nil, nil, fmt.Errorf("decode plan %s: %w", PlanKey(fp), err)
+		return nil, nil, fmt.Errorf("decode plan %s: %w", job.PlanKey(fp), err)
 	}
-	if p.Format != planFormat || p.Fingerprint != fp {
+	if p.Format != job.Format || p.Fingerprint != fp {
 		return nil, nil, invalid(fmt.Sprintf("%s: plan of format %d, fingerprint %s; want %d, %s",
-			PlanKey(fp), p.Format, p.Fingerprint, planFormat, fp))
+			job.PlanKey(fp), p.Format, p.Fingerprint, job.Format, fp))
 	}
 	a.mu.Lock()
 	if a.plans == nil {
-		a.plans = map[string]*planFile{}
+		a.plans = map[string]*job.Plan{}
 	}
 	a.plans[cacheKey] = p
 	a.mu.Unlock()
@@ -103,7 +104,7 @@ type needs struct{ labels, positives bool }
 //
 // The shard's bytes are decoded from raw when a waiting tile fetched them
 // there (fetchTile), and read from the store otherwise.
-func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs, raw pipeline.FetchedSet) (*shardData, error) {
+func (a *Activities) loadShard(ctx context.Context, p *job.Plan, s int, n needs, raw pipeline.FetchedSet) (*shardData, error) {
 	info := p.Corpus[s]
 	a.shards.SetLimit(a.ShardCacheBytes)
 	return a.shards.Get(shardKey(p, s, n), info.Rows*int64(p.Dim)*4, func() (*shardData, error) {
@@ -117,18 +118,18 @@ func (a *Activities) loadShard(ctx context.Context, p *planFile, s int, n needs,
 
 // shardKey names corpus shard s of p's job, read with n, within this
 // process (the shard cache).
-func shardKey(p *planFile, s int, n needs) string {
+func shardKey(p *job.Plan, s int, n needs) string {
 	return fmt.Sprintf("%s\x00%s\x00%d\x00%v", p.Spec.Output, p.Fingerprint, s, n)
 }
 
 // readShard reads one shard whole.
-func (a *Activities) readShard(ctx context.Context, p *planFile, uri string, info shardInfo, n needs) (*shardData, error) {
+func (a *Activities) readShard(ctx context.Context, p *job.Plan, uri string, info job.Shard, n needs) (*shardData, error) {
 	return a.readShardInto(ctx, p, uri, info, n, nil, nil)
 }
 
 // readShardInto reads one shard whole, its embeddings into dst when it is
 // large enough, from its bytes in raw when they are there.
-func (a *Activities) readShardInto(ctx context.Context, p *planFile, uri string, info shardInfo, n needs, dst []float32, raw pipeline.FetchedSet) (*shardData, error) {
+func (a *Activities) readShardInto(ctx context.Context, p *job.Plan, uri string, info job.Shard, n needs, dst []float32, raw pipeline.FetchedSet) (*shardData, error) {
 	name := workflows.WithSlash(uri) + info.Key
 	sh, closer, err := a.openTileShard(ctx, uri, info, name, p.Spec, raw)
 	if err != nil {
@@ -178,17 +179,9 @@ type queryBlock struct {
 // Release lets go of a block handed out by loadQueryBlock.
 func (q *queryBlock) Release() { q.Drop() }
 
-// blockRange returns the global query rows [lo, hi) of block b.
-func blockRange(p *planFile, b int) (lo, hi int64, err error) {
-	if lo, hi = workflows.BlockRange(p.Spec, p.QueryRows, b); lo >= hi {
-		return 0, 0, fmt.Errorf("block %d is outside the plan's %d query rows", b, p.QueryRows)
-	}
-	return lo, hi, nil
-}
-
 // queryBlockKey names query block b of p's job within this process (the
 // query block cache, pipeline.FloorBook).
-func queryBlockKey(p *planFile, b int) string {
+func queryBlockKey(p *job.Plan, b int) string {
 	return p.Spec.Output + "\x00" + p.Fingerprint + "\x00" + strconv.Itoa(b)
 }
 
@@ -199,8 +192,8 @@ func queryBlockKey(p *planFile, b int) string {
 // another.
 //
 // The caller must release the block when done with it.
-func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int, raw pipeline.FetchedSet) (*queryBlock, error) {
-	lo, hi, err := blockRange(p, b)
+func (a *Activities) loadQueryBlock(ctx context.Context, p *job.Plan, b int, raw pipeline.FetchedSet) (*queryBlock, error) {
+	lo, hi, err := p.BlockRange(b)
 	if err != nil {
 		return nil, err
 	}
@@ -212,8 +205,8 @@ func (a *Activities) loadQueryBlock(ctx context.Context, p *planFile, b int, raw
 
 // readQueryBlock reads the global query rows [lo, hi), from the shards'
 // bytes in raw when they are there.
-func (a *Activities) readQueryBlock(ctx context.Context, p *planFile, lo, hi int64, raw pipeline.FetchedSet) (*queryBlock, error) {
-	shards, uri := p.queryShards()
+func (a *Activities) readQueryBlock(ctx context.Context, p *job.Plan, lo, hi int64, raw pipeline.FetchedSet) (*queryBlock, error) {
+	shards, uri := p.QueryShards()
 	qb := &queryBlock{first: lo, emb: miner.Matrix{Rows: int(hi - lo), Dim: p.Dim, Data: hugepages.Make[float32](int(hi-lo) * p.Dim)}}
 	for _, info := range shards {
 		from, to := max(lo, info.First), min(hi, info.First+info.Rows)
@@ -233,7 +226,7 @@ func (a *Activities) readQueryBlock(ctx context.Context, p *planFile, lo, hi int
 
 // readQueryRows reads rows [lo, hi) of one query shard: the embeddings into
 // dst, the ids, labels and positives onto the ends of qb's.
-func (a *Activities) readQueryRows(ctx context.Context, p *planFile, uri string, info shardInfo, lo, hi int64, dst []float32, qb *queryBlock, raw pipeline.FetchedSet) error {
+func (a *Activities) readQueryRows(ctx context.Context, p *job.Plan, uri string, info job.Shard, lo, hi int64, dst []float32, qb *queryBlock, raw pipeline.FetchedSet) error {
 	name := workflows.WithSlash(uri) + info.Key
 	sh, closer, err := a.openTileShard(ctx, uri, info, name, p.Spec, raw)
 	if err != nil {
@@ -296,13 +289,13 @@ type queryMeta struct {
 
 // loadQueryMeta reads the ids (and positives or labels) of block b's
 // queries: only the block's rows of the query shards.
-func (a *Activities) loadQueryMeta(ctx context.Context, p *planFile, b int) (*queryMeta, error) {
-	shards, uri := p.queryShards()
+func (a *Activities) loadQueryMeta(ctx context.Context, p *job.Plan, b int) (*queryMeta, error) {
+	shards, uri := p.QueryShards()
 	st, err := a.store(ctx, uri)
 	if err != nil {
 		return nil, err
 	}
-	lo, hi, err := blockRange(p, b)
+	lo, hi, err := p.BlockRange(b)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +313,7 @@ func (a *Activities) loadQueryMeta(ctx context.Context, p *planFile, b int) (*qu
 }
 
 // readQueryMeta reads rows [lo, hi) of one query shard onto the ends of m's.
-func (a *Activities) readQueryMeta(ctx context.Context, st storage.Store, p *planFile, uri string, info shardInfo, lo, hi int64, m *queryMeta) error {
+func (a *Activities) readQueryMeta(ctx context.Context, st storage.Store, p *job.Plan, uri string, info job.Shard, lo, hi int64, m *queryMeta) error {
 	name := workflows.WithSlash(uri) + info.Key
 	sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
 	if err != nil {

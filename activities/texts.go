@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
@@ -21,7 +22,7 @@ type docRows struct {
 // readTexts reads the texts of the given global rows of the shards under
 // uri, opening only the shards that hold them. rows must be sorted and
 // distinct. What it holds is the texts asked for, and one page per shard.
-func (a *Activities) readTexts(ctx context.Context, p *planFile, shards []shardInfo, uri string, rows []int64) (map[int64]string, error) {
+func (a *Activities) readTexts(ctx context.Context, p *job.Plan, shards []job.Shard, uri string, rows []int64) (map[int64]string, error) {
 	texts := make(map[int64]string, len(rows))
 	if len(rows) == 0 {
 		return texts, nil
@@ -59,12 +60,12 @@ func (a *Activities) readTexts(ctx context.Context, p *planFile, shards []shardI
 
 // blockTexts reads the texts a block's part needs: its queries' (global
 // query rows [lo, hi)) and those of every document its rows name.
-func (a *Activities) blockTexts(ctx context.Context, p *planFile, lo, hi int64, docs []docRows) (queries, corpus map[int64]string, err error) {
+func (a *Activities) blockTexts(ctx context.Context, p *job.Plan, lo, hi int64, docs []docRows) (queries, corpus map[int64]string, err error) {
 	qrows := make([]int64, 0, hi-lo)
 	for r := lo; r < hi; r++ {
 		qrows = append(qrows, r)
 	}
-	qshards, quri := p.queryShards()
+	qshards, quri := p.QueryShards()
 	if queries, err = a.readTexts(ctx, p, qshards, quri, qrows); err != nil {
 		return nil, nil, err
 	}
@@ -80,20 +81,20 @@ func (a *Activities) blockTexts(ctx context.Context, p *planFile, lo, hi int64, 
 // writePart encodes block b's rows in the spec's output format, with the
 // texts when the spec names a text column, stores the part and returns how
 // many rows it holds.
-func (a *Activities) writePart(ctx context.Context, p *planFile, out storage.Store, b int, rows []dataset.PartRow, docs []docRows) (int64, error) {
+func (a *Activities) writePart(ctx context.Context, p *job.Plan, out storage.Store, b int, rows []dataset.PartRow, docs []docRows) (int64, error) {
 	var buf bytes.Buffer
 	n, err := a.encodePart(ctx, &buf, p, b, rows, docs)
 	if err != nil {
-		return 0, fmt.Errorf("encode %s: %w", PartKey(b), err)
+		return 0, fmt.Errorf("encode %s: %w", job.PartKey(b), err)
 	}
-	if err := out.Put(ctx, PartKey(b), &buf); err != nil {
-		return 0, fmt.Errorf("write %s: %w", PartKey(b), err)
+	if err := out.Put(ctx, job.PartKey(b), &buf); err != nil {
+		return 0, fmt.Errorf("write %s: %w", job.PartKey(b), err)
 	}
 	return n, nil
 }
 
 // encodePart writes block b's part to w and returns its rows.
-func (a *Activities) encodePart(ctx context.Context, w io.Writer, p *planFile, b int, rows []dataset.PartRow, docs []docRows) (int64, error) {
+func (a *Activities) encodePart(ctx context.Context, w io.Writer, p *job.Plan, b int, rows []dataset.PartRow, docs []docRows) (int64, error) {
 	txt, err := a.partTexts(ctx, p, b, docs)
 	if err != nil {
 		return 0, err
@@ -130,11 +131,11 @@ func (t *partTextSet) docs(rows []int64) []string {
 
 // partTexts reads the texts of block b's part, or returns nil when the spec
 // names no text column.
-func (a *Activities) partTexts(ctx context.Context, p *planFile, b int, docs []docRows) (*partTextSet, error) {
+func (a *Activities) partTexts(ctx context.Context, p *job.Plan, b int, docs []docRows) (*partTextSet, error) {
 	if p.Spec.TextColumn == "" {
 		return nil, nil
 	}
-	lo, hi, err := blockRange(p, b)
+	lo, hi, err := p.BlockRange(b)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +163,7 @@ func trainingRows(rows []dataset.PartRow, docs []docRows, txt *partTextSet) []da
 }
 
 // trainingLayout is the layout of the plan's training parts.
-func trainingLayout(p *planFile) dataset.TrainingLayout {
+func trainingLayout(p *job.Plan) dataset.TrainingLayout {
 	l := dataset.TrainingLayout{Format: p.Spec.OutputFormat, Scores: p.Spec.OutputScores,
 		Negatives: p.Spec.NumNegatives + p.Spec.EasyNegatives, AnchorKind: dataset.String, DocKind: dataset.String}
 	if p.Spec.TextColumn == "" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/checkpoint"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/pipeline"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
@@ -19,7 +20,7 @@ import (
 )
 
 // MineTile searches one query block against one corpus shard and writes the
-// partial result to TileKey (_work/<fingerprint>/tile-bNNNNN-sNNNNN.ckpt). A
+// partial result to job.TileKey (_work/<fingerprint>/tile-bNNNNN-sNNNNN.ckpt). A
 // tile whose partial exists is skipped: it was mined by an earlier attempt or
 // run.
 // The search starts from the floors of the block's tiles this process
@@ -40,7 +41,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	if err := a.admitTile(p, in.Block, in.Shard); err != nil {
 		return res, err
 	}
-	key := TileKey(p.Fingerprint, in.Block, in.Shard)
+	key := job.TileKey(p.Fingerprint, in.Block, in.Shard)
 	if exists, err := exists(ctx, out, key); err != nil || exists {
 		res.Skipped = exists
 		if exists {
@@ -80,7 +81,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 type tileRun struct {
 	a     *Activities
 	ctx   context.Context
-	p     *planFile
+	p     *job.Plan
 	in    workflows.TileInput
 	n     needs
 	start time.Time
@@ -223,7 +224,7 @@ func (d *tileData) release() {
 // readTile reads a tile's query block and corpus shard, from the objects'
 // bytes in raw when they are there, and builds the miner's tile (without
 // floors). The caller must release what it gets.
-func (a *Activities) readTile(ctx context.Context, p *planFile, in workflows.TileInput, n needs, raw pipeline.FetchedSet) (*tileData, error) {
+func (a *Activities) readTile(ctx context.Context, p *job.Plan, in workflows.TileInput, n needs, raw pipeline.FetchedSet) (*tileData, error) {
 	// The query block and the shard are read at once: each is mostly waiting
 	// on the store when it is remote.
 	d := &tileData{}
@@ -262,8 +263,8 @@ func exists(ctx context.Context, st storage.Store, key string) (bool, error) {
 // buildTile joins a query block and a corpus shard into the miner's tile: the
 // pool size, the positives found in this shard, labels, the queries' own rows
 // in self mode and the easy-negative seeds.
-func (a *Activities) buildTile(p *planFile, qb *queryBlock, shard *shardData, cs shardInfo) (miner.Tile, error) {
-	sel, err := p.selection()
+func (a *Activities) buildTile(p *job.Plan, qb *queryBlock, shard *shardData, cs job.Shard) (miner.Tile, error) {
+	sel, err := p.Selection()
 	if err != nil {
 		return miner.Tile{}, classify(err)
 	}
@@ -309,7 +310,7 @@ func (a *Activities) buildTile(p *planFile, qb *queryBlock, shard *shardData, cs
 
 // querySeeds derives each query's seed from the job's seed, run, epoch and
 // the query id.
-func querySeeds(p *planFile, ids []queryID) []uint64 {
+func querySeeds(p *job.Plan, ids []queryID) []uint64 {
 	seeds := make([]uint64, len(ids))
 	for q, id := range ids {
 		seeds[q] = miner.QuerySeed(uint64(p.Spec.Seed), p.Spec.Run, int64(p.Spec.Epoch), id.format(p.QueryIDKind))
