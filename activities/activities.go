@@ -21,21 +21,18 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 
-	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/internal/location"
 	"github.com/hardneg/hardneg/internal/pipeline"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
-	"github.com/hardneg/hardneg/storage/backend"
 	"github.com/hardneg/hardneg/workflows"
 )
 
@@ -100,7 +97,7 @@ type Activities struct {
 	turns pipeline.Turns
 
 	mu      sync.Mutex
-	stores  map[string]storage.Store
+	stores  location.Stores
 	plans   map[string]*job.Plan // by output URI + fingerprint
 	queries pipeline.LRU[*queryBlock]
 	shards  pipeline.LRU[*shardData]
@@ -127,36 +124,10 @@ func (a *Activities) count(name string, tags map[string]string, delta float64) {
 	}
 }
 
-// store returns the store of a URI prefix, opening it once per process.
+// store returns the store of a URI prefix, opening it once per process
+// (location.Stores).
 func (a *Activities) store(ctx context.Context, uri string) (storage.Store, error) {
-	a.mu.Lock()
-	s, ok := a.stores[uri]
-	a.mu.Unlock()
-	if ok {
-		return s, nil
-	}
-	open := a.OpenStore
-	if open == nil {
-		open = func(ctx context.Context, uri string) (storage.Store, error) {
-			s, _, err := backend.Open(ctx, uri)
-			return s, err
-		}
-	}
-	s, err := open(ctx, uri)
-	if err != nil {
-		// A URI that names no store cannot be fixed by retrying.
-		if _, perr := storage.ParseURI(uri); perr != nil {
-			return nil, invalid(fmt.Sprintf("%s: %v", uri, perr))
-		}
-		return nil, fmt.Errorf("open store %s: %w", uri, err)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.stores == nil {
-		a.stores = map[string]storage.Store{}
-	}
-	a.stores[uri] = located{s, uri}
-	return a.stores[uri], nil
+	return a.stores.Open(ctx, uri, a.OpenStore)
 }
 
 // checkAllowed refuses a spec whose corpus, queries or output lies outside
@@ -176,35 +147,6 @@ func (a *Activities) checkAllowed(spec workflows.Spec) error {
 		}
 	}
 	return nil
-}
-
-// invalid is a non-retryable InvalidInput error with message msg.
-func invalid(msg string) error {
-	return temporal.NewNonRetryableApplicationError(msg, workflows.ErrInvalidInput, nil)
-}
-
-// classify turns bad input (a *dataset.InputError, a *miner.ParamError or a
-// *workflows.FieldError anywhere in err's chain) into a non-retryable
-// InvalidInput error with the cause's own message, and leaves other errors as
-// they are. Every activity passes the error it returns through classifyIn,
-// which calls it and judges the stores' errors too.
-func classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	var in *dataset.InputError
-	if errors.As(err, &in) {
-		return temporal.NewNonRetryableApplicationError(in.Error(), workflows.ErrInvalidInput, err)
-	}
-	var pe *miner.ParamError
-	if errors.As(err, &pe) {
-		return temporal.NewNonRetryableApplicationError(pe.Error(), workflows.ErrInvalidInput, err)
-	}
-	var fe *workflows.FieldError
-	if errors.As(err, &fe) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrInvalidInput, err)
-	}
-	return err
 }
 
 // heartbeat records details now and then every a.HeartbeatEvery until the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/internal/location"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
@@ -47,7 +48,7 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 	if err := out.Delete(ctx, job.SuccessKey); err != nil {
 		return workflows.PlanResult{}, fmt.Errorf("delete %s: %w", job.SuccessKey, err)
 	}
-	if err := probeWritable(ctx, out); err != nil {
+	if err := location.ProbeWritable(ctx, out); err != nil {
 		return workflows.PlanResult{}, err
 	}
 
@@ -141,16 +142,4 @@ func doneWork(ctx context.Context, out storage.Store, p *job.Plan) (tiles, block
 		}
 	}
 	return tiles, blocks, nil
-}
-
-// probeWritable writes and deletes job.ProbeKey, so that an output the worker
-// may not write fails the job before any mining rather than after it.
-func probeWritable(ctx context.Context, out storage.Store) error {
-	if err := out.Put(ctx, job.ProbeKey, bytes.NewReader([]byte("hardneg write probe\n"))); err != nil {
-		return fmt.Errorf("probe that the output is writable: %w", err)
-	}
-	if err := out.Delete(ctx, job.ProbeKey); err != nil {
-		return fmt.Errorf("probe that the output is writable: %w", err)
-	}
-	return nil
 }
