@@ -28,6 +28,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/hardneg/hardneg/internal/inputs"
 	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/location"
 	"github.com/hardneg/hardneg/internal/pipeline"
@@ -128,6 +129,12 @@ func (a *Activities) count(name string, tags map[string]string, delta float64) {
 // (location.Stores).
 func (a *Activities) store(ctx context.Context, uri string) (storage.Store, error) {
 	return a.stores.Open(ctx, uri, a.OpenStore)
+}
+
+// source is where the activities read input shards from: their stores,
+// counting the bytes read, heartbeating through long checks.
+func (a *Activities) source() inputs.Source {
+	return inputs.Source{Store: a.store, Count: a.counting, Beat: beat}
 }
 
 // checkAllowed refuses a spec whose corpus, queries or output lies outside

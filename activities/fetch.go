@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/internal/inputs"
 	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/pipeline"
 	"github.com/hardneg/hardneg/storage"
@@ -63,20 +64,20 @@ func (a *Activities) fetchTile(ctx context.Context, p *job.Plan, in workflows.Ti
 func (a *Activities) openTileShard(ctx context.Context, uri string, info job.Shard, name string, spec workflows.Spec, raw pipeline.FetchedSet) (*dataset.Shard, func(), error) {
 	if b := raw.Bytes(name); b != nil {
 		obj := bytesObject{bytes.NewReader(b), storage.ObjectInfo{Key: info.Key, Size: info.Size, ETag: info.ETag}}
-		return openFrom(obj, obj, info, name, spec)
+		return inputs.OpenFrom(obj, obj, info, name, spec)
 	}
 	st, err := a.store(ctx, uri)
 	if err != nil {
 		return nil, nil, err
 	}
-	return a.openShard(ctx, st, info, name, spec)
+	return a.source().Open(ctx, st, info, name, spec)
 }
 
 // fetchObject reads the planned shard name of st whole into buf, which holds
 // exactly its size. One ReadAt: the store splits a large read into ranged
 // requests it sends in parallel (storage/s3).
 func (a *Activities) fetchObject(ctx context.Context, st storage.Store, info job.Shard, name string, buf []byte) error {
-	obj, err := openPlanned(ctx, st, info, name)
+	obj, err := inputs.OpenPlanned(ctx, st, info, name)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ type manifest struct {
 	RangeMax     int            `json:"range_max"`     // effective
 	MaxPositives int            `json:"max_positives"`
 	Dim          int            `json:"dim"`
-	Inputs       inputs         `json:"inputs"`
+	Inputs       manifestInputs `json:"inputs"`
 	Statistics   statsFile      `json:"statistics"`
 	Parts        []string       `json:"parts"`
 	Phases       []phase        `json:"phases"`
@@ -37,7 +37,7 @@ type program struct {
 	Go       string `json:"go"`
 }
 
-type inputs struct {
+type manifestInputs struct {
 	CorpusRows int64       `json:"corpus_rows"`
 	QueryRows  int64       `json:"query_rows"`
 	Corpus     []job.Shard `json:"corpus"`
@@ -110,7 +110,7 @@ func (a *Activities) writeManifest(ctx context.Context, in workflows.FinalizeInp
 	m := manifest{
 		Program: buildInfo(), Spec: p.Spec, Fingerprint: p.Fingerprint, OutputFormat: p.Spec.OutputFormat,
 		RangeMax: sel.RangeMax, MaxPositives: p.MaxPositives, Dim: p.Dim,
-		Inputs: inputs{CorpusRows: p.CorpusRows, QueryRows: p.QueryRows, Corpus: p.Corpus, Queries: p.Queries},
+		Inputs: manifestInputs{CorpusRows: p.CorpusRows, QueryRows: p.QueryRows, Corpus: p.Corpus, Queries: p.Queries},
 	}
 	if err := json.Unmarshal(data, &m.Statistics); err != nil {
 		return fmt.Errorf("decode statistics: %w", err)

@@ -1,9 +1,7 @@
 package activities
 
 import (
-	"encoding/binary"
 	"fmt"
-	"hash/maphash"
 	"strconv"
 
 	"github.com/hardneg/hardneg/dataset"
@@ -12,19 +10,6 @@ import (
 // The ids of the input, as the activities hold them between reading a
 // shard and writing a checkpoint or part.
 
-// idSeed makes the id hashes of one process agree; they never leave it.
-var idSeed = maphash.MakeSeed()
-
-// hashID hashes id i of ids with idSeed.
-func hashID(ids dataset.IDs, i int) uint64 {
-	if s := ids.Strings(); s != nil {
-		return maphash.String(idSeed, s[i])
-	}
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], uint64(ids.Int64s()[i]))
-	return maphash.Bytes(idSeed, b[:])
-}
-
 // idText is id i as the checkpoints hold it: the string itself, or an int64 in
 // decimal. (dataset's IDs.Format quotes strings, for messages.)
 func idText(ids dataset.IDs, i int) string {
@@ -32,15 +17,6 @@ func idText(ids dataset.IDs, i int) string {
 		return s[i]
 	}
 	return strconv.FormatInt(ids.Int64s()[i], 10)
-}
-
-// hashIDs hashes every id of ids (hashID).
-func hashIDs(ids dataset.IDs) []uint64 {
-	h := make([]uint64, ids.Len())
-	for i := range h {
-		h[i] = hashID(ids, i)
-	}
-	return h
 }
 
 // queryID and labelValue hold a string or an int64 id, whichever the column has.

@@ -2,11 +2,14 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/hardneg/hardneg/workflows"
 )
@@ -140,5 +143,41 @@ func writeAs[T any](t *testing.T, dir string, rows []T) {
 	os.MkdirAll(dir, 0o755)
 	if err := os.WriteFile(filepath.Join(dir, "shard-000.parquet"), shards, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestShardChangedAfterPlan checks that a tile whose corpus shard was
+// rewritten or removed after the plan fails with a non-retryable
+// InvalidInput error whose message is the one naming the shard, and nothing
+// more.
+func TestShardChangedAfterPlan(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(path string) error
+		want   string
+	}{
+		{"rewritten", func(path string) error { return os.WriteFile(path, []byte("shorter"), 0o644) }, "shard changed after the plan"},
+		{"removed", os.Remove, "shard disappeared after the plan"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spec := layout(t, pairsData(40, 10), 2, 1).WithDefaults()
+			a := quiet()
+			plan, err := a.Plan(context.Background(), workflows.PlanInput{Spec: spec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			shard := filepath.Join(strings.TrimPrefix(spec.Corpus, "file://"), "shard-001.parquet")
+			if err := c.change(shard); err != nil {
+				t.Fatal(err)
+			}
+			err = mineUntilError(a, spec, plan)
+			var app *temporal.ApplicationError
+			if !errors.As(err, &app) || app.Type() != workflows.ErrInvalidInput || !app.NonRetryable() {
+				t.Fatalf("mine after the shard was %s: %v, want a non-retryable %s error", c.name, err, workflows.ErrInvalidInput)
+			}
+			if want := workflows.WithSlash(spec.Corpus) + "shard-001.parquet: " + c.want; !strings.HasPrefix(app.Message(), want) {
+				t.Errorf("message %q, want it to start %q", app.Message(), want)
+			}
+		})
 	}
 }

@@ -7,21 +7,11 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/location"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
-
-// columns are the dataset column names of a spec.
-func columns(s workflows.Spec) dataset.Columns {
-	c := dataset.Columns{ID: s.IDColumn, Embedding: s.EmbeddingColumn, Positives: s.PositivesColumn, Text: s.TextColumn}
-	if s.LabelColumn != "" {
-		c.Label = s.LabelColumn
-	}
-	return c
-}
 
 // Plan lists the shards, reads their footers, checks them, fingerprints the
 // inputs and writes the plan. Apart from the footers it reads only the id
@@ -52,15 +42,15 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 		return workflows.PlanResult{}, err
 	}
 
-	corpus, queries, maxPos, err := a.checkInputs(ctx, spec)
+	pf, err := a.source().Check(ctx, spec)
 	if err != nil {
 		return workflows.PlanResult{}, err
 	}
+	maxPos := pf.MaxPositives
 	sel, err := job.MinerParams(spec).Resolve(maxPos)
 	if err != nil {
 		return workflows.PlanResult{}, classify(err)
 	}
-	pf := newPlanFile(spec, corpus, queries, maxPos)
 	if err := a.admit(pf, sel); err != nil {
 		return workflows.PlanResult{}, err
 	}
@@ -74,11 +64,11 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 	}
 	res := workflows.PlanResult{
 		Fingerprint: pf.Fingerprint, WorkPrefix: job.WorkPrefix(pf.Fingerprint),
-		QueryShards: len(queries), CorpusShards: len(pf.Corpus),
+		QueryShards: len(pf.Queries), CorpusShards: len(pf.Corpus),
 		QueryRows: pf.QueryRows, CorpusRows: pf.CorpusRows, Dim: pf.Dim, Blocks: pf.Blocks,
 		RangeMax: sel.RangeMax, MaxPositives: maxPos,
 	}
-	if len(queries) == 0 {
+	if len(pf.Queries) == 0 {
 		res.QueryShards = len(pf.Corpus)
 	}
 	if res.DoneTiles, res.DoneBlocks, err = doneWork(ctx, out, pf); err != nil {
@@ -88,34 +78,6 @@ func (a *Activities) Plan(ctx context.Context, in workflows.PlanInput) (_ workfl
 		"corpus_shards", len(pf.Corpus), "corpus_rows", pf.CorpusRows, "query_rows", pf.QueryRows,
 		"blocks", pf.Blocks, "dim", pf.Dim, "max_positives", maxPos, "range_max", sel.RangeMax)
 	return res, nil
-}
-
-// newPlanFile lays out the plan of checked inputs, fingerprint included.
-func newPlanFile(spec workflows.Spec, corpus, queries []footer, maxPos int) *job.Plan {
-	pf := &job.Plan{
-		Format: job.Format, Spec: spec, Dim: corpus[0].dim,
-		IDKind: corpus[0].idKind.String(), QueryIDKind: corpus[0].idKind.String(), MaxPositives: maxPos,
-	}
-	pf.Corpus, pf.CorpusRows = infos(corpus)
-	pf.QueryRows = pf.CorpusRows
-	if len(queries) > 0 {
-		pf.Queries, pf.QueryRows = infos(queries)
-		pf.QueryIDKind = queries[0].idKind.String()
-	}
-	pf.Blocks = workflows.BlockCount(spec, pf.QueryRows)
-	pf.Fingerprint = job.Fingerprint(pf)
-	return pf
-}
-
-func infos(fs []footer) ([]job.Shard, int64) {
-	out := make([]job.Shard, len(fs))
-	var rows int64
-	for i, f := range fs {
-		out[i] = f.info
-		out[i].First = rows
-		rows += f.info.Rows
-	}
-	return out, rows
 }
 
 // doneWork lists the checkpoints already under the plan's work prefix.

@@ -260,7 +260,7 @@ func (a *Activities) corpusIDs(ctx context.Context, p *job.Plan, rows []int64) (
 			continue
 		}
 		name := workflows.WithSlash(p.Spec.Corpus) + info.Key
-		sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
+		sh, closer, err := a.source().Open(ctx, st, info, name, p.Spec)
 		if err != nil {
 			return nil, err
 		}

@@ -315,7 +315,7 @@ func (a *Activities) loadQueryMeta(ctx context.Context, p *job.Plan, b int) (*qu
 // readQueryMeta reads rows [lo, hi) of one query shard onto the ends of m's.
 func (a *Activities) readQueryMeta(ctx context.Context, st storage.Store, p *job.Plan, uri string, info job.Shard, lo, hi int64, m *queryMeta) error {
 	name := workflows.WithSlash(uri) + info.Key
-	sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
+	sh, closer, err := a.source().Open(ctx, st, info, name, p.Spec)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func (a *Activities) readTexts(ctx context.Context, p *job.Plan, shards []job.Sh
 			local[i] = r - info.First
 		}
 		name := workflows.WithSlash(uri) + info.Key
-		sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
+		sh, closer, err := a.source().Open(ctx, st, info, name, p.Spec)
 		if err != nil {
 			return nil, err
 		}
