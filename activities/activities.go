@@ -32,6 +32,7 @@ import (
 	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/location"
 	"github.com/hardneg/hardneg/internal/pipeline"
+	"github.com/hardneg/hardneg/internal/reader"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
@@ -100,8 +101,8 @@ type Activities struct {
 	mu      sync.Mutex
 	stores  location.Stores
 	plans   map[string]*job.Plan // by output URI + fingerprint
-	queries pipeline.LRU[*queryBlock]
-	shards  pipeline.LRU[*shardData]
+	queries pipeline.LRU[*reader.QueryBlock]
+	shards  pipeline.LRU[*reader.Shard]
 	floats  pipeline.BufPool[float32] // shard buffers, recycled
 	fetches pipeline.Fetcher          // shard files fetched by tiles waiting for their turn
 	floors  pipeline.FloorBook        // per query block, for its later tiles

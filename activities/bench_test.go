@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/internal/reader"
 	"github.com/hardneg/hardneg/internal/synth"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/workflows"
@@ -75,7 +76,7 @@ func BenchmarkSearchTile(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	shard, err := a.readShard(ctx, p, spec.Corpus, p.Corpus[1], needs{})
+	shard, err := reader.ReadShard(ctx, a.source(), p, spec.Corpus, p.Corpus[1], reader.Needs{}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/pipeline"
+	"github.com/hardneg/hardneg/internal/reader"
 	"github.com/hardneg/hardneg/workflows"
 )
 
@@ -52,13 +53,13 @@ func TestLoadShardAfterFailedFetch(t *testing.T) {
 	a := quiet()
 	_, p := planJob(t, a, spec)
 	failed := pipeline.FetchedSet{workflows.WithSlash(spec.Corpus) + p.Corpus[1].Key: &pipeline.Fetched{Err: errors.New("connection reset")}}
-	sh, err := a.loadShard(context.Background(), p, 1, needs{}, failed)
+	sh, err := a.loadShard(context.Background(), p, 1, reader.Needs{}, failed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sh.Release()
-	if sh.emb.Rows != int(p.Corpus[1].Rows) || sh.ids.Len() != sh.emb.Rows {
-		t.Errorf("shard read after a failed fetch: %d rows, %d ids; want %d", sh.emb.Rows, sh.ids.Len(), p.Corpus[1].Rows)
+	if sh.Emb.Rows != int(p.Corpus[1].Rows) || sh.IDs.Len() != sh.Emb.Rows {
+		t.Errorf("shard read after a failed fetch: %d rows, %d ids; want %d", sh.Emb.Rows, sh.IDs.Len(), p.Corpus[1].Rows)
 	}
 }
 
@@ -94,7 +95,7 @@ func TestWaitingTileTakesCachedData(t *testing.T) {
 			mineTile(t, a, tile(1, 2))
 		} else {
 			mineWaiting(t, a, tile(1, 2), "the waiting tile to hold block 1 and shard 2", func() bool {
-				held := a.queries.Busy(queryBlockKey(p, 1)) && a.shards.Busy(shardKey(p, 2, needs{}))
+				held := a.queries.Busy(queryBlockKey(p, 1)) && a.shards.Busy(shardKey(p, 2, reader.Needs{}))
 				if n := a.fetches.Fetches(); held && n != 0 {
 					t.Errorf("a tile with its data cached fetched %d objects", n)
 				}

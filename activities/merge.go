@@ -12,6 +12,7 @@ import (
 
 	"github.com/hardneg/hardneg/internal/checkpoint"
 	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/internal/reader"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
@@ -46,11 +47,11 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 	if err != nil {
 		return res, classify(err)
 	}
-	meta, err := a.loadQueryMeta(ctx, p, in.Block)
+	meta, err := reader.ReadQueryMeta(ctx, a.source(), p, in.Block)
 	if err != nil {
 		return res, err
 	}
-	nq := len(meta.ids)
+	nq := len(meta.IDs)
 	merged := make([]miner.Partial, nq)
 	tables := make([]*checkpoint.IDTable, len(p.Corpus))
 	// The partials are read and decoded mergeAhead at a time while the ones
@@ -161,18 +162,18 @@ func windowIDs(qws []checkpoint.QueryWindow, shards []job.Shard, tables []*check
 
 // blockWindows selects each merged query's window (its hard and easy
 // negatives) and counts the queries whose hard negatives ran short.
-func blockWindows(p *job.Plan, sel miner.Selection, meta *queryMeta, merged []miner.Partial) ([]checkpoint.QueryWindow, int64) {
-	seeds := querySeeds(p, meta.ids)
+func blockWindows(p *job.Plan, sel miner.Selection, meta *reader.QueryMeta, merged []miner.Partial) ([]checkpoint.QueryWindow, int64) {
+	seeds := querySeeds(p, meta.IDs)
 	qws := make([]checkpoint.QueryWindow, len(merged))
 	var short int64
 	for q := range qws {
 		win := sel.Window(merged[q], seeds[q])
-		qws[q] = checkpoint.QueryWindow{ID: meta.ids[q].format(p.QueryIDKind), Win: win}
-		if meta.positives != nil {
-			qws[q].Positives = meta.positives[q]
+		qws[q] = checkpoint.QueryWindow{ID: meta.IDs[q].Format(p.QueryIDKind), Win: win}
+		if meta.Positives != nil {
+			qws[q].Positives = meta.Positives[q]
 		}
-		if meta.labels != nil {
-			qws[q].Label = meta.labels[q]
+		if meta.Labels != nil {
+			qws[q].Label = meta.Labels[q]
 		}
 		if len(win.Hard) < sel.NumNegatives {
 			short++

@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/checkpoint"
 	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/internal/reader"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
@@ -230,7 +230,7 @@ func (a *Activities) fillStats(ctx context.Context, p *job.Plan, sel miner.Selec
 	for i, f := range top {
 		rows[i] = f.Row
 	}
-	ids, err := a.corpusIDs(ctx, p, rows)
+	ids, err := reader.CorpusIDs(ctx, a.source(), p, rows)
 	if err != nil {
 		return err
 	}
@@ -239,39 +239,4 @@ func (a *Activities) fillStats(ctx context.Context, p *job.Plan, sel miner.Selec
 	}
 	sf.Table = stats.Table(sel)
 	return nil
-}
-
-// rowIDs names corpus rows by their ids.
-type rowIDs map[int64]string
-
-// corpusIDs reads the ids of a few global corpus rows, opening only the
-// shards that hold them.
-func (a *Activities) corpusIDs(ctx context.Context, p *job.Plan, rows []int64) (rowIDs, error) {
-	ids := rowIDs{}
-	st, err := a.store(ctx, p.Spec.Corpus)
-	if err != nil {
-		return nil, err
-	}
-	sorted := slices.Sorted(slices.Values(rows))
-	for _, info := range p.Corpus {
-		lo, _ := slices.BinarySearch(sorted, info.First)
-		hi, _ := slices.BinarySearch(sorted, info.First+info.Rows)
-		if lo == hi {
-			continue
-		}
-		name := workflows.WithSlash(p.Spec.Corpus) + info.Key
-		sh, closer, err := a.source().Open(ctx, st, info, name, p.Spec)
-		if err != nil {
-			return nil, err
-		}
-		col, err := sh.ReadIDs()
-		closer()
-		if err != nil {
-			return nil, classify(fmt.Errorf("read ids of %s: %w", name, err))
-		}
-		for _, r := range sorted[lo:hi] {
-			ids[r] = idText(col, int(r-info.First))
-		}
-	}
-	return ids, nil
 }

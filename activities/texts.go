@@ -5,10 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/internal/reader"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
@@ -17,65 +17,6 @@ import (
 // the order of its PartRow's positives and negatives.
 type docRows struct {
 	positives, negatives []int64
-}
-
-// readTexts reads the texts of the given global rows of the shards under
-// uri, opening only the shards that hold them. rows must be sorted and
-// distinct. What it holds is the texts asked for, and one page per shard.
-func (a *Activities) readTexts(ctx context.Context, p *job.Plan, shards []job.Shard, uri string, rows []int64) (map[int64]string, error) {
-	texts := make(map[int64]string, len(rows))
-	if len(rows) == 0 {
-		return texts, nil
-	}
-	st, err := a.store(ctx, uri)
-	if err != nil {
-		return nil, err
-	}
-	for _, info := range shards {
-		lo, _ := slices.BinarySearch(rows, info.First)
-		hi, _ := slices.BinarySearch(rows, info.First+info.Rows)
-		if lo == hi {
-			continue
-		}
-		local := make([]int64, hi-lo)
-		for i, r := range rows[lo:hi] {
-			local[i] = r - info.First
-		}
-		name := workflows.WithSlash(uri) + info.Key
-		sh, closer, err := a.source().Open(ctx, st, info, name, p.Spec)
-		if err != nil {
-			return nil, err
-		}
-		got, err := sh.ReadTexts(local)
-		closer()
-		if err != nil {
-			return nil, classify(fmt.Errorf("read texts of %s: %w", name, err))
-		}
-		for i, r := range rows[lo:hi] {
-			texts[r] = got[i]
-		}
-	}
-	return texts, nil
-}
-
-// blockTexts reads the texts a block's part needs: its queries' (global
-// query rows [lo, hi)) and those of every document its rows name.
-func (a *Activities) blockTexts(ctx context.Context, p *job.Plan, lo, hi int64, docs []docRows) (queries, corpus map[int64]string, err error) {
-	qrows := make([]int64, 0, hi-lo)
-	for r := lo; r < hi; r++ {
-		qrows = append(qrows, r)
-	}
-	qshards, quri := p.QueryShards()
-	if queries, err = a.readTexts(ctx, p, qshards, quri, qrows); err != nil {
-		return nil, nil, err
-	}
-	var crows []int64
-	for _, d := range docs {
-		crows = append(append(crows, d.positives...), d.negatives...)
-	}
-	slices.Sort(crows)
-	corpus, err = a.readTexts(ctx, p, p.Corpus, p.Spec.Corpus, slices.Compact(crows))
-	return queries, corpus, err
 }
 
 // writePart encodes block b's rows in the spec's output format, with the
@@ -139,7 +80,11 @@ func (a *Activities) partTexts(ctx context.Context, p *job.Plan, b int, docs []d
 	if err != nil {
 		return nil, err
 	}
-	qt, ct, err := a.blockTexts(ctx, p, lo, hi, docs)
+	var rows []int64
+	for _, d := range docs {
+		rows = append(append(rows, d.positives...), d.negatives...)
+	}
+	qt, ct, err := reader.BlockTexts(ctx, a.source(), p, lo, hi, rows)
 	if err != nil {
 		return nil, err
 	}

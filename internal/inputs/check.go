@@ -90,7 +90,7 @@ func (s Source) footers(ctx context.Context, spec workflows.Spec, uri, what stri
 			}
 			defer obj.Close()
 			name := workflows.WithSlash(uri) + o.Key
-			sh, err := dataset.OpenShard(s.count(obj), o.Size, name, cols)
+			sh, err := dataset.OpenShard(s.Counted(obj), o.Size, name, cols)
 			if err != nil {
 				return fmt.Errorf("read footer of %s: %w", name, err)
 			}

@@ -35,7 +35,8 @@ type Source struct {
 	Beat func(ctx context.Context, details ...any)
 }
 
-func (s Source) count(r io.ReaderAt) io.ReaderAt {
+// Counted returns r, wrapped by Count when it is set.
+func (s Source) Counted(r io.ReaderAt) io.ReaderAt {
 	if s.Count == nil {
 		return r
 	}
@@ -108,7 +109,7 @@ func (s Source) Open(ctx context.Context, st storage.Store, info job.Shard, name
 	if err != nil {
 		return nil, nil, err
 	}
-	return OpenFrom(s.count(obj), obj, info, name, spec)
+	return OpenFrom(s.Counted(obj), obj, info, name, spec)
 }
 
 // OpenFrom opens the shard name read through r; closing it closes obj.
