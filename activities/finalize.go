@@ -6,50 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"strings"
-	"time"
 
 	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/internal/manifest"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
-
-// manifest is _manifest.json: what was mined, from what, how, with what result.
-type manifest struct {
-	Program      program        `json:"program"`
-	Spec         workflows.Spec `json:"spec"`
-	Fingerprint  string         `json:"fingerprint"`
-	OutputFormat string         `json:"output_format"` // the format the parts are in
-	RangeMax     int            `json:"range_max"`     // effective
-	MaxPositives int            `json:"max_positives"`
-	Dim          int            `json:"dim"`
-	Inputs       manifestInputs `json:"inputs"`
-	Statistics   statsFile      `json:"statistics"`
-	Parts        []string       `json:"parts"`
-	Phases       []phase        `json:"phases"`
-}
-
-type program struct {
-	Name     string `json:"name"`
-	Version  string `json:"version"`
-	Revision string `json:"revision,omitempty"`
-	Go       string `json:"go"`
-}
-
-type manifestInputs struct {
-	CorpusRows int64       `json:"corpus_rows"`
-	QueryRows  int64       `json:"query_rows"`
-	Corpus     []job.Shard `json:"corpus"`
-	Queries    []job.Shard `json:"queries,omitempty"`
-}
-
-type phase struct {
-	Name    string    `json:"name"`
-	Start   time.Time `json:"start"`
-	End     time.Time `json:"end"`
-	Seconds float64   `json:"seconds"`
-}
 
 // Finalize writes _manifest.json, removes parts left by an earlier job that
 // had more blocks, writes _SUCCESS last, and then removes the job's _work/
@@ -107,10 +70,10 @@ func (a *Activities) writeManifest(ctx context.Context, in workflows.FinalizeInp
 	if err != nil {
 		return fmt.Errorf("read statistics: %w", err)
 	}
-	m := manifest{
-		Program: buildInfo(), Spec: p.Spec, Fingerprint: p.Fingerprint, OutputFormat: p.Spec.OutputFormat,
+	m := manifest.Manifest{
+		Program: manifest.BuildInfo(), Spec: p.Spec, Fingerprint: p.Fingerprint, OutputFormat: p.Spec.OutputFormat,
 		RangeMax: sel.RangeMax, MaxPositives: p.MaxPositives, Dim: p.Dim,
-		Inputs: manifestInputs{CorpusRows: p.CorpusRows, QueryRows: p.QueryRows, Corpus: p.Corpus, Queries: p.Queries},
+		Inputs: manifest.Inputs{CorpusRows: p.CorpusRows, QueryRows: p.QueryRows, Corpus: p.Corpus, Queries: p.Queries},
 	}
 	if err := json.Unmarshal(data, &m.Statistics); err != nil {
 		return fmt.Errorf("decode statistics: %w", err)
@@ -119,7 +82,7 @@ func (a *Activities) writeManifest(ctx context.Context, in workflows.FinalizeInp
 		m.Parts = append(m.Parts, job.PartKey(b))
 	}
 	for _, ph := range in.Phases {
-		m.Phases = append(m.Phases, phase{Name: ph.Name, Start: ph.Start, End: ph.End, Seconds: ph.End.Sub(ph.Start).Seconds()})
+		m.Phases = append(m.Phases, manifest.Phase{Name: ph.Name, Start: ph.Start, End: ph.End, Seconds: ph.End.Sub(ph.Start).Seconds()})
 	}
 	// Parts beyond this job's blocks were left by an earlier job on the same
 	// output; they are not part of this result.
@@ -142,20 +105,4 @@ func (a *Activities) writeManifest(ctx context.Context, in workflows.FinalizeInp
 		return fmt.Errorf("write %s: %w", job.ManifestKey, err)
 	}
 	return nil
-}
-
-func buildInfo() program {
-	p := program{Name: "hardneg", Version: "(devel)"}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		p.Go = bi.GoVersion
-		if bi.Main.Version != "" {
-			p.Version = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				p.Revision = s.Value
-			}
-		}
-	}
-	return p
 }

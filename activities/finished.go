@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/internal/manifest"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
@@ -45,7 +46,7 @@ func (a *Activities) Finished(ctx context.Context, in workflows.FinishedInput) (
 	if err != nil {
 		return workflows.FinishedResult{}, fmt.Errorf("read %s: %w", job.ManifestKey, err)
 	}
-	var m manifest
+	var m manifest.Manifest
 	if err := json.Unmarshal(data, &m); err != nil || m.Fingerprint == "" {
 		return not("%s does not decode or has no fingerprint (%v)", job.ManifestKey, err)
 	}

@@ -10,50 +10,12 @@ import (
 	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/checkpoint"
 	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/internal/manifest"
 	"github.com/hardneg/hardneg/internal/reader"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
-
-// mostFrequentShown is how many of the most frequent negatives the manifest lists.
-const mostFrequentShown = 20
-
-// statsFile is what Rebalance leaves for Finalize: the figures of the manifest.
-type statsFile struct {
-	Queries          int64              `json:"queries"`
-	Rows             int64              `json:"rows"`
-	PossibleRows     int64              `json:"rows_possible"`
-	Parts            int                `json:"parts"`
-	HardNegatives    int64              `json:"hard_negatives"`
-	EasyNegatives    int64              `json:"easy_negatives"`
-	ShortHard        int64              `json:"queries_short_of_hard_negatives"`
-	ShortRows        int64              `json:"queries_short_of_negatives"`
-	NoAnchor         int64              `json:"queries_without_anchor"`
-	Capped           int64              `json:"capped_by_max_negative_frequency"`
-	MissingPositives int64              `json:"positives_not_in_corpus"`
-	Removed          map[string]int64   `json:"candidates_removed"`
-	Scores           map[string]summary `json:"scores"`
-	MostFrequent     []frequent         `json:"most_frequent_negatives"`
-	Table            string             `json:"table"`
-}
-
-type summary struct {
-	Count  int64   `json:"count"`
-	Mean   float64 `json:"mean"`
-	Std    float64 `json:"std"`
-	Min    float64 `json:"min"`
-	Q25    float64 `json:"q25"`
-	Median float64 `json:"median"`
-	Q75    float64 `json:"q75"`
-	Max    float64 `json:"max"`
-}
-
-type frequent struct {
-	ID    string `json:"id"`
-	Row   int64  `json:"row"`
-	Count int64  `json:"count"`
-}
 
 // Rebalance takes every query's negatives from its window in global query
 // order, so that max_negative_frequency holds across the epoch whatever the
@@ -76,7 +38,7 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 	}
 	picker := sel.NewPicker()
 	stats := &miner.Stats{}
-	var sf statsFile
+	var sf manifest.Stats
 	for b := range p.Blocks {
 		key := job.BlockKey(p.Fingerprint, b)
 		data, err := storage.ReadAll(ctx, out, key)
@@ -111,9 +73,16 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 	res.HardNegatives, res.EasyNegatives = int64(stats.Negative.Len()), int64(stats.Easy.Len())
 	res.Capped, res.Short = stats.Capped, stats.ShortHard
 
-	if err := a.fillStats(ctx, p, sel, stats, &sf); err != nil {
+	top := stats.MostFrequent(manifest.MostFrequentShown)
+	rows := make([]int64, len(top))
+	for i, f := range top {
+		rows[i] = f.Row
+	}
+	ids, err := reader.CorpusIDs(ctx, a.source(), p, rows)
+	if err != nil {
 		return res, err
 	}
+	sf.Summarise(stats, sel, top, ids)
 	sf.Rows, sf.Parts, sf.HardNegatives, sf.EasyNegatives = res.Rows, res.Parts, res.HardNegatives, res.EasyNegatives
 	data, err := json.MarshalIndent(sf, "", "  ")
 	if err != nil {
@@ -206,37 +175,4 @@ func negativeColumns(negs []miner.Negative) (scores []float32, kinds []string, r
 		scores[j], kinds[j], ranks[j] = n.Score, n.Kind.String(), n.Rank
 	}
 	return scores, kinds, ranks
-}
-
-// fillStats summarises stats into sf, naming the most frequent negatives by id.
-func (a *Activities) fillStats(ctx context.Context, p *job.Plan, sel miner.Selection, stats *miner.Stats, sf *statsFile) error {
-	sf.Queries, sf.ShortHard, sf.ShortRows = stats.Queries, stats.ShortHard, stats.ShortRows
-	sf.NoAnchor, sf.Capped = stats.NoAnchor, stats.Capped
-	rm := stats.Removed
-	sf.Removed = map[string]int64{
-		"pool": rm.Pool, "positive": rm.Positive, "absolute_margin": rm.AbsoluteMargin,
-		"relative_margin": rm.RelativeMargin, "max_score": rm.MaxScore, "min_score": rm.MinScore,
-		"range_max": rm.RangeMax, "range_min": rm.RangeMin,
-	}
-	sf.Scores = map[string]summary{}
-	for name, s := range map[string]*miner.Scores{
-		"positive": &stats.Positive, "negative": &stats.Negative, "easy": &stats.Easy, "difference": &stats.Difference,
-	} {
-		m := s.Summary()
-		sf.Scores[name] = summary{Count: m.Count, Mean: m.Mean, Std: m.Std, Min: m.Min, Q25: m.Q25, Median: m.Median, Q75: m.Q75, Max: m.Max}
-	}
-	top := stats.MostFrequent(mostFrequentShown)
-	rows := make([]int64, len(top))
-	for i, f := range top {
-		rows[i] = f.Row
-	}
-	ids, err := reader.CorpusIDs(ctx, a.source(), p, rows)
-	if err != nil {
-		return err
-	}
-	for _, f := range top {
-		sf.MostFrequent = append(sf.MostFrequent, frequent{ID: ids[f.Row], Row: f.Row, Count: f.Count})
-	}
-	sf.Table = stats.Table(sel)
-	return nil
 }
