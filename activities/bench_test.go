@@ -21,25 +21,9 @@ func benchData(b *testing.B) (workflows.Spec, workflows.PlanResult, *Activities)
 	b.Helper()
 	d := synth.Generate(synth.Config{Corpus: 40000, Queries: 4096, Dim: 256, Clusters: 50,
 		NearDupShare: 0.2, MultiPosShare: 0.3, Seed: 3}, 0)
-	root := b.TempDir()
-	put := func(dir string, shards [][]byte) {
-		os.MkdirAll(dir, 0o755)
-		for i, s := range shards {
-			os.WriteFile(filepath.Join(dir, "s"+string(rune('0'+i))+".parquet"), s, 0o644)
-		}
-	}
-	cs, err := synth.Shards(d.Corpus, 2)
-	if err != nil {
-		b.Fatal(err)
-	}
-	qs, err := synth.Shards(d.Queries, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	put(filepath.Join(root, "c"), cs)
-	put(filepath.Join(root, "q"), qs)
-	spec := workflows.Spec{Run: "bench", Corpus: root + "/c/", Queries: root + "/q/", Output: root + "/o/",
-		QueryBlockRows: 4096, NumNegatives: 5, EasyNegatives: 2}.WithDefaults()
+	spec := writeSynth(b, b.TempDir(), d, 2, 1)
+	spec.Run, spec.QueryBlockRows, spec.NumNegatives, spec.EasyNegatives = "bench", 4096, 5, 2
+	spec = spec.WithDefaults()
 	a := quiet()
 	plan, err := a.Plan(context.Background(), workflows.PlanInput{Spec: spec})
 	if err != nil {

@@ -110,7 +110,7 @@ func TestWaitingTileTakesCachedData(t *testing.T) {
 }
 
 // planJob plans spec with a and returns the plan and the plan file.
-func planJob(t *testing.T, a *Activities, spec workflows.Spec) (workflows.PlanResult, *job.Plan) {
+func planJob(t testing.TB, a *Activities, spec workflows.Spec) (workflows.PlanResult, *job.Plan) {
 	t.Helper()
 	ctx := context.Background()
 	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
