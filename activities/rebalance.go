@@ -11,6 +11,7 @@ import (
 	"github.com/hardneg/hardneg/internal/checkpoint"
 	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/manifest"
+	"github.com/hardneg/hardneg/internal/part"
 	"github.com/hardneg/hardneg/internal/reader"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
@@ -52,15 +53,15 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 		if err != nil {
 			return res, err
 		}
-		rows, docs := make([]dataset.PartRow, len(qws)), make([]docRows, len(qws))
+		rows, docs := make([]dataset.PartRow, len(qws)), make([]part.Docs, len(qws))
 		for q, qw := range qws {
 			row := picker.Pick(qw.Win)
 			stats.Add(row, sel.NumNegatives, sel.NumNegatives+sel.EasyNegatives)
-			if rows[q], docs[q], err = outputRow(qw, row); err != nil {
+			if rows[q], docs[q], err = part.Row(qw, row); err != nil {
 				return res, fmt.Errorf("%s: query %d: %w", key, q, err)
 			}
 			sf.MissingPositives += missingPositives(qw.Positives, rows[q].PositiveIDs)
-			sf.PossibleRows += possibleRows(p.Spec, len(rows[q].PositiveIDs))
+			sf.PossibleRows += part.PossibleRows(p.Spec, len(rows[q].PositiveIDs))
 		}
 		n, err := a.writePart(ctx, p, out, b, rows, docs)
 		if err != nil {
@@ -94,61 +95,6 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 	return res, nil
 }
 
-// possibleRows is how many rows a query with positives found in the corpus
-// would give in the spec's format if none were short of negatives, counted
-// as hard_negatives.py counts its "maximum possible samples": rows_possible
-// less rows is the rows lost for want of negatives. The grouped format has
-// one row per query.
-func possibleRows(s workflows.Spec, positives int) int64 {
-	k := int64(s.NumNegatives + s.EasyNegatives)
-	switch s.OutputFormat {
-	case "triplet":
-		return int64(positives) * k
-	case "labeled-pair":
-		if positives == 0 {
-			return 0
-		}
-		return int64(positives) + k
-	case "n-tuple", "labeled-list":
-		return int64(positives)
-	}
-	return 1
-}
-
-// outputRow joins a query's picked row with the ids its window carries, and
-// says which corpus rows its documents are. The positives are those of the
-// input found in the corpus, in input order.
-func outputRow(qw checkpoint.QueryWindow, row miner.Row) (dataset.PartRow, docRows, error) {
-	r := dataset.PartRow{QueryID: qw.ID}
-	var d docRows
-	r.NegativeScores, r.NegativeKinds, r.NegativeRanks = negativeColumns(row.Negatives)
-	found := map[string]miner.Candidate{}
-	for _, c := range row.Positives {
-		id, ok := qw.IDs.ID(c.Row)
-		if !ok {
-			return r, d, fmt.Errorf("positive row %d has no id", c.Row)
-		}
-		found[id] = c
-	}
-	for _, id := range qw.Positives {
-		if c, ok := found[id]; ok {
-			r.PositiveIDs = append(r.PositiveIDs, id)
-			r.PositiveScores = append(r.PositiveScores, c.Score)
-			d.positives = append(d.positives, c.Row)
-			delete(found, id) // an id listed twice is output once
-		}
-	}
-	r.NegativeIDs, d.negatives = make([]string, len(row.Negatives)), make([]int64, len(row.Negatives))
-	for i, n := range row.Negatives {
-		id, ok := qw.IDs.ID(n.Row)
-		if !ok {
-			return r, d, fmt.Errorf("negative row %d has no id", n.Row)
-		}
-		r.NegativeIDs[i], d.negatives[i] = id, n.Row
-	}
-	return r, d, nil
-}
-
 // missingPositives counts the distinct ids of a query's input positives that
 // its output row lacks: those not in the corpus. An id listed twice is one
 // positive, output once, so it must not count as missing.
@@ -165,14 +111,4 @@ func missingPositives(input, found []string) int64 {
 		}
 	}
 	return n
-}
-
-// negativeColumns splits a row's negatives into the n-tuple's score, kind
-// and rank columns.
-func negativeColumns(negs []miner.Negative) (scores []float32, kinds []string, ranks []int32) {
-	scores, kinds, ranks = make([]float32, len(negs)), make([]string, len(negs)), make([]int32, len(negs))
-	for j, n := range negs {
-		scores[j], kinds[j], ranks[j] = n.Score, n.Kind.String(), n.Rank
-	}
-	return scores, kinds, ranks
 }
