@@ -1,10 +1,15 @@
-// Package activities implements the Temporal activities of a hardneg job: Plan,
-// MineTile, MergeBlock, Rebalance and Finalize. They are thin: they join
-// storage (where the bytes are), dataset (Parquet in, output parts out),
-// internal/checkpoint (the binary checkpoint files), internal/pipeline (what
-// a worker's tiles share: caches, fetches, floors, the turn to search) and
-// miner (the algorithms), heartbeat while they work, and skip work whose
-// checkpoint already exists.
+// Package activities implements the Temporal activities of a hardneg job:
+// Finished, Plan, MineTile, MergeBlock, Rebalance and Finalize. They are
+// thin: each reads top to bottom as a join of the parts that do the work —
+// internal/location (the stores of the job's locations), internal/inputs
+// (listing, opening and checking the input shards), internal/job (the plan
+// file, the keys of the output store), internal/reader (the rows a tile, a
+// merge or a part reads), internal/pipeline (what a worker's tiles share:
+// caches, fetches, floors, the turn to search), miner (the algorithms),
+// internal/checkpoint (the binary checkpoint files), internal/part and
+// internal/manifest (the output) — and they heartbeat while they work, skip
+// work whose checkpoint already exists, check the allow-list and the memory
+// budget, and turn errors into Temporal's (errors.go).
 //
 // Inputs and results are the small types of package workflows: keys, counts
 // and summaries. Everything large lives in the output store under

@@ -23,12 +23,45 @@ type plainRow struct {
 // first and checks for a non-retryable InvalidInput error naming the object,
 // the column and, where one row is at fault, the row.
 func TestBadInputIsNonRetryable(t *testing.T) {
-	tests := []struct {
-		name  string
-		setup func(t *testing.T) workflows.Spec
-		stage string   // "plan" or "tile": where the error shows
-		want  []string // substrings of the message
-	}{
+	for _, tt := range badInputs() {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := tt.setup(t).WithDefaults()
+			ctx := context.Background()
+			a := quiet()
+			plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
+			if tt.stage == "tile" {
+				if err != nil {
+					t.Fatalf("Plan: %v", err)
+				}
+				err = mineUntilError(a, spec, plan)
+			}
+			if err == nil {
+				t.Fatalf("bad input accepted at the %s stage", tt.stage)
+			}
+			typ, nonRetryable := errorType(err)
+			if typ != workflows.ErrInvalidInput || !nonRetryable {
+				t.Errorf("error type %q (non-retryable %v), want non-retryable %s: %v", typ, nonRetryable, workflows.ErrInvalidInput, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// badInput is an input TestBadInputIsNonRetryable feeds the activities.
+type badInput struct {
+	name  string
+	setup func(t *testing.T) workflows.Spec
+	stage string   // "plan" or "tile": where the error shows
+	want  []string // substrings of the message
+}
+
+// badInputs are the cases of TestBadInputIsNonRetryable.
+func badInputs() []badInput {
+	return []badInput{
 		{"dimension differs across shards", func(t *testing.T) workflows.Spec {
 			ds := pairsData(40, 10)
 			for i := 20; i < 40; i++ {
@@ -89,32 +122,6 @@ func TestBadInputIsNonRetryable(t *testing.T) {
 			spec.RangeMin, spec.RangeMax = 5, 3
 			return spec
 		}, "plan", []string{`field "range_max"`}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			spec := tt.setup(t).WithDefaults()
-			ctx := context.Background()
-			a := quiet()
-			plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
-			if tt.stage == "tile" {
-				if err != nil {
-					t.Fatalf("Plan: %v", err)
-				}
-				err = mineUntilError(a, spec, plan)
-			}
-			if err == nil {
-				t.Fatalf("bad input accepted at the %s stage", tt.stage)
-			}
-			typ, nonRetryable := errorType(err)
-			if typ != workflows.ErrInvalidInput || !nonRetryable {
-				t.Errorf("error type %q (non-retryable %v), want non-retryable %s: %v", typ, nonRetryable, workflows.ErrInvalidInput, err)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("message %q does not contain %q", err, w)
-				}
-			}
-		})
 	}
 }
 

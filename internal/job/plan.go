@@ -123,6 +123,7 @@ func Fingerprint(p *Plan) string {
 // of that message.
 type InvalidError struct{ Msg string }
 
+// Error returns the message.
 func (e *InvalidError) Error() string { return e.Msg }
 
 // Invalid returns an *InvalidError of message msg.
