@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
-	"slices"
 
+	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/internal/manifest"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
@@ -32,25 +32,25 @@ func (a *Activities) Finished(ctx context.Context, in workflows.FinishedInput) (
 	not := func(format string, args ...any) (workflows.FinishedResult, error) {
 		return workflows.FinishedResult{Reason: fmt.Sprintf(format, args...)}, nil
 	}
-	done, err := exists(ctx, out, SuccessKey)
+	done, err := exists(ctx, out, job.SuccessKey)
 	if err != nil {
 		return workflows.FinishedResult{}, err
 	}
 	if !done {
-		return not("no %s in the output", SuccessKey)
+		return not("no %s in the output", job.SuccessKey)
 	}
-	data, err := storage.ReadAll(ctx, out, ManifestKey)
+	data, err := storage.ReadAll(ctx, out, job.ManifestKey)
 	if errors.Is(err, storage.ErrNotExist) {
-		return not("%s but no %s in the output", SuccessKey, ManifestKey)
+		return not("%s but no %s in the output", job.SuccessKey, job.ManifestKey)
 	}
 	if err != nil {
-		return workflows.FinishedResult{}, fmt.Errorf("read %s: %w", ManifestKey, err)
+		return workflows.FinishedResult{}, fmt.Errorf("read %s: %w", job.ManifestKey, err)
 	}
-	var m manifest
+	var m manifest.Manifest
 	if err := json.Unmarshal(data, &m); err != nil || m.Fingerprint == "" {
-		return not("%s does not decode or has no fingerprint (%v)", ManifestKey, err)
+		return not("%s does not decode or has no fingerprint (%v)", job.ManifestKey, err)
 	}
-	fp, ok, err := a.inputsFingerprint(ctx, spec)
+	fp, ok, err := a.source().Fingerprint(ctx, spec)
 	if err != nil {
 		return workflows.FinishedResult{}, err
 	}
@@ -64,10 +64,10 @@ func (a *Activities) Finished(ctx context.Context, in workflows.FinishedInput) (
 		if err != nil {
 			return workflows.FinishedResult{}, err
 		}
-		return not("%s lists %s, which is not in the output", ManifestKey, missing)
+		return not("%s lists %s, which is not in the output", job.ManifestKey, missing)
 	}
 	res := workflows.FinishedResult{
-		Finished: true, Fingerprint: fp, Manifest: ManifestKey,
+		Finished: true, Fingerprint: fp, Manifest: job.ManifestKey,
 		QueryShards: len(m.Inputs.Queries), CorpusShards: len(m.Inputs.Corpus),
 		QueryRows: m.Inputs.QueryRows, CorpusRows: m.Inputs.CorpusRows, Blocks: len(m.Parts),
 		Rebalance: workflows.RebalanceResult{
@@ -81,49 +81,6 @@ func (a *Activities) Finished(ctx context.Context, in workflows.FinishedInput) (
 	}
 	a.logger().Info("output finished already", "run", spec.Run, "epoch", spec.Epoch, "fingerprint", fp)
 	return res, nil
-}
-
-// inputsFingerprint is the fingerprint Plan would give the spec's inputs as
-// they are now, from their listings alone: the fingerprint hashes each
-// shard's key, size and ETag, which a listing gives, and not what a footer
-// holds. ok is false when an input prefix holds no shard (Plan refuses that).
-func (a *Activities) inputsFingerprint(ctx context.Context, spec workflows.Spec) (_ string, ok bool, _ error) {
-	p := &planFile{Spec: spec}
-	for _, g := range []struct {
-		uri  string
-		dest *[]shardInfo
-	}{{spec.Corpus, &p.Corpus}, {spec.Queries, &p.Queries}} {
-		if g.uri == "" {
-			continue
-		}
-		st, err := a.store(ctx, g.uri)
-		if err != nil {
-			return "", false, err
-		}
-		objs, err := shardObjects(ctx, st, g.uri)
-		if err != nil {
-			return "", false, err
-		}
-		beat(ctx, "listed", g.uri) // a listing of many pages takes a while
-		if len(objs) == 0 {
-			return "", false, nil
-		}
-		for _, o := range objs {
-			*g.dest = append(*g.dest, shardInfo{Key: o.Key, Size: o.Size, ETag: o.ETag})
-		}
-	}
-	return fingerprint(p), true, nil
-}
-
-// shardObjects lists the input shards under uri: its *.parquet objects, in
-// key order. Plan and Finished list them alike, so that both fingerprint the
-// same shards.
-func shardObjects(ctx context.Context, st storage.Store, uri string) ([]storage.ObjectInfo, error) {
-	objs, err := st.List(ctx, "")
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", uri, err)
-	}
-	return slices.DeleteFunc(objs, func(o storage.ObjectInfo) bool { return path.Ext(o.Key) != ".parquet" }), nil
 }
 
 // missingPart returns the first of parts that is not in the output, or "".

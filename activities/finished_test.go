@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/storage/backend"
 	"github.com/hardneg/hardneg/workflows"
@@ -118,7 +119,7 @@ func TestFinished(t *testing.T) {
 	r := finished(spec)
 	if !r.Finished || r.Fingerprint != plan.Fingerprint || r.Blocks != plan.Blocks || r.Blocks != 3 ||
 		r.QueryRows != plan.QueryRows || r.CorpusRows != plan.CorpusRows || r.CorpusShards != plan.CorpusShards ||
-		r.QueryShards != plan.QueryShards || r.Manifest != ManifestKey || r.Rebalance.Parts != 3 || r.Rebalance.Rows == 0 {
+		r.QueryShards != plan.QueryShards || r.Manifest != job.ManifestKey || r.Rebalance.Parts != 3 || r.Rebalance.Rows == 0 {
 		t.Errorf("finished output %+v, plan %+v", r, plan)
 	}
 	same := spec
@@ -138,10 +139,10 @@ func TestFinished(t *testing.T) {
 
 	// A part gone: not finished.
 	out := strings.TrimPrefix(spec.Output, "file://")
-	part := filepath.Join(out, PartKey(1))
+	part := filepath.Join(out, job.PartKey(1))
 	data := mustRead(t, part)
 	os.Remove(part)
-	if r := finished(spec); r.Finished || !strings.Contains(r.Reason, PartKey(1)) {
+	if r := finished(spec); r.Finished || !strings.Contains(r.Reason, job.PartKey(1)) {
 		t.Errorf("part 1 missing: %+v", r)
 	}
 	os.WriteFile(part, data, 0o644)
@@ -217,12 +218,12 @@ func TestJobStartedAgain(t *testing.T) {
 			}
 		}
 	})
-	if !slices.Equal(names, []string{PartKey(0), PartKey(1), PartKey(2)}) {
+	if !slices.Equal(names, []string{job.PartKey(0), job.PartKey(1), job.PartKey(2)}) {
 		t.Errorf("parts after a job of 3 blocks over one of 5: %v", names)
 	}
 	ops := log.list()
-	success := slices.Index(ops, "put "+SuccessKey)
-	for _, stale := range []string{PartKey(3), PartKey(4)} {
+	success := slices.Index(ops, "put "+job.SuccessKey)
+	for _, stale := range []string{job.PartKey(3), job.PartKey(4)} {
 		if i := slices.Index(ops, "delete "+stale); i < 0 || i > success {
 			t.Errorf("%s removed at write %d, _SUCCESS written at %d: want it removed before", stale, i, success)
 		}

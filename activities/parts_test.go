@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/workflows"
 )
 
@@ -108,7 +109,7 @@ func checkManifestRows(t *testing.T, spec workflows.Spec, format string, rows in
 			Possible int64 `json:"rows_possible"`
 		} `json:"statistics"`
 	}
-	data := mustRead(t, filepath.Join(strings.TrimPrefix(spec.Output, "file://"), ManifestKey))
+	data := mustRead(t, filepath.Join(strings.TrimPrefix(spec.Output, "file://"), job.ManifestKey))
 	if err := json.Unmarshal(data, &m); err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/hardneg/hardneg/activities"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/jobclient"
 	"github.com/hardneg/hardneg/internal/synth"
 	"github.com/hardneg/hardneg/storage"
@@ -280,7 +280,7 @@ func runBad(t *testing.T, c client.Client, queue, prefix string, sp workflows.Sp
 		t.Errorf("%d of %d activities were retried (%d extra attempts) on bad input", a.retried, a.activities, a.extra)
 	}
 	out := outStore(t, prefix+"out/")
-	if _, err := out.Stat(ctx, activities.SuccessKey); !errors.Is(err, storage.ErrNotExist) {
+	if _, err := out.Stat(ctx, job.SuccessKey); !errors.Is(err, storage.ErrNotExist) {
 		t.Errorf("_SUCCESS after a failed job (stat: %v)", err)
 	}
 	after := snapshot(t, outStore(t, prefix+"in/"))
@@ -323,7 +323,7 @@ func TestAbsentPositivesAreCounted(t *testing.T) {
 	}
 	out := outStore(t, prefix+"out/")
 	checkOutput(t, out, reference(t, local, sp))
-	data, err := storage.ReadAll(ctx, out, activities.ManifestKey)
+	data, err := storage.ReadAll(ctx, out, job.ManifestKey)
 	if err != nil {
 		t.Fatal(err)
 	}
