@@ -102,9 +102,9 @@ func Encode(w io.Writer, p *job.Plan, rows []dataset.PartRow, docs []Docs, txt *
 	if workflows.TrainingFormat(p.Spec.OutputFormat) {
 		return dataset.WriteTraining(w, trainingRows(rows, docs, txt), trainingLayout(p))
 	}
-	n := dataset.PartRows(rows, p.Spec.OutputFormat)
+	n := int64(len(rows)) // grouped: one row per query
 	if txt == nil {
-		return n, dataset.WritePart(w, rows, p.Spec.OutputFormat, p.QueryIDKind, p.IDKind)
+		return n, dataset.WritePart(w, rows, p.QueryIDKind, p.IDKind)
 	}
 	for q := range rows {
 		rows[q].QueryText = txt.query(q)
