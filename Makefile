@@ -16,6 +16,7 @@ test: tools duckdb
 	@# -v so the log shows what really ran (servers started, each test); the
 	@# RUN/PAUSE/CONT lines only add noise.
 	$(GO) test -count=1 -timeout 30m -v ./... 2>&1 | grep -v -E '^=== (RUN|PAUSE|CONT|NAME)'
+	$(MAKE) --no-print-directory test-arm64
 
 ## tools: build the pinned Temporal CLI and versitygw (cached by Go after the first time)
 tools:
@@ -50,3 +51,24 @@ fixtures:
 .PHONY: chaos
 chaos: tools
 	$(GO) test -count=1 -timeout 15m -v -run 'TestChaos|TestS3Faults|TestWorkerKilledMidJob' ./e2e/ 2>&1 | grep -v -E '^=== (RUN|PAUSE|CONT|NAME)'
+
+## test-arm64: the miner's tests built for arm64 and run under qemu-aarch64-static (every engine the
+## emulator offers: neon-dot, neon, go), then cmd/bench for arm64 against this machine's build
+## (cmd/bench/arm64_check.sh). Installs qemu-user-static when missing; skipped without apt-get.
+.PHONY: test-arm64
+test-arm64:
+	@if ! command -v qemu-aarch64-static >/dev/null; then \
+		if ! command -v apt-get >/dev/null; then \
+			echo "test-arm64: SKIPPED: qemu-aarch64-static is missing and apt-get is unavailable (install qemu-user-static)"; exit 0; \
+		fi; \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		echo "test-arm64: installing qemu-user-static..."; \
+		$$sudo apt-get install -y -qq qemu-user-static >/dev/null 2>&1 || \
+			{ $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static; } || exit 1; \
+	fi; \
+	set -e; \
+	GOARCH=arm64 $(GO) vet ./miner/...; \
+	GOARCH=arm64 QEMU_CPU=max $(GO) test -short -count=1 -timeout 15m -exec qemu-aarch64-static ./miner/...; \
+	echo "test-arm64: again on a CPU without the dot product (QEMU_CPU=cortex-a72: neon, go)"; \
+	GOARCH=arm64 QEMU_CPU=cortex-a72 $(GO) test -short -count=1 -exec qemu-aarch64-static ./miner/internal/...; \
+	bash cmd/bench/arm64_check.sh

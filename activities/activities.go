@@ -1,10 +1,15 @@
-// Package activities implements the Temporal activities of a hardneg job: Plan,
-// MineTile, MergeBlock, Rebalance and Finalize. They are thin: they join
-// storage (where the bytes are), dataset (Parquet in, output parts out),
-// internal/checkpoint (the binary checkpoint files), internal/pipeline (what
-// a worker's tiles share: caches, fetches, floors, the turn to search) and
-// miner (the algorithms), heartbeat while they work, and skip work whose
-// checkpoint already exists.
+// Package activities implements the Temporal activities of a hardneg job:
+// Finished, Plan, MineTile, MergeBlock, Rebalance and Finalize. They are
+// thin: each reads top to bottom as a join of the parts that do the work —
+// internal/location (the stores of the job's locations), internal/inputs
+// (listing, opening and checking the input shards), internal/job (the plan
+// file, the keys of the output store), internal/reader (the rows a tile, a
+// merge or a part reads), internal/pipeline (what a worker's tiles share:
+// caches, fetches, floors, the turn to search), miner (the algorithms),
+// internal/checkpoint (the binary checkpoint files), internal/part and
+// internal/manifest (the output) — and they heartbeat while they work, skip
+// work whose checkpoint already exists, check the allow-list and the memory
+// budget, and turn errors into Temporal's (errors.go).
 //
 // Inputs and results are the small types of package workflows: keys, counts
 // and summaries. Everything large lives in the output store under
@@ -21,20 +26,20 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 
-	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/internal/inputs"
+	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/internal/location"
 	"github.com/hardneg/hardneg/internal/pipeline"
+	"github.com/hardneg/hardneg/internal/reader"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
-	"github.com/hardneg/hardneg/storage/backend"
 	"github.com/hardneg/hardneg/workflows"
 )
 
@@ -99,10 +104,10 @@ type Activities struct {
 	turns pipeline.Turns
 
 	mu      sync.Mutex
-	stores  map[string]storage.Store
-	plans   map[string]*planFile // by output URI + fingerprint
-	queries pipeline.LRU[*queryBlock]
-	shards  pipeline.LRU[*shardData]
+	stores  location.Stores
+	plans   map[string]*job.Plan // by output URI + fingerprint
+	queries pipeline.LRU[*reader.QueryBlock]
+	shards  pipeline.LRU[*reader.Shard]
 	floats  pipeline.BufPool[float32] // shard buffers, recycled
 	fetches pipeline.Fetcher          // shard files fetched by tiles waiting for their turn
 	floors  pipeline.FloorBook        // per query block, for its later tiles
@@ -126,36 +131,16 @@ func (a *Activities) count(name string, tags map[string]string, delta float64) {
 	}
 }
 
-// store returns the store of a URI prefix, opening it once per process.
+// store returns the store of a URI prefix, opening it once per process
+// (location.Stores).
 func (a *Activities) store(ctx context.Context, uri string) (storage.Store, error) {
-	a.mu.Lock()
-	s, ok := a.stores[uri]
-	a.mu.Unlock()
-	if ok {
-		return s, nil
-	}
-	open := a.OpenStore
-	if open == nil {
-		open = func(ctx context.Context, uri string) (storage.Store, error) {
-			s, _, err := backend.Open(ctx, uri)
-			return s, err
-		}
-	}
-	s, err := open(ctx, uri)
-	if err != nil {
-		// A URI that names no store cannot be fixed by retrying.
-		if _, perr := storage.ParseURI(uri); perr != nil {
-			return nil, invalid(fmt.Sprintf("%s: %v", uri, perr))
-		}
-		return nil, fmt.Errorf("open store %s: %w", uri, err)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.stores == nil {
-		a.stores = map[string]storage.Store{}
-	}
-	a.stores[uri] = located{s, uri}
-	return a.stores[uri], nil
+	return a.stores.Open(ctx, uri, a.OpenStore)
+}
+
+// source is where the activities read input shards from: their stores,
+// counting the bytes read, heartbeating through long checks.
+func (a *Activities) source() inputs.Source {
+	return inputs.Source{Store: a.store, Count: a.counting, Beat: beat}
 }
 
 // checkAllowed refuses a spec whose corpus, queries or output lies outside
@@ -175,35 +160,6 @@ func (a *Activities) checkAllowed(spec workflows.Spec) error {
 		}
 	}
 	return nil
-}
-
-// invalid is a non-retryable InvalidInput error with message msg.
-func invalid(msg string) error {
-	return temporal.NewNonRetryableApplicationError(msg, workflows.ErrInvalidInput, nil)
-}
-
-// classify turns bad input (a *dataset.InputError, a *miner.ParamError or a
-// *workflows.FieldError anywhere in err's chain) into a non-retryable
-// InvalidInput error with the cause's own message, and leaves other errors as
-// they are. Every activity passes the error it returns through classifyIn,
-// which calls it and judges the stores' errors too.
-func classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	var in *dataset.InputError
-	if errors.As(err, &in) {
-		return temporal.NewNonRetryableApplicationError(in.Error(), workflows.ErrInvalidInput, err)
-	}
-	var pe *miner.ParamError
-	if errors.As(err, &pe) {
-		return temporal.NewNonRetryableApplicationError(pe.Error(), workflows.ErrInvalidInput, err)
-	}
-	var fe *workflows.FieldError
-	if errors.As(err, &fe) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrInvalidInput, err)
-	}
-	return err
 }
 
 // heartbeat records details now and then every a.HeartbeatEvery until the

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/synth"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/workflows"
@@ -88,7 +89,11 @@ type pairsRow struct {
 	ID          string    `parquet:"id"`
 	Embedding   []float32 `parquet:"embedding,list"`
 	PositiveIDs []string  `parquet:"positive_ids,list"`
+	Text        string    `parquet:"text"` // textOf(ID)
 }
+
+// textOf is the text of the pairs data's item id.
+func textOf(id string) string { return "text of " + id + " ✓" }
 
 type labeledRow struct {
 	ID        int64     `parquet:"id"`
@@ -111,7 +116,7 @@ func write(t *testing.T, dir string, items []item, n int, intIDs bool) {
 	} else {
 		rows := make([]pairsRow, len(items))
 		for i, it := range items {
-			rows[i] = pairsRow{ID: it.id, Embedding: it.emb, PositiveIDs: it.positives}
+			rows[i] = pairsRow{ID: it.id, Embedding: it.emb, PositiveIDs: it.positives, Text: textOf(it.id)}
 		}
 		shards, err = synth.Shards(rows, n)
 	}
@@ -128,14 +133,15 @@ func write(t *testing.T, dir string, items []item, n int, intIDs bool) {
 	}
 }
 
-// layout writes a data set under a fresh folder and returns a spec over it.
+// layout writes a data set under a fresh folder and returns a spec over it,
+// in the grouped format, which the reference rows are.
 func layout(t *testing.T, ds dataSet, corpusShards, queryShards int) workflows.Spec {
 	t.Helper()
 	root := t.TempDir()
 	write(t, filepath.Join(root, "corpus"), ds.corpus, corpusShards, ds.intIDs)
 	spec := workflows.Spec{
 		Run: "run-a", Epoch: 3, Corpus: "file://" + filepath.Join(root, "corpus") + "/",
-		Output: "file://" + filepath.Join(root, "out") + "/", Seed: 5,
+		Output: "file://" + filepath.Join(root, "out") + "/", Seed: 5, OutputFormat: "grouped",
 	}
 	if len(ds.queries) > 0 {
 		write(t, filepath.Join(root, "queries"), ds.queries, queryShards, ds.intIDs)
@@ -398,7 +404,7 @@ func TestJobEqualsMinerInProcess(t *testing.T) {
 				t.Errorf("plan of %d blocks × %d shards: the test wants several of each", plan.Blocks, plan.CorpusShards)
 			}
 			out := strings.TrimPrefix(spec.Output, "file://")
-			if _, err := os.Stat(filepath.Join(out, SuccessKey)); err != nil {
+			if _, err := os.Stat(filepath.Join(out, job.SuccessKey)); err != nil {
 				t.Errorf("no _SUCCESS: %v", err)
 			}
 			if left := files(t, filepath.Join(out, "_work")); len(left) > 0 {
@@ -442,4 +448,33 @@ func synthShards[T any](rows []T) ([]byte, error) {
 		return nil, err
 	}
 	return s[0], nil
+}
+
+// writeSynth writes d's corpus and queries as synthetic shards
+// (corpusShards and queryShards of them) under root/c and root/q, and
+// returns a spec that reads them and writes under root/o; the caller sets
+// the rest.
+func writeSynth(tb testing.TB, root string, d synth.Data, corpusShards, queryShards int) workflows.Spec {
+	tb.Helper()
+	writeShards(tb, filepath.Join(root, "c"), d.Corpus, corpusShards)
+	writeShards(tb, filepath.Join(root, "q"), d.Queries, queryShards)
+	return workflows.Spec{Corpus: root + "/c/", Queries: root + "/q/", Output: root + "/o/"}
+}
+
+// writeShards writes rows as n synthetic shards s0.parquet, s1.parquet, …
+// in dir.
+func writeShards[T any](tb testing.TB, dir string, rows []T, n int) {
+	tb.Helper()
+	shards, err := synth.Shards(rows, n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	for i, sh := range shards {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("s%d.parquet", i)), sh, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }

@@ -4,11 +4,12 @@ import (
 	"fmt"
 
 	"github.com/hardneg/hardneg/internal/admission"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/miner"
 )
 
 // admissionJob is what the memory estimates need of a planned job.
-func admissionJob(p *planFile, sel miner.Selection) admission.Job {
+func admissionJob(p *job.Plan, sel miner.Selection) admission.Job {
 	var shardRows int64
 	for _, s := range p.Corpus {
 		shardRows = max(shardRows, s.Rows)
@@ -23,7 +24,7 @@ func admissionJob(p *planFile, sel miner.Selection) admission.Job {
 // admit refuses, non-retryably, a job whose tile, merge or rebalance would
 // not fit in a.MemoryBudget (admission.Admit). Plan calls it before it
 // writes the plan.
-func (a *Activities) admit(p *planFile, sel miner.Selection) error {
+func (a *Activities) admit(p *job.Plan, sel miner.Selection) error {
 	if err := admission.Admit(admissionJob(p, sel), a.MemoryBudget); err != nil {
 		return invalid(err.Error())
 	}
@@ -32,8 +33,8 @@ func (a *Activities) admit(p *planFile, sel miner.Selection) error {
 
 // admitTile refuses a tile this worker cannot hold: a worker with less
 // memory than the one that planned the job must not start it and be killed.
-func (a *Activities) admitTile(p *planFile, block, shard int) error {
-	sel, err := p.selection()
+func (a *Activities) admitTile(p *job.Plan, block, shard int) error {
+	sel, err := p.Selection()
 	if err != nil {
 		return classify(err)
 	}

@@ -29,35 +29,12 @@ func TestAdmissionBoundsMeasuredPeaks(t *testing.T) {
 	const estimateSlack = 6
 	root := t.TempDir()
 	d := synth.Generate(synth.Config{Corpus: 6000, Queries: 800, Dim: 32, Clusters: 8, MultiPosShare: 0.3, Seed: 7}, 0)
-	cs, err := synth.Shards(d.Corpus, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	qs, err := synth.Shards(d.Queries, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for dir, shards := range map[string][][]byte{"c": cs, "q": qs} {
-		os.MkdirAll(filepath.Join(root, dir), 0o755)
-		for i, sh := range shards {
-			if err := os.WriteFile(filepath.Join(root, dir, fmt.Sprintf("s%d.parquet", i)), sh, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	spec := workflows.Spec{Run: "admit", Corpus: root + "/c/", Queries: root + "/q/", Output: root + "/o/",
-		QueryBlockRows: 800, NumNegatives: 5, EasyNegatives: 2, RangeMax: 1_000_000}.WithDefaults()
-	ctx := context.Background()
+	spec := writeSynth(t, root, d, 2, 2)
+	spec.Run, spec.QueryBlockRows, spec.NumNegatives, spec.EasyNegatives, spec.RangeMax = "admit", 800, 5, 2, 1_000_000
+	spec = spec.WithDefaults()
 	a := quiet()
-	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _, err := a.loadPlan(ctx, spec, plan.Fingerprint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sel, err := p.selection()
+	plan, p := planJob(t, a, spec)
+	sel, err := p.Selection()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +48,7 @@ func TestAdmissionBoundsMeasuredPeaks(t *testing.T) {
 		{stepRun{Step: "tile", Tile: tile}, est.Tile, func() {
 			for s := range plan.CorpusShards {
 				tile.Shard = s
-				if _, err := a.MineTile(ctx, tile); err != nil {
+				if _, err := a.MineTile(context.Background(), tile); err != nil {
 					t.Fatal(err)
 				}
 			}

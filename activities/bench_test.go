@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/internal/reader"
 	"github.com/hardneg/hardneg/internal/synth"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/workflows"
@@ -19,25 +21,9 @@ func benchData(b *testing.B) (workflows.Spec, workflows.PlanResult, *Activities)
 	b.Helper()
 	d := synth.Generate(synth.Config{Corpus: 40000, Queries: 4096, Dim: 256, Clusters: 50,
 		NearDupShare: 0.2, MultiPosShare: 0.3, Seed: 3}, 0)
-	root := b.TempDir()
-	put := func(dir string, shards [][]byte) {
-		os.MkdirAll(dir, 0o755)
-		for i, s := range shards {
-			os.WriteFile(filepath.Join(dir, "s"+string(rune('0'+i))+".parquet"), s, 0o644)
-		}
-	}
-	cs, err := synth.Shards(d.Corpus, 2)
-	if err != nil {
-		b.Fatal(err)
-	}
-	qs, err := synth.Shards(d.Queries, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	put(filepath.Join(root, "c"), cs)
-	put(filepath.Join(root, "q"), qs)
-	spec := workflows.Spec{Run: "bench", Corpus: root + "/c/", Queries: root + "/q/", Output: root + "/o/",
-		QueryBlockRows: 4096, NumNegatives: 5, EasyNegatives: 2}.WithDefaults()
+	spec := writeSynth(b, b.TempDir(), d, 2, 1)
+	spec.Run, spec.QueryBlockRows, spec.NumNegatives, spec.EasyNegatives = "bench", 4096, 5, 2
+	spec = spec.WithDefaults()
 	a := quiet()
 	plan, err := a.Plan(context.Background(), workflows.PlanInput{Spec: spec})
 	if err != nil {
@@ -56,7 +42,7 @@ func BenchmarkMineTile(b *testing.B) {
 	in := workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: 0, Shard: 1}
 	out := strings.TrimSuffix(spec.Output, "/")
 	for b.Loop() {
-		os.Remove(filepath.Join(out, TileKey(plan.Fingerprint, 0, 1)))
+		os.Remove(filepath.Join(out, job.TileKey(plan.Fingerprint, 0, 1)))
 		if r, err := a.MineTile(ctx, in); err != nil || r.Skipped {
 			b.Fatal(err, r.Skipped)
 		}
@@ -74,7 +60,7 @@ func BenchmarkSearchTile(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	shard, err := a.readShard(ctx, p, spec.Corpus, p.Corpus[1], needs{})
+	shard, err := reader.ReadShard(ctx, a.source(), p, spec.Corpus, p.Corpus[1], reader.Needs{}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -144,7 +130,7 @@ func BenchmarkMergeRebalance(b *testing.B) {
 	out := strings.TrimSuffix(spec.Output, "/")
 	b.Run("merge", func(b *testing.B) {
 		for b.Loop() {
-			os.Remove(filepath.Join(out, BlockKey(plan.Fingerprint, 0)))
+			os.Remove(filepath.Join(out, job.BlockKey(plan.Fingerprint, 0)))
 			if _, err := a.MergeBlock(ctx, workflows.MergeInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: 0}); err != nil {
 				b.Fatal(err)
 			}

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/pipeline"
+	"github.com/hardneg/hardneg/internal/reader"
 	"github.com/hardneg/hardneg/workflows"
 )
 
@@ -51,13 +53,13 @@ func TestLoadShardAfterFailedFetch(t *testing.T) {
 	a := quiet()
 	_, p := planJob(t, a, spec)
 	failed := pipeline.FetchedSet{workflows.WithSlash(spec.Corpus) + p.Corpus[1].Key: &pipeline.Fetched{Err: errors.New("connection reset")}}
-	sh, err := a.loadShard(context.Background(), p, 1, needs{}, failed)
+	sh, err := a.loadShard(context.Background(), p, 1, reader.Needs{}, failed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sh.Release()
-	if sh.emb.Rows != int(p.Corpus[1].Rows) || sh.ids.Len() != sh.emb.Rows {
-		t.Errorf("shard read after a failed fetch: %d rows, %d ids; want %d", sh.emb.Rows, sh.ids.Len(), p.Corpus[1].Rows)
+	if sh.Emb.Rows != int(p.Corpus[1].Rows) || sh.IDs.Len() != sh.Emb.Rows {
+		t.Errorf("shard read after a failed fetch: %d rows, %d ids; want %d", sh.Emb.Rows, sh.IDs.Len(), p.Corpus[1].Rows)
 	}
 }
 
@@ -93,7 +95,7 @@ func TestWaitingTileTakesCachedData(t *testing.T) {
 			mineTile(t, a, tile(1, 2))
 		} else {
 			mineWaiting(t, a, tile(1, 2), "the waiting tile to hold block 1 and shard 2", func() bool {
-				held := a.queries.Busy(queryBlockKey(p, 1)) && a.shards.Busy(shardKey(p, 2, needs{}))
+				held := a.queries.Busy(queryBlockKey(p, 1)) && a.shards.Busy(shardKey(p, 2, reader.Needs{}))
 				if n := a.fetches.Fetches(); held && n != 0 {
 					t.Errorf("a tile with its data cached fetched %d objects", n)
 				}
@@ -108,7 +110,7 @@ func TestWaitingTileTakesCachedData(t *testing.T) {
 }
 
 // planJob plans spec with a and returns the plan and the plan file.
-func planJob(t *testing.T, a *Activities, spec workflows.Spec) (workflows.PlanResult, *planFile) {
+func planJob(t testing.TB, a *Activities, spec workflows.Spec) (workflows.PlanResult, *job.Plan) {
 	t.Helper()
 	ctx := context.Background()
 	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
@@ -156,5 +158,5 @@ func mineWaiting(t *testing.T, a *Activities, in workflows.TileInput, what strin
 
 // partial reads the partial of tile (b, s) of a job.
 func partial(t *testing.T, spec workflows.Spec, plan workflows.PlanResult, b, s int) []byte {
-	return mustRead(t, filepath.Join(strings.TrimPrefix(spec.Output, "file://"), TileKey(plan.Fingerprint, b, s)))
+	return mustRead(t, filepath.Join(strings.TrimPrefix(spec.Output, "file://"), job.TileKey(plan.Fingerprint, b, s)))
 }

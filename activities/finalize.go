@@ -6,55 +6,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"strings"
-	"time"
 
+	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/internal/manifest"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
-
-// manifest is _manifest.json: what was mined, from what, how, with what result.
-type manifest struct {
-	Program      program        `json:"program"`
-	Spec         workflows.Spec `json:"spec"`
-	Fingerprint  string         `json:"fingerprint"`
-	RangeMax     int            `json:"range_max"` // effective
-	MaxPositives int            `json:"max_positives"`
-	Dim          int            `json:"dim"`
-	Inputs       inputs         `json:"inputs"`
-	Statistics   statsFile      `json:"statistics"`
-	Parts        []string       `json:"parts"`
-	Phases       []phase        `json:"phases"`
-}
-
-type program struct {
-	Name     string `json:"name"`
-	Version  string `json:"version"`
-	Revision string `json:"revision,omitempty"`
-	Go       string `json:"go"`
-}
-
-type inputs struct {
-	CorpusRows int64       `json:"corpus_rows"`
-	QueryRows  int64       `json:"query_rows"`
-	Corpus     []shardInfo `json:"corpus"`
-	Queries    []shardInfo `json:"queries,omitempty"`
-}
-
-type phase struct {
-	Name    string    `json:"name"`
-	Start   time.Time `json:"start"`
-	End     time.Time `json:"end"`
-	Seconds float64   `json:"seconds"`
-}
 
 // Finalize writes _manifest.json, removes parts left by an earlier job that
 // had more blocks, writes _SUCCESS last, and then removes the job's _work/
 // folder. Run again after it succeeded (a retry), it only finishes the clean-up.
 func (a *Activities) Finalize(ctx context.Context, in workflows.FinalizeInput) (_ workflows.FinalizeResult, err error) {
 	defer func() { err = classifyIn(in.Spec, err) }()
-	res := workflows.FinalizeResult{Manifest: ManifestKey, Success: SuccessKey}
+	res := workflows.FinalizeResult{Manifest: job.ManifestKey, Success: job.SuccessKey}
 	if err := a.checkAllowed(in.Spec); err != nil {
 		return res, err
 	}
@@ -62,7 +27,7 @@ func (a *Activities) Finalize(ctx context.Context, in workflows.FinalizeInput) (
 	if err != nil {
 		return res, err
 	}
-	done, err := exists(ctx, out, SuccessKey)
+	done, err := exists(ctx, out, job.SuccessKey)
 	if err != nil {
 		return res, err
 	}
@@ -70,13 +35,13 @@ func (a *Activities) Finalize(ctx context.Context, in workflows.FinalizeInput) (
 		if err := a.writeManifest(ctx, in, out); err != nil {
 			return res, err
 		}
-		if err := out.Put(ctx, SuccessKey, strings.NewReader("")); err != nil {
-			return res, fmt.Errorf("write %s: %w", SuccessKey, err)
+		if err := out.Put(ctx, job.SuccessKey, strings.NewReader("")); err != nil {
+			return res, fmt.Errorf("write %s: %w", job.SuccessKey, err)
 		}
 	}
-	work, err := out.List(ctx, WorkPrefix(in.Fingerprint))
+	work, err := out.List(ctx, job.WorkPrefix(in.Fingerprint))
 	if err != nil {
-		return res, fmt.Errorf("list %s: %w", WorkPrefix(in.Fingerprint), err)
+		return res, fmt.Errorf("list %s: %w", job.WorkPrefix(in.Fingerprint), err)
 	}
 	for _, o := range work {
 		if err := out.Delete(ctx, o.Key); err != nil {
@@ -94,30 +59,30 @@ func (a *Activities) writeManifest(ctx context.Context, in workflows.FinalizeInp
 	if err != nil {
 		return err
 	}
-	sel, err := p.selection()
+	sel, err := p.Selection()
 	if err != nil {
 		return classify(err)
 	}
-	data, err := storage.ReadAll(ctx, out, StatsKey(p.Fingerprint))
+	data, err := storage.ReadAll(ctx, out, job.StatsKey(p.Fingerprint))
 	if errors.Is(err, storage.ErrNotExist) {
-		return fmt.Errorf("finalize: %s is missing (Rebalance has not run)", StatsKey(p.Fingerprint))
+		return fmt.Errorf("finalize: %s is missing (Rebalance has not run)", job.StatsKey(p.Fingerprint))
 	}
 	if err != nil {
 		return fmt.Errorf("read statistics: %w", err)
 	}
-	m := manifest{
-		Program: buildInfo(), Spec: p.Spec, Fingerprint: p.Fingerprint,
+	m := manifest.Manifest{
+		Program: manifest.BuildInfo(), Spec: p.Spec, Fingerprint: p.Fingerprint, OutputFormat: p.Spec.OutputFormat,
 		RangeMax: sel.RangeMax, MaxPositives: p.MaxPositives, Dim: p.Dim,
-		Inputs: inputs{CorpusRows: p.CorpusRows, QueryRows: p.QueryRows, Corpus: p.Corpus, Queries: p.Queries},
+		Inputs: manifest.Inputs{CorpusRows: p.CorpusRows, QueryRows: p.QueryRows, Corpus: p.Corpus, Queries: p.Queries},
 	}
 	if err := json.Unmarshal(data, &m.Statistics); err != nil {
 		return fmt.Errorf("decode statistics: %w", err)
 	}
 	for b := range p.Blocks {
-		m.Parts = append(m.Parts, PartKey(b))
+		m.Parts = append(m.Parts, job.PartKey(b))
 	}
 	for _, ph := range in.Phases {
-		m.Phases = append(m.Phases, phase{Name: ph.Name, Start: ph.Start, End: ph.End, Seconds: ph.End.Sub(ph.Start).Seconds()})
+		m.Phases = append(m.Phases, manifest.Phase{Name: ph.Name, Start: ph.Start, End: ph.End, Seconds: ph.End.Sub(ph.Start).Seconds()})
 	}
 	// Parts beyond this job's blocks were left by an earlier job on the same
 	// output; they are not part of this result.
@@ -126,7 +91,7 @@ func (a *Activities) writeManifest(ctx context.Context, in workflows.FinalizeInp
 		return fmt.Errorf("list parts: %w", err)
 	}
 	for _, o := range objs {
-		if b, ok := partBlock(o.Key); ok && b >= p.Blocks {
+		if b, ok := job.PartBlock(o.Key); ok && b >= p.Blocks {
 			if err := out.Delete(ctx, o.Key); err != nil {
 				return fmt.Errorf("remove stale %s: %w", o.Key, err)
 			}
@@ -136,36 +101,8 @@ func (a *Activities) writeManifest(ctx context.Context, in workflows.FinalizeInp
 	if err != nil {
 		return err
 	}
-	if err := out.Put(ctx, ManifestKey, bytes.NewReader(append(js, '\n'))); err != nil {
-		return fmt.Errorf("write %s: %w", ManifestKey, err)
+	if err := out.Put(ctx, job.ManifestKey, bytes.NewReader(append(js, '\n'))); err != nil {
+		return fmt.Errorf("write %s: %w", job.ManifestKey, err)
 	}
 	return nil
-}
-
-// partBlock returns the block of a key named exactly as PartKey names parts.
-func partBlock(key string) (int, bool) {
-	var b int
-	if !isPart(key) {
-		return 0, false
-	}
-	if _, err := fmt.Sscanf(key, "part-%d.parquet", &b); err != nil || PartKey(b) != key {
-		return 0, false
-	}
-	return b, true
-}
-
-func buildInfo() program {
-	p := program{Name: "hardneg", Version: "(devel)"}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		p.Go = bi.GoVersion
-		if bi.Main.Version != "" {
-			p.Version = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				p.Revision = s.Value
-			}
-		}
-	}
-	return p
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/workflows"
 )
 
@@ -37,7 +38,7 @@ func TestFloorsLeaveOutputUnchanged(t *testing.T) {
 				if _, err := a.MineTile(ctx, workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: b, Shard: s}); err != nil {
 					t.Fatal(err)
 				}
-				fi, err := os.Stat(filepath.Join(strings.TrimPrefix(spec.Output, "file://"), TileKey(plan.Fingerprint, b, s)))
+				fi, err := os.Stat(filepath.Join(strings.TrimPrefix(spec.Output, "file://"), job.TileKey(plan.Fingerprint, b, s)))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -58,8 +59,8 @@ func TestFloorsLeaveOutputUnchanged(t *testing.T) {
 		t.Errorf("partials with floors hold %d bytes, without %d: the floors left nothing out", flooredSize, freshSize)
 	}
 	for b := range fp.Blocks {
-		got := mustRead(t, filepath.Join(strings.TrimPrefix(floored.Output, "file://"), BlockKey(fp.Fingerprint, b)))
-		want := mustRead(t, filepath.Join(strings.TrimPrefix(fresh.Output, "file://"), BlockKey(gp.Fingerprint, b)))
+		got := mustRead(t, filepath.Join(strings.TrimPrefix(floored.Output, "file://"), job.BlockKey(fp.Fingerprint, b)))
+		want := mustRead(t, filepath.Join(strings.TrimPrefix(fresh.Output, "file://"), job.BlockKey(gp.Fingerprint, b)))
 		if string(got) != string(want) {
 			t.Errorf("merged block %d differs with floors", b)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -241,6 +242,7 @@ func TestCheckpointsAreSkipped(t *testing.T) {
 // TestFingerprint checks what the fingerprint depends on.
 func TestFingerprint(t *testing.T) {
 	spec := layout(t, pairsData(60, 10), 2, 1)
+	spec.OutputFormat = "" // the default, as the JSON specs below leave it
 	spec = spec.WithDefaults()
 	ctx := context.Background()
 	fp := func(s workflows.Spec) string {
@@ -252,9 +254,28 @@ func TestFingerprint(t *testing.T) {
 	}
 	base := fp(spec)
 	same := spec
-	same.MaxParallel, same.Precision = 3, "quantized"
+	same.MaxParallel, same.Precision, same.Force = 3, "quantized", true
 	if fp(same) != base {
-		t.Errorf("max_parallel or precision changed the fingerprint")
+		t.Errorf("max_parallel, precision or force changed the fingerprint")
+	}
+	// A client that sends only what it sets and one that sends every default
+	// start the same job.
+	for _, js := range []string{
+		`{"run":%q,"epoch":3,"corpus":%q,"queries":%q,"output":%q,"seed":5}`,
+		`{"run":%q,"epoch":3,"corpus":%q,"queries":%q,"output":%q,"seed":5,"id_column":"id","embedding_column":"embedding",
+		"positives_column":"positive_ids","similarity":"cosine","num_negatives":3,"range_min":0,"range_max":0,
+		"sampling_strategy":"top","easy_negatives":0,"fill_with_easy":false,"max_negative_frequency":0,
+		"output_format":"FORMAT","precision":"exact","query_block_rows":ROWS,"max_parallel":PARALLEL,"force":false}`,
+	} {
+		js = strings.NewReplacer("FORMAT", workflows.OutputFormats[0], "ROWS", fmt.Sprint(workflows.DefaultQueryBlockRows),
+			"PARALLEL", fmt.Sprint(workflows.DefaultMaxParallel)).Replace(js)
+		s, err := workflows.DecodeSpec(strings.NewReader(fmt.Sprintf(js, spec.Run, spec.Corpus, spec.Queries, spec.Output)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fp(s) != base {
+			t.Errorf("spec %s: another fingerprint", js)
+		}
 	}
 	for name, edit := range map[string]func(*workflows.Spec){
 		"num_negatives": func(s *workflows.Spec) { s.NumNegatives = 5 },

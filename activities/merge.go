@@ -11,6 +11,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hardneg/hardneg/internal/checkpoint"
+	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/internal/reader"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
@@ -19,7 +21,7 @@ import (
 // MergeBlock merges the partials of one query block over every corpus shard
 // into each query's result over the whole corpus, applies the filters and the
 // rank window, and writes the candidate windows to
-// _work/<fingerprint>/block-bNNNNN.ckpt (BlockKey) for Rebalance. A block whose file
+// _work/<fingerprint>/block-bNNNNN.ckpt (job.BlockKey) for Rebalance. A block whose file
 // exists is skipped.
 func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_ workflows.MergeResult, err error) {
 	defer func() { err = classifyIn(in.Spec, err) }()
@@ -34,22 +36,22 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 	if in.Block < 0 || in.Block >= p.Blocks {
 		return res, invalid(fmt.Sprintf("block %d is outside the plan's %d blocks", in.Block, p.Blocks))
 	}
-	key := BlockKey(p.Fingerprint, in.Block)
+	key := job.BlockKey(p.Fingerprint, in.Block)
 	if ok, err := exists(ctx, out, key); err != nil || ok {
 		res.Skipped = ok
 		lo, hi := workflows.BlockRange(p.Spec, p.QueryRows, in.Block)
 		res.Queries = hi - lo
 		return res, err
 	}
-	sel, err := p.selection()
+	sel, err := p.Selection()
 	if err != nil {
 		return res, classify(err)
 	}
-	meta, err := a.loadQueryMeta(ctx, p, in.Block)
+	meta, err := reader.ReadQueryMeta(ctx, a.source(), p, in.Block)
 	if err != nil {
 		return res, err
 	}
-	nq := len(meta.ids)
+	nq := len(meta.IDs)
 	merged := make([]miner.Partial, nq)
 	tables := make([]*checkpoint.IDTable, len(p.Corpus))
 	// The partials are read and decoded mergeAhead at a time while the ones
@@ -96,8 +98,8 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 const mergeAhead = 2
 
 // readPartial reads the partial of tile (block, shard).
-func (a *Activities) readPartial(ctx context.Context, out storage.Store, p *planFile, block, shard, nq int) ([]miner.Partial, *checkpoint.IDTable, error) {
-	tk := TileKey(p.Fingerprint, block, shard)
+func (a *Activities) readPartial(ctx context.Context, out storage.Store, p *job.Plan, block, shard, nq int) ([]miner.Partial, *checkpoint.IDTable, error) {
+	tk := job.TileKey(p.Fingerprint, block, shard)
 	data, err := storage.ReadAll(ctx, out, tk)
 	if errors.Is(err, storage.ErrNotExist) {
 		return nil, nil, fmt.Errorf("merge block %d: partial %s is missing", block, tk)
@@ -121,7 +123,7 @@ func forChunks(n int, f func(lo, hi int)) {
 
 // windowIDs builds the id table of a block's windows from the id tables of
 // the shards' partials.
-func windowIDs(qws []checkpoint.QueryWindow, shards []shardInfo, tables []*checkpoint.IDTable) (*checkpoint.IDTable, error) {
+func windowIDs(qws []checkpoint.QueryWindow, shards []job.Shard, tables []*checkpoint.IDTable) (*checkpoint.IDTable, error) {
 	var corpusRows int64
 	if n := len(shards); n > 0 {
 		corpusRows = shards[n-1].First + shards[n-1].Rows
@@ -160,18 +162,18 @@ func windowIDs(qws []checkpoint.QueryWindow, shards []shardInfo, tables []*check
 
 // blockWindows selects each merged query's window (its hard and easy
 // negatives) and counts the queries whose hard negatives ran short.
-func blockWindows(p *planFile, sel miner.Selection, meta *queryMeta, merged []miner.Partial) ([]checkpoint.QueryWindow, int64) {
-	seeds := querySeeds(p, meta.ids)
+func blockWindows(p *job.Plan, sel miner.Selection, meta *reader.QueryMeta, merged []miner.Partial) ([]checkpoint.QueryWindow, int64) {
+	seeds := querySeeds(p, meta.IDs)
 	qws := make([]checkpoint.QueryWindow, len(merged))
 	var short int64
 	for q := range qws {
 		win := sel.Window(merged[q], seeds[q])
-		qws[q] = checkpoint.QueryWindow{ID: meta.ids[q].format(p.QueryIDKind), Win: win}
-		if meta.positives != nil {
-			qws[q].Positives = meta.positives[q]
+		qws[q] = checkpoint.QueryWindow{ID: meta.IDs[q].Format(p.QueryIDKind), Win: win}
+		if meta.Positives != nil {
+			qws[q].Positives = meta.Positives[q]
 		}
-		if meta.labels != nil {
-			qws[q].Label = meta.labels[q]
+		if meta.Labels != nil {
+			qws[q].Label = meta.Labels[q]
 		}
 		if len(win.Hard) < sel.NumNegatives {
 			short++

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hardneg/hardneg/internal/checkpoint"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/miner"
 )
 
@@ -14,7 +15,7 @@ import (
 // once, from the partial of the shard that holds it, and that a row without an
 // id is an error naming the row, not an empty id in the output.
 func TestWindowIDs(t *testing.T) {
-	shards := []shardInfo{{First: 0, Rows: 10}, {First: 10, Rows: 10}}
+	shards := []job.Shard{{First: 0, Rows: 10}, {First: 10, Rows: 10}}
 	tables := []*checkpoint.IDTable{{Rows: []int64{1, 4}, IDs: []string{"a", "x"}}, {Rows: []int64{12}, IDs: []string{"b"}}}
 	qws := []checkpoint.QueryWindow{
 		{Win: miner.Window{Hard: []miner.Negative{{Row: 12}, {Row: 1}}}},

@@ -1,6 +1,8 @@
 package activities
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/hardneg/hardneg/dataset"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/workflows"
 )
 
@@ -23,74 +26,97 @@ func partFiles(t *testing.T, spec workflows.Spec) []string {
 	return names
 }
 
-// triplet is one expected triplet; pos is "" when there is no positive.
-type triplet struct {
-	q, pos, neg, kind string
-	score             float32
-}
-
-// tripletsOf expands n-tuple rows into the triplets a triplet part holds.
-func tripletsOf(rows []outRow) []triplet {
-	var out []triplet
-	for _, r := range rows {
-		positives := r.PositiveIDs
-		if len(positives) == 0 {
-			positives = []string{""}
-		}
-		for _, p := range positives {
-			for i, n := range r.NegativeIDs {
-				out = append(out, triplet{r.QueryID, p, n, r.NegativeKinds[i], r.NegativeScores[i]})
-			}
-		}
-	}
-	return out
-}
-
-func TestTripletParts(t *testing.T) {
-	self := pairsData(90, 1)
-	self.queries = nil
-	for _, tt := range []struct {
-		name string
-		data dataSet
-	}{
-		{"pairs (dataset's triplets)", pairsData(120, 40)},
-		{"self (no positive)", self},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			spec := layout(t, tt.data, 3, 2)
-			spec.QueryBlockRows, spec.OutputFormat, spec.EasyNegatives = 16, "triplet", 1
-			runJob(t, quiet(), spec)
-			var got []triplet
-			for _, name := range partFiles(t, spec) {
-				for _, r := range readTyped[dataset.MixedTriplet[string, string]](t, mustRead(t, name)) {
-					pos := ""
-					if r.PositiveID != nil {
-						pos = *r.PositiveID
-					}
-					got = append(got, triplet{r.QueryID, pos, r.NegativeID, r.Kind, r.NegativeScore})
+// TestTrainingParts runs a job in each of sentence-transformers' formats,
+// with and without scores and texts, and checks each part is the bytes
+// dataset.WriteTraining gives for the reference rows of its block: the rows,
+// their order and the texts are the job's; the formats' layout is tested in
+// dataset against hard_negatives.py's.
+func TestTrainingParts(t *testing.T) {
+	data := pairsData(120, 40)
+	for _, format := range []string{"triplet", "n-tuple", "labeled-pair", "labeled-list"} {
+		for _, opt := range []struct {
+			name         string
+			scores, text bool
+		}{{"ids", false, false}, {"texts+scores", true, true}} {
+			t.Run(format+"/"+opt.name, func(t *testing.T) {
+				spec := layout(t, data, 3, 2)
+				spec.QueryBlockRows, spec.EasyNegatives, spec.FillWithEasy = 16, 1, format == "n-tuple"
+				spec.OutputFormat, spec.OutputScores = format, opt.scores
+				if opt.text {
+					spec.TextColumn = "text"
 				}
-			}
-			want := tripletsOf(reference(t, tt.data, spec))
-			if len(want) == 0 || !slices.Equal(got, want) {
-				t.Fatalf("%d triplets, want %d; first %v, want %v", len(got), len(want), first(got), first(want))
-			}
-		})
-	}
-	// A pairs-mode triplet part reads with dataset's own reader.
-	spec := layout(t, pairsData(60, 10), 2, 1)
-	spec.OutputFormat = "triplet"
-	runJob(t, quiet(), spec)
-	name := partFiles(t, spec)[0]
-	if _, err := dataset.ReadTriplets[string](mustOpen(t, name)); err != nil {
-		t.Errorf("dataset cannot read the triplet part: %v", err)
+				runJob(t, quiet(), spec)
+				want, rows := expectedTrainingParts(t, data, spec)
+				checkManifestRows(t, spec, format, rows)
+				got := partFiles(t, spec)
+				if len(got) != len(want) {
+					t.Fatalf("%d parts, want %d", len(got), len(want))
+				}
+				for b, name := range got {
+					if !bytes.Equal(mustRead(t, name), want[b]) {
+						t.Errorf("%s differs from the reference rows of block %d", filepath.Base(name), b)
+					}
+				}
+			})
+		}
 	}
 }
 
-func first(ts []triplet) any {
-	if len(ts) == 0 {
-		return nil
+// expectedTrainingParts encodes the reference rows of each block of spec
+// as training parts, with textOf(id) for texts when the spec names them.
+func expectedTrainingParts(t *testing.T, data dataSet, spec workflows.Spec) (parts [][]byte, rows int64) {
+	t.Helper()
+	grouped := spec
+	grouped.OutputFormat, grouped.OutputScores, grouped.TextColumn = "grouped", false, ""
+	ref := reference(t, data, grouped)
+	text := func(ids []string) []string {
+		if spec.TextColumn == "" {
+			return ids
+		}
+		out := make([]string, len(ids))
+		for i, id := range ids {
+			out[i] = textOf(id)
+		}
+		return out
 	}
-	return ts[0]
+	l := dataset.TrainingLayout{Format: spec.OutputFormat, Scores: spec.OutputScores,
+		Negatives: 3 + spec.EasyNegatives, AnchorKind: dataset.String, DocKind: dataset.String}
+	for lo := 0; lo < len(ref); lo += spec.QueryBlockRows {
+		var block []dataset.TrainingRow
+		for _, r := range ref[lo:min(lo+spec.QueryBlockRows, len(ref))] {
+			block = append(block, dataset.TrainingRow{Anchor: text([]string{r.QueryID})[0],
+				Positives: text(r.PositiveIDs), PositiveScores: r.PositiveScores,
+				Negatives: text(r.NegativeIDs), NegativeScores: r.NegativeScores})
+		}
+		var buf bytes.Buffer
+		n, err := dataset.WriteTraining(&buf, block, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts, rows = append(parts, buf.Bytes()), rows+n
+	}
+	return parts, rows
+}
+
+// checkManifestRows checks that the manifest names the format and counts
+// the rows written, and no more than the rows possible.
+func checkManifestRows(t *testing.T, spec workflows.Spec, format string, rows int64) {
+	t.Helper()
+	var m struct {
+		OutputFormat string `json:"output_format"`
+		Statistics   struct {
+			Rows     int64 `json:"rows"`
+			Possible int64 `json:"rows_possible"`
+		} `json:"statistics"`
+	}
+	data := mustRead(t, filepath.Join(strings.TrimPrefix(spec.Output, "file://"), job.ManifestKey))
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.OutputFormat != format || m.Statistics.Rows != rows || m.Statistics.Possible < rows || rows == 0 {
+		t.Errorf("manifest: format %q, rows %d of %d possible; want %q and %d rows", m.OutputFormat,
+			m.Statistics.Rows, m.Statistics.Possible, format, rows)
+	}
 }
 
 func mustOpen(t *testing.T, name string) (*os.File, int64, string) {
@@ -127,7 +153,7 @@ func TestMixedIDKinds(t *testing.T) {
 	}
 	writeAs(t, filepath.Join(root, "queries"), qrows)
 	spec := workflows.Spec{Run: "mixed", Corpus: root + "/corpus/", Queries: root + "/queries/",
-		Output: root + "/out/", QueryBlockRows: 8}
+		Output: root + "/out/", QueryBlockRows: 8, OutputFormat: "grouped"}
 	runJob(t, quiet(), spec)
 	var got []outRow
 	for _, name := range partFiles(t, spec) {
@@ -141,5 +167,105 @@ func TestMixedIDKinds(t *testing.T) {
 	got = normalise(got)
 	if !slicesEqual(got, want) {
 		t.Fatalf("parts differ from the miner in one piece: first row %+v, want %+v", got[0], want[0])
+	}
+}
+
+// groupedTextRow reads the grouped columns with the texts.
+type groupedTextRow struct {
+	QueryID       string   `parquet:"query_id"`
+	PositiveIDs   []string `parquet:"positive_ids,list"`
+	NegativeIDs   []string `parquet:"negative_ids,list"`
+	QueryText     string   `parquet:"query_text"`
+	PositiveTexts []string `parquet:"positive_texts,list"`
+	NegativeTexts []string `parquet:"negative_texts,list"`
+}
+
+// TestGroupedTextParts checks that a grouped job with a text column writes
+// each id's text beside it, in a self-mode job too.
+func TestGroupedTextParts(t *testing.T) {
+	self := pairsData(90, 1)
+	self.queries = nil
+	for name, data := range map[string]dataSet{"pairs": pairsData(120, 40), "self": self} {
+		t.Run(name, func(t *testing.T) {
+			spec := layout(t, data, 3, 2)
+			spec.QueryBlockRows, spec.EasyNegatives, spec.TextColumn = 16, 1, "text"
+			runJob(t, quiet(), spec)
+			var rows int
+			for _, part := range partFiles(t, spec) {
+				for _, r := range readTyped[groupedTextRow](t, mustRead(t, part)) {
+					rows++
+					ok := r.QueryText == textOf(r.QueryID) && len(r.PositiveTexts) == len(r.PositiveIDs) && len(r.NegativeTexts) == len(r.NegativeIDs)
+					for i, id := range r.PositiveIDs {
+						ok = ok && r.PositiveTexts[i] == textOf(id)
+					}
+					for i, id := range r.NegativeIDs {
+						ok = ok && r.NegativeTexts[i] == textOf(id)
+					}
+					if !ok {
+						t.Fatalf("row %+v: texts do not match ids", r)
+					}
+				}
+			}
+			if want := len(reference(t, data, spec)); rows != want {
+				t.Errorf("%d rows, want %d", rows, want)
+			}
+		})
+	}
+}
+
+// tripletRow reads a triplet part of texts.
+type tripletRow struct {
+	Anchor   string `parquet:"anchor"`
+	Positive string `parquet:"positive"`
+	Negative string `parquet:"negative"`
+}
+
+// TestDuckDBTextShards mines shards that DuckDB wrote, with a text column
+// (dataset/testdata/texts*.parquet), in the grouped and triplet formats:
+// the grouped texts belong to their ids, and the triplets are the grouped
+// rows' texts expanded as sentence-transformers expands them.
+func TestDuckDBTextShards(t *testing.T) {
+	root := t.TempDir()
+	for dir, fixture := range map[string]string{"corpus": "texts.parquet", "queries": "texts_queries.parquet"} {
+		data, err := os.ReadFile(filepath.Join("..", "dataset", "testdata", fixture))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, dir, fixture), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := workflows.Spec{Run: "duck", Corpus: root + "/corpus/", Queries: root + "/queries/", Output: root + "/grouped/",
+		TextColumn: "text", OutputFormat: "grouped", QueryBlockRows: 16, EasyNegatives: 1, Seed: 2}
+	runJob(t, quiet(), spec)
+	var want []tripletRow
+	for _, part := range partFiles(t, spec) {
+		for _, r := range readTyped[groupedTextRow](t, mustRead(t, part)) {
+			if r.QueryText != "question "+strings.TrimPrefix(r.QueryID, "q-") || len(r.PositiveIDs) != 2 {
+				t.Fatalf("query %s: text %q, positives %v", r.QueryID, r.QueryText, r.PositiveIDs)
+			}
+			for i, id := range append(slices.Clone(r.PositiveIDs), r.NegativeIDs...) {
+				if text := append(slices.Clone(r.PositiveTexts), r.NegativeTexts...)[i]; text != "text of "+id+" ✓" {
+					t.Fatalf("query %s: %s has text %q", r.QueryID, id, text)
+				}
+			}
+			for _, p := range r.PositiveTexts {
+				for _, n := range r.NegativeTexts {
+					want = append(want, tripletRow{r.QueryText, p, n})
+				}
+			}
+		}
+	}
+	spec.Output, spec.OutputFormat = root+"/triplet/", "triplet"
+	runJob(t, quiet(), spec)
+	var got []tripletRow
+	for _, part := range partFiles(t, spec) {
+		got = append(got, readTyped[tripletRow](t, mustRead(t, part))...)
+	}
+	if len(want) != 40*2*4 || !slices.Equal(got, want) {
+		t.Fatalf("%d triplets, want %d (40 queries × 2 positives × 4 negatives)", len(got), len(want))
 	}
 }

@@ -6,52 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/checkpoint"
+	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/internal/manifest"
+	"github.com/hardneg/hardneg/internal/part"
+	"github.com/hardneg/hardneg/internal/reader"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
-
-// mostFrequentShown is how many of the most frequent negatives the manifest lists.
-const mostFrequentShown = 20
-
-// statsFile is what Rebalance leaves for Finalize: the figures of the manifest.
-type statsFile struct {
-	Queries          int64              `json:"queries"`
-	Rows             int64              `json:"rows"`
-	Parts            int                `json:"parts"`
-	HardNegatives    int64              `json:"hard_negatives"`
-	EasyNegatives    int64              `json:"easy_negatives"`
-	ShortHard        int64              `json:"queries_short_of_hard_negatives"`
-	ShortRows        int64              `json:"queries_short_of_negatives"`
-	NoAnchor         int64              `json:"queries_without_anchor"`
-	Capped           int64              `json:"capped_by_max_negative_frequency"`
-	MissingPositives int64              `json:"positives_not_in_corpus"`
-	Removed          map[string]int64   `json:"candidates_removed"`
-	Scores           map[string]summary `json:"scores"`
-	MostFrequent     []frequent         `json:"most_frequent_negatives"`
-	Table            string             `json:"table"`
-}
-
-type summary struct {
-	Count  int64   `json:"count"`
-	Mean   float64 `json:"mean"`
-	Std    float64 `json:"std"`
-	Min    float64 `json:"min"`
-	Q25    float64 `json:"q25"`
-	Median float64 `json:"median"`
-	Q75    float64 `json:"q75"`
-	Max    float64 `json:"max"`
-}
-
-type frequent struct {
-	ID    string `json:"id"`
-	Row   int64  `json:"row"`
-	Count int64  `json:"count"`
-}
 
 // Rebalance takes every query's negatives from its window in global query
 // order, so that max_negative_frequency holds across the epoch whatever the
@@ -68,15 +33,15 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 	if err != nil {
 		return res, err
 	}
-	sel, err := p.selection()
+	sel, err := p.Selection()
 	if err != nil {
 		return res, classify(err)
 	}
 	picker := sel.NewPicker()
 	stats := &miner.Stats{}
-	var sf statsFile
+	var sf manifest.Stats
 	for b := range p.Blocks {
-		key := BlockKey(p.Fingerprint, b)
+		key := job.BlockKey(p.Fingerprint, b)
 		data, err := storage.ReadAll(ctx, out, key)
 		if errors.Is(err, storage.ErrNotExist) {
 			return res, fmt.Errorf("rebalance: candidates %s are missing", key)
@@ -88,72 +53,46 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 		if err != nil {
 			return res, err
 		}
-		rows := make([]dataset.PartRow, len(qws))
+		rows, docs := make([]dataset.PartRow, len(qws)), make([]part.Docs, len(qws))
 		for q, qw := range qws {
 			row := picker.Pick(qw.Win)
 			stats.Add(row, sel.NumNegatives, sel.NumNegatives+sel.EasyNegatives)
-			if rows[q], err = outputRow(qw, row); err != nil {
+			if rows[q], docs[q], err = part.Row(qw, row); err != nil {
 				return res, fmt.Errorf("%s: query %d: %w", key, q, err)
 			}
 			sf.MissingPositives += missingPositives(qw.Positives, rows[q].PositiveIDs)
+			sf.PossibleRows += part.PossibleRows(p.Spec, len(rows[q].PositiveIDs))
 		}
-		var buf bytes.Buffer
-		if err := dataset.WritePart(&buf, rows, p.Spec.OutputFormat, p.QueryIDKind, p.IDKind); err != nil {
-			return res, fmt.Errorf("encode %s: %w", PartKey(b), err)
+		n, err := a.writePart(ctx, p, out, b, rows, docs)
+		if err != nil {
+			return res, err
 		}
-		if err := out.Put(ctx, PartKey(b), &buf); err != nil {
-			return res, fmt.Errorf("write %s: %w", PartKey(b), err)
-		}
-		res.Rows += dataset.PartRows(rows, p.Spec.OutputFormat)
+		res.Rows += n
 		beat(ctx, "part", b)
 	}
 	res.Parts = p.Blocks
 	res.HardNegatives, res.EasyNegatives = int64(stats.Negative.Len()), int64(stats.Easy.Len())
 	res.Capped, res.Short = stats.Capped, stats.ShortHard
 
-	if err := a.fillStats(ctx, p, sel, stats, &sf); err != nil {
+	top := stats.MostFrequent(manifest.MostFrequentShown)
+	rows := make([]int64, len(top))
+	for i, f := range top {
+		rows[i] = f.Row
+	}
+	ids, err := reader.CorpusIDs(ctx, a.source(), p, rows)
+	if err != nil {
 		return res, err
 	}
+	sf.Summarise(stats, sel, top, ids)
 	sf.Rows, sf.Parts, sf.HardNegatives, sf.EasyNegatives = res.Rows, res.Parts, res.HardNegatives, res.EasyNegatives
 	data, err := json.MarshalIndent(sf, "", "  ")
 	if err != nil {
 		return res, err
 	}
-	if err := out.Put(ctx, StatsKey(p.Fingerprint), bytes.NewReader(data)); err != nil {
+	if err := out.Put(ctx, job.StatsKey(p.Fingerprint), bytes.NewReader(data)); err != nil {
 		return res, fmt.Errorf("write statistics: %w", err)
 	}
 	return res, nil
-}
-
-// outputRow joins a query's picked row with the ids its window carries. The
-// positives are those of the input found in the corpus, in input order.
-func outputRow(qw checkpoint.QueryWindow, row miner.Row) (dataset.PartRow, error) {
-	r := dataset.PartRow{QueryID: qw.ID}
-	r.NegativeScores, r.NegativeKinds, r.NegativeRanks = negativeColumns(row.Negatives)
-	scores := map[string]float32{}
-	for _, c := range row.Positives {
-		id, ok := qw.IDs.ID(c.Row)
-		if !ok {
-			return r, fmt.Errorf("positive row %d has no id", c.Row)
-		}
-		scores[id] = c.Score
-	}
-	for _, id := range qw.Positives {
-		if s, ok := scores[id]; ok {
-			r.PositiveIDs = append(r.PositiveIDs, id)
-			r.PositiveScores = append(r.PositiveScores, s)
-			delete(scores, id) // an id listed twice is output once
-		}
-	}
-	r.NegativeIDs = make([]string, len(row.Negatives))
-	for i, n := range row.Negatives {
-		id, ok := qw.IDs.ID(n.Row)
-		if !ok {
-			return r, fmt.Errorf("negative row %d has no id", n.Row)
-		}
-		r.NegativeIDs[i] = id
-	}
-	return r, nil
 }
 
 // missingPositives counts the distinct ids of a query's input positives that
@@ -172,82 +111,4 @@ func missingPositives(input, found []string) int64 {
 		}
 	}
 	return n
-}
-
-// negativeColumns splits a row's negatives into the n-tuple's score, kind
-// and rank columns.
-func negativeColumns(negs []miner.Negative) (scores []float32, kinds []string, ranks []int32) {
-	scores, kinds, ranks = make([]float32, len(negs)), make([]string, len(negs)), make([]int32, len(negs))
-	for j, n := range negs {
-		scores[j], kinds[j], ranks[j] = n.Score, n.Kind.String(), n.Rank
-	}
-	return scores, kinds, ranks
-}
-
-// fillStats summarises stats into sf, naming the most frequent negatives by id.
-func (a *Activities) fillStats(ctx context.Context, p *planFile, sel miner.Selection, stats *miner.Stats, sf *statsFile) error {
-	sf.Queries, sf.ShortHard, sf.ShortRows = stats.Queries, stats.ShortHard, stats.ShortRows
-	sf.NoAnchor, sf.Capped = stats.NoAnchor, stats.Capped
-	rm := stats.Removed
-	sf.Removed = map[string]int64{
-		"pool": rm.Pool, "positive": rm.Positive, "absolute_margin": rm.AbsoluteMargin,
-		"relative_margin": rm.RelativeMargin, "max_score": rm.MaxScore, "min_score": rm.MinScore,
-		"range_max": rm.RangeMax, "range_min": rm.RangeMin,
-	}
-	sf.Scores = map[string]summary{}
-	for name, s := range map[string]*miner.Scores{
-		"positive": &stats.Positive, "negative": &stats.Negative, "easy": &stats.Easy, "difference": &stats.Difference,
-	} {
-		m := s.Summary()
-		sf.Scores[name] = summary{Count: m.Count, Mean: m.Mean, Std: m.Std, Min: m.Min, Q25: m.Q25, Median: m.Median, Q75: m.Q75, Max: m.Max}
-	}
-	top := stats.MostFrequent(mostFrequentShown)
-	rows := make([]int64, len(top))
-	for i, f := range top {
-		rows[i] = f.Row
-	}
-	ids, err := a.corpusIDs(ctx, p, rows)
-	if err != nil {
-		return err
-	}
-	for _, f := range top {
-		sf.MostFrequent = append(sf.MostFrequent, frequent{ID: ids[f.Row], Row: f.Row, Count: f.Count})
-	}
-	sf.Table = stats.Table(sel)
-	return nil
-}
-
-// rowIDs names corpus rows by their ids.
-type rowIDs map[int64]string
-
-// corpusIDs reads the ids of a few global corpus rows, opening only the
-// shards that hold them.
-func (a *Activities) corpusIDs(ctx context.Context, p *planFile, rows []int64) (rowIDs, error) {
-	ids := rowIDs{}
-	st, err := a.store(ctx, p.Spec.Corpus)
-	if err != nil {
-		return nil, err
-	}
-	sorted := slices.Sorted(slices.Values(rows))
-	for _, info := range p.Corpus {
-		lo, _ := slices.BinarySearch(sorted, info.First)
-		hi, _ := slices.BinarySearch(sorted, info.First+info.Rows)
-		if lo == hi {
-			continue
-		}
-		name := workflows.WithSlash(p.Spec.Corpus) + info.Key
-		sh, closer, err := a.openShard(ctx, st, info, name, p.Spec)
-		if err != nil {
-			return nil, err
-		}
-		col, err := sh.ReadIDs()
-		closer()
-		if err != nil {
-			return nil, classify(fmt.Errorf("read ids of %s: %w", name, err))
-		}
-		for _, r := range sorted[lo:hi] {
-			ids[r] = idText(col, int(r-info.First))
-		}
-	}
-	return ids, nil
 }

@@ -1,29 +1,8 @@
 package activities
 
 import (
-	"slices"
-	"strings"
 	"testing"
-
-	"github.com/hardneg/hardneg/internal/checkpoint"
-	"github.com/hardneg/hardneg/miner"
 )
-
-// TestOutputRowNeedsIDs checks that a picked row whose id the windows' table
-// lacks is an error naming the row, not an empty id in a part.
-func TestOutputRowNeedsIDs(t *testing.T) {
-	table := &checkpoint.IDTable{Rows: []int64{2, 5, 9, 40}, IDs: []string{"c2", "c5", "c9", "c40"}}
-	qw := checkpoint.QueryWindow{ID: "q1", Positives: []string{"c9", "absent"}, IDs: table}
-	row := miner.Row{Negatives: []miner.Negative{{Row: 5}, {Row: 40}}, Positives: []miner.Candidate{{Row: 9, Score: 0.75}}}
-	r, err := outputRow(qw, row)
-	if err != nil || !slices.Equal(r.NegativeIDs, []string{"c5", "c40"}) || !slices.Equal(r.PositiveIDs, []string{"c9"}) {
-		t.Fatalf("outputRow = %+v, %v; want negatives c5 c40 and positive c9", r, err)
-	}
-	qw.IDs = &checkpoint.IDTable{Rows: table.Rows[:3], IDs: table.IDs[:3]}
-	if _, err := outputRow(qw, row); err == nil || !strings.Contains(err.Error(), "row 40") {
-		t.Errorf("got %v, want an error naming row 40", err)
-	}
-}
 
 // TestMissingPositives checks that only distinct ids absent from the output
 // count as positives not in the corpus: a repeated id found once is not

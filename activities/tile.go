@@ -12,14 +12,16 @@ import (
 
 	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/checkpoint"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/pipeline"
+	"github.com/hardneg/hardneg/internal/reader"
 	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
 )
 
 // MineTile searches one query block against one corpus shard and writes the
-// partial result to TileKey (_work/<fingerprint>/tile-bNNNNN-sNNNNN.ckpt). A
+// partial result to job.TileKey (_work/<fingerprint>/tile-bNNNNN-sNNNNN.ckpt). A
 // tile whose partial exists is skipped: it was mined by an earlier attempt or
 // run.
 // The search starts from the floors of the block's tiles this process
@@ -40,7 +42,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	if err := a.admitTile(p, in.Block, in.Shard); err != nil {
 		return res, err
 	}
-	key := TileKey(p.Fingerprint, in.Block, in.Shard)
+	key := job.TileKey(p.Fingerprint, in.Block, in.Shard)
 	if exists, err := exists(ctx, out, key); err != nil || exists {
 		res.Skipped = exists
 		if exists {
@@ -50,7 +52,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	}
 
 	r := &tileRun{a: a, ctx: ctx, p: p, in: in, start: time.Now(),
-		n: needs{labels: p.Spec.Mode() == workflows.ModeLabeled}}
+		n: reader.Needs{Labels: p.Spec.Mode() == workflows.ModeLabeled}}
 	r.phase.Store("waiting for the other tile's search")
 	stop := a.heartbeat(ctx, func() any { return r.phase.Load() })
 	defer stop()
@@ -80,9 +82,9 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 type tileRun struct {
 	a     *Activities
 	ctx   context.Context
-	p     *planFile
+	p     *job.Plan
 	in    workflows.TileInput
-	n     needs
+	n     reader.Needs
 	start time.Time
 	phase atomic.Value // what the heartbeats report
 
@@ -176,7 +178,7 @@ func (r *tileRun) search() (err error) {
 func (r *tileRun) write(out storage.Store, key string) error {
 	r.phase.Store("write partial")
 	cs := r.p.Corpus[r.in.Shard]
-	idOf := func(local int) string { return idText(r.d.shard.ids, local) }
+	idOf := func(local int) string { return reader.IDText(r.d.shard.IDs, local) }
 	data, err := checkpoint.EncodePartials(r.partials, cs.First, int(cs.Rows), idOf)
 	if err != nil {
 		return fmt.Errorf("encode partial of tile b%d s%d: %w", r.in.Block, r.in.Shard, err)
@@ -205,8 +207,8 @@ func (r *tileRun) report(res workflows.TileResult) {
 // tileData is what a tile reads: its query block and corpus shard, held
 // until release, and the miner's tile made of them.
 type tileData struct {
-	qb    *queryBlock
-	shard *shardData
+	qb    *reader.QueryBlock
+	shard *reader.Shard
 	tile  miner.Tile
 }
 
@@ -223,7 +225,7 @@ func (d *tileData) release() {
 // readTile reads a tile's query block and corpus shard, from the objects'
 // bytes in raw when they are there, and builds the miner's tile (without
 // floors). The caller must release what it gets.
-func (a *Activities) readTile(ctx context.Context, p *planFile, in workflows.TileInput, n needs, raw pipeline.FetchedSet) (*tileData, error) {
+func (a *Activities) readTile(ctx context.Context, p *job.Plan, in workflows.TileInput, n reader.Needs, raw pipeline.FetchedSet) (*tileData, error) {
 	// The query block and the shard are read at once: each is mostly waiting
 	// on the store when it is remote.
 	d := &tileData{}
@@ -262,22 +264,22 @@ func exists(ctx context.Context, st storage.Store, key string) (bool, error) {
 // buildTile joins a query block and a corpus shard into the miner's tile: the
 // pool size, the positives found in this shard, labels, the queries' own rows
 // in self mode and the easy-negative seeds.
-func (a *Activities) buildTile(p *planFile, qb *queryBlock, shard *shardData, cs shardInfo) (miner.Tile, error) {
-	sel, err := p.selection()
+func (a *Activities) buildTile(p *job.Plan, qb *reader.QueryBlock, shard *reader.Shard, cs job.Shard) (miner.Tile, error) {
+	sel, err := p.Selection()
 	if err != nil {
 		return miner.Tile{}, classify(err)
 	}
 	t := miner.Tile{
-		Queries: qb.emb, Corpus: shard.emb, Base: cs.First, K: sel.PoolSize(),
+		Queries: qb.Emb, Corpus: shard.Emb, Base: cs.First, K: sel.PoolSize(),
 		Kernel: a.Kernel, Workers: a.Workers, Precision: miner.Precision(p.Spec.Precision),
 	}
-	nq := qb.emb.Rows
+	nq := qb.Emb.Rows
 	switch p.Spec.Mode() {
 	case workflows.ModePairs:
-		t.Positives = positiveRows(qb.positives, shard.ids, cs.First)
+		t.Positives = positiveRows(qb.Positives, shard.IDs, cs.First)
 	case workflows.ModeLabeled:
-		codes := map[labelValue]int32{}
-		code := func(v labelValue) int32 {
+		codes := map[reader.ID]int32{}
+		code := func(v reader.ID) int32 {
 			c, ok := codes[v]
 			if !ok {
 				c = int32(len(codes))
@@ -286,22 +288,22 @@ func (a *Activities) buildTile(p *planFile, qb *queryBlock, shard *shardData, cs
 			return c
 		}
 		t.QueryLabels = make([]int32, nq)
-		for q, l := range qb.labels {
+		for q, l := range qb.Labels {
 			t.QueryLabels[q] = code(l)
 		}
-		t.CorpusLabels = make([]int32, shard.labels.Len())
+		t.CorpusLabels = make([]int32, shard.Labels.Len())
 		for r := range t.CorpusLabels {
-			t.CorpusLabels[r] = code(idAt(shard.labels, r))
+			t.CorpusLabels[r] = code(reader.IDAt(shard.Labels, r))
 		}
 	}
 	if len(p.Queries) == 0 { // self mode, labeled or not: queries are corpus rows
 		t.QueryRows = make([]int64, nq)
 		for q := range t.QueryRows {
-			t.QueryRows[q] = qb.first + int64(q)
+			t.QueryRows[q] = qb.First + int64(q)
 		}
 	}
 	if sel.EasyNeed() > 0 {
-		t.EasySeeds = querySeeds(p, qb.ids)
+		t.EasySeeds = querySeeds(p, qb.IDs)
 		t.EasyDraws, t.CorpusRows = sel.EasyDraws(), p.CorpusRows
 	}
 	return t, nil
@@ -309,10 +311,10 @@ func (a *Activities) buildTile(p *planFile, qb *queryBlock, shard *shardData, cs
 
 // querySeeds derives each query's seed from the job's seed, run, epoch and
 // the query id.
-func querySeeds(p *planFile, ids []queryID) []uint64 {
+func querySeeds(p *job.Plan, ids []reader.ID) []uint64 {
 	seeds := make([]uint64, len(ids))
 	for q, id := range ids {
-		seeds[q] = miner.QuerySeed(uint64(p.Spec.Seed), p.Spec.Run, int64(p.Spec.Epoch), id.format(p.QueryIDKind))
+		seeds[q] = miner.QuerySeed(uint64(p.Spec.Seed), p.Spec.Run, int64(p.Spec.Epoch), id.Format(p.QueryIDKind))
 	}
 	return seeds
 }
@@ -321,8 +323,8 @@ func querySeeds(p *planFile, ids []queryID) []uint64 {
 // returns their global rows (first is the shard's first row). It indexes the
 // block's positives, not the shard's ids: a few per query, against a map of
 // every row of the shard.
-func positiveRows(positives [][]queryID, ids dataset.IDs, first int64) [][]int64 {
-	want := map[idValue][]int32{} // positive id → the queries that have it
+func positiveRows(positives [][]reader.ID, ids dataset.IDs, first int64) [][]int64 {
+	want := map[reader.ID][]int32{} // positive id → the queries that have it
 	for q, pos := range positives {
 		for _, id := range pos {
 			want[id] = append(want[id], int32(q))
@@ -330,7 +332,7 @@ func positiveRows(positives [][]queryID, ids dataset.IDs, first int64) [][]int64
 	}
 	rows := make([][]int64, len(positives))
 	for r := range ids.Len() {
-		for _, q := range want[idAt(ids, r)] {
+		for _, q := range want[reader.IDAt(ids, r)] {
 			rows[q] = append(rows[q], first+int64(r))
 		}
 	}

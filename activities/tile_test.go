@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/hardneg/hardneg/internal/reader"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/storage/backend"
 	"github.com/hardneg/hardneg/workflows"
@@ -124,17 +125,17 @@ func TestQueryMetaReadsItsBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := plan.Blocks - 3
-	m, err := a.loadQueryMeta(context.Background(), p, b)
+	m, err := reader.ReadQueryMeta(context.Background(), a.source(), p, b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.ids) != block || len(m.positives) != block {
-		t.Fatalf("%d ids and %d positive lists, want %d", len(m.ids), len(m.positives), block)
+	if len(m.IDs) != block || len(m.Positives) != block {
+		t.Fatalf("%d ids and %d positive lists, want %d", len(m.IDs), len(m.Positives), block)
 	}
 	for i := range block {
 		q := data.queries[b*block+i]
-		if m.ids[i].S != q.id || !slices.Equal(m.positives[i], q.positives) && len(q.positives)+len(m.positives[i]) > 0 {
-			t.Fatalf("query %d of block %d: %q %v, want %q %v", i, b, m.ids[i].S, m.positives[i], q.id, q.positives)
+		if m.IDs[i].S != q.id || !slices.Equal(m.Positives[i], q.positives) && len(q.positives)+len(m.Positives[i]) > 0 {
+			t.Fatalf("query %d of block %d: %q %v, want %q %v", i, b, m.IDs[i].S, m.Positives[i], q.id, q.positives)
 		}
 	}
 }

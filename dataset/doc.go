@@ -35,9 +35,10 @@
 //
 // # Writing
 //
-// WriteNTuples and WriteTriplets write the output parts whose query and
-// corpus ids share one type; WritePart writes a job's part from PartRows in
-// either format and any id types (parts.go). Files are zstd-compressed and
-// identical rows always give identical bytes. (A tile's partial results are
-// not Parquet: see package internal/checkpoint.)
+// WriteTraining writes a part in one of sentence-transformers' formats
+// (training.go). WriteNTuples writes a grouped part whose query and corpus ids
+// share one type; WritePart writes a job's grouped part from PartRows with any
+// id types, and WriteGroupedTexts with the texts (parts.go). Files are
+// zstd-compressed and identical rows always give identical bytes. (A tile's
+// partial results are not Parquet: see package internal/checkpoint.)
 package dataset

@@ -60,8 +60,9 @@ func TestDuckDBReadsResults(t *testing.T) {
 		return WriteNTuples(b, []NTuple[string]{{QueryID: "q1", PositiveIDs: []string{"d7"}, PositiveScores: []float32{0.5},
 			NegativeIDs: []string{"d3"}, NegativeScores: []float32{0.25}, NegativeKinds: []string{HardNegative}, NegativeRanks: []int32{2}}})
 	})
-	triplet := write("triplet.parquet", func(b *bytes.Buffer) error {
-		return WriteTriplets(b, []Triplet[int64]{{QueryID: 1, PositiveID: 7, NegativeID: 3, NegativeScore: 0.25, Kind: EasyNegative}})
+	intIDs := write("ntuple_int64.parquet", func(b *bytes.Buffer) error {
+		return WriteNTuples(b, []NTuple[int64]{{QueryID: 1, PositiveIDs: []int64{7}, PositiveScores: []float32{0.5},
+			NegativeIDs: []int64{3}, NegativeScores: []float32{0.25}, NegativeKinds: []string{EasyNegative}, NegativeRanks: []int32{-1}}})
 	})
 	tests := []struct {
 		file  string
@@ -71,8 +72,9 @@ func TestDuckDBReadsResults(t *testing.T) {
 		{ntuple, map[string]string{"query_id": "VARCHAR", "positive_ids": "VARCHAR[]", "positive_scores": "FLOAT[]", "negative_ids": "VARCHAR[]",
 			"negative_scores": "FLOAT[]", "negative_kinds": "VARCHAR[]", "negative_ranks": "INTEGER[]"},
 			[]any{"q1", []any{"d7"}, []any{0.5}, []any{"d3"}, []any{0.25}, []any{"hard"}, []any{2.0}}},
-		{triplet, map[string]string{"query_id": "BIGINT", "positive_id": "BIGINT", "negative_id": "BIGINT", "negative_score": "FLOAT", "kind": "VARCHAR"},
-			[]any{"1", "7", "3", 0.25, "easy"}},
+		{intIDs, map[string]string{"query_id": "BIGINT", "positive_ids": "BIGINT[]", "positive_scores": "FLOAT[]", "negative_ids": "BIGINT[]",
+			"negative_scores": "FLOAT[]", "negative_kinds": "VARCHAR[]", "negative_ranks": "INTEGER[]"},
+			[]any{"1", []any{"7"}, []any{0.5}, []any{"3"}, []any{0.25}, []any{"easy"}, []any{-1.0}}},
 	}
 	for _, tt := range tests {
 		t.Run(filepath.Base(tt.file), func(t *testing.T) {

@@ -1,16 +1,12 @@
 package dataset
 
-// The output parts, in the two formats of docs/design.md, "Output parts".
-// Ids keep their input type. WriteNTuples and WriteTriplets write them when they can: their
-// rows have one id type for queries and corpus, and a triplet always has a
-// positive. A job whose query ids and corpus ids differ in type, or a triplet
-// part of queries without positives (self and labeled mode), is written with
-// MixedNTuple and MixedTriplet rows, which have the same columns with a query
-// id type Q, a corpus id type C and an optional positive_id. The two paths
-// keep their own writer settings: changing either would change the bytes of
-// parts already written.
-//
-// TODO(dataset): drop the mixed rows once NTuple and Triplet cover both cases.
+// The grouped output parts of docs/design.md, "Output parts". Ids keep their
+// input type. WriteNTuples writes them when queries and corpus have one id
+// type; a job whose query ids and corpus ids differ in type is written with
+// MixedNTuple rows, which have the same columns with a query id type Q and a
+// corpus id type C. The two paths keep their own writer settings: changing
+// either would change the bytes of parts already written
+// (TestPartBytesPinned).
 
 import (
 	"fmt"
@@ -38,23 +34,8 @@ type ntupleRow[Q, C string | int64] struct {
 	NegativeRanks  []int32   `parquet:"negative_ranks,list"`
 }
 
-// MixedTriplet is one (query, positive, negative) of a triplet part whose
-// query ids (Q) and corpus ids (C) may differ in type. It is an alias for the
-// reason MixedNTuple is.
-type MixedTriplet[Q, C string | int64] = tripletRow[Q, C]
-
-// tripletRow is MixedTriplet's type. The positive is null when the query has
-// none (self mode, labeled mode, or no positive in the corpus).
-type tripletRow[Q, C string | int64] struct {
-	QueryID       Q       `parquet:"query_id"`
-	PositiveID    *C      `parquet:"positive_id,optional"`
-	NegativeID    C       `parquet:"negative_id"`
-	NegativeScore float32 `parquet:"negative_score"`
-	Kind          string  `parquet:"kind"`
-}
-
 // PartRow is one query's output before its ids are typed: ids as text (an
-// int64 id in decimal), negatives as the n-tuple's columns.
+// int64 id in decimal), negatives as the grouped format's columns.
 type PartRow struct {
 	QueryID        string
 	PositiveIDs    []string
@@ -63,89 +44,86 @@ type PartRow struct {
 	NegativeScores []float32
 	NegativeKinds  []string // HardNegative or EasyNegative
 	NegativeRanks  []int32
+
+	// The texts, for WriteGroupedTexts: the query's and one per id.
+	QueryText     string
+	PositiveTexts []string
+	NegativeTexts []string
 }
 
-// PartRows returns how many rows rows make in a part of format: one per
-// query in an n-tuple part, one per (positive or none, negative) in a
-// triplet part.
-func PartRows(rows []PartRow, format string) int64 {
-	if format != "triplet" {
-		return int64(len(rows))
-	}
-	var n int64
-	for _, r := range rows {
-		n += int64(max(1, len(r.PositiveIDs)) * len(r.NegativeIDs))
-	}
-	return n
+// groupedTextRow is a grouped row with the texts of a job with a text column:
+// the grouped columns, then query_text, positive_texts and negative_texts.
+type groupedTextRow[Q, C string | int64] struct {
+	ntupleRow[Q, C]
+	QueryText     string   `parquet:"query_text"`
+	PositiveTexts []string `parquet:"positive_texts,list"`
+	NegativeTexts []string `parquet:"negative_texts,list"`
 }
 
-// WritePart writes the rows of one part in format ("n-tuple" or "triplet"),
-// with query ids of queryKind and corpus ids of corpusKind ("string" or
-// "int64").
-func WritePart(w io.Writer, rows []PartRow, format, queryKind, corpusKind string) error {
-	qs, cs := queryKind == "string", corpusKind == "string"
-	if qs == cs && (format != "triplet" || allPositive(rows)) {
-		if cs {
-			return writeSameKind[string](w, rows, format)
-		}
-		return writeSameKind[int64](w, rows, format)
-	}
-	switch {
+// WriteGroupedTexts writes a grouped part (WritePart's "grouped" layout)
+// with three more columns, the texts: query_text, positive_texts and
+// negative_texts, aligned with the id lists.
+func WriteGroupedTexts(w io.Writer, rows []PartRow, queryKind, corpusKind string) error {
+	switch qs, cs := queryKind == "string", corpusKind == "string"; {
 	case qs && cs:
-		return writeTyped[string, string](w, rows, format)
+		return writeGroupedTexts[string, string](w, rows)
 	case qs && !cs:
-		return writeTyped[string, int64](w, rows, format)
+		return writeGroupedTexts[string, int64](w, rows)
 	case !qs && cs:
-		return writeTyped[int64, string](w, rows, format)
+		return writeGroupedTexts[int64, string](w, rows)
 	default:
-		return writeTyped[int64, int64](w, rows, format)
+		return writeGroupedTexts[int64, int64](w, rows)
 	}
 }
 
-// writeTyped writes a part with MixedNTuple or MixedTriplet rows.
-func writeTyped[Q, C string | int64](w io.Writer, rows []PartRow, format string) error {
-	opts := []parquet.WriterOption{
-		parquet.Compression(&zstd.Codec{Level: zstd.DefaultLevel}),
-		parquet.CreatedBy("hardneg", "part", "1"),
+func writeGroupedTexts[Q, C string | int64](w io.Writer, rows []PartRow) error {
+	typed, err := ntupleRows[Q, C](rows)
+	if err != nil {
+		return err
 	}
-	if format == "triplet" {
-		out, err := tripletRows[Q, C](rows)
-		if err != nil {
-			return err
-		}
-		return writeAll(parquet.NewGenericWriter[MixedTriplet[Q, C]](w, opts...), out)
+	out := make([]groupedTextRow[Q, C], len(rows))
+	for i, r := range rows {
+		out[i] = groupedTextRow[Q, C]{ntupleRow: typed[i], QueryText: r.QueryText,
+			PositiveTexts: nonNilStrings(r.PositiveTexts), NegativeTexts: nonNilStrings(r.NegativeTexts)}
 	}
+	return writeAll(parquet.NewGenericWriter[groupedTextRow[Q, C]](w,
+		parquet.Compression(&zstd.Codec{Level: zstd.DefaultLevel}), parquet.CreatedBy("hardneg", "part", "1")), out)
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// WritePart writes the rows of one grouped part, one row per query, with
+// query ids of queryKind and corpus ids of corpusKind ("string" or "int64").
+func WritePart(w io.Writer, rows []PartRow, queryKind, corpusKind string) error {
+	switch qs, cs := queryKind == "string", corpusKind == "string"; {
+	case qs && cs:
+		return writeSameKind[string](w, rows)
+	case !qs && !cs:
+		return writeSameKind[int64](w, rows)
+	case qs:
+		return writeTyped[string, int64](w, rows)
+	default:
+		return writeTyped[int64, string](w, rows)
+	}
+}
+
+// writeTyped writes a part with MixedNTuple rows.
+func writeTyped[Q, C string | int64](w io.Writer, rows []PartRow) error {
 	out, err := ntupleRows[Q, C](rows)
 	if err != nil {
 		return err
 	}
-	return writeAll(parquet.NewGenericWriter[MixedNTuple[Q, C]](w, opts...), out)
+	return writeAll(parquet.NewGenericWriter[MixedNTuple[Q, C]](w,
+		parquet.Compression(&zstd.Codec{Level: zstd.DefaultLevel}), parquet.CreatedBy("hardneg", "part", "1")), out)
 }
 
-func allPositive(rows []PartRow) bool {
-	for _, r := range rows {
-		if len(r.PositiveIDs) == 0 && len(r.NegativeIDs) > 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// writeSameKind writes a part with WriteNTuples or WriteTriplets: every query
-// with negatives has a positive (allPositive).
-func writeSameKind[T ID](w io.Writer, rows []PartRow, format string) error {
-	if format == "triplet" {
-		typed, err := tripletRows[T, T](rows)
-		if err != nil {
-			return err
-		}
-		out := make([]Triplet[T], len(typed))
-		for i, r := range typed {
-			out[i] = Triplet[T]{QueryID: r.QueryID, PositiveID: *r.PositiveID, NegativeID: r.NegativeID,
-				NegativeScore: r.NegativeScore, Kind: r.Kind}
-		}
-		return WriteTriplets(w, out)
-	}
+// writeSameKind writes a part with WriteNTuples.
+func writeSameKind[T ID](w io.Writer, rows []PartRow) error {
 	typed, err := ntupleRows[T, T](rows)
 	if err != nil {
 		return err
@@ -174,32 +152,6 @@ func ntupleRows[Q, C string | int64](rows []PartRow) ([]ntupleRow[Q, C], error) 
 		o.QueryID, o.PositiveIDs, o.PositiveScores = parseID[Q](r.QueryID, &err), cl(r.PositiveIDs), nonNil(r.PositiveScores)
 		o.NegativeIDs = cl(r.NegativeIDs)
 		o.NegativeScores, o.NegativeKinds, o.NegativeRanks = r.NegativeScores, r.NegativeKinds, r.NegativeRanks
-	}
-	return out, err
-}
-
-// tripletRows expands a part's rows into typed triplets: one per positive (or
-// a null one when the query has none) and negative.
-func tripletRows[Q, C string | int64](rows []PartRow) ([]tripletRow[Q, C], error) {
-	var err error
-	var out []tripletRow[Q, C]
-	for _, r := range rows {
-		positives := []*C{nil}
-		if len(r.PositiveIDs) > 0 {
-			positives = positives[:0]
-			for _, id := range r.PositiveIDs {
-				v := parseID[C](id, &err)
-				positives = append(positives, &v)
-			}
-		}
-		for _, pos := range positives {
-			for i, neg := range r.NegativeIDs {
-				out = append(out, tripletRow[Q, C]{
-					QueryID: parseID[Q](r.QueryID, &err), PositiveID: pos, NegativeID: parseID[C](neg, &err),
-					NegativeScore: r.NegativeScores[i], Kind: r.NegativeKinds[i],
-				})
-			}
-		}
 	}
 	return out, err
 }

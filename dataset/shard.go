@@ -18,6 +18,9 @@ type Columns struct {
 	Embedding string // the embedding column: a list of float32, float64 or float16
 	Positives string // a list of ids per row (queries in pairs mode); may be absent
 	Label     string // a string or integer label per row (labeled mode); may be absent
+	// Text, when set, names a string column that must be present: the texts
+	// that the output carries (ReadTexts). Empty means no text column.
+	Text string
 }
 
 // The default column names.
@@ -41,6 +44,7 @@ func (c Columns) withDefaults() Columns {
 		Embedding: def(c.Embedding, DefaultEmbeddingColumn),
 		Positives: def(c.Positives, DefaultPositivesColumn),
 		Label:     def(c.Label, DefaultLabelColumn),
+		Text:      c.Text,
 	}
 }
 
@@ -83,6 +87,7 @@ type Shard struct {
 	embedding column
 	positives *column // nil when the shard has no positives column
 	label     *column // nil when the shard has no label column
+	text      *column // nil when Columns.Text is empty
 	elemType  ElementType
 
 	// Parallelism is how many goroutines decode embedding pages at once;
@@ -149,6 +154,13 @@ func openShard(r *failureLog, size int64, name string, cols Columns) (*Shard, er
 		return nil, err
 	} else if c.leaf != nil {
 		s.label = &c
+	}
+	if cols.Text != "" {
+		c, err := s.textColumn(cols.Text)
+		if err != nil {
+			return nil, err
+		}
+		s.text = &c
 	}
 	if s.rows == 0 {
 		return nil, inputErrorf(name, "", -1, "empty shard: no rows")

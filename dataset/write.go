@@ -19,14 +19,16 @@ import (
 // ID is the type of ids in results: they keep the type of the input's ids.
 type ID interface{ string | int64 }
 
-// The values of the negative_kinds and kind columns.
+// The values of the grouped format's negative_kinds column.
 const (
 	HardNegative = "hard" // mined: scored high against the query
 	EasyNegative = "easy" // drawn at random from outside the candidate window
 )
 
-// NTuple is one row of an n-tuple output part: a query, its positives and
-// its negatives with their scores, kinds (HardNegative or EasyNegative) and ranks.
+// NTuple is one row of a grouped output part (the grouped format was called
+// n-tuple once; the Go name stays because parquet-go names a file's schema
+// after it): a query, its positives and its negatives with their scores,
+// kinds (HardNegative or EasyNegative) and ranks.
 type NTuple[T ID] struct {
 	QueryID        T         `parquet:"query_id"`
 	PositiveIDs    []T       `parquet:"positive_ids,list"`
@@ -37,32 +39,17 @@ type NTuple[T ID] struct {
 	NegativeRanks  []int32   `parquet:"negative_ranks,list"` // the negative's rank among the query's candidates
 }
 
-// Triplet is one row of a triplet output part: one (query, positive,
-// negative) combination.
-type Triplet[T ID] struct {
-	QueryID       T       `parquet:"query_id"`
-	PositiveID    T       `parquet:"positive_id"`
-	NegativeID    T       `parquet:"negative_id"`
-	NegativeScore float32 `parquet:"negative_score"`
-	Kind          string  `parquet:"kind"`
-}
-
 // rowGroupBytes is the uncompressed size a row group aims at: large enough
 // for fast scans, small enough that the writer (which holds a row group in
 // memory) and readers stay modest.
 const rowGroupBytes = 64 << 20
 
-// WriteNTuples writes an n-tuple output part to w as Parquet.
+// WriteNTuples writes a grouped output part to w as Parquet.
 func WriteNTuples[T ID](w io.Writer, rows []NTuple[T]) error {
 	size := func(r *NTuple[T]) int {
 		return 16 + 20*len(r.PositiveIDs) + 30*len(r.NegativeIDs)
 	}
 	return writeRows(w, rows, size)
-}
-
-// WriteTriplets writes a triplet output part to w as Parquet.
-func WriteTriplets[T ID](w io.Writer, rows []Triplet[T]) error {
-	return writeRows(w, rows, func(*Triplet[T]) int { return 64 })
 }
 
 // writeRows writes rows with a row group size chosen from the rows' average
@@ -93,11 +80,6 @@ func writeRows[R any](w io.Writer, rows []R, size func(*R) int) error {
 // ReadNTuples reads a file written by WriteNTuples with ids of type T.
 func ReadNTuples[T ID](r io.ReaderAt, size int64, name string) ([]NTuple[T], error) {
 	return readRows[NTuple[T]](r, size, name)
-}
-
-// ReadTriplets reads a file written by WriteTriplets with ids of type T.
-func ReadTriplets[T ID](r io.ReaderAt, size int64, name string) ([]Triplet[T], error) {
-	return readRows[Triplet[T]](r, size, name)
 }
 
 // readRows reads every row of a results file. A file that is not Parquet or

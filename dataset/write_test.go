@@ -91,22 +91,6 @@ func TestNTupleRoundTrip(t *testing.T) {
 	})
 }
 
-func TestTripletRoundTrip(t *testing.T) {
-	rows := []Triplet[string]{
-		{QueryID: "q1", PositiveID: "d1", NegativeID: "d9", NegativeScore: 0.5, Kind: HardNegative},
-		{QueryID: "q1", PositiveID: "d1", NegativeID: "d4", NegativeScore: -0.1, Kind: EasyNegative},
-	}
-	roundTrip(t, rows, WriteTriplets[string],
-		func(r *bytes.Reader, size int64) ([]Triplet[string], error) {
-			return ReadTriplets[string](r, size, "t.parquet")
-		})
-	irows := []Triplet[int64]{{QueryID: 1, PositiveID: 2, NegativeID: 3, NegativeScore: 0.25, Kind: HardNegative}}
-	roundTrip(t, irows, WriteTriplets[int64],
-		func(r *bytes.Reader, size int64) ([]Triplet[int64], error) {
-			return ReadTriplets[int64](r, size, "t.parquet")
-		})
-}
-
 // TestReadResultsErrors checks that reading a results file of the wrong kind
 // or id type is an InputError naming the column.
 func TestReadResultsErrors(t *testing.T) {
@@ -120,11 +104,15 @@ func TestReadResultsErrors(t *testing.T) {
 		checkInputError(t, err, "n.parquet", "query_id", -1, "wrong type")
 	})
 	t.Run("other file", func(t *testing.T) {
-		_, err := ReadTriplets[string](bytes.NewReader(data), int64(len(data)), "n.parquet")
-		checkInputError(t, err, "n.parquet", "positive_id", -1, "missing column")
+		var tb bytes.Buffer
+		if _, err := WriteTraining(&tb, trainingInput, TrainingLayout{Format: FormatTriplet, AnchorKind: String, DocKind: String}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ReadNTuples[string](bytes.NewReader(tb.Bytes()), int64(tb.Len()), "t.parquet")
+		checkInputError(t, err, "t.parquet", "query_id", -1, "missing column")
 	})
 	t.Run("not parquet", func(t *testing.T) {
-		_, err := ReadTriplets[string](bytes.NewReader(data[:100]), 100, "n.parquet")
+		_, err := ReadNTuples[string](bytes.NewReader(data[:100]), 100, "n.parquet")
 		checkInputError(t, err, "n.parquet", "", -1, "not a Parquet file")
 	})
 }

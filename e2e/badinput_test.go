@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/hardneg/hardneg/activities"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/jobclient"
 	"github.com/hardneg/hardneg/internal/synth"
 	"github.com/hardneg/hardneg/storage"
@@ -156,15 +156,18 @@ func badCases() []badCase {
 			sp.LabelColumn, sp.PositivesColumn = "label", ""
 		}, want: []string{"part-00000.parquet", `column "label"`, "missing"}},
 		{name: "unknown spec field", fields: map[string]any{"num_negative": 5},
-			want: []string{"job spec", `unknown field "num_negative"`}},
+			want: []string{"job spec", `field "num_negative"`, "unknown field"}},
+		{name: "spec field of the wrong type", fields: map[string]any{"num_negatives": "five"},
+			want: []string{"job spec", `field "num_negatives"`, "must be a JSON integer, got string"}},
 		{name: "num_negatives below 1", spec: func(sp *workflows.Spec, in string) { sp.NumNegatives = -1 },
 			want: []string{`field "num_negatives"`, "must be 1 or more"}},
 		{name: "range_min not below range_max", spec: func(sp *workflows.Spec, in string) { sp.RangeMin, sp.RangeMax = 10, 10 },
 			want: []string{`field "range_max"`, "greater than range_min"}},
-		{name: "negative margin", spec: func(sp *workflows.Spec, in string) {
-			m := -0.1
-			sp.AbsoluteMargin = &m
-		}, want: []string{`field "absolute_margin"`, "0 or more"}},
+		{name: "a format of sentence-transformers in self mode", spec: func(sp *workflows.Spec, in string) {
+			sp.Queries, sp.PositivesColumn, sp.RelativeMargin, sp.OutputFormat = "", "", nil, "n-tuple"
+		}, want: []string{`field "output_format"`, "needs a positive in every row"}},
+		{name: "text column missing", spec: func(sp *workflows.Spec, in string) { sp.TextColumn = "body" },
+			want: []string{"part-0000", `column "body"`, "missing column"}}, // shards are opened in parallel: either may be named
 		{name: "output inside an input", spec: func(sp *workflows.Spec, in string) { sp.Output = in + "corpus/mined/" },
 			want: []string{`field "output"`, "must not overlap corpus"}},
 	}
@@ -277,7 +280,7 @@ func runBad(t *testing.T, c client.Client, queue, prefix string, sp workflows.Sp
 		t.Errorf("%d of %d activities were retried (%d extra attempts) on bad input", a.retried, a.activities, a.extra)
 	}
 	out := outStore(t, prefix+"out/")
-	if _, err := out.Stat(ctx, activities.SuccessKey); !errors.Is(err, storage.ErrNotExist) {
+	if _, err := out.Stat(ctx, job.SuccessKey); !errors.Is(err, storage.ErrNotExist) {
 		t.Errorf("_SUCCESS after a failed job (stat: %v)", err)
 	}
 	after := snapshot(t, outStore(t, prefix+"in/"))
@@ -320,7 +323,7 @@ func TestAbsentPositivesAreCounted(t *testing.T) {
 	}
 	out := outStore(t, prefix+"out/")
 	checkOutput(t, out, reference(t, local, sp))
-	data, err := storage.ReadAll(ctx, out, activities.ManifestKey)
+	data, err := storage.ReadAll(ctx, out, job.ManifestKey)
 	if err != nil {
 		t.Fatal(err)
 	}

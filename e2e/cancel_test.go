@@ -12,7 +12,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/hardneg/hardneg/activities"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/jobclient"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/workflows"
@@ -69,7 +69,7 @@ func TestCancelThenResume(t *testing.T) {
 
 	assertNothingRunning(ctx, t, c, run.GetID(), workers)
 	out := outStore(t, "cancel/out/")
-	if _, err := out.Stat(ctx, activities.SuccessKey); !errors.Is(err, storage.ErrNotExist) {
+	if _, err := out.Stat(ctx, job.SuccessKey); !errors.Is(err, storage.ErrNotExist) {
 		t.Errorf("_SUCCESS after a cancelled job (stat: %v)", err)
 	}
 	work := listing(t, out, "_work/")

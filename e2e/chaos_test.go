@@ -85,7 +85,7 @@ func TestChaos(t *testing.T) {
 	defer func() { srv.Stop() }()
 
 	local := dataset(t, "chaos/in/", chaosData)
-	sp := spec("e2e-chaos", "s3://"+bucket+"/chaos/in/", "s3://"+bucket+"/chaos/out/")
+	sp := textSpec("e2e-chaos", "s3://"+bucket+"/chaos/in/", "s3://"+bucket+"/chaos/out/")
 	// More tiles in flight than workers: while a killed worker's tile waits
 	// out its heartbeat timeout, the others keep mining.
 	sp.QueryBlockRows, sp.MaxParallel = 500, 6

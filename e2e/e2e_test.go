@@ -82,6 +82,15 @@ func spec(run, in, out string) workflows.Spec {
 	}
 }
 
+// textSpec is spec with the texts of the synthetic data carried through, in
+// sentence-transformers' default format: the texts are then read over S3
+// where the parts are written.
+func textSpec(run, in, out string) workflows.Spec {
+	sp := spec(run, in, out)
+	sp.TextColumn = "text"
+	return sp
+}
+
 var data = synth.Config{Corpus: 6000, Queries: 1500, Dim: 32, Clusters: 16, CorpusShards: 4, QueryShards: 2,
 	NearDupShare: 0.3, MultiPosShare: 0.3, Seed: 5}
 
@@ -98,7 +107,7 @@ func TestJobOnDevServer(t *testing.T) {
 	c := dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	sp := spec("e2e-job", "s3://"+bucket+"/job/in/", "s3://"+bucket+"/job/out/")
+	sp := textSpec("e2e-job", "s3://"+bucket+"/job/in/", "s3://"+bucket+"/job/out/")
 	run, how, err := jobclient.Start(ctx, c, sp, queue, false)
 	if err != nil || how != jobclient.Started {
 		t.Fatalf("start: %v, %s", err, how)
@@ -140,7 +149,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	c := dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	sp := spec("e2e-kill", "s3://"+bucket+"/kill/in/", "s3://"+bucket+"/kill/out/")
+	sp := textSpec("e2e-kill", "s3://"+bucket+"/kill/in/", "s3://"+bucket+"/kill/out/")
 	sp.MaxParallel = 1
 	run, _, err := jobclient.Start(ctx, c, sp, queue, false)
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/hardneg/hardneg/activities"
 	"github.com/hardneg/hardneg/internal/devenv"
 	"github.com/hardneg/hardneg/internal/faultproxy"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/jobclient"
 	"github.com/hardneg/hardneg/internal/synth"
 	"github.com/hardneg/hardneg/storage"
@@ -376,7 +377,7 @@ func parts(t testing.TB, s storage.Store) map[string][]byte {
 func checkOutput(t testing.TB, out storage.Store, want map[string][]byte) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := out.Stat(ctx, activities.SuccessKey); err != nil {
+	if _, err := out.Stat(ctx, job.SuccessKey); err != nil {
 		t.Errorf("no _SUCCESS: %v", err)
 	}
 	if work, _ := out.List(ctx, "_work/"); len(work) != 0 {

@@ -44,7 +44,7 @@ func TestS3Faults(t *testing.T) {
 	c := dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	sp := spec("e2e-faults", "s3://"+bucket+"/faults/in/", "s3://"+bucket+"/faults/out/")
+	sp := textSpec("e2e-faults", "s3://"+bucket+"/faults/in/", "s3://"+bucket+"/faults/out/")
 	run, _, err := jobclient.Start(ctx, c, sp, queue, false)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestS3FaultsSmallBlocks(t *testing.T) {
 	c := dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	sp := spec("e2e-faults-small", "s3://"+bucket+"/faults-small/in/", "s3://"+bucket+"/faults-small/out/")
+	sp := textSpec("e2e-faults-small", "s3://"+bucket+"/faults-small/in/", "s3://"+bucket+"/faults-small/out/")
 	sp.QueryBlockRows, sp.MaxParallel = 100, 4
 	run, _, err := jobclient.Start(ctx, c, sp, queue, false)
 	if err != nil {

@@ -26,7 +26,7 @@
 //     count and lowest score of the items sharing its label (the margin
 //     anchor), and the scored rows of its easy stream that fall in the shard.
 //     The search runs on all cores: the corpus is packed one block at a time
-//     for the kernel engine (AVX-512, AVX2+FMA or portable Go, chosen by CPU
+//     for the kernel engine (AVX-512, AVX2+FMA, NEON on arm64 or portable Go, chosen by CPU
 //     features or HARDNEG_KERNEL), and each block is scored against every
 //     query chunk in L2-sized pieces; a score below a query's current k-th
 //     costs one vector comparison. A tile's Kernel, when set, replaces the
@@ -104,14 +104,17 @@
 //
 // Every score of a process (search, positives, easy negatives, the
 // quantized rescoring) comes from one engine, and every engine scores a pair
-// the same way wherever it sits in a block. The AVX-512 and AVX2 engines
-// compute each pair as one chain of fused multiply-adds in dimension order,
-// so they agree bit for bit, on any x86 machine; the portable engine rounds
-// products and sums separately and may differ from them in the last bit.
-// A job whose workers mix the portable engine with a SIMD one can therefore
-// differ in the last bit of a score, and so in the order of two candidates
-// whose scores differ only there; run such a fleet with HARDNEG_KERNEL=go
-// on every worker, or on none. FAISS sums in yet another order (BLAS
+// the same way wherever it sits in a block. The engines fall in two groups
+// that agree bit for bit within themselves, on any machine: the SIMD engines
+// (avx512 and avx2 on x86-64, neon and neon-dot on arm64) compute each pair
+// as one chain of fused multiply-adds in dimension order; the portable
+// engine (go, on every architecture) rounds products and sums separately and
+// may differ from them in the last bit. The int8 prefilter (precision
+// quantized) only chooses which rows are scored exactly, so it changes
+// nothing. A job whose workers mix the two groups can differ in the last bit
+// of a score, and so in the order of two candidates whose scores differ only
+// there; x86 and arm64 workers mix freely, but run HARDNEG_KERNEL=go on
+// every worker of a job or on none. FAISS sums in yet another order (BLAS
 // blocks), so its top-k ids equal ours except where scores tie to within
 // float32 rounding.
 package miner

@@ -43,6 +43,9 @@ type Params struct {
 	EasyNegatives        int
 	FillWithEasy         bool
 	MaxNegativeFrequency int // 0: off
+	// IncludePositives keeps a query's positives among its candidates, as
+	// sentence-transformers' include_positives does (pairs mode).
+	IncludePositives bool
 }
 
 // ParamError is an invalid parameter; Field is its name in the job spec.

@@ -2,10 +2,10 @@ package miner
 
 import (
 	"os"
-	"os/exec"
 	"testing"
 
 	"github.com/hardneg/hardneg/miner/internal/kernel"
+	"github.com/hardneg/hardneg/miner/internal/selfexec"
 )
 
 // TestForcedKernelPaths runs the search and selection tests again in a
@@ -24,7 +24,7 @@ func TestForcedKernelPaths(t *testing.T) {
 			continue
 		}
 		t.Run(e.Name, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.count=1", "-test.short",
+			cmd := selfexec.Command("-test.count=1", "-test.short",
 				"-test.run", "^(TestSearchTile|TestMerge|TestDeterministic|TestScoreRows|TestQuantized|TestTopSelection|TestEasyNegatives|Example)")
 			cmd.Env = append(os.Environ(), kernel.EnvVar+"="+e.Name, "HARDNEG_KERNEL_CHILD=1")
 			out, err := cmd.CombinedOutput()

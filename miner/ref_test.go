@@ -328,7 +328,7 @@ func (p problem) refSelectTop(plan Selection) [][]Candidate {
 		}
 		removed := make([]bool, len(pool))
 		for k, c := range pool {
-			if plan.Mode == ModePairs && slices.Contains(p.inCorpusPositives(i), c.Row) {
+			if plan.Mode == ModePairs && !plan.IncludePositives && slices.Contains(p.inCorpusPositives(i), c.Row) {
 				removed[k] = true
 			}
 		}

@@ -118,7 +118,7 @@ func (p Selection) Window(part Partial, querySeed uint64) Window {
 	f := p.filters(w.Anchor, w.HasAnchor)
 	survivors := make([]Negative, 0, min(len(pool), p.RangeMax))
 	for rank, c := range pool {
-		if isPositive(c.Row) {
+		if !p.IncludePositives && isPositive(c.Row) {
 			w.Removed.Positive++
 			continue
 		}

@@ -22,6 +22,9 @@ func randomParams(r *rand.Rand, mode Mode, sample []float32) Params {
 		}
 		return f64(float64(sample[r.IntN(len(sample))]))
 	}
+	if mode == ModePairs && r.IntN(4) == 0 {
+		p.IncludePositives = true
+	}
 	if mode != ModeSelf {
 		if r.IntN(2) == 0 {
 			p.AbsoluteMargin = f64([]float64{0, 0.1, 1, -0.5}[r.IntN(4)])

@@ -49,7 +49,7 @@ func (s *Scores) Summary() Summary {
 	var ss float64
 	for _, x := range v {
 		d := float64(x) - mean
-		ss += d * d
+		ss += float64(d * d) // the conversion forbids a fused multiply-add (arm64 would fuse): same std on every CPU
 	}
 	std := 0.0
 	if n > 1 {
@@ -74,7 +74,7 @@ func quantile(v []float32, q float64) float64 {
 	lo := int(math.Floor(pos))
 	hi := min(lo+1, len(v)-1)
 	frac := pos - float64(lo)
-	return float64(v[lo]) + (float64(v[hi])-float64(v[lo]))*frac
+	return float64(v[lo]) + float64((float64(v[hi])-float64(v[lo]))*frac) // unfused on every CPU, as above
 }
 
 // Stats are the statistics of a set of rows. Build one per block with Add,

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -35,11 +36,20 @@ type Resume struct {
 
 // MineHardNegatives is the job of one epoch: plan, mine the tiles and merge each
 // query block (one child workflow per block), rebalance, finalize. Register it
-// as WorkflowName. Clients pass the spec only; resume is set by the workflow
-// itself when it continues as new.
-func MineHardNegatives(ctx workflow.Context, spec Spec, resume *Resume) (Result, error) {
+// as WorkflowName. Clients pass the spec only, as JSON (a Spec, or any JSON
+// object of its fields); resume is set by the workflow itself when it
+// continues as new.
+//
+// The workflow takes the spec as raw JSON and decodes it itself, so that a
+// spec that does not decode (an unknown field, a value of the wrong type)
+// fails the job with ErrInvalidInput naming the field, as a spec that decodes
+// but is invalid does; decoded by the SDK, it would fail the job with an
+// untyped, retryable error. The payload is the same JSON either way, so
+// recorded histories replay and every client starts the job as before.
+func MineHardNegatives(ctx workflow.Context, input json.RawMessage, resume *Resume) (Result, error) {
 	ctx = withVersions(ctx)
 	j := &job{running: map[int]BlockProgress{}}
+	spec, decodeErr := decodeInput(input)
 	if resume != nil {
 		j.spec, j.st = spec, *resume
 		j.st.Runs++
@@ -52,7 +62,11 @@ func MineHardNegatives(ctx workflow.Context, spec Spec, resume *Resume) (Result,
 	}); err != nil {
 		return Result{}, fmt.Errorf("set progress query handler: %w", err)
 	}
-	res, err := j.run(ctx, resume == nil)
+	var res Result
+	err := decodeErr
+	if err == nil {
+		res, err = j.run(ctx, resume == nil)
+	}
 	var can *workflow.ContinueAsNewError
 	if err != nil && !errors.As(err, &can) {
 		j.failed(ctx)
@@ -68,6 +82,7 @@ type job struct {
 	running map[int]BlockProgress // blocks in flight: tiles reported so far
 	percent int                   // last progress percent published
 	waiting string                // why the job is not moving, while it waits for a store
+	reused  bool                  // the output was finished already: nothing was mined
 }
 
 func (j *job) run(ctx workflow.Context, fresh bool) (Result, error) {
@@ -76,6 +91,9 @@ func (j *job) run(ctx workflow.Context, fresh bool) (Result, error) {
 			return Result{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
 		}
 		j.setPhase(ctx, PhasePlan)
+		if reused, ok, err := j.reuse(ctx); err != nil || ok {
+			return reused, err
+		}
 		actx := withActivity(ctx, planActivityID, lightTimeout, "", fmt.Sprintf("plan run %s epoch %d", j.spec.Run, j.spec.Epoch))
 		if err := j.call(ctx, actx, PlanActivity, PlanInput{Spec: j.spec}, &j.st.Plan); err != nil {
 			return Result{}, invalidOr(fmt.Errorf("plan: %w", err))
@@ -114,6 +132,52 @@ func (j *job) run(ctx workflow.Context, fresh bool) (Result, error) {
 		TilesMined: j.st.TilesMined, TilesSkipped: j.st.TilesSkipped,
 		Rebalance: rb, Phases: j.st.Phases,
 	}, nil
+}
+
+// decodeInput decodes the job's JSON input into a Spec. An input that does not
+// decode is invalid input, with the message that names the field.
+func decodeInput(input json.RawMessage) (Spec, error) {
+	var s Spec
+	if len(input) == 0 {
+		return Spec{}, temporal.NewNonRetryableApplicationError(
+			"job spec: the workflow's input is empty: start it with the spec as its one JSON argument", ErrInvalidInput, nil)
+	}
+	if err := json.Unmarshal(input, &s); err != nil {
+		return Spec{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, nil)
+	}
+	return s, nil
+}
+
+// reuse returns the result already in the output when the output holds a
+// finished job of the same inputs (the Finished activity), so that an epoch
+// started again, by any client, is not mined again; ok is false when the job
+// must mine. From version 1 of changeReuseOutput on, and only without
+// spec.Force.
+func (j *job) reuse(ctx workflow.Context) (_ Result, ok bool, _ error) {
+	if workflow.GetVersion(ctx, changeReuseOutput, workflow.DefaultVersion, 1) < 1 || j.spec.Force {
+		return Result{}, false, nil
+	}
+	var fin FinishedResult
+	actx := withActivity(ctx, finishedActivityID, lightTimeout, "",
+		"is the output finished with these inputs? (_SUCCESS, fingerprint in _manifest.json)")
+	if err := j.call(ctx, actx, FinishedActivity, FinishedInput{Spec: j.spec}, &fin); err != nil {
+		return Result{}, false, invalidOr(fmt.Errorf("check for a finished output: %w", err))
+	}
+	if !fin.Finished {
+		workflow.GetLogger(ctx).Info("mining: no finished output of these inputs", "reason", fin.Reason)
+		return Result{}, false, nil
+	}
+	j.reused = true
+	j.st.Plan = PlanResult{
+		Fingerprint: fin.Fingerprint, QueryShards: fin.QueryShards, CorpusShards: fin.CorpusShards,
+		QueryRows: fin.QueryRows, CorpusRows: fin.CorpusRows, Blocks: fin.Blocks,
+	}
+	j.setPhase(ctx, PhaseDone)
+	return Result{
+		Output: j.spec.Output, Fingerprint: fin.Fingerprint, Manifest: fin.Manifest,
+		Queries: fin.QueryRows, Blocks: fin.Blocks, TilesTotal: j.st.Plan.Tiles(),
+		Rebalance: fin.Rebalance, Phases: j.st.Phases, Reused: true,
+	}, true, nil
 }
 
 // mine runs one block workflow per query block, with at most max_parallel
@@ -325,7 +389,7 @@ func (j *job) progress(ctx workflow.Context) Progress {
 		BlocksTotal: p.Blocks, BlocksMerged: j.st.BlocksMerged,
 		QueryRows: p.QueryRows, RowsMerged: j.st.RowsMerged, CorpusRows: p.CorpusRows,
 		Started: j.st.Started, ElapsedSeconds: now.Sub(j.st.Started).Seconds(),
-		Phases: j.phasesUntil(now), Waiting: j.waiting,
+		Phases: j.phasesUntil(now), Waiting: j.waiting, Reused: j.reused,
 	}
 	for _, bp := range j.running {
 		pr.TilesSkipped += bp.Skipped

@@ -32,6 +32,8 @@ type fakeActivities struct {
 	// failPlan returns the error the n-th call of Plan (from 1) fails with, or nil.
 	failPlan func(n int) error
 	plans    int // calls of Plan
+	// finished is what Finished answers: the output's finished result, if any.
+	finished FinishedResult
 
 	mu          sync.Mutex
 	calls       []string
@@ -67,6 +69,11 @@ func (f *fakeActivities) Plan(ctx context.Context, in PlanInput) (PlanResult, er
 		}
 	}
 	return f.plan, nil
+}
+
+func (f *fakeActivities) Finished(ctx context.Context, in FinishedInput) (FinishedResult, error) {
+	f.record(ctx, "finished")
+	return f.finished, nil
 }
 
 func (f *fakeActivities) MineTile(ctx context.Context, in TileInput) (TileResult, error) {
@@ -203,8 +210,8 @@ func TestJobRunsPhasesInOrder(t *testing.T) {
 		}
 		pos[c] = i
 	}
-	if calls[0] != "plan" || calls[len(calls)-1] != "finalize" || calls[len(calls)-2] != "rebalance" {
-		t.Errorf("calls start with %q, end with %q", calls[0], calls[len(calls)-2:])
+	if calls[0] != "finished" || calls[1] != "plan" || calls[len(calls)-1] != "finalize" || calls[len(calls)-2] != "rebalance" {
+		t.Errorf("calls start with %q, end with %q", calls[:2], calls[len(calls)-2:])
 	}
 	for b := range blocks {
 		m, ok := pos[fmt.Sprintf("merge %d", b)]
@@ -339,8 +346,12 @@ func TestJobRefusesBadSpec(t *testing.T) {
 		want  string
 	}{
 		{"invalid value", func() Spec { s := testSpec(); s.Similarity = "l2"; return s }(), `field "similarity"`},
-		{"unknown field", json.RawMessage(`{"run":"r1","epoch":2,"corpus":"c/","output":"o/","num_negative":3}`), `unknown field "num_negative"`},
+		{"unknown field", json.RawMessage(`{"run":"r1","epoch":2,"corpus":"c/","output":"o/","num_negative":3}`), `field "num_negative": unknown field`},
 		{"missing field", json.RawMessage(`{"run":"r1","corpus":"c/","output":"o/"}`), `field "epoch": is required`},
+		{"wrong type", json.RawMessage(`{"run":"r1","epoch":"2","corpus":"c/","output":"o/"}`), `field "epoch": must be a JSON integer, got string`},
+		{"wrong type of a pointer", map[string]any{"run": "r1", "epoch": 2, "corpus": "c/", "output": "o/", "max_score": "high"}, `field "max_score": must be a JSON number`},
+		{"not an object", json.RawMessage(`["r1", 2]`), `job spec: want a JSON object of fields, got array`},
+		{"no input", nil, `job spec: the workflow's input is empty`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -350,6 +361,12 @@ func TestJobRefusesBadSpec(t *testing.T) {
 			err := env.GetWorkflowError()
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("job error %v, want one containing %q", err, tt.want)
+			}
+			// A spec that does not decode fails as one that decodes but is
+			// invalid does: one non-retryable InvalidInput error.
+			var app *temporal.ApplicationError
+			if !errors.As(err, &app) || app.Type() != ErrInvalidInput || !app.NonRetryable() {
+				t.Errorf("job error %v: want a non-retryable %s error", err, ErrInvalidInput)
 			}
 			if calls := f.callList(); len(calls) != 0 {
 				t.Errorf("activities ran for a bad spec: %v", calls)

@@ -133,6 +133,15 @@ const (
 	// (vanish.go). Before it, a tile that killed its worker (out of
 	// memory) was retried 25 times, each attempt killing another worker.
 	changeVanishedWorker = "vanished-worker"
+	// changeReuseOutput has a new job (not one continued as new) ask the
+	// Finished activity, right after validating its spec, whether the
+	// output already holds a finished result of the same fingerprint, and
+	// return that result without mining when it does (unless spec.Force).
+	// Before it, a job started again over a finished output mined it all
+	// again. The activity is a new command, so an execution that began
+	// before the change must not schedule it. Its GetVersion is called
+	// where it is used, not in withVersions: only a new job needs it.
+	changeReuseOutput = "reuse-output"
 )
 
 type versionsKey struct{}
@@ -176,6 +185,7 @@ const (
 	planActivityID      = "plan"
 	rebalanceActivityID = "rebalance"
 	finalizeActivityID  = "finalize"
+	finishedActivityID  = "finished"
 )
 
 func tileActivityID(block, shard int) string { return fmt.Sprintf("tile-b%06d-s%06d", block, shard) }

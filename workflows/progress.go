@@ -69,6 +69,9 @@ type Progress struct {
 	// does not answer ("waiting for storage, attempt 4: output s3://…:
 	// store does not answer: … connection refused"); empty otherwise.
 	Waiting string `json:"waiting,omitempty"`
+	// Reused is true when the job found the finished result of the same
+	// inputs in the output and returned it without mining (Result.Reused).
+	Reused bool `json:"reused,omitempty"`
 }
 
 // fraction maps a phase and the tile and block counts to the whole job's
@@ -109,6 +112,9 @@ func (p Progress) Markdown() string {
 		fmt.Fprintf(&b, ", about %s of mining left", round(*p.EstimatedSecondsLeft))
 	}
 	b.WriteString(".\n")
+	if p.Reused {
+		b.WriteString("\n**Reused**: the output already held the finished result of these inputs; nothing was mined or written.\n")
+	}
 	if p.Waiting != "" {
 		fmt.Fprintf(&b, "\n**%s**\n", p.Waiting)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -19,6 +21,9 @@ import (
 // Zero values mean "use the default" for the fields whose comment names one;
 // WithDefaults fills them in. Optional bounds are pointers: nil means unset.
 // Decoding JSON into a Spec refuses unknown fields and missing required ones.
+// Encoding leaves out every optional field at its zero value (the default), so
+// a client sends the spec as the user wrote it and the UI shows it so; run,
+// epoch, corpus and output are always written.
 type Spec struct {
 	// Run names the training run; with Epoch it names the job. Required.
 	Run string `json:"run"`
@@ -34,9 +39,9 @@ type Spec struct {
 	Output string `json:"output"`
 
 	// IDColumn names the id column of every shard (default "id").
-	IDColumn string `json:"id_column"`
+	IDColumn string `json:"id_column,omitempty"`
 	// EmbeddingColumn names the embedding column (default "embedding").
-	EmbeddingColumn string `json:"embedding_column"`
+	EmbeddingColumn string `json:"embedding_column,omitempty"`
 	// PositivesColumn names the list-of-corpus-ids column of the query shards
 	// (pairs mode only; default "positive_ids").
 	PositivesColumn string `json:"positives_column,omitempty"`
@@ -45,14 +50,14 @@ type Spec struct {
 	LabelColumn string `json:"label_column,omitempty"`
 
 	// Similarity is "cosine" (default) or "dot".
-	Similarity string `json:"similarity"`
+	Similarity string `json:"similarity,omitempty"`
 	// NumNegatives is the number of hard negatives per query (default 3).
-	NumNegatives int `json:"num_negatives"`
+	NumNegatives int `json:"num_negatives,omitempty"`
 	// RangeMin is how many of the best candidates are skipped.
-	RangeMin int `json:"range_min"`
+	RangeMin int `json:"range_min,omitempty"`
 	// RangeMax bounds the candidate window; 0 means derive it as
 	// sentence-transformers does, once the plan knows max_positives.
-	RangeMax int `json:"range_max"`
+	RangeMax int `json:"range_max,omitempty"`
 	// MaxScore and MinScore are absolute score bounds for a negative.
 	MaxScore *float64 `json:"max_score,omitempty"`
 	MinScore *float64 `json:"min_score,omitempty"`
@@ -61,25 +66,54 @@ type Spec struct {
 	AbsoluteMargin *float64 `json:"absolute_margin,omitempty"`
 	RelativeMargin *float64 `json:"relative_margin,omitempty"`
 	// SamplingStrategy is "top" (default) or "random" (seeded).
-	SamplingStrategy string `json:"sampling_strategy"`
+	SamplingStrategy string `json:"sampling_strategy,omitempty"`
 	// EasyNegatives is the number of easy negatives per query.
-	EasyNegatives int `json:"easy_negatives"`
+	EasyNegatives int `json:"easy_negatives,omitempty"`
 	// FillWithEasy tops up a query whose hard negatives ran short.
-	FillWithEasy bool `json:"fill_with_easy"`
+	FillWithEasy bool `json:"fill_with_easy,omitempty"`
 	// MaxNegativeFrequency caps how many queries one corpus item may be a hard
 	// negative for in this epoch; 0 means no cap.
-	MaxNegativeFrequency int `json:"max_negative_frequency"`
-	// OutputFormat is "n-tuple" (default) or "triplet".
-	OutputFormat string `json:"output_format"`
+	MaxNegativeFrequency int `json:"max_negative_frequency,omitempty"`
+	// OutputFormat is one of sentence-transformers' formats, "triplet" (the
+	// default in pairs mode), "n-tuple", "labeled-pair" and "labeled-list", or
+	// hardneg's own "grouped" (one row per query with ids, scores, kinds and
+	// ranks; the default in self and labeled mode, which have no positive to
+	// put in the other formats' rows). "n-tuple-scores" is accepted as
+	// "n-tuple" with output_scores, as sentence-transformers accepts it.
+	OutputFormat string `json:"output_format,omitempty"`
+	// OutputScores adds the similarity scores to the output: a scores column
+	// (triplet, n-tuple), or scores in place of the labels (labeled-pair,
+	// labeled-list). The grouped format always has them.
+	OutputScores bool `json:"output_scores,omitempty"`
+	// IncludePositives keeps the positives among the negative candidates and,
+	// as sentence-transformers does, switches triplet and the labeled formats
+	// to n-tuple so that the ranking order is kept. Pairs mode only.
+	IncludePositives bool `json:"include_positives,omitempty"`
+	// TextColumn names the string column of the query and corpus shards whose
+	// texts the output carries. Empty means no texts: the ids stand where the
+	// texts would be.
+	TextColumn string `json:"text_column,omitempty"`
+	// AsTriplets is sentence-transformers' deprecated as_triplets: true means
+	// output_format "triplet", false "n-tuple". WithDefaults maps it and clears it.
+	AsTriplets *bool `json:"as_triplets,omitempty"`
+	// Margin is sentence-transformers' deprecated margin: it sets
+	// absolute_margin. WithDefaults maps it and clears it.
+	Margin *float64 `json:"margin,omitempty"`
 	// Seed makes every random choice repeatable.
-	Seed int64 `json:"seed"`
+	Seed int64 `json:"seed,omitempty"`
 	// Precision is "exact" (default) or "quantized".
-	Precision string `json:"precision"`
+	Precision string `json:"precision,omitempty"`
 	// QueryBlockRows is the number of queries per block (default
 	// DefaultQueryBlockRows); one block gives one part file.
-	QueryBlockRows int `json:"query_block_rows"`
+	QueryBlockRows int `json:"query_block_rows,omitempty"`
 	// MaxParallel bounds the tiles in flight at once (default DefaultMaxParallel).
-	MaxParallel int `json:"max_parallel"`
+	MaxParallel int `json:"max_parallel,omitempty"`
+
+	// Force mines the epoch again even when the output already holds a
+	// finished result of the same inputs (_SUCCESS and a _manifest.json of
+	// the same fingerprint), which a job started again otherwise returns as
+	// it is. It does not change the result, so it is not in the fingerprint.
+	Force bool `json:"force,omitempty"`
 }
 
 // Defaults applied by WithDefaults.
@@ -95,11 +129,12 @@ const (
 	MaxMaxParallel = 1000
 )
 
-// Allowed values of the enumerated fields; the first of each is the default.
+// Allowed values of the enumerated fields; the first of each is the default,
+// except for OutputFormats, whose default depends on the mode (DefaultOutputFormat).
 var (
 	Similarities       = []string{"cosine", "dot"}
 	SamplingStrategies = []string{"top", "random"}
-	OutputFormats      = []string{"n-tuple", "triplet"}
+	OutputFormats      = []string{"triplet", "n-tuple", "labeled-pair", "labeled-list", "grouped"}
 	Precisions         = []string{"exact", "quantized"}
 )
 
@@ -144,7 +179,8 @@ func (s Spec) WithDefaults() Spec {
 	}
 	def(&s.Similarity, Similarities[0])
 	def(&s.SamplingStrategy, SamplingStrategies[0])
-	def(&s.OutputFormat, OutputFormats[0])
+	s = s.withAliases()
+	def(&s.OutputFormat, DefaultOutputFormat(s.Mode()))
 	def(&s.Precision, Precisions[0])
 	if s.NumNegatives == 0 {
 		s.NumNegatives = DefaultNumNegatives
@@ -156,6 +192,44 @@ func (s Spec) WithDefaults() Spec {
 		s.MaxParallel = DefaultMaxParallel
 	}
 	return s
+}
+
+// DefaultOutputFormat is the output format of a spec that names none:
+// sentence-transformers' "triplet" in pairs mode, "grouped" in the modes
+// without positives.
+func DefaultOutputFormat(m Mode) string {
+	if m == ModePairs {
+		return "triplet"
+	}
+	return "grouped"
+}
+
+// withAliases maps sentence-transformers' deprecated and implied settings as
+// hard_negatives.py maps them: as_triplets to output_format, margin to
+// absolute_margin, "n-tuple-scores" to "n-tuple" with scores, and
+// include_positives to "n-tuple" (grouped stays grouped).
+func (s Spec) withAliases() Spec {
+	if s.AsTriplets != nil {
+		s.OutputFormat = map[bool]string{true: "triplet", false: "n-tuple"}[*s.AsTriplets]
+		s.AsTriplets = nil
+	}
+	if s.Margin != nil {
+		m := *s.Margin
+		s.AbsoluteMargin, s.Margin = &m, nil
+	}
+	if s.OutputFormat == "n-tuple-scores" {
+		s.OutputFormat, s.OutputScores = "n-tuple", true
+	}
+	if s.IncludePositives && s.Mode() == ModePairs && s.OutputFormat != "grouped" {
+		s.OutputFormat = "n-tuple"
+	}
+	return s
+}
+
+// TrainingFormat reports whether format is one of sentence-transformers'
+// formats, whose every row holds a positive.
+func TrainingFormat(format string) bool {
+	return format != "grouped" && contains(OutputFormats, format)
 }
 
 // FieldError is a refused spec field.
@@ -263,6 +337,7 @@ func (s Spec) checkLocations(bad func(field, format string, args ...any)) {
 func (s Spec) checkMode(bad func(field, format string, args ...any)) {
 	switch s.Mode() {
 	case ModeLabeled:
+		s.checkPositiveFree(bad)
 		if s.PositivesColumn != "" {
 			bad("positives_column", "cannot be combined with label_column (labeled mode finds positives by label)")
 		}
@@ -271,6 +346,7 @@ func (s Spec) checkMode(bad func(field, format string, args ...any)) {
 			bad("positives_column", "must not be empty")
 		}
 	case ModeSelf:
+		s.checkPositiveFree(bad)
 		if s.PositivesColumn != "" {
 			bad("positives_column", "needs queries (with no queries there are no positives)")
 		}
@@ -281,6 +357,17 @@ func (s Spec) checkMode(bad func(field, format string, args ...any)) {
 		if s.RelativeMargin != nil {
 			bad("relative_margin", "needs positives: set queries or label_column")
 		}
+	}
+}
+
+// checkPositiveFree refuses, in the modes without positives, what needs a
+// positive per query: sentence-transformers' formats and include_positives.
+func (s Spec) checkPositiveFree(bad func(field, format string, args ...any)) {
+	if TrainingFormat(s.OutputFormat) {
+		bad("output_format", "%q needs a positive in every row, and %s mode has none: use \"grouped\", or give queries with positives_column", s.OutputFormat, s.Mode())
+	}
+	if s.IncludePositives {
+		bad("include_positives", "needs positives: give queries with positives_column")
 	}
 }
 
@@ -319,9 +406,6 @@ func (s Spec) checkScores(bad func(field, format string, args ...any)) {
 	if m := s.RelativeMargin; m != nil && (*m < 0 || *m >= 1) {
 		bad("relative_margin", "must be in [0, 1), got %g (0.05 keeps negatives below 95%% of the positive)", *m)
 	}
-	if m := s.AbsoluteMargin; m != nil && *m < 0 {
-		bad("absolute_margin", "must be 0 or more, got %g", *m)
-	}
 }
 
 func contains(list []string, v string) bool {
@@ -343,6 +427,10 @@ var requiredFields = []string{"run", "epoch", "corpus", "output"}
 func (s *Spec) UnmarshalJSON(data []byte) error {
 	var present map[string]json.RawMessage
 	if err := json.Unmarshal(data, &present); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return fmt.Errorf("job spec: want a JSON object of fields, got %s", te.Value)
+		}
 		return fmt.Errorf("job spec: %w", err)
 	}
 	type plain Spec // no methods: avoids recursing into UnmarshalJSON
@@ -350,7 +438,7 @@ func (s *Spec) UnmarshalJSON(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return fmt.Errorf("job spec: %w", err)
+		return decodeError(err)
 	}
 	for _, f := range requiredFields {
 		if _, ok := present[f]; !ok {
@@ -359,6 +447,41 @@ func (s *Spec) UnmarshalJSON(data []byte) error {
 	}
 	*s = Spec(p)
 	return nil
+}
+
+// decodeError names the field of a JSON decoding error as a *FieldError where
+// the error says which field it is: an unknown field, or a value of the wrong
+// type. encoding/json reports an unknown field only in its message, hence the
+// parsing of it.
+func decodeError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return &FieldError{Field: te.Field, Problem: fmt.Sprintf("must be a JSON %s, got %s", jsonKind(te.Type), te.Value)}
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if field, uerr := strconv.Unquote(name); uerr == nil {
+			return &FieldError{Field: field, Problem: `unknown field (the fields are in the README, "The job spec")`}
+		}
+	}
+	return fmt.Errorf("job spec: %w", err)
+}
+
+// jsonKind names the JSON value a Go type of Spec decodes from.
+func jsonKind(t reflect.Type) string {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean (true or false)"
+	case reflect.Int, reflect.Int64:
+		return "integer"
+	case reflect.Float64:
+		return "number"
+	}
+	return t.String()
 }
 
 // DecodeSpec reads one JSON spec from r. Unknown or missing required fields are

@@ -17,10 +17,16 @@ func TestValidateNamesTheField(t *testing.T) {
 		fields []string // the fields refused, in order; none = valid
 	}{
 		{"defaults are valid", func(s *Spec) {}, nil},
-		{"self mode is valid", func(s *Spec) { s.Queries = ""; s.PositivesColumn = "" }, nil},
-		{"labeled mode is valid", func(s *Spec) { s.LabelColumn = "label"; s.PositivesColumn = "" }, nil},
+		{"self mode is valid", func(s *Spec) { s.Queries, s.PositivesColumn, s.OutputFormat = "", "", "grouped" }, nil},
+		{"labeled mode is valid", func(s *Spec) { s.LabelColumn, s.PositivesColumn, s.OutputFormat = "label", "", "grouped" }, nil},
+		{"every format in pairs mode", func(s *Spec) { s.OutputFormat = "labeled-list" }, nil},
+		{"triplet in self mode", func(s *Spec) { s.Queries, s.PositivesColumn = "", "" }, []string{"output_format"}},
+		{"n-tuple in labeled mode", func(s *Spec) { s.LabelColumn, s.PositivesColumn, s.OutputFormat = "label", "", "n-tuple" }, []string{"output_format"}},
+		{"include_positives in self mode", func(s *Spec) {
+			s.Queries, s.PositivesColumn, s.OutputFormat, s.IncludePositives = "", "", "grouped", true
+		}, []string{"include_positives"}},
 		{"labeled self mode with margin", func(s *Spec) {
-			s.Queries, s.PositivesColumn, s.LabelColumn, s.RelativeMargin = "", "", "label", ptr(0.05)
+			s.Queries, s.PositivesColumn, s.LabelColumn, s.RelativeMargin, s.OutputFormat = "", "", "label", ptr(0.05), "grouped"
 		}, nil},
 		{"missing run", func(s *Spec) { s.Run = "" }, []string{"run"}},
 		{"run with slash", func(s *Spec) { s.Run = "a/b" }, []string{"run"}},
@@ -41,10 +47,12 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"negative num_negatives", func(s *Spec) { s.NumNegatives = -2 }, []string{"num_negatives"}},
 		{"min above max score", func(s *Spec) { s.MinScore, s.MaxScore = ptr(0.9), ptr(0.5) }, []string{"min_score"}},
 		{"relative margin 1", func(s *Spec) { s.RelativeMargin = ptr(1) }, []string{"relative_margin"}},
-		{"negative absolute margin", func(s *Spec) { s.AbsoluteMargin = ptr(-0.1) }, []string{"absolute_margin"}},
-		{"margin in self mode", func(s *Spec) { s.Queries, s.PositivesColumn, s.AbsoluteMargin = "", "", ptr(0.1) }, []string{"absolute_margin"}},
-		{"positives in self mode", func(s *Spec) { s.Queries = "" }, []string{"positives_column"}},
-		{"positives with labels", func(s *Spec) { s.LabelColumn = "label" }, []string{"positives_column"}},
+		{"negative absolute margin (negatives up to 0.1 above the positive)", func(s *Spec) { s.AbsoluteMargin = ptr(-0.1) }, nil},
+		{"margin in self mode", func(s *Spec) {
+			s.Queries, s.PositivesColumn, s.AbsoluteMargin, s.OutputFormat = "", "", ptr(0.1), "grouped"
+		}, []string{"absolute_margin"}},
+		{"positives in self mode", func(s *Spec) { s.Queries, s.OutputFormat = "", "grouped" }, []string{"positives_column"}},
+		{"positives with labels", func(s *Spec) { s.LabelColumn, s.OutputFormat = "label", "grouped" }, []string{"positives_column"}},
 		{"easy negatives", func(s *Spec) { s.EasyNegatives = -1 }, []string{"easy_negatives"}},
 		{"frequency", func(s *Spec) { s.MaxNegativeFrequency = -1 }, []string{"max_negative_frequency"}},
 		{"block rows", func(s *Spec) { s.QueryBlockRows = -5 }, []string{"query_block_rows"}},
@@ -89,7 +97,7 @@ func TestWithDefaults(t *testing.T) {
 	want := Spec{
 		Run: "r", Corpus: "c/", Queries: "q/", Output: "o/",
 		IDColumn: "id", EmbeddingColumn: "embedding", PositivesColumn: "positive_ids",
-		Similarity: "cosine", NumNegatives: 3, SamplingStrategy: "top", OutputFormat: "n-tuple",
+		Similarity: "cosine", NumNegatives: 3, SamplingStrategy: "top", OutputFormat: "triplet",
 		Precision: "exact", QueryBlockRows: DefaultQueryBlockRows, MaxParallel: DefaultMaxParallel,
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -107,6 +115,49 @@ func TestWithDefaults(t *testing.T) {
 	}
 }
 
+// TestAliases checks that sentence-transformers' deprecated and implied
+// settings map as hard_negatives.py maps them.
+func TestAliases(t *testing.T) {
+	yes, no := true, false
+	pairs := Spec{Run: "r", Corpus: "c/", Queries: "q/", Output: "o/"}
+	tests := []struct {
+		name       string
+		edit       func(*Spec)
+		format     string
+		scores     bool
+		absMargin  *float64
+		selfFormat string // the same edit in self mode
+	}{
+		{"default", func(s *Spec) {}, "triplet", false, nil, "grouped"},
+		{"as_triplets true", func(s *Spec) { s.AsTriplets = &yes }, "triplet", false, nil, "triplet"},
+		{"as_triplets false overrides output_format", func(s *Spec) { s.AsTriplets, s.OutputFormat = &no, "labeled-pair" }, "n-tuple", false, nil, "n-tuple"},
+		{"n-tuple-scores", func(s *Spec) { s.OutputFormat = "n-tuple-scores" }, "n-tuple", true, nil, "n-tuple"},
+		{"margin sets absolute_margin", func(s *Spec) { s.Margin, s.AbsoluteMargin = ptr(0.2), ptr(0.1) }, "triplet", false, ptr(0.2), "grouped"},
+		{"include_positives switches to n-tuple", func(s *Spec) { s.IncludePositives, s.OutputFormat = true, "labeled-list" }, "n-tuple", false, nil, "labeled-list"},
+		{"include_positives keeps grouped", func(s *Spec) { s.IncludePositives, s.OutputFormat = true, "grouped" }, "grouped", false, nil, "grouped"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := pairs
+			tt.edit(&s)
+			got := s.WithDefaults()
+			if got.OutputFormat != tt.format || got.OutputScores != tt.scores || !reflect.DeepEqual(got.AbsoluteMargin, tt.absMargin) {
+				t.Errorf("format %q scores %v absolute_margin %v, want %q %v %v",
+					got.OutputFormat, got.OutputScores, got.AbsoluteMargin, tt.format, tt.scores, tt.absMargin)
+			}
+			if got.AsTriplets != nil || got.Margin != nil {
+				t.Errorf("aliases not cleared: %+v", got)
+			}
+			self := pairs
+			self.Queries = ""
+			tt.edit(&self)
+			if f := self.WithDefaults().OutputFormat; f != tt.selfFormat {
+				t.Errorf("self mode: format %q, want %q", f, tt.selfFormat)
+			}
+		})
+	}
+}
+
 func TestDecodeSpec(t *testing.T) {
 	tests := []struct {
 		name, json string
@@ -118,11 +169,13 @@ func TestDecodeSpec(t *testing.T) {
 			"similarity":"dot","num_negatives":5,"range_min":10,"range_max":50,"max_score":0.95,"min_score":0.1,
 			"absolute_margin":0.02,"relative_margin":0.05,"sampling_strategy":"random","easy_negatives":2,
 			"fill_with_easy":true,"max_negative_frequency":100,"output_format":"triplet","seed":42,
-			"precision":"quantized","query_block_rows":4096,"max_parallel":32}`, ""},
-		{"unknown field", `{"run":"r","epoch":0,"corpus":"c/","output":"o/","range":5}`, `unknown field "range"`},
+			"precision":"quantized","query_block_rows":4096,"max_parallel":32,"force":true}`, ""},
+		{"unknown field", `{"run":"r","epoch":0,"corpus":"c/","output":"o/","range":5}`, `field "range": unknown field`},
 		{"missing epoch", `{"run":"r","corpus":"c/","output":"o/"}`, `field "epoch": is required`},
 		{"missing output", `{"run":"r","epoch":1,"corpus":"c/"}`, `field "output": is required`},
-		{"wrong type", `{"run":"r","epoch":"one","corpus":"c/","output":"o/"}`, `epoch`},
+		{"wrong type", `{"run":"r","epoch":"one","corpus":"c/","output":"o/"}`, `field "epoch": must be a JSON integer, got string`},
+		{"fraction for an integer", `{"run":"r","epoch":1.5,"corpus":"c/","output":"o/"}`, `field "epoch": must be a JSON integer, got number 1.5`},
+		{"wrong type of a bool", `{"run":"r","epoch":1,"corpus":"c/","output":"o/","force":"yes"}`, `field "force": must be a JSON boolean`},
 		{"trailing data", `{"run":"r","epoch":0,"corpus":"c/","output":"o/"} {}`, "trailing data"},
 	}
 	for _, tt := range tests {
@@ -181,6 +234,33 @@ func TestBitmap(t *testing.T) {
 		want := i == 0 || i == 7 || i == 8 || i == 19
 		if b.Has(i) != want {
 			t.Errorf("Has(%d) = %v", i, !want)
+		}
+	}
+}
+
+// TestSpecEncodesWhatWasSet checks that a spec encodes with the fields that
+// were set only (the Temporal UI shows the input so), epoch always, and that
+// it decodes back to the same spec.
+func TestSpecEncodesWhatWasSet(t *testing.T) {
+	tests := []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{Run: "r", Corpus: "c/", Output: "o/"}, `{"run":"r","epoch":0,"corpus":"c/","output":"o/"}`},
+		{Spec{Run: "r", Epoch: 2, Corpus: "c/", Queries: "q/", Output: "o/", NumNegatives: 5, RangeMin: 0, MaxScore: ptr(0), Force: true},
+			`{"run":"r","epoch":2,"corpus":"c/","queries":"q/","output":"o/","num_negatives":5,"max_score":0,"force":true}`},
+	}
+	for _, tt := range tests {
+		b, err := json.Marshal(tt.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != tt.want {
+			t.Errorf("encoded\n got %s\nwant %s", b, tt.want)
+		}
+		back, err := DecodeSpec(strings.NewReader(string(b)))
+		if err != nil || !reflect.DeepEqual(back, tt.spec) {
+			t.Errorf("decoded back %+v, %v; want %+v", back, err, tt.spec)
 		}
 	}
 }

@@ -20,6 +20,7 @@ const (
 	MergeBlockActivity = "MergeBlock"
 	RebalanceActivity  = "Rebalance"
 	FinalizeActivity   = "Finalize"
+	FinishedActivity   = "Finished"
 )
 
 // ErrInvalidInput is the application error type of bad input (a bad spec, a
@@ -175,6 +176,30 @@ type FinalizeResult struct {
 	Success  string `json:"success"`  // key of _SUCCESS
 }
 
+// FinishedInput is the input of Finished.
+type FinishedInput struct {
+	Spec Spec `json:"spec"` // with defaults applied and validated
+}
+
+// FinishedResult says whether the output already holds the finished result
+// of the spec's inputs: _SUCCESS, a _manifest.json whose fingerprint is the
+// one the inputs have now, and every part the manifest lists. When it does,
+// the rest describes that result, from the manifest.
+type FinishedResult struct {
+	Finished bool `json:"finished"`
+	// Reason says why the output cannot be reused, when it cannot ("no
+	// _SUCCESS", "fingerprint abc… in the manifest, the inputs have def…").
+	Reason       string          `json:"reason,omitempty"`
+	Fingerprint  string          `json:"fingerprint,omitempty"`
+	Manifest     string          `json:"manifest,omitempty"` // key of _manifest.json
+	QueryShards  int             `json:"query_shards,omitempty"`
+	CorpusShards int             `json:"corpus_shards,omitempty"`
+	QueryRows    int64           `json:"query_rows,omitempty"`
+	CorpusRows   int64           `json:"corpus_rows,omitempty"`
+	Blocks       int             `json:"blocks,omitempty"`
+	Rebalance    RebalanceResult `json:"rebalance"` // from the manifest's statistics
+}
+
 // PhaseTime is when one phase of a job ran.
 type PhaseTime struct {
 	Name  string    `json:"name"`
@@ -194,6 +219,10 @@ type Result struct {
 	TilesSkipped int             `json:"tiles_skipped"`
 	Rebalance    RebalanceResult `json:"rebalance"`
 	Phases       []PhaseTime     `json:"phases"`
+	// Reused is true when the output already held the finished result of the
+	// same inputs: the job returned it without mining (TilesMined is 0) or
+	// writing anything, and the counts come from its _manifest.json.
+	Reused bool `json:"reused,omitempty"`
 }
 
 // Bitmap is a set of small non-negative integers, one bit each. It travels as

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 )
 
 // heartbeatLost is what an activity attempt ends with when its worker stops
@@ -25,6 +26,21 @@ type startedIDs struct {
 	ids []string
 }
 
+// envRecordingStarts is newEnv(t, f) that records the activity ID of every
+// attempt it starts.
+func envRecordingStarts(t *testing.T, f *fakeActivities) (*testsuite.TestWorkflowEnvironment, *startedIDs) {
+	env := newEnv(t, f)
+	started := &startedIDs{}
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		started.mu.Lock()
+		started.ids = append(started.ids, info.ActivityID)
+		started.mu.Unlock()
+	})
+	return env, started
+}
+
+// distinct returns the IDs that start with prefix, once each, in the order
+// they were first started.
 func (s *startedIDs) distinct(prefix string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -54,13 +70,7 @@ func TestJobStopsWhenWorkersVanish(t *testing.T) {
 		}
 		return nil
 	}
-	env := newEnv(t, f)
-	var started startedIDs
-	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
-		started.mu.Lock()
-		started.ids = append(started.ids, info.ActivityID)
-		started.mu.Unlock()
-	})
+	env, started := envRecordingStarts(t, f)
 	env.ExecuteWorkflow(WorkflowName, testSpec())
 	err := env.GetWorkflowError()
 	var app *temporal.ApplicationError
@@ -87,13 +97,7 @@ func TestJobStopsWhenWorkersVanish(t *testing.T) {
 // starts again as merge-b000000-again-1 and the job completes.
 func TestJobSurvivesOneVanishedWorker(t *testing.T) {
 	f := newFake(testPlan(1, 2))
-	env := newEnv(t, f)
-	var started startedIDs
-	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
-		started.mu.Lock()
-		started.ids = append(started.ids, info.ActivityID)
-		started.mu.Unlock()
-	})
+	env, started := envRecordingStarts(t, f)
 	env.OnActivity(MergeBlockActivity, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in MergeInput) (MergeResult, error) {
 			if activity.GetInfo(ctx).ActivityID == "merge-b000000" {

@@ -170,7 +170,7 @@ func mine(ctx context.Context, store storage.Store, epoch int) error {
 		"queries":       fmt.Sprintf("s3://%s/%squeries/", bucket, epochPrefix(epoch)),
 		"output":        fmt.Sprintf("s3://%s/%s", bucket, out),
 		"num_negatives": 5, "relative_margin": 0.05, "easy_negatives": 2,
-		"max_negative_frequency": 100, "query_block_rows": 1000, "seed": 1,
+		"max_negative_frequency": 100, "query_block_rows": 1000, "seed": 1, "text_column": "text",
 	}
 	specJSON, _ := json.Marshal(spec)
 	fmt.Printf("\n== epoch %d ==\n", epoch)

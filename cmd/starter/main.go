@@ -159,6 +159,9 @@ func progressBar(p workflows.Progress) {
 }
 
 func printResult(r workflows.Result) {
+	if r.Reused {
+		fmt.Println("reused: the output already held the finished result of these inputs; nothing was mined (--force mines again)")
+	}
 	fmt.Printf("done: %d queries in %d blocks; tiles mined %d, skipped (checkpointed) %d of %d\n",
 		r.Queries, r.Blocks, r.TilesMined, r.TilesSkipped, r.TilesTotal)
 	fmt.Printf("output   %s\nmanifest %s\n", r.Output, r.Manifest)

@@ -35,7 +35,7 @@ func TestBuildSpec(t *testing.T) {
 					t.Errorf("got %s", got)
 				}
 			}},
-		{name: "unknown field", file: file, overrides: []string{"num_negative=5"}, wantErr: `unknown field "num_negative"`},
+		{name: "unknown field", file: file, overrides: []string{"num_negative=5"}, wantErr: `field "num_negative": unknown field`},
 		{name: "missing epoch", overrides: []string{"run=x", "corpus=/c", "output=/o"}, wantErr: `"epoch"`},
 		{name: "not field=value", file: file, overrides: []string{"epoch"}, wantErr: "want field=value"},
 	}

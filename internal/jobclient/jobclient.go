@@ -24,13 +24,17 @@ const (
 )
 
 // Start starts the job of spec, or finds it: a running epoch is attached to, a
-// finished one is returned as it is unless force is set, in which case it is
-// mined again. The spec is validated here first, so a bad spec never reaches
-// the server.
+// finished one is returned as it is unless force (or spec.Force) is set, in
+// which case it is mined again: the new run is started with spec.Force set,
+// so that it does not return the finished output either. The spec is
+// validated here first, so a bad spec never reaches the server. The spec
+// travels as JSON without its unset fields, as the user wrote it.
 func Start(ctx context.Context, c client.Client, spec workflows.Spec, taskQueue string, force bool) (client.WorkflowRun, string, error) {
 	if err := spec.WithDefaults().Validate(); err != nil {
 		return nil, "", err
 	}
+	force = force || spec.Force
+	spec.Force = force
 	opts := workflows.StartOptions(spec, taskQueue)
 	if force {
 		opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE

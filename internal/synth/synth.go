@@ -33,6 +33,7 @@ type Config struct {
 type CorpusRow struct {
 	ID        string    `parquet:"id"`
 	Embedding []float32 `parquet:"embedding,list"`
+	Text      string    `parquet:"text"` // names the row and its topic
 }
 
 // QueryRow is one query row as written.
@@ -40,6 +41,7 @@ type QueryRow struct {
 	ID          string    `parquet:"id"`
 	Embedding   []float32 `parquet:"embedding,list"`
 	PositiveIDs []string  `parquet:"positive_ids,list"`
+	Text        string    `parquet:"text"` // names the query and its first positive
 }
 
 // Data is a generated epoch: the corpus and query rows.
@@ -59,8 +61,9 @@ func Generate(cfg Config, epoch int) Data {
 	}
 	corpus := make([]CorpusRow, cfg.Corpus)
 	for i := range corpus {
-		v := add(centers[base.IntN(cfg.Clusters)], gaussian(base, cfg.Dim, 0.6))
-		corpus[i] = CorpusRow{ID: fmt.Sprintf("doc-%07d", i), Embedding: v}
+		c := base.IntN(cfg.Clusters)
+		v := add(centers[c], gaussian(base, cfg.Dim, 0.6))
+		corpus[i] = CorpusRow{ID: fmt.Sprintf("doc-%07d", i), Embedding: v, Text: fmt.Sprintf("passage %d on topic %d", i, c)}
 	}
 	queries := make([]QueryRow, cfg.Queries)
 	for i := range queries {
@@ -83,7 +86,8 @@ func Generate(cfg Config, epoch int) Data {
 				corpus[d].Embedding = add(corpus[p].Embedding, gaussian(base, cfg.Dim, 0.05))
 			}
 		}
-		queries[i] = QueryRow{ID: fmt.Sprintf("q-%07d", i), Embedding: q, PositiveIDs: pos}
+		queries[i] = QueryRow{ID: fmt.Sprintf("q-%07d", i), Embedding: q, PositiveIDs: pos,
+			Text: fmt.Sprintf("question %d, answered by passage %d", i, p)}
 	}
 	scale := 0.15 * float64(epoch)
 	for i := range corpus {

@@ -38,6 +38,21 @@ function fixtures() {
         CASE WHEN i = ${ROWS - 1} THEN []::VARCHAR[] ELSE ['doc-' || (i + 1), 'doc-' || (i + 2)] END AS positive_ids ${from}`,
     'queries_positives_bigint.parquet': `SELECT 'q-' || i AS id, ${emb('FLOAT')} AS embedding,
         CASE WHEN i = ${ROWS - 1} THEN []::BIGINT[] ELSE [1000 + i + 1, 1000 + i + 2] END AS positive_ids ${from}`,
+    // Texts (text_column): row i's text is 'text of doc-<i> ✓', over several row
+    // groups and pages (5,000 rows, 2,048 per row group), for reading scattered rows.
+    'texts.parquet': {
+      select: `SELECT 'doc-' || i AS id, ${emb('FLOAT')} AS embedding, 'text of doc-' || i || ' ✓' AS text
+        FROM range(${MULTI_ROWS}) t(i)`,
+      options: 'ROW_GROUP_SIZE 2048',
+    },
+    // Queries against texts.parquet: row i is 'q-<i>' with text 'question <i>', positives
+    // doc-(97i mod 5000) and doc-(31i+7 mod 5000), embedding that of doc-(50i), reversed.
+    'texts_queries.parquet': `SELECT 'q-' || i AS id, list_reverse(list_transform(range(${DIM}), j -> (50 * i + j / 4)::FLOAT)) AS embedding,
+        ['doc-' || (97 * i % 5000), 'doc-' || ((31 * i + 7) % 5000)] AS positive_ids, 'question ' || i AS text
+        FROM range(40) t(i)`,
+    'bad_text_type.parquet': `SELECT 'doc-' || i AS id, ${emb('FLOAT')} AS embedding, i AS text ${from}`,
+    'bad_null_text.parquet': `SELECT 'doc-' || i AS id, ${emb('FLOAT')} AS embedding,
+        CASE WHEN i = 4 THEN NULL ELSE 'text of doc-' || i END AS text ${from}`,
     // Custom column names.
     'custom_names.parquet': `SELECT 'doc-' || i AS doc_key, ${emb('FLOAT')} AS vec ${from}`,
     // Several row groups (DuckDB's smallest, 2,048 rows), for reading row ranges:

@@ -4,9 +4,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/hardneg/hardneg/miner/internal/selfexec"
 )
 
 // engineShapes cover every micro-tile height (up to 8 query rows and a
@@ -187,7 +188,7 @@ func TestEnvSelectsEngine(t *testing.T) {
 		return
 	}
 	for _, e := range Engines() {
-		cmd := exec.Command(os.Args[0], "-test.run", "^TestEnvSelectsEngine$", "-test.count=1")
+		cmd := selfexec.Command("-test.run", "^TestEnvSelectsEngine$", "-test.count=1")
 		cmd.Env = append(os.Environ(), EnvVar+"="+e.Name, "HARDNEG_KERNEL_CHILD="+e.Name)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v\n%s", e.Name, err, out)

@@ -304,6 +304,9 @@ var qavailable = append(quantEngines(), QuantGo)
 var SelectedQuant = selectQuant(Selected)
 
 func selectQuant(e *Engine) *QEngine {
+	if q := pairedQuant(e); q != nil { // arm64: "neon-dot" brings the SDOT kernel
+		return q
+	}
 	switch e.Name {
 	case "go":
 		return QuantGo

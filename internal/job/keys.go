@@ -1,4 +1,4 @@
-package activities
+package job
 
 import (
 	"fmt"
@@ -11,6 +11,9 @@ const (
 	SuccessKey  = "_SUCCESS"
 	ManifestKey = "_manifest.json"
 	workRoot    = "_work/"
+	// ProbeKey is the object Plan writes and deletes to prove the output
+	// writable.
+	ProbeKey = workRoot + "probe"
 )
 
 // WorkPrefix is the folder of a job's checkpoints.
@@ -45,9 +48,9 @@ func StatsKey(fingerprint string) string { return WorkPrefix(fingerprint) + "sta
 // PartKey is the key of the output part of one query block.
 func PartKey(block int) string { return fmt.Sprintf("part-%05d.parquet", block) }
 
-// parseWorkKey recognises the name of a tile or block checkpoint inside a work
-// prefix.
-func parseWorkKey(name string) (kind string, block, shard int, ok bool) {
+// ParseWorkKey recognises the name of a tile or block checkpoint inside a
+// work prefix: kind is "tile" or "block".
+func ParseWorkKey(name string) (kind string, block, shard int, ok bool) {
 	if n, err := fmt.Sscanf(name, "tile-b%05d-s%05d"+ckpt, &block, &shard); err == nil && n == 2 &&
 		name == fmt.Sprintf("tile-b%05d-s%05d"+ckpt, block, shard) {
 		return "tile", block, shard, true
@@ -57,6 +60,18 @@ func parseWorkKey(name string) (kind string, block, shard int, ok bool) {
 		return "block", block, 0, true
 	}
 	return "", 0, 0, false
+}
+
+// PartBlock returns the block of a key named exactly as PartKey names parts.
+func PartBlock(key string) (int, bool) {
+	var b int
+	if !isPart(key) {
+		return 0, false
+	}
+	if _, err := fmt.Sscanf(key, "part-%d.parquet", &b); err != nil || PartKey(b) != key {
+		return 0, false
+	}
+	return b, true
 }
 
 // isPart reports whether key names an output part.

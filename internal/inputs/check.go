@@ -1,27 +1,25 @@
-package activities
+package inputs
 
 // Plan's checks of the input shards: their footers against each other and
-// the mode, corpus ids unique across shards, max_positives; and the opening
-// of a shard the plan listed, which every reader of a shard goes through.
+// the mode, ids unique across shards, max_positives.
 
 import (
 	"context"
-	"errors"
+	"encoding/binary"
 	"fmt"
-	"io"
-	"path"
+	"hash/maphash"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hardneg/hardneg/dataset"
-	"github.com/hardneg/hardneg/storage"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/workflows"
 )
 
-// footer is what Plan learns from one shard's footer.
+// footer is what Check learns from one shard's footer.
 type footer struct {
-	info      shardInfo
+	info      job.Shard
 	name      string // URI, for messages
 	dim       int
 	idKind    dataset.Kind
@@ -31,52 +29,57 @@ type footer struct {
 	labelKind dataset.Kind
 }
 
-// checkInputs reads the footers of the corpus and query shards and checks
-// them: against each other and the mode, corpus ids unique across shards. In
-// pairs mode it also counts max_positives.
-func (a *Activities) checkInputs(ctx context.Context, spec workflows.Spec) (corpus, queries []footer, maxPos int, err error) {
-	if corpus, err = a.footers(ctx, spec, spec.Corpus, "corpus"); err != nil {
-		return nil, nil, 0, err
+// Check reads the footers of the spec's corpus and query shards and checks
+// them: against each other and the mode, ids unique across the shards of
+// each. In pairs mode it also counts max_positives. Apart from the footers it
+// reads only the id columns (when there are several shards) and the
+// positives column of the queries. It returns the job's plan of the shards,
+// fingerprint included.
+func (s Source) Check(ctx context.Context, spec workflows.Spec) (*job.Plan, error) {
+	corpus, err := s.footers(ctx, spec, spec.Corpus, "corpus")
+	if err != nil {
+		return nil, err
 	}
+	var queries []footer
 	if spec.Queries != "" {
-		if queries, err = a.footers(ctx, spec, spec.Queries, "queries"); err != nil {
-			return nil, nil, 0, err
+		if queries, err = s.footers(ctx, spec, spec.Queries, "queries"); err != nil {
+			return nil, err
 		}
 	}
 	if err := checkFooters(spec, corpus, queries); err != nil {
-		return nil, nil, 0, err
+		return nil, err
 	}
-	if err := a.checkUniqueIDs(ctx, spec, spec.Corpus, "corpus", corpus); err != nil {
-		return nil, nil, 0, err
+	if err := s.checkUniqueIDs(ctx, spec, spec.Corpus, "corpus", corpus); err != nil {
+		return nil, err
 	}
-	if err := a.checkUniqueIDs(ctx, spec, spec.Queries, "query", queries); err != nil {
-		return nil, nil, 0, err
+	if err := s.checkUniqueIDs(ctx, spec, spec.Queries, "query", queries); err != nil {
+		return nil, err
 	}
+	maxPos := 0
 	if spec.Mode() == workflows.ModePairs {
-		if maxPos, err = a.maxPositives(ctx, spec, queries); err != nil {
-			return nil, nil, 0, err
+		if maxPos, err = s.maxPositives(ctx, spec, queries); err != nil {
+			return nil, err
 		}
 	}
-	return corpus, queries, maxPos, nil
+	return newPlan(spec, corpus, queries, maxPos), nil
 }
 
 // footers lists the *.parquet objects under uri, in key order, and reads the
 // footer of each.
-func (a *Activities) footers(ctx context.Context, spec workflows.Spec, uri, what string) ([]footer, error) {
-	st, err := a.store(ctx, uri)
+func (s Source) footers(ctx context.Context, spec workflows.Spec, uri, what string) ([]footer, error) {
+	st, err := s.Store(ctx, uri)
 	if err != nil {
 		return nil, err
 	}
-	objs, err := st.List(ctx, "")
+	objs, err := List(ctx, st, uri)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", uri, err)
+		return nil, err
 	}
-	objs = slices.DeleteFunc(objs, func(o storage.ObjectInfo) bool { return path.Ext(o.Key) != ".parquet" })
 	if len(objs) == 0 {
-		return nil, invalid(fmt.Sprintf("%s: no *.parquet shard under %s", what, uri))
+		return nil, job.Invalid(fmt.Sprintf("%s: no *.parquet shard under %s", what, uri))
 	}
 	fs := make([]footer, len(objs))
-	cols := columns(spec)
+	cols := Columns(spec)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
 	for i, o := range objs {
@@ -87,17 +90,17 @@ func (a *Activities) footers(ctx context.Context, spec workflows.Spec, uri, what
 			}
 			defer obj.Close()
 			name := workflows.WithSlash(uri) + o.Key
-			sh, err := dataset.OpenShard(a.counting(obj), o.Size, name, cols)
+			sh, err := dataset.OpenShard(s.Counted(obj), o.Size, name, cols)
 			if err != nil {
-				return classify(fmt.Errorf("read footer of %s: %w", name, err))
+				return fmt.Errorf("read footer of %s: %w", name, err)
 			}
 			fs[i] = footer{
-				info: shardInfo{Key: o.Key, Size: o.Size, ETag: o.ETag, Rows: sh.Rows()},
+				info: job.Shard{Key: o.Key, Size: o.Size, ETag: o.ETag, Rows: sh.Rows()},
 				name: name, dim: sh.Dim(), idKind: sh.IDKind(),
 				hasPos: sh.HasPositives(), posKind: sh.PositivesKind(),
 				hasLabels: sh.HasLabels(), labelKind: sh.LabelKind(),
 			}
-			beat(gctx, what, i)
+			s.beat(gctx, what, i)
 			return nil
 		})
 	}
@@ -113,14 +116,14 @@ func checkFooters(spec workflows.Spec, corpus, queries []footer) error {
 	all := append(append([]footer(nil), corpus...), queries...)
 	for _, f := range all {
 		if f.dim != first.dim {
-			return invalid(fmt.Sprintf("%s: column %q: dimension %d, but %s has dimension %d",
+			return job.Invalid(fmt.Sprintf("%s: column %q: dimension %d, but %s has dimension %d",
 				f.name, spec.EmbeddingColumn, f.dim, first.name, first.dim))
 		}
 	}
 	for _, group := range [][]footer{corpus, queries} {
 		for _, f := range group {
 			if f.idKind != group[0].idKind {
-				return invalid(fmt.Sprintf("%s: column %q: %s ids, but %s has %s ids",
+				return job.Invalid(fmt.Sprintf("%s: column %q: %s ids, but %s has %s ids",
 					f.name, spec.IDColumn, f.idKind, group[0].name, group[0].idKind))
 			}
 		}
@@ -129,22 +132,22 @@ func checkFooters(spec workflows.Spec, corpus, queries []footer) error {
 	case workflows.ModePairs:
 		for _, f := range queries {
 			if !f.hasPos {
-				return invalid(fmt.Sprintf("%s: column %q: missing (pairs mode needs each query's positive ids)",
+				return job.Invalid(fmt.Sprintf("%s: column %q: missing (pairs mode needs each query's positive ids)",
 					f.name, spec.PositivesColumn))
 			}
 			if f.posKind != first.idKind {
-				return invalid(fmt.Sprintf("%s: column %q: holds %s ids, but the corpus ids (%s) are %s",
+				return job.Invalid(fmt.Sprintf("%s: column %q: holds %s ids, but the corpus ids (%s) are %s",
 					f.name, spec.PositivesColumn, f.posKind, first.name, first.idKind))
 			}
 		}
 	case workflows.ModeLabeled:
 		for _, f := range all {
 			if !f.hasLabels {
-				return invalid(fmt.Sprintf("%s: column %q: missing (labeled mode needs a label on every row)",
+				return job.Invalid(fmt.Sprintf("%s: column %q: missing (labeled mode needs a label on every row)",
 					f.name, spec.LabelColumn))
 			}
 			if f.labelKind != first.labelKind {
-				return invalid(fmt.Sprintf("%s: column %q: %s labels, but %s has %s labels",
+				return job.Invalid(fmt.Sprintf("%s: column %q: %s labels, but %s has %s labels",
 					f.name, spec.LabelColumn, f.labelKind, first.name, first.labelKind))
 			}
 		}
@@ -154,8 +157,8 @@ func checkFooters(spec workflows.Spec, corpus, queries []footer) error {
 
 // maxPositives reads the positives column of every query shard and returns
 // the longest list, as sentence-transformers counts max_positives.
-func (a *Activities) maxPositives(ctx context.Context, spec workflows.Spec, queries []footer) (int, error) {
-	st, err := a.store(ctx, spec.Queries)
+func (s Source) maxPositives(ctx context.Context, spec workflows.Spec, queries []footer) (int, error) {
+	st, err := s.Store(ctx, spec.Queries)
 	if err != nil {
 		return 0, err
 	}
@@ -164,19 +167,19 @@ func (a *Activities) maxPositives(ctx context.Context, spec workflows.Spec, quer
 	g.SetLimit(8)
 	for i, f := range queries {
 		g.Go(func() error {
-			sh, closer, err := a.openShard(gctx, st, f.info, f.name, spec)
+			sh, closer, err := s.Open(gctx, st, f.info, f.name, spec)
 			if err != nil {
 				return err
 			}
 			defer closer()
 			pos, err := sh.ReadPositives()
 			if err != nil {
-				return classify(fmt.Errorf("read positives of %s: %w", f.name, err))
+				return fmt.Errorf("read positives of %s: %w", f.name, err)
 			}
 			for r := range pos.Len() {
 				most[i] = max(most[i], int(pos.Offsets[r+1]-pos.Offsets[r]))
 			}
-			beat(gctx, "positives", i)
+			s.beat(gctx, "positives", i)
 			return nil
 		})
 	}
@@ -190,24 +193,24 @@ func (a *Activities) maxPositives(ctx context.Context, spec workflows.Spec, quer
 // repeat across shards. Within a shard dataset refuses it already; across
 // shards the ids are hashed, and the hashes that repeat are confirmed
 // exactly, so a collision never refuses good input.
-func (a *Activities) checkUniqueIDs(ctx context.Context, spec workflows.Spec, uri, what string, corpus []footer) error {
+func (s Source) checkUniqueIDs(ctx context.Context, spec workflows.Spec, uri, what string, corpus []footer) error {
 	if len(corpus) < 2 {
 		return nil // dataset checks within one shard
 	}
-	st, err := a.store(ctx, uri)
+	st, err := s.Store(ctx, uri)
 	if err != nil {
 		return err
 	}
 	hashes := make([][]uint64, len(corpus))
 	read := func(i int) (dataset.IDs, error) {
-		sh, closer, err := a.openShard(ctx, st, corpus[i].info, corpus[i].name, spec)
+		sh, closer, err := s.Open(ctx, st, corpus[i].info, corpus[i].name, spec)
 		if err != nil {
 			return dataset.IDs{}, err
 		}
 		defer closer()
 		ids, err := sh.ReadIDs()
 		if err != nil {
-			return dataset.IDs{}, classify(fmt.Errorf("read ids of %s: %w", corpus[i].name, err))
+			return dataset.IDs{}, fmt.Errorf("read ids of %s: %w", corpus[i].name, err)
 		}
 		return ids, nil
 	}
@@ -220,7 +223,7 @@ func (a *Activities) checkUniqueIDs(ctx context.Context, spec workflows.Spec, ur
 				return err
 			}
 			hashes[i] = hashIDs(ids)
-			beat(ctx, "ids", i)
+			s.beat(ctx, "ids", i)
 			return nil
 		})
 	}
@@ -244,7 +247,7 @@ func (a *Activities) checkUniqueIDs(ctx context.Context, spec workflows.Spec, ur
 			}
 			id := ids.Format(r)
 			if prev, ok := seen[id]; ok {
-				return invalid(fmt.Sprintf("%s: column %q: row %d: id %s also appears in %s (%s ids must be unique)",
+				return job.Invalid(fmt.Sprintf("%s: column %q: row %d: id %s also appears in %s (%s ids must be unique)",
 					corpus[i].name, spec.IDColumn, r, id, prev, what))
 			}
 			seen[id] = fmt.Sprintf("%s row %d", corpus[i].name, r)
@@ -269,41 +272,52 @@ func repeatedHashes(perShard [][]uint64) map[uint64]struct{} {
 	return rep
 }
 
-// openShard opens one input shard and reads its footer. closer closes the
-// object.
-func (a *Activities) openShard(ctx context.Context, st storage.Store, info shardInfo, name string, spec workflows.Spec) (*dataset.Shard, func(), error) {
-	obj, err := openPlanned(ctx, st, info, name)
-	if err != nil {
-		return nil, nil, err
+// newPlan lays out the plan of checked inputs, fingerprint included.
+func newPlan(spec workflows.Spec, corpus, queries []footer, maxPos int) *job.Plan {
+	pf := &job.Plan{
+		Format: job.Format, Spec: spec, Dim: corpus[0].dim,
+		IDKind: corpus[0].idKind.String(), QueryIDKind: corpus[0].idKind.String(), MaxPositives: maxPos,
 	}
-	return openFrom(a.counting(obj), obj, info, name, spec)
+	pf.Corpus, pf.CorpusRows = infos(corpus)
+	pf.QueryRows = pf.CorpusRows
+	if len(queries) > 0 {
+		pf.Queries, pf.QueryRows = infos(queries)
+		pf.QueryIDKind = queries[0].idKind.String()
+	}
+	pf.Blocks = workflows.BlockCount(spec, pf.QueryRows)
+	pf.Fingerprint = job.Fingerprint(pf)
+	return pf
 }
 
-// openFrom opens the shard name read through r; closing it closes obj.
-func openFrom(r io.ReaderAt, obj storage.Object, info shardInfo, name string, spec workflows.Spec) (*dataset.Shard, func(), error) {
-	sh, err := dataset.OpenShard(r, info.Size, name, columns(spec))
-	if err != nil {
-		obj.Close()
-		return nil, nil, classify(fmt.Errorf("read footer of %s: %w", name, err))
+func infos(fs []footer) ([]job.Shard, int64) {
+	out := make([]job.Shard, len(fs))
+	var rows int64
+	for i, f := range fs {
+		out[i] = f.info
+		out[i].First = rows
+		rows += f.info.Rows
 	}
-	return sh, func() { obj.Close() }, nil
+	return out, rows
 }
 
-// openPlanned opens a shard the plan listed, and checks it is the object
-// the plan saw.
-func openPlanned(ctx context.Context, st storage.Store, info shardInfo, name string) (storage.Object, error) {
-	obj, err := st.Open(ctx, info.Key)
-	if err != nil {
-		if errors.Is(err, storage.ErrNotExist) {
-			// The plan listed it: the input changed under the job.
-			return nil, invalid(fmt.Sprintf("%s: shard disappeared after the plan (inputs must not change during a job)", name))
-		}
-		return nil, fmt.Errorf("open %s: %w", name, err)
+// idSeed makes the id hashes of one process agree; they never leave it.
+var idSeed = maphash.MakeSeed()
+
+// hashID hashes id i of ids with idSeed.
+func hashID(ids dataset.IDs, i int) uint64 {
+	if s := ids.Strings(); s != nil {
+		return maphash.String(idSeed, s[i])
 	}
-	if got := obj.Info(); got.Size != info.Size || (info.ETag != "" && got.ETag != info.ETag) {
-		obj.Close()
-		return nil, invalid(fmt.Sprintf("%s: shard changed after the plan (size %d, ETag %q; planned %d, %q)",
-			name, got.Size, got.ETag, info.Size, info.ETag))
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(ids.Int64s()[i]))
+	return maphash.Bytes(idSeed, b[:])
+}
+
+// hashIDs hashes every id of ids (hashID).
+func hashIDs(ids dataset.IDs) []uint64 {
+	h := make([]uint64, ids.Len())
+	for i := range h {
+		h[i] = hashID(ids, i)
 	}
-	return obj, nil
+	return h
 }
