@@ -14,7 +14,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/hardneg/hardneg/activities"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/jobclient"
 	"github.com/hardneg/hardneg/internal/synth"
 	"github.com/hardneg/hardneg/workflows"
@@ -77,7 +77,7 @@ func BenchmarkWorkerScaling(b *testing.B) {
 			}
 		}
 		first := parts(b, outStore(b, outs[0]))
-		if _, err := outStore(b, outs[0]).Stat(context.Background(), activities.SuccessKey); err != nil {
+		if _, err := outStore(b, outs[0]).Stat(context.Background(), job.SuccessKey); err != nil {
 			b.Errorf("one-worker run: no _SUCCESS: %v", err)
 		}
 		checkOutput(b, outStore(b, outs[1]), first)
