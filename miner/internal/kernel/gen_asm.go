@@ -46,9 +46,14 @@ func main() {
 	for mr := 1; mr <= zMR; mr++ {
 		vnniKernel(mr)
 	}
+	for mr := 1; mr <= yqMR; mr++ {
+		int8YKernel(mr, true)
+		int8YKernel(mr, false)
+	}
 	transposeKernel()
 	gatherKernel(ymm)
 	firstAtLeast()
+	firstAtLeastY()
 	allFinite()
 	if err := os.WriteFile("kernel_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
@@ -589,6 +594,186 @@ func allFinite() {
 	p("\tRET")
 	p("bad:")
 	p("\tMOVB $0, ret+16(FP)")
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// yqMR is the micro-tile height of the AVX2 int8 kernels: 6 queries × 2
+// vectors of corpus rows make 12 accumulators, leaving 2 corpus registers, a
+// broadcast register and a spare of 16.
+const yqMR = 6
+
+// quantPanelBytes is the stride of one step (4 dimensions) of a packed int8
+// panel: QuantPanel rows × 4 bytes.
+const quantPanelBytes = 48 * 4
+
+// int8YKernel writes the AVX2 int8 prefilter kernels, which score mr query
+// rows against a sub-panel of a packed 48-row int8 panel (the layout of
+// vnniKernel; the Go wrapper calls them once per sub-panel):
+//
+//	func dotAVXVNNI<mr>(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+//	func dotWide<mr>(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+//
+// dotAVXVNNI (vnni true) is vnniKernel on ymm registers, 16 rows per
+// sub-panel: VPDPBUSD with the VEX encoding of AVX-VNNI, which the Go
+// assembler does not know (it encodes VPDPBUSD on Y registers as EVEX, an
+// AVX-512 instruction), so the instruction is written as bytes.
+//
+// dotWide (vnni false) has no byte dot product: it widens the corpus bytes
+// to 16 bits (VPMOVZXBW, 0…255) and multiplies them with the query's
+// 16-bit values (q points at QuantQueries' widened copy, ldq in bytes) with
+// VPMADDWD, which adds the two products of each pair of dimensions into an
+// int32 lane without saturation (|sum| ≤ 2·255·128 < 2³¹: every byte value,
+// −128 and 255 included, is exact). Each row takes two lanes (dimensions
+// 0–1 and 2–3 of each step, 8 rows per sub-panel); VPHADDD and VPERMQ add
+// them up at the end. Integer sums are exact and associative (modulo 2³²,
+// like the int32 sums of the other kernels), so the result equals
+// vnniKernel's and the portable kernel's bit for bit, roundings after the
+// sum included.
+func int8YKernel(mr int, vnni bool) {
+	rows, qStep, name, qType := 8, 8, fmt.Sprintf("dotWide%d", mr), "int16"
+	if vnni {
+		rows, qStep, name, qType = 16, 4, fmt.Sprintf("dotAVXVNNI%d", mr), "int8"
+	}
+	const vecs = 2
+	acc := func(i, v int) int { return i*vecs + v }
+	p("")
+	p("// func %s(dst *float32, ldd int, q *%s, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)", name, qType)
+	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
+	prologue(mr, 1)
+	p("\tMOVQ corr+48(FP), DI")
+	for i := range mr {
+		if vnni { // the correction enters as the start of the sum
+			p("\tVPBROADCASTD %d(DI), Y%d", 4*i, acc(i, 0))
+			p("\tVMOVDQA Y%d, Y%d", acc(i, 0), acc(i, 1))
+			continue
+		}
+		for v := range vecs {
+			p("\tVPXOR Y%d, Y%d, Y%d", acc(i, v), acc(i, v), acc(i, v))
+		}
+	}
+	step := func(u int) {
+		for v := range vecs {
+			if vnni {
+				p("\tVMOVDQU %d(CX), Y%d", u*quantPanelBytes+v*32, 12+v)
+			} else {
+				p("\tVPMOVZXBW %d(CX), Y%d", u*quantPanelBytes+v*16, 12+v)
+			}
+		}
+		b := 14 + u%2
+		for i := range mr {
+			if vnni {
+				p("\tVPBROADCASTD %d(%s)(SI*1), Y%d", u*qStep, qregs[i], b)
+				for v := range vecs {
+					p("%s", vexDPBUSD(acc(i, v), 12+v, b))
+				}
+				continue
+			}
+			p("\tVPBROADCASTQ %d(%s)(SI*1), Y14", u*qStep, qregs[i])
+			for v := range vecs {
+				p("\tVPMADDWD Y%d, Y14, Y15", 12+v)
+				p("\tVPADDD Y15, Y%d, Y%d", acc(i, v), acc(i, v))
+			}
+		}
+	}
+	const unroll = 4
+	p("\tCMPQ DX, $%d", unroll)
+	p("\tJB tail")
+	p("loop:")
+	for u := range unroll {
+		step(u)
+	}
+	p("\tADDQ $%d, SI", qStep*unroll)
+	p("\tADDQ $%d, CX", quantPanelBytes*unroll)
+	p("\tSUBQ $%d, DX", unroll)
+	p("\tCMPQ DX, $%d", unroll)
+	p("\tJAE loop")
+	p("tail:")
+	p("\tTESTQ DX, DX")
+	p("\tJZ done")
+	p("one:")
+	step(0)
+	p("\tADDQ $%d, SI", qStep)
+	p("\tADDQ $%d, CX", quantPanelBytes)
+	p("\tDECQ DX")
+	p("\tJNZ one")
+	p("done:")
+	p("\tMOVQ cs+64(FP), CX")
+	p("\tMOVQ qs+56(FP), SI")
+	for v := range rows / 8 {
+		p("\tVMOVUPS %d(CX), Y%d", 32*v, 12+v)
+	}
+	for i := range mr {
+		out := []int{acc(i, 0), acc(i, 1)}
+		if !vnni {
+			// [r0 r0' r1 r1' | r2 r2' r3 r3'] and the same for rows 4–7:
+			// add the pairs, then put the 128-bit halves in row order.
+			r := acc(i, 0)
+			p("\tVPHADDD Y%d, Y%d, Y%d", acc(i, 1), r, r)
+			p("\tVPERMQ $0xd8, Y%d, Y%d", r, r)
+			p("\tVPBROADCASTD %d(DI), Y14", 4*i)
+			p("\tVPADDD Y14, Y%d, Y%d", r, r)
+			out = out[:1]
+		}
+		p("\tVBROADCASTSS %d(SI), Y15", 4*i)
+		for v, r := range out {
+			p("\tVCVTDQ2PS Y%d, Y%d", r, r)
+			p("\tVMULPS Y%d, Y%d, Y%d", 12+v, r, r)
+			p("\tVMULPS Y15, Y%d, Y%d", r, r)
+			p("\tVMOVUPS Y%d, %d(AX)", r, 32*v)
+		}
+		if i+1 < mr {
+			p("\tADDQ BX, AX")
+		}
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// vexDPBUSD returns the AVX-VNNI instruction VPDPBUSD ymm(dst), ymm(src1),
+// ymm(src2) (Intel operand order: dst += the four products of src1's
+// unsigned bytes with src2's signed bytes, per lane), VEX.256.66.0F38.W0 50
+// /r, as bytes.
+func vexDPBUSD(dst, src1, src2 int) string {
+	inv := func(bit int) int { return bit ^ 1 }
+	b1 := inv(dst>>3&1)<<7 | 1<<6 | inv(src2>>3&1)<<5 | 0x02 // R̄ X̄ B̄, map 0F38
+	b2 := (^src1&0xf)<<3 | 1<<2 | 0x01                       // W0, v̄vvv, L=256, pp=66
+	modrm := 0xc0 | (dst&7)<<3 | src2&7
+	return fmt.Sprintf("\tBYTE $0xc4; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x50; BYTE $0x%02x // VPDPBUSD Y%d, Y%d, Y%d",
+		b1, b2, modrm, src2, src1, dst)
+}
+
+// firstAtLeastY writes
+//
+//	func firstAtLeastY(x *float32, n int, thr float32) int
+//
+// firstAtLeastZ with AVX2 for n a multiple of 8 (the caller finishes the
+// rest): the index of the first x[i] ≥ thr, or n.
+func firstAtLeastY() {
+	p("")
+	p("// func firstAtLeastY(x *float32, n int, thr float32) int")
+	p("TEXT ·firstAtLeastY(SB), NOSPLIT, $0-32")
+	p("\tMOVQ x+0(FP), SI")
+	p("\tMOVQ n+8(FP), CX")
+	p("\tVBROADCASTSS thr+16(FP), Y0")
+	p("\tXORQ AX, AX")
+	p("loop:")
+	p("\tCMPQ AX, CX")
+	p("\tJAE none")
+	p("\tVCMPPS $0x12, (SI)(AX*4), Y0, Y1") // thr <= x (LE_OQ)
+	p("\tVMOVMSKPS Y1, BX")
+	p("\tTESTL BX, BX")
+	p("\tJNZ found")
+	p("\tADDQ $8, AX")
+	p("\tJMP loop")
+	p("none:")
+	p("\tMOVQ CX, ret+24(FP)")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("found:")
+	p("\tBSFL BX, BX")
+	p("\tADDQ BX, AX")
+	p("\tMOVQ AX, ret+24(FP)")
 	p("\tVZEROUPPER")
 	p("\tRET")
 }
