@@ -15,6 +15,7 @@ import (
 var engineShapes = []struct{ nq, nc, dim int }{
 	{1, 1, 1}, {2, 3, 2}, {5, 7, 3}, {8, 48, 4}, {9, 49, 5}, {17, 100, 17},
 	{13, 97, 384}, {6, 16, 33}, {7, 15, 768}, {3, 0, 4}, {0, 5, 4},
+	{5, 20, 257}, {7, 33, 1001},
 }
 
 // TestEnginesMatchPair checks the promise of every engine this CPU runs:
