@@ -21,8 +21,42 @@ import (
 // and the integers q̃_k = round(q_k / s_q), clamped to [−127, 127]; likewise a
 // corpus row c gets s_c and c̃. Write q̂ = s_q·q̃, e_q = q − q̂, ĉ = s_c·c̃,
 // e_c = c − ĉ (real numbers). The kernel computes the integer I = Σ q̃_k·c̃_k
-// exactly (int32; the caller keeps d ≤ QuantMaxDim so that no partial sum
-// overflows) and returns A = fl(fl(fl(I)·s_c)·s_q), three float32 roundings.
+// exactly (int32; the caller keeps d ≤ QuantMaxDim, so |I| ≤ d·127² < 2³¹)
+// and returns A = fl(fl(fl(I)·s_c)·s_q), three float32 roundings.
+//
+// # The integer sum in each engine
+//
+// Every int8 engine gets the same I, so the same A, and the bound below,
+// which uses nothing else, holds for all of them:
+//
+//   - avx512vnni and avxvnni (VPDPBUSD, on zmm or ymm): the corpus byte is
+//     c̃ + 128 (unsigned, 0…255), the query byte q̃ (signed); each product
+//     is at most 255·128 in magnitude and four of them are added to an
+//     int32 lane with wrapping (not saturating: that is VPDPBUSDS) additions.
+//     The lane starts at Corr = −128·Σq̃, so it ends at Σ q̃·(c̃+128) −
+//     128·Σq̃ = I.
+//   - avx2 (no byte dot product): VPMOVZXBW widens c̃ + 128 to 16 bits and
+//     VPMADDWD multiplies it with q̃ (widened once per query, Wide) and adds
+//     the two products of a pair of dimensions into an int32 lane. A pair
+//     sum is at most 2·255·128 = 65280 in magnitude, and VPMADDWD is exact
+//     except for −32768·−32768 twice, which these values never reach; the
+//     lanes are added with VPADDD, the two lanes of a row at the end, then
+//     Corr. (AVX2's byte multiply, VPMADDUBSW, is not used: its 16-bit pair
+//     sums saturate, at 2·255·127 = 64770 > 32767 for these operands. On
+//     signed bytes within ±127 they fit (2·127² = 32258), but one operand
+//     must be unsigned, so the query's sign has to be moved onto the corpus
+//     byte (VPSIGNB) for every pair: four instructions per 32 products, as
+//     many as widening takes, and wrong on −128.)
+//   - go: int32 arithmetic in Go, which wraps.
+//
+// The additions are done in different orders and groupings, but addition
+// modulo 2³² is associative and commutative, so every engine ends with
+// I mod 2³², which is I because |I| < 2³¹ (intermediate sums may wrap; it
+// does not matter). The three roundings after the sum are the same
+// instructions in the same order everywhere. TestQuantEnginesAgree checks
+// the engines against each other and TestQuantEdgeValues against an int64
+// reference on the extreme bytes (−128 and 127 queries, 0 and 255 corpus
+// bytes), where a saturating or 16-bit step would show.
 //
 // # The bound
 //
