@@ -244,13 +244,19 @@ func FirstAtLeast(x []float32, thr float32) int {
 	case useAVX512 && len(x) >= 16:
 		return firstAtLeastZ(unsafe.SliceData(x), len(x), thr)
 	case useAVX2 && len(x) >= 8:
-		n := len(x) &^ 7
-		if i := firstAtLeastY(unsafe.SliceData(x), n, thr); i < n {
-			return i
-		}
-		return n + firstAtLeastGo(x[n:], thr)
+		return firstAtLeastAVX2(x, thr)
 	}
 	return firstAtLeastGo(x, thr)
+}
+
+// firstAtLeastAVX2 is FirstAtLeast with AVX2: eight values per step, the
+// last len(x) mod 8 in Go.
+func firstAtLeastAVX2(x []float32, thr float32) int {
+	n := len(x) &^ 7
+	if i := firstAtLeastY(unsafe.SliceData(x), n, thr); i < n {
+		return i
+	}
+	return n + firstAtLeastGo(x[n:], thr)
 }
 
 //go:noescape
