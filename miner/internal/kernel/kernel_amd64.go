@@ -126,14 +126,11 @@ func gatherAVX512(dst, q, c []float32, idx []int32, groups, dim int) {
 }
 
 //go:noescape
-func gatherY(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)
+func gatherTY(dst *float32, q *float32, c *float32, idx *int32, groups int, chunks int, rem int)
 
-// wrapGather turns a gather kernel into the Engine's form; Engine.Gather has
-// checked the bounds.
-func wrapGather(f func(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)) func(dst, q, c []float32, idx []int32, groups, dim int) {
-	return func(dst, q, c []float32, idx []int32, groups, dim int) {
-		f(unsafe.SliceData(dst), unsafe.SliceData(q), unsafe.SliceData(c), unsafe.SliceData(idx), groups, dim)
-	}
+// gatherAVX2 is the AVX2 Gather: groups of 8 rows transposed in registers.
+func gatherAVX2(dst, q, c []float32, idx []int32, groups, dim int) {
+	gatherTY(unsafe.SliceData(dst), unsafe.SliceData(q), unsafe.SliceData(c), unsafe.SliceData(idx), groups, dim/8, dim%8)
 }
 
 type fmaAsm = func(dst *float32, ldd int, q *float32, ldq int, p *float32, n int)
@@ -156,7 +153,7 @@ var (
 		gather: gatherAVX512, gatherWidth: 16}
 	avx2Engine = &Engine{Name: "avx2", Panel: 16, pair: fmaDot,
 		micro:  wrapFMA(fmaY1, fmaY2, fmaY3, fmaY4, fmaY5, fmaY6),
-		gather: wrapGather(gatherY), gatherWidth: 16}
+		gather: gatherAVX2, gatherWidth: 8}
 )
 
 func simdEngines() []*Engine {
