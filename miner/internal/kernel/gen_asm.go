@@ -68,6 +68,14 @@ const (
 	yMR = 6
 )
 
+// prefetchAhead is how far ahead of its loads the AVX2 kernel prefetches
+// its panel, in bytes (one line per step: the panel streams from L2 or L3
+// while the query rows stay in L1). Measured on the search with one thread
+// (cmd/bench, CPU seconds, best of 4): 6% less time at d = 384, no
+// difference beyond the noise at d = 768; 1024 and 4096 bytes did no
+// better.
+const prefetchAhead = 2048
+
 type isa struct {
 	name   string // function name prefix
 	reg    string // register letter: Z or Y
@@ -157,6 +165,9 @@ func fmaKernel(mr int, a isa) {
 	p("loop:")
 	for u := range a.unroll {
 		step(u)
+		if a.reg == "Y" {
+			p("\tPREFETCHT0 %d(CX)", u*64+prefetchAhead)
+		}
 	}
 	p("\tADDQ $%d, SI", 4*a.unroll)
 	p("\tADDQ $%d, CX", 4*width*a.unroll)
