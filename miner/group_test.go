@@ -9,7 +9,8 @@ import (
 )
 
 // TestChunkGroups runs enough queries that the work items hold several
-// query chunks (groupChunks), the last group short, over many sub-blocks:
+// query chunks (groupChunks), the last ones single chunks, over many
+// sub-blocks:
 // exact and quantized (every int8 engine) equal the brute-force reference,
 // ties included, with one and two workers.
 func TestChunkGroups(t *testing.T) {
@@ -20,8 +21,15 @@ func TestChunkGroups(t *testing.T) {
 	scores := refScores(q, c)
 	for _, workers := range []int{1, 2} {
 		s := newSearch(&Tile{Queries: q, Corpus: c, K: 30, Workers: workers})
-		if per := s.groupChunks(); per < 2 || s.chunks()%per == 0 {
-			t.Fatalf("%d workers: %d chunks in groups of %d: the test needs groups of several chunks and a short last one", workers, s.chunks(), per)
+		starts := s.groups()
+		n := len(starts) - 1
+		if starts[0] != 0 || starts[n] != s.chunks() || starts[1] != groupChunks || starts[n-1] != s.chunks()-1 {
+			t.Fatalf("%d workers, %d chunks: items start at %v; the test needs a whole group first and single chunks last", workers, s.chunks(), starts)
+		}
+		for g := range n {
+			if d := starts[g+1] - starts[g]; d < 1 || d > groupChunks {
+				t.Fatalf("%d workers: item %d holds %d chunks (%v)", workers, g, d, starts)
+			}
 		}
 		for _, qe := range append([]*kernel.QEngine{nil}, kernel.QEngines()...) {
 			tile := Tile{Queries: q, Corpus: c, K: 30, Workers: workers}

@@ -88,9 +88,9 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 			}
 			qb.SetNorms(all)
 			// Work items are groups of chunks, as in the exact search.
-			per := s.groupChunks()
-			parallel(s.workers, (s.chunks()+per-1)/per, func(w, g int) {
-				c0, c1 := g*per, min(g*per+per, s.chunks())
+			starts := s.groups()
+			parallel(s.workers, len(starts)-1, func(w, g int) {
+				c0, c1 := starts[g], starts[g+1]
 				glo, _ := s.chunkRange(c0)
 				_, ghi := s.chunkRange(c1 - 1)
 				sc := &s.scratch[w]

@@ -287,10 +287,21 @@ func newSearch(t *Tile) *search {
 // per 384 queries).
 var groupChunks = 8
 
-// groupChunks returns the chunks per work item of a search: up to
-// groupChunks, and few enough that every worker gets four items or more.
-func (s *search) groupChunks() int {
-	return max(1, min(groupChunks, s.chunks()/(4*s.workers)))
+// groups returns the work items of a search as ranges of query chunks,
+// item g being chunks [starts[g], starts[g+1]): groups of up to groupChunks
+// chunks, then the last four chunks per worker one by one, so that the
+// workers, which take items in turn, finish a block within a chunk of each
+// other (whole groups at the end left one worker idle for up to a group).
+func (s *search) groups() (starts []int) {
+	n := s.chunks()
+	tail := min(n, 4*s.workers)
+	for c := 0; c < n-tail; c += groupChunks {
+		starts = append(starts, c)
+	}
+	for c := n - tail; c < n; c++ {
+		starts = append(starts, c)
+	}
+	return append(starts, n)
 }
 
 // chunks is the number of query chunks.
@@ -356,13 +367,13 @@ func (s *search) exact() {
 			// sub-blocks in order, every chunk of the group against one
 			// sub-block while it is in L2: a sub-block comes from L3 once
 			// per group rather than once per chunk.
-			per := s.groupChunks()
-			parallel(s.workers, (s.chunks()+per-1)/per, func(w, g int) {
+			starts := s.groups()
+			parallel(s.workers, len(starts)-1, func(w, g int) {
 				sc := &s.scratch[w]
 				for r0 := 0; r0 < n; r0 += sub {
 					m := min(sub, n-r0)
 					ldd := e.Padded(m)
-					for c := g * per; c < min(g*per+per, s.chunks()); c++ {
+					for c := starts[g]; c < starts[g+1]; c++ {
 						lo, hi := s.chunkRange(c)
 						sc.scores = grow(sc.scores, (hi-lo)*ldd)
 						e.Scores(sc.scores, ldd, t.Queries.Data[lo*dim:hi*dim], hi-lo, dim, packed[r0*dim:], m)
