@@ -87,28 +87,35 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 				all = all.Max(nm)
 			}
 			qb.SetNorms(all)
-			parallel(s.workers, s.chunks(), func(w, c int) {
-				lo, hi := s.chunkRange(c)
+			// Work items are groups of chunks, as in the exact search.
+			starts := s.groups()
+			parallel(s.workers, len(starts)-1, func(w, g int) {
+				c0, c1 := starts[g], starts[g+1]
+				glo, _ := s.chunkRange(c0)
+				_, ghi := s.chunkRange(c1 - 1)
 				sc := &s.scratch[w]
-				sc.bounds = grow(sc.bounds, hi-lo)
-				for i := lo; i < hi; i++ {
-					sc.bounds[i-lo] = z.Bound(i, &qb)
+				sc.bounds = grow(sc.bounds, ghi-glo)
+				for i := glo; i < ghi; i++ {
+					sc.bounds[i-glo] = z.Bound(i, &qb)
 				}
-				sc.pend = grow(sc.pend, hi-lo)
+				sc.pend = grow(sc.pend, ghi-glo)
 				for p0 := 0; p0 < qb.Panels(); p0 += subPanels {
 					p1 := min(p0+subPanels, qb.Panels())
 					ldd := (p1 - p0) * kernel.QuantPanel
 					r0 := p0 * kernel.QuantPanel
 					m := min(ldd, n-r0)
-					sc.approx = grow(sc.approx, (hi-lo)*ldd)
-					qe.Scores(sc.approx, ldd, z, lo, hi-lo, &qb, p0, p1)
-					for i := lo; i < hi; i++ {
-						rowBound := func(r int) float64 { return z.RowBound(i, &qb, r) }
-						s.collectQuant(w, i, &sc.pend[i-lo], sc.approx[(i-lo)*ldd:(i-lo)*ldd+m], data, r0, t.Base+int64(b0), sc.bounds[i-lo], rowBound)
+					for c := c0; c < c1; c++ {
+						lo, hi := s.chunkRange(c)
+						sc.approx = grow(sc.approx, (hi-lo)*ldd)
+						qe.Scores(sc.approx, ldd, z, lo, hi-lo, &qb, p0, p1)
+						for i := lo; i < hi; i++ {
+							rowBound := func(r int) float64 { return z.RowBound(i, &qb, r) }
+							s.collectQuant(w, i, &sc.pend[i-glo], sc.approx[(i-lo)*ldd:(i-lo)*ldd+m], data, r0, t.Base+int64(b0), sc.bounds[i-glo], rowBound)
+						}
 					}
 				}
-				for i := lo; i < hi; i++ {
-					s.flush(w, i, &sc.pend[i-lo], data, t.Base+int64(b0))
+				for i := glo; i < ghi; i++ {
+					s.flush(w, i, &sc.pend[i-glo], data, t.Base+int64(b0))
 				}
 			})
 		}

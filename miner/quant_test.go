@@ -45,6 +45,8 @@ func TestQuantizedEqualsExact(t *testing.T) {
 		{"random", 61, 1500, 32, 20, genRandom, ModePairs, nil},
 		{"random wide", 20, 700, 384, 50, genRandom, ModePairs, nil},
 		{"ties", 40, 900, 4, 30, genTies, ModePairs, nil},
+		{"ties wide", 30, 700, 37, 25, genTies, ModePairs, nil},
+		{"duplicates wide", 20, 500, 130, 30, genDupes, ModePairs, nil},
 		{"duplicates", 30, 800, 8, 40, genDupes, ModePairs, nil},
 		{"near positives", 30, 600, 16, 25, genNearPos, ModePairs, nil},
 		{"large norms", 30, 900, 24, 15, genRandom, ModePairs, scale(func(*rand.Rand) float32 { return 1e6 })},

@@ -24,7 +24,7 @@ func BenchmarkGo(b *testing.B) {
 // on one core.
 func BenchmarkEngine(b *testing.B) {
 	for _, e := range Engines() {
-		for _, dim := range []int{384, 768} {
+		for _, dim := range benchDims {
 			b.Run(e.Name+"/d="+strconv.Itoa(dim), func(b *testing.B) {
 				nq, nc := 64, e.Padded(256*384/dim)
 				r := rand.New(rand.NewPCG(1, 1))
@@ -40,3 +40,34 @@ func BenchmarkEngine(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkQEngine measures each int8 engine's Scores on a block sized as
+// the quantized search uses it, in giga multiply-adds ×2 per second (the
+// unit of BenchmarkEngine, so the two compare), on one core.
+func BenchmarkQEngine(b *testing.B) {
+	for _, e := range QEngines() {
+		if e == QuantGo {
+			continue
+		}
+		for _, dim := range []int{384, 768} {
+			b.Run(e.Name+"/d="+strconv.Itoa(dim), func(b *testing.B) {
+				nq, nc := 48, 384<<10/dim/QuantPanel*QuantPanel
+				r := rand.New(rand.NewPCG(1, 1))
+				q, c := randVecs(r, nq, dim), randVecs(r, nc, dim)
+				z := QuantizeQueries(q, nq, dim)
+				var blk QuantBlock
+				blk.Reset(nc, dim)
+				blk.SetNorms(blk.PackPanels(c, 0, blk.Panels()))
+				dst := make([]float32, nq*nc)
+				for b.Loop() {
+					e.Scores(dst, nc, z, 0, nq, &blk, 0, blk.Panels())
+				}
+				b.ReportMetric(2*float64(nq*nc*dim)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// benchDims are the dimensions of BenchmarkEngine: the two of the README's
+// table, and a small one whose micro-panels all fit in L1.
+var benchDims = []int{128, 384, 768}

@@ -16,6 +16,7 @@ import (
 var engineShapes = []struct{ nq, nc, dim int }{
 	{1, 1, 1}, {2, 3, 2}, {5, 7, 3}, {8, 48, 4}, {9, 49, 5}, {17, 100, 17},
 	{13, 97, 384}, {6, 16, 33}, {7, 15, 768}, {3, 0, 4}, {0, 5, 4},
+	{5, 20, 257}, {7, 33, 1001},
 }
 
 // TestEnginesMatchPair checks the promise of every engine this CPU runs:
@@ -201,7 +202,7 @@ func TestEnvSelectsEngine(t *testing.T) {
 func TestGatherMatchesPair(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, e := range Engines() {
-		for _, dim := range []int{1, 5, 16, 37, 384} {
+		for _, dim := range []int{1, 5, 7, 12, 16, 37, 384} {
 			const nc = 70
 			q, c := randVecs(r, 1, dim), randVecs(r, nc, dim)
 			for _, n := range []int{1, 16, 31, 32, 33, 100} {

@@ -34,6 +34,11 @@
 // HARDNEG_KERNEL=avx512|avx2|go (an unknown or unavailable name panics at
 // start, rather than silently running another path). Build with the tag
 // purego for the portable engine only.
+//
+// The int8 engines of the quantized prefilter (QEngine) are "avx512vnni"
+// (AVX-512 VNNI), "avxvnni" (AVX-VNNI: the same instruction on ymm, without
+// AVX-512), "avx2" (16-bit products) and "go"; SelectedQuant goes with
+// Selected, or HARDNEG_QUANT_KERNEL forces one.
 package kernel
 
 // Func computes dst[i*nc+j] = <q[i*dim:(i+1)*dim], c[j*dim:(j+1)*dim]> for

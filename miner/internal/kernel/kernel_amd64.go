@@ -11,7 +11,9 @@ import (
 // The micro-kernels of kernel_amd64.s (written by gen_asm.go). fmaZ<m>
 // scores m query rows against one panel of 48 corpus rows with AVX-512F,
 // fmaY<m> against 16 rows with AVX2+FMA; dotVNNI<m> is the int8 prefilter
-// kernel (AVX-512 VNNI) on a panel of 48 rows.
+// kernel (AVX-512 VNNI) on a panel of 48 rows, dotAVXVNNI<m> (AVX-VNNI) and
+// dotWide<m> (AVX2, 16-bit products) the int8 kernels on 16 and 8 rows of
+// such a panel.
 
 //go:noescape
 func fmaZ1(dst *float32, ldd int, q *float32, ldq int, p *float32, n int)
@@ -80,6 +82,42 @@ func dotVNNI7(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *in
 func dotVNNI8(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
 
 //go:noescape
+func dotAVXVNNI1(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+
+//go:noescape
+func dotAVXVNNI2(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+
+//go:noescape
+func dotAVXVNNI3(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+
+//go:noescape
+func dotAVXVNNI4(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+
+//go:noescape
+func dotAVXVNNI5(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+
+//go:noescape
+func dotAVXVNNI6(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+
+//go:noescape
+func dotWide1(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+
+//go:noescape
+func dotWide2(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+
+//go:noescape
+func dotWide3(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+
+//go:noescape
+func dotWide4(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+
+//go:noescape
+func dotWide5(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+
+//go:noescape
+func dotWide6(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+
+//go:noescape
 func gatherT(dst *float32, q *float32, c *float32, idx *int32, groups int, chunks int, rem int)
 
 // gatherAVX512 is the AVX-512 Gather: rows transposed in registers.
@@ -88,14 +126,11 @@ func gatherAVX512(dst, q, c []float32, idx []int32, groups, dim int) {
 }
 
 //go:noescape
-func gatherY(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)
+func gatherTY(dst *float32, q *float32, c *float32, idx *int32, groups int, chunks int, rem int)
 
-// wrapGather turns a gather kernel into the Engine's form; Engine.Gather has
-// checked the bounds.
-func wrapGather(f func(dst *float32, q *float32, c *float32, idx *int32, groups int, dim int)) func(dst, q, c []float32, idx []int32, groups, dim int) {
-	return func(dst, q, c []float32, idx []int32, groups, dim int) {
-		f(unsafe.SliceData(dst), unsafe.SliceData(q), unsafe.SliceData(c), unsafe.SliceData(idx), groups, dim)
-	}
+// gatherAVX2 is the AVX2 Gather: groups of 8 rows transposed in registers.
+func gatherAVX2(dst, q, c []float32, idx []int32, groups, dim int) {
+	gatherTY(unsafe.SliceData(dst), unsafe.SliceData(q), unsafe.SliceData(c), unsafe.SliceData(idx), groups, dim/8, dim%8)
 }
 
 type fmaAsm = func(dst *float32, ldd int, q *float32, ldq int, p *float32, n int)
@@ -118,7 +153,7 @@ var (
 		gather: gatherAVX512, gatherWidth: 16}
 	avx2Engine = &Engine{Name: "avx2", Panel: 16, pair: fmaDot,
 		micro:  wrapFMA(fmaY1, fmaY2, fmaY3, fmaY4, fmaY5, fmaY6),
-		gather: wrapGather(gatherY), gatherWidth: 16}
+		gather: gatherAVX2, gatherWidth: 8}
 )
 
 func simdEngines() []*Engine {
@@ -145,14 +180,55 @@ func wrapVNNI(fs ...vnniAsm) []func(dst []float32, ldd int, q []int8, ldq int, p
 	return out
 }
 
-var vnniEngine = &QEngine{Name: "avx512vnni",
-	micro: wrapVNNI(dotVNNI1, dotVNNI2, dotVNNI3, dotVNNI4, dotVNNI5, dotVNNI6, dotVNNI7, dotVNNI8)}
-
-func quantEngines() []*QEngine {
-	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI {
-		return []*QEngine{vnniEngine}
+// wrapSub turns int8 kernels on sub-panels of rows rows into QEngine
+// micro-kernels on whole panels: one call per sub-panel, each reading its
+// rows' bytes of every step of the panel.
+func wrapSub(rows int, fs ...vnniAsm) []func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32) {
+	out := make([]func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32), len(fs)+1)
+	for i, f := range fs {
+		out[i+1] = func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32) {
+			for r := 0; r < QuantPanel; r += rows {
+				f(&dst[r], ldd, unsafe.SliceData(q), ldq, &p[4*r], steps,
+					unsafe.SliceData(corr), unsafe.SliceData(qs), &cs[r])
+			}
+		}
 	}
-	return nil
+	return out
+}
+
+// wide adapts a dotWide kernel, which reads 16-bit queries, to vnniAsm's
+// form: the QEngine (wide set) hands it the queries' widened copy as bytes.
+func wide(f func(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)) vnniAsm {
+	return func(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32) {
+		f(dst, ldd, (*int16)(unsafe.Pointer(q)), ldq, p, n, corr, qs, cs)
+	}
+}
+
+var (
+	vnniEngine = &QEngine{Name: "avx512vnni",
+		micro: wrapVNNI(dotVNNI1, dotVNNI2, dotVNNI3, dotVNNI4, dotVNNI5, dotVNNI6, dotVNNI7, dotVNNI8)}
+	avxVNNIEngine = &QEngine{Name: "avxvnni",
+		micro: wrapSub(16, dotAVXVNNI1, dotAVXVNNI2, dotAVXVNNI3, dotAVXVNNI4, dotAVXVNNI5, dotAVXVNNI6)}
+	avx2QEngine = &QEngine{Name: "avx2", wide: true,
+		micro: wrapSub(8, wide(dotWide1), wide(dotWide2), wide(dotWide3), wide(dotWide4), wide(dotWide5), wide(dotWide6))}
+)
+
+// quantEngines lists the int8 engines of this CPU, fastest first. The
+// AVX-512 one needs AVX-512F for its registers; AVX-VNNI (Intel Alder Lake,
+// Sapphire Rapids and later; AMD Zen 5) is its 256-bit form without
+// AVX-512; AVX2 alone multiplies 16-bit values.
+func quantEngines() []*QEngine {
+	var es []*QEngine
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI {
+		es = append(es, vnniEngine)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasAVXVNNI {
+		es = append(es, avxVNNIEngine)
+	}
+	if cpu.X86.HasAVX2 {
+		es = append(es, avx2QEngine)
+	}
+	return es
 }
 
 //go:noescape
@@ -161,13 +237,35 @@ func firstAtLeastZ(x *float32, n int, thr float32) int
 // FirstAtLeast returns the index of the first x[i] ≥ thr, or len(x); x holds
 // no NaN.
 func FirstAtLeast(x []float32, thr float32) int {
-	if useAVX512 && len(x) >= 16 {
+	switch {
+	case useAVX512 && len(x) >= 16:
 		return firstAtLeastZ(unsafe.SliceData(x), len(x), thr)
+	case useAVX2 && len(x) >= 8:
+		return firstAtLeastAVX2(x, thr)
 	}
 	return firstAtLeastGo(x, thr)
 }
 
-var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasBMI2
+// firstAtLeastAVX2 is FirstAtLeast with AVX2: eight values per step, the
+// last len(x) mod 8 in Go.
+func firstAtLeastAVX2(x []float32, thr float32) int {
+	n := len(x) &^ 7
+	if i := firstAtLeastY(unsafe.SliceData(x), n, thr); i < n {
+		return i
+	}
+	return n + firstAtLeastGo(x[n:], thr)
+}
+
+//go:noescape
+func firstAtLeastY(x *float32, n int, thr float32) int
+
+// useAVX512 and useAVX2 choose the vector forms of FirstAtLeast and
+// AllFinite. HARDNEG_KERNEL=avx2 keeps them off AVX-512 too, so that an
+// AVX-512 machine forced to the AVX2 engine runs what an AVX2-only one runs.
+var (
+	useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasBMI2 && Selected != avx2Engine
+	useAVX2   = cpu.X86.HasAVX2
+)
 
 //go:noescape
 func allFiniteZ(x *float32, n int) bool

@@ -28,13 +28,13 @@ func TestARM64Engines(t *testing.T) {
 		t.Fatalf("dot product %v, but Lookup(neon-dot): %v", cpu.ARM64.HasASIMDDP, err)
 	}
 	if err == nil {
-		if Engines()[0] != dot || selectQuant(dot) != sdotEngine || QEngines()[0] != sdotEngine {
-			t.Fatalf("neon-dot is not first, or does not bring the SDOT kernel: %v, %v", names, selectQuant(dot))
+		if Engines()[0] != dot || selectQuant(dot, "") != sdotEngine || QEngines()[0] != sdotEngine {
+			t.Fatalf("neon-dot is not first, or does not bring the SDOT kernel: %v, %v", names, selectQuant(dot, ""))
 		}
 	} else if Engines()[0] != neonEngine || len(QEngines()) != 1 {
 		t.Fatalf("without dot product: engines %v, %d int8 engines", names, len(QEngines()))
 	}
-	if q := selectQuant(neonEngine); q != nil {
+	if q := selectQuant(neonEngine, ""); q != nil {
 		t.Fatalf("neon brings int8 kernel %s; it should run exact", q.Name)
 	}
 }

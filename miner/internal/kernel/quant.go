@@ -3,6 +3,10 @@ package kernel
 import (
 	"fmt"
 	"math"
+	"os"
+	"strings"
+	"sync"
+	"unsafe"
 )
 
 // The quantized prefilter scores every pair approximately with 8-bit
@@ -17,8 +21,42 @@ import (
 // and the integers q̃_k = round(q_k / s_q), clamped to [−127, 127]; likewise a
 // corpus row c gets s_c and c̃. Write q̂ = s_q·q̃, e_q = q − q̂, ĉ = s_c·c̃,
 // e_c = c − ĉ (real numbers). The kernel computes the integer I = Σ q̃_k·c̃_k
-// exactly (int32; the caller keeps d ≤ QuantMaxDim so that no partial sum
-// overflows) and returns A = fl(fl(fl(I)·s_c)·s_q), three float32 roundings.
+// exactly (int32; the caller keeps d ≤ QuantMaxDim, so |I| ≤ d·127² < 2³¹)
+// and returns A = fl(fl(fl(I)·s_c)·s_q), three float32 roundings.
+//
+// # The integer sum in each engine
+//
+// Every int8 engine gets the same I, so the same A, and the bound below,
+// which uses nothing else, holds for all of them:
+//
+//   - avx512vnni and avxvnni (VPDPBUSD, on zmm or ymm): the corpus byte is
+//     c̃ + 128 (unsigned, 0…255), the query byte q̃ (signed); each product
+//     is at most 255·128 in magnitude and four of them are added to an
+//     int32 lane with wrapping (not saturating: that is VPDPBUSDS) additions.
+//     The lane starts at Corr = −128·Σq̃, so it ends at Σ q̃·(c̃+128) −
+//     128·Σq̃ = I.
+//   - avx2 (no byte dot product): VPMOVZXBW widens c̃ + 128 to 16 bits and
+//     VPMADDWD multiplies it with q̃ (widened once per query, Wide) and adds
+//     the two products of a pair of dimensions into an int32 lane. A pair
+//     sum is at most 2·255·128 = 65280 in magnitude, and VPMADDWD is exact
+//     except for −32768·−32768 twice, which these values never reach; the
+//     lanes are added with VPADDD, the two lanes of a row at the end, then
+//     Corr. (AVX2's byte multiply, VPMADDUBSW, is not used: its 16-bit pair
+//     sums saturate, at 2·255·127 = 64770 > 32767 for these operands. On
+//     signed bytes within ±127 they fit (2·127² = 32258), but one operand
+//     must be unsigned, so the query's sign has to be moved onto the corpus
+//     byte (VPSIGNB) for every pair: four instructions per 32 products, as
+//     many as widening takes, and wrong on −128.)
+//   - go: int32 arithmetic in Go, which wraps.
+//
+// The additions are done in different orders and groupings, but addition
+// modulo 2³² is associative and commutative, so every engine ends with
+// I mod 2³², which is I because |I| < 2³¹ (intermediate sums may wrap; it
+// does not matter). The three roundings after the sum are the same
+// instructions in the same order everywhere. TestQuantEnginesAgree checks
+// the engines against each other and TestQuantEdgeValues against an int64
+// reference on the extreme bytes (−128 and 127 queries, 0 and 255 corpus
+// bytes), where a saturating or 16-bit step would show.
 //
 // # The bound
 //
@@ -70,6 +108,21 @@ type QuantQueries struct {
 	Norm      []float64 // ‖q‖
 	HatNorm   []float64 // ‖q̂‖
 	ErrNorm   []float64 // ‖q − q̂‖
+
+	wideOnce sync.Once
+	wide     []int16
+}
+
+// Wide returns Data widened to 16-bit integers (Rows×Stride), for the int8
+// kernels that multiply 16-bit values; it is made on the first call.
+func (z *QuantQueries) Wide() []int16 {
+	z.wideOnce.Do(func() {
+		z.wide = make([]int16, len(z.Data))
+		for i, v := range z.Data {
+			z.wide[i] = int16(v)
+		}
+	})
+	return z.wide
 }
 
 // QuantizeQueries quantizes the nq row-major rows of q.
@@ -110,29 +163,48 @@ func quantizeRow(row []float32, out []int32) (scale float32, norm, hat, errNorm 
 	if scale != 0 {
 		inv = 1 / scale
 	}
-	for k, v := range row {
-		x := v * inv
-		var n int32
-		if x >= 0 {
-			n = int32(x + 0.5)
-		} else {
-			n = int32(x - 0.5)
-		}
-		out[k] = max(-QuantLevels, min(QuantLevels, n))
-	}
-	// Two sums per norm, to halve the dependency chains; any order of
-	// summation stays far inside the 10⁻⁹ margin.
-	var ss, hh, ee [2]float64
+	// One pass: quantize and sum the norms. ‖row‖² and ‖e‖² are float64
+	// sums, two each (even and odd dimensions) to halve the dependency
+	// chains; any order of summation stays far inside the 10⁻⁹ margin.
+	// ‖q̂‖² = scale²·Σn² with Σn² an exact integer. Locals rather than
+	// arrays, and a rounding without a branch on the sign (random signs
+	// mispredict half the time): the corpus is quantized once per tile, on
+	// every core, and this loop was a seventh of a quantized search.
+	var s0, s1, e0, e1 float64
+	var n2 int64
 	sc := float64(scale)
-	for k, v := range row {
-		h := sc * float64(out[k]) // exact: 24 × 8 bits
-		x := float64(v)
-		ss[k&1] += x * x
-		hh[k&1] += h * h
-		ee[k&1] += (x - h) * (x - h)
+	out = out[:len(row)]
+	k := 0
+	for ; k+2 <= len(row); k += 2 {
+		v0, v1 := row[k], row[k+1]
+		n0, n1 := roundLevel(v0*inv), roundLevel(v1*inv)
+		out[k], out[k+1] = n0, n1
+		n2 += int64(n0*n0 + n1*n1)
+		x0, x1 := float64(v0), float64(v1)
+		d0, d1 := x0-sc*float64(n0), x1-sc*float64(n1) // sc·n is exact: 24 × 8 bits
+		s0 += x0 * x0
+		s1 += x1 * x1
+		e0 += d0 * d0
+		e1 += d1 * d1
+	}
+	if k < len(row) {
+		n := roundLevel(row[k] * inv)
+		out[k] = n
+		n2 += int64(n * n)
+		x := float64(row[k])
+		d := x - sc*float64(n)
+		s0 += x * x
+		e0 += d * d
 	}
 	const up = 1 + 1e-9
-	return scale, math.Sqrt(ss[0]+ss[1]) * up, math.Sqrt(hh[0]+hh[1]) * up, math.Sqrt(ee[0]+ee[1]) * up
+	return scale, math.Sqrt(s0+s1) * up, math.Sqrt(float64(n2)) * sc * up, math.Sqrt(e0+e1) * up
+}
+
+// roundLevel rounds x to the nearest integer, halves away from zero (x ± 0.5
+// truncated: the 0.5 takes x's sign), clamped to ±QuantLevels.
+func roundLevel(x float32) int32 {
+	half := math.Float32frombits(0x3f000000 | math.Float32bits(x)&(1<<31))
+	return max(-QuantLevels, min(QuantLevels, int32(x+half)))
 }
 
 // QuantBlock is a block of corpus rows packed for the int8 kernels: panels
@@ -240,7 +312,10 @@ func (z *QuantQueries) RowBound(i int, b *QuantBlock, r int) float64 {
 // the same in every QEngine: the integer sums are exact and the three
 // roundings after them are fixed.
 type QEngine struct {
-	Name  string
+	Name string
+	// wide: the micro-kernels read the queries' 16-bit copy
+	// (QuantQueries.Wide), as bytes, two per value.
+	wide  bool
 	micro []func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32)
 }
 
@@ -259,12 +334,17 @@ func (e *QEngine) Scores(dst []float32, ldd int, z *QuantQueries, q0, nq int, b 
 	}
 	mr := len(e.micro) - 1
 	steps := z.Stride / 4
+	q, ldq := z.Data, z.Stride
+	if e.wide {
+		wq := z.Wide()
+		q, ldq = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(wq))), 2*len(wq)), 2*z.Stride
+	}
 	for i0 := 0; i0 < nq; i0 += mr {
 		m := min(mr, nq-i0)
 		f := e.micro[m]
 		qi := q0 + i0
 		for p := p0; p < p1; p++ {
-			f(dst[i0*ldd+(p-p0)*w:], ldd, z.Data[qi*z.Stride:], z.Stride,
+			f(dst[i0*ldd+(p-p0)*w:], ldd, q[qi*ldq:], ldq,
 				b.Data[p*w*b.Stride:], steps, z.Corr[qi:], z.Scale[qi:], b.Scale[p*w:])
 		}
 	}
@@ -296,14 +376,34 @@ func QEngines() []*QEngine { return qavailable }
 var qavailable = append(quantEngines(), QuantGo)
 
 // SelectedQuant is the int8 engine of this process, or nil where the
-// prefilter would not be faster than the exact search (no AVX-512 VNNI, or
-// HARDNEG_KERNEL names a float engine other than avx512); the search then
-// runs exact, which gives the same result. HARDNEG_KERNEL=go selects the
-// portable int8 kernel, so that the forced portable path runs the
-// prefilter's logic too.
-var SelectedQuant = selectQuant(Selected)
+// prefilter would not be faster than the exact search; the search then runs
+// exact, which gives the same result. Each float engine takes the int8
+// engines that outrun it: "avx512" the AVX-512 VNNI one (4× its multiply-adds
+// per cycle; AVX2's 16-bit products would be slower than its float FMAs),
+// "avx2" AVX-VNNI where the CPU has it, else the AVX2 16-bit kernel (about
+// 1.4× the multiply-adds of 256-bit FMAs, on a quarter of the bytes).
+// HARDNEG_KERNEL=go selects the portable int8 kernel, so that the forced
+// portable path runs the prefilter's logic too. QuantEnvVar names an int8
+// engine instead (an unknown or unavailable name panics at start).
+var SelectedQuant = selectQuant(Selected, os.Getenv(QuantEnvVar))
 
-func selectQuant(e *Engine) *QEngine {
+// QuantEnvVar is the environment variable that forces an int8 engine, one of
+// QEngines' names: HARDNEG_QUANT_KERNEL=avx2 on an AVX-VNNI machine runs
+// what an AVX2-only one runs.
+const QuantEnvVar = "HARDNEG_QUANT_KERNEL"
+
+func selectQuant(e *Engine, force string) *QEngine {
+	if force != "" {
+		var names []string
+		for _, q := range qavailable {
+			if q.Name == force {
+				return q
+			}
+			names = append(names, q.Name)
+		}
+		panic(fmt.Sprintf("%s=%s: int8 kernel %q is not available on this CPU (available: %s)",
+			QuantEnvVar, force, force, strings.Join(names, ", ")))
+	}
 	if q := pairedQuant(e); q != nil { // arm64: "neon-dot" brings the SDOT kernel
 		return q
 	}
@@ -311,8 +411,20 @@ func selectQuant(e *Engine) *QEngine {
 	case "go":
 		return QuantGo
 	case "avx512":
-		if qavailable[0] != QuantGo {
-			return qavailable[0]
+		return firstQuant("avx512vnni")
+	case "avx2":
+		return firstQuant("avxvnni", "avx2")
+	}
+	return nil
+}
+
+// firstQuant returns the first available int8 engine among names, or nil.
+func firstQuant(names ...string) *QEngine {
+	for _, n := range names {
+		for _, q := range qavailable {
+			if q.Name == n {
+				return q
+			}
 		}
 	}
 	return nil
