@@ -29,9 +29,6 @@ func (s *Shard) textColumn(name string) (column, error) {
 	return c, nil
 }
 
-// HasText reports whether the shard was opened with a text column.
-func (s *Shard) HasText() bool { return s.text != nil }
-
 // ReadTexts reads the texts of the given rows of the shard, which must be
 // sorted and within [0, Rows()): texts[i] is the text of rows[i]. Only the
 // rows asked for are kept, so the memory held is that of their texts and one

@@ -15,9 +15,6 @@ func TestReadTexts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !s.HasText() {
-		t.Fatal("HasText = false for a shard opened with a text column")
-	}
 	tests := [][]int64{
 		{0},
 		{4999},

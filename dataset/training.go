@@ -85,16 +85,6 @@ func WriteTraining(w io.Writer, rows []TrainingRow, l TrainingLayout) (int64, er
 	return n, pw.Close()
 }
 
-// TrainingRows returns how many rows WriteTraining writes for rows.
-func TrainingRows(rows []TrainingRow, l TrainingLayout) int64 {
-	var n int64
-	count := func(...any) error { n++; return nil }
-	for i := range rows {
-		_ = l.emit(&rows[i], count) // count never fails
-	}
-	return n
-}
-
 // emit calls put with the column values of each output row of r, in column
 // order, as hard_negatives.py builds its rows.
 func (l TrainingLayout) emit(r *TrainingRow, put func(...any) error) error {

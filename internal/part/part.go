@@ -82,14 +82,14 @@ func negativeColumns(negs []miner.Negative) (scores []float32, kinds []string, r
 func PossibleRows(s workflows.Spec, positives int) int64 {
 	k := int64(s.NumNegatives + s.EasyNegatives)
 	switch s.OutputFormat {
-	case "triplet":
+	case dataset.FormatTriplet:
 		return int64(positives) * k
-	case "labeled-pair":
+	case dataset.FormatLabeledPair:
 		if positives == 0 {
 			return 0
 		}
 		return int64(positives) + k
-	case "n-tuple", "labeled-list":
+	case dataset.FormatNTuple, dataset.FormatLabeledList:
 		return int64(positives)
 	}
 	return 1
@@ -99,16 +99,18 @@ func PossibleRows(s workflows.Spec, positives int) int64 {
 // format, with the texts txt when it is not nil (the spec names a text
 // column), and returns how many rows it holds. docs are the rows' documents.
 func Encode(w io.Writer, p *job.Plan, rows []dataset.PartRow, docs []Docs, txt *Texts) (int64, error) {
+	if txt != nil {
+		for q := range rows {
+			rows[q].QueryText = txt.query(q)
+			rows[q].PositiveTexts, rows[q].NegativeTexts = txt.docs(docs[q].Positives), txt.docs(docs[q].Negatives)
+		}
+	}
 	if workflows.TrainingFormat(p.Spec.OutputFormat) {
-		return dataset.WriteTraining(w, trainingRows(rows, docs, txt), trainingLayout(p))
+		return dataset.WriteTraining(w, trainingRows(rows, txt != nil), trainingLayout(p))
 	}
 	n := int64(len(rows)) // grouped: one row per query
 	if txt == nil {
 		return n, dataset.WritePart(w, rows, p.QueryIDKind, p.IDKind)
-	}
-	for q := range rows {
-		rows[q].QueryText = txt.query(q)
-		rows[q].PositiveTexts, rows[q].NegativeTexts = txt.docs(docs[q].Positives), txt.docs(docs[q].Negatives)
 	}
 	return n, dataset.WriteGroupedTexts(w, rows, p.QueryIDKind, p.IDKind)
 }
@@ -131,16 +133,14 @@ func (t *Texts) docs(rows []int64) []string {
 }
 
 // trainingRows returns a block's rows for one of sentence-transformers'
-// formats: with texts from txt, or with the ids standing in for them when
-// txt is nil.
-func trainingRows(rows []dataset.PartRow, docs []Docs, txt *Texts) []dataset.TrainingRow {
+// formats: with the rows' texts, or with the ids standing in for them.
+func trainingRows(rows []dataset.PartRow, texts bool) []dataset.TrainingRow {
 	out := make([]dataset.TrainingRow, len(rows))
 	for q, r := range rows {
 		out[q] = dataset.TrainingRow{Anchor: r.QueryID, Positives: r.PositiveIDs, PositiveScores: r.PositiveScores,
 			Negatives: r.NegativeIDs, NegativeScores: r.NegativeScores}
-		if txt != nil {
-			out[q].Anchor = txt.query(q)
-			out[q].Positives, out[q].Negatives = txt.docs(docs[q].Positives), txt.docs(docs[q].Negatives)
+		if texts {
+			out[q].Anchor, out[q].Positives, out[q].Negatives = r.QueryText, r.PositiveTexts, r.NegativeTexts
 		}
 	}
 	return out
