@@ -84,23 +84,31 @@ func TestQuantizedEqualsExact(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tile.Precision = Quantized
-			for _, qe := range kernel.QEngines() {
-				for _, workers := range []int{1, 3} {
-					tile.Workers = workers
-					var got []Partial
-					withQuantEngine(qe, func() { got, err = SearchTile(tile) })
-					if err != nil {
-						t.Fatal(err)
-					}
-					for i := range want {
-						if !reflect.DeepEqual(got[i], want[i]) {
-							t.Fatalf("%s, %d workers, query %d:\nquantized %+v\n    exact %+v", qe.Name, workers, i, got[i], want[i])
-						}
-					}
+			checkQuantizedAsExact(t, tile, want)
+		})
+	}
+}
+
+// checkQuantizedAsExact searches tile quantized, with every int8 engine this
+// CPU runs and with one and three workers, and checks each gives want.
+func checkQuantizedAsExact(t *testing.T, tile Tile, want []Partial) {
+	t.Helper()
+	tile.Precision = Quantized
+	for _, qe := range kernel.QEngines() {
+		for _, workers := range []int{1, 3} {
+			tile.Workers = workers
+			var got []Partial
+			var err error
+			withQuantEngine(qe, func() { got, err = SearchTile(tile) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if !reflect.DeepEqual(got[i], want[i]) {
+					t.Fatalf("%s, %d workers, query %d:\nquantized %+v\n    exact %+v", qe.Name, workers, i, got[i], want[i])
 				}
 			}
-		})
+		}
 	}
 }
 
