@@ -68,7 +68,7 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 	}
 	s.q = make([]qstate, nq)
 	if scan > 0 {
-		z := kernel.QuantizeQueries(t.Queries.Data, nq, dim)
+		z := kernel.QuantizeQueries(t.Queries.Data, nq, dim, qe.QueryLevels())
 		sub, block := blocking((dim+3)&^3, kernel.QuantPanel)
 		subPanels := sub / kernel.QuantPanel
 		var qb kernel.QuantBlock
