@@ -61,6 +61,7 @@ func main() {
 	firstAtLeast()
 	firstAtLeastY()
 	allFinite()
+	peakLoops()
 	if err := os.WriteFile("kernel_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -855,4 +856,56 @@ func transposeKernelY() {
 	p("DATA ·laneIndex+16(SB)/8, $0x0000000500000004")
 	p("DATA ·laneIndex+24(SB)/8, $0x0000000700000006")
 	p("GLOBL ·laneIndex(SB), RODATA|NOPTR, $32")
+}
+
+// peakLoops writes two loops that measure a core's ceiling for the AVX2
+// kernels, with no memory access and no dependency between instructions
+// beyond their accumulators (BenchmarkPeakAVX2):
+//
+//	func peakFMAY(n int)   // n × 48 VFMADD231PS on ymm: 768 flops per turn
+//	func peakBytesY(n int) // n × 24 × (VPMADDUBSW, VPMADDWD, VPADDD): 768 byte products per turn
+//
+// The kernels cannot outrun them, so their ratio to FAISS bounds what any
+// AVX2 float or byte kernel can reach on the machine.
+func peakLoops() {
+	p("")
+	p("// func peakFMAY(n int)")
+	p("TEXT ·peakFMAY(SB), NOSPLIT, $0-8")
+	p("\tMOVQ n+0(FP), CX")
+	for i := range 12 {
+		p("\tVXORPS Y%d, Y%d, Y%d", i, i, i)
+	}
+	p("\tVPCMPEQD Y12, Y12, Y12")
+	p("\tVPSRLD $2, Y12, Y12") // a small positive float: the sums stay finite
+	p("peakfma:")
+	for range 4 {
+		for i := range 12 {
+			p("\tVFMADD231PS Y12, Y12, Y%d", i)
+		}
+	}
+	p("\tDECQ CX")
+	p("\tJNZ peakfma")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+	p("// func peakBytesY(n int)")
+	p("TEXT ·peakBytesY(SB), NOSPLIT, $0-8")
+	p("\tMOVQ n+0(FP), CX")
+	for i := range 12 {
+		p("\tVPXOR Y%d, Y%d, Y%d", i, i, i)
+	}
+	p("\tVPCMPEQW Y13, Y13, Y13")
+	p("peakbytes:")
+	for u := range 2 {
+		for i := range 12 {
+			t := 14 + u
+			p("\tVPMADDUBSW Y13, Y13, Y%d", t)
+			p("\tVPMADDWD Y13, Y%d, Y%d", t, t)
+			p("\tVPADDD Y%d, Y%d, Y%d", t, i, i)
+		}
+	}
+	p("\tDECQ CX")
+	p("\tJNZ peakbytes")
+	p("\tVZEROUPPER")
+	p("\tRET")
 }

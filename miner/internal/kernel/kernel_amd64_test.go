@@ -29,3 +29,34 @@ func TestFirstAtLeastAVX2(t *testing.T) {
 		}
 	}
 }
+
+//go:noescape
+func peakFMAY(n int)
+
+//go:noescape
+func peakBytesY(n int)
+
+// BenchmarkPeakAVX2 measures one core's ceiling for the AVX2 kernels: FMAs
+// and the int8 kernel's three instructions back to back, in registers, in
+// the units of BenchmarkEngine and BenchmarkQEngine (GFLOP/s; for bytes,
+// two per product). The search cannot beat these; dividing them by FAISS's
+// GFLOP/s per core bounds the ratio any AVX2 kernel could show against it
+// (docs/performance.md).
+func BenchmarkPeakAVX2(b *testing.B) {
+	if !cpu.X86.HasAVX2 || !cpu.X86.HasFMA {
+		b.Skip("no AVX2 and FMA")
+	}
+	const turns = 1 << 16
+	b.Run("fma", func(b *testing.B) {
+		for b.Loop() {
+			peakFMAY(turns)
+		}
+		b.ReportMetric(float64(b.N)*turns*768/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+	b.Run("bytes", func(b *testing.B) {
+		for b.Loop() {
+			peakBytesY(turns)
+		}
+		b.ReportMetric(float64(b.N)*turns*2*768/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+}
