@@ -61,6 +61,7 @@ func main() {
 	firstAtLeast()
 	firstAtLeastY()
 	allFinite()
+	allFiniteY()
 	peakLoops()
 	if err := os.WriteFile("kernel_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
@@ -856,6 +857,46 @@ func transposeKernelY() {
 	p("DATA ·laneIndex+16(SB)/8, $0x0000000500000004")
 	p("DATA ·laneIndex+24(SB)/8, $0x0000000700000006")
 	p("GLOBL ·laneIndex(SB), RODATA|NOPTR, $32")
+}
+
+// allFiniteY writes
+//
+//	func allFiniteY(x *float32, n int) bool
+//
+// allFiniteZ with AVX2 for n a multiple of 32 (the caller checks the rest):
+// whether no x[i] has an all-ones exponent (infinity or NaN).
+func allFiniteY() {
+	p("")
+	p("// func allFiniteY(x *float32, n int) bool")
+	p("TEXT ·allFiniteY(SB), NOSPLIT, $0-17")
+	p("\tMOVQ x+0(FP), SI")
+	p("\tMOVQ n+8(FP), CX")
+	p("\tMOVL $0x7f800000, AX")
+	p("\tMOVQ AX, X0")
+	p("\tVPBROADCASTD X0, Y0")
+	p("\tXORQ AX, AX")
+	p("loopy:")
+	p("\tCMPQ AX, CX")
+	p("\tJAE goody")
+	for v := range 4 {
+		p("\tVPAND %d(SI)(AX*4), Y0, Y%d", 32*v, 1+v)
+		p("\tVPCMPEQD Y0, Y%d, Y%d", 1+v, 1+v)
+	}
+	p("\tVPOR Y1, Y2, Y1")
+	p("\tVPOR Y3, Y4, Y3")
+	p("\tVPOR Y1, Y3, Y1")
+	p("\tVPTEST Y1, Y1")
+	p("\tJNZ bady")
+	p("\tADDQ $32, AX")
+	p("\tJMP loopy")
+	p("goody:")
+	p("\tMOVB $1, ret+16(FP)")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("bady:")
+	p("\tMOVB $0, ret+16(FP)")
+	p("\tVZEROUPPER")
+	p("\tRET")
 }
 
 // peakLoops writes two loops that measure a core's ceiling for the AVX2

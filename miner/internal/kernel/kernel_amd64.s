@@ -6530,6 +6530,41 @@ bad:
 	VZEROUPPER
 	RET
 
+// func allFiniteY(x *float32, n int) bool
+TEXT ·allFiniteY(SB), NOSPLIT, $0-17
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVL $0x7f800000, AX
+	MOVQ AX, X0
+	VPBROADCASTD X0, Y0
+	XORQ AX, AX
+loopy:
+	CMPQ AX, CX
+	JAE goody
+	VPAND 0(SI)(AX*4), Y0, Y1
+	VPCMPEQD Y0, Y1, Y1
+	VPAND 32(SI)(AX*4), Y0, Y2
+	VPCMPEQD Y0, Y2, Y2
+	VPAND 64(SI)(AX*4), Y0, Y3
+	VPCMPEQD Y0, Y3, Y3
+	VPAND 96(SI)(AX*4), Y0, Y4
+	VPCMPEQD Y0, Y4, Y4
+	VPOR Y1, Y2, Y1
+	VPOR Y3, Y4, Y3
+	VPOR Y1, Y3, Y1
+	VPTEST Y1, Y1
+	JNZ bady
+	ADDQ $32, AX
+	JMP loopy
+goody:
+	MOVB $1, ret+16(FP)
+	VZEROUPPER
+	RET
+bady:
+	MOVB $0, ret+16(FP)
+	VZEROUPPER
+	RET
+
 // func peakFMAY(n int)
 TEXT ·peakFMAY(SB), NOSPLIT, $0-8
 	MOVQ n+0(FP), CX
