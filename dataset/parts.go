@@ -63,8 +63,8 @@ type groupedTextRow[Q, C string | int64] struct {
 // WriteGroupedTexts writes a grouped part (WritePart's "grouped" layout)
 // with three more columns, the texts: query_text, positive_texts and
 // negative_texts, aligned with the id lists.
-func WriteGroupedTexts(w io.Writer, rows []PartRow, queryKind, corpusKind string) error {
-	switch qs, cs := queryKind == "string", corpusKind == "string"; {
+func WriteGroupedTexts(w io.Writer, rows []PartRow, queryKind, corpusKind Kind) error {
+	switch qs, cs := queryKind == String, corpusKind == String; {
 	case qs && cs:
 		return writeGroupedTexts[string, string](w, rows)
 	case qs && !cs:
@@ -98,9 +98,9 @@ func nonNilStrings(s []string) []string {
 }
 
 // WritePart writes the rows of one grouped part, one row per query, with
-// query ids of queryKind and corpus ids of corpusKind ("string" or "int64").
-func WritePart(w io.Writer, rows []PartRow, queryKind, corpusKind string) error {
-	switch qs, cs := queryKind == "string", corpusKind == "string"; {
+// query ids of queryKind and corpus ids of corpusKind (String or Int64).
+func WritePart(w io.Writer, rows []PartRow, queryKind, corpusKind Kind) error {
+	switch qs, cs := queryKind == String, corpusKind == String; {
 	case qs && cs:
 		return writeSameKind[string](w, rows)
 	case !qs && !cs:

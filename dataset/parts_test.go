@@ -20,12 +20,16 @@ func TestPartBytesPinned(t *testing.T) {
 		{QueryID: "8", NegativeIDs: []string{"23"}, NegativeScores: []float32{0.25},
 			NegativeKinds: []string{HardNegative}, NegativeRanks: []int32{0}},
 	}
-	for _, tc := range []struct{ format, queryKind, corpusKind, sha string }{
+	for _, tc := range []struct {
+		format                string
+		queryKind, corpusKind Kind
+		sha                   string
+	}{
 		// The grouped format, called n-tuple when these were pinned.
-		{"grouped", "string", "string", "d43d3946642ae490ceee93102db520d71a843423393a9a9bf67732d5977a2808"},
-		{"grouped", "int64", "int64", "c7b7fe92d0ead3ada4e2506cc0202dbd72ac646522482b339df8c876ff226a2a"},
-		{"grouped", "string", "int64", "e3ac01d408008d8112475f3f78b477f25bac2447690e4d30deb0c0017b12b9a0"},
-		{"grouped", "int64", "string", "e81003396da64c3ec95f79d4881f2a96d9cc79e386b6478ef064734ab85c91ba"},
+		{"grouped", String, String, "d43d3946642ae490ceee93102db520d71a843423393a9a9bf67732d5977a2808"},
+		{"grouped", Int64, Int64, "c7b7fe92d0ead3ada4e2506cc0202dbd72ac646522482b339df8c876ff226a2a"},
+		{"grouped", String, Int64, "e3ac01d408008d8112475f3f78b477f25bac2447690e4d30deb0c0017b12b9a0"},
+		{"grouped", Int64, String, "e81003396da64c3ec95f79d4881f2a96d9cc79e386b6478ef064734ab85c91ba"},
 	} {
 		var buf bytes.Buffer
 		if err := WritePart(&buf, rows, tc.queryKind, tc.corpusKind); err != nil {

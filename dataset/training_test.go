@@ -267,7 +267,7 @@ func TestGroupedTexts(t *testing.T) {
 		NegativeIDs: []string{"20", "21"}, NegativeScores: []float32{0.25, 0.125}, NegativeKinds: []string{HardNegative, EasyNegative},
 		NegativeRanks: []int32{0, -1}, QueryText: "what", PositiveTexts: []string{"this"}, NegativeTexts: []string{"that", "other"}}}
 	var buf bytes.Buffer
-	if err := WriteGroupedTexts(&buf, rows, "string", "int64"); err != nil {
+	if err := WriteGroupedTexts(&buf, rows, String, Int64); err != nil {
 		t.Fatal(err)
 	}
 	names, got := readBack(t, buf.Bytes())

@@ -110,9 +110,9 @@ func Encode(w io.Writer, p *job.Plan, rows []dataset.PartRow, docs []Docs, txt *
 	}
 	n := int64(len(rows)) // grouped: one row per query
 	if txt == nil {
-		return n, dataset.WritePart(w, rows, p.QueryIDKind, p.IDKind)
+		return n, dataset.WritePart(w, rows, kindOf(p.QueryIDKind), kindOf(p.IDKind))
 	}
-	return n, dataset.WriteGroupedTexts(w, rows, p.QueryIDKind, p.IDKind)
+	return n, dataset.WriteGroupedTexts(w, rows, kindOf(p.QueryIDKind), kindOf(p.IDKind))
 }
 
 // Texts holds the texts of one block's part, by global row.
@@ -156,6 +156,8 @@ func trainingLayout(p *job.Plan) dataset.TrainingLayout {
 	return l
 }
 
+// kindOf is the dataset.Kind of an id kind as the plan file writes it
+// (Kind.String: "string" or "int64").
 func kindOf(name string) dataset.Kind {
 	if name == dataset.Int64.String() {
 		return dataset.Int64
