@@ -2,6 +2,7 @@ package miner
 
 import (
 	"math"
+	"slices"
 
 	"github.com/hardneg/hardneg/miner/internal/kernel"
 )
@@ -20,8 +21,11 @@ import (
 // the final top K and is skipped. Every other row is scored exactly, with the
 // same engine and arithmetic as the exact search, and offered to the heap in
 // row order. (A row that passes the scan's test against B is also tested
-// against its own B_r, which skips more rows by the same argument.) The heap therefore ends holding exactly what the exact search's
-// heap holds, ties included, with the same scores bit for bit.
+// against its own B_r, which skips more rows by the same argument.) The
+// heap therefore ends holding exactly what the exact search's heap holds,
+// ties included, with the same scores bit for bit: every skipped row is
+// outside the exact top K, and the top K of the rows offered, a set that
+// holds the exact top K, is the exact top K.
 //
 // The rows to score are gathered flushAt at a time (kernel.Engine.Gather,
 // which scores rows in place with the same per-lane chain of fused
@@ -29,15 +33,37 @@ import (
 // each such batch. The common case costs one float32 comparison per pair, against
 // F_k − B rounded down.
 //
+// The seed. Early in the scan F_k is low (−∞ until the heap holds K rows),
+// and most of what the test above lets through is scored there. So before
+// the scan, each query's K rows of largest A in a prefix of the first block
+// (seedPrefix: a few sub-blocks, 1/seedShare of the tile at most) are
+// scored exactly, and the lowest of these K exact scores is the query's seed
+// L. Those are K distinct rows of the tile, none the query's own row (self
+// mode), each of which the heap accepts (outside labeled mode the heap takes
+// every row but self: positives are removed only later, by Selection.Window, from the
+// search's exact top K, which the quantized search must equal), so the
+// exact search's final K-th score is at least L, and a row with F < L has K
+// rows strictly better and is not in the final top K, whatever its row
+// number (ties at L are kept: only F < L is skipped). The scan therefore
+// tests against max(F_k, L) instead of F_k: a row is skipped when A < L − B
+// (the float32 threshold rounded down, floor32) or A + B_r < L. Tile.Floor
+// enters the same maximum: push refuses a score below it. With fewer than K
+// eligible rows in the prefix there is no seed (L = −∞); with K = 0 nothing
+// is scanned. Inputs are finite (Matrix.Validate), so no comparison meets a
+// NaN.
+//
 // Labeled mode needs the exact lowest score among the items sharing the
 // query's label: symmetrically, with σ the lowest exact score found so far, an
 // item with A − B > σ cannot hold the minimum and is skipped; the others are
 // scored exactly.
 
-// qstate is one query's same-label minimum in a quantized labeled search.
+// qstate is one query's state in a quantized search: its same-label minimum
+// (labeled mode) and its seed, a lower bound on the final K-th exact score
+// (−∞ when none is known).
 type qstate struct {
-	min float32
-	has bool
+	min  float32
+	has  bool
+	seed float64
 }
 
 // floor32 returns the largest float32 not above x.
@@ -67,11 +93,20 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 		return false
 	}
 	s.q = make([]qstate, nq)
+	for i := range s.q {
+		s.q[i].seed = math.Inf(-1)
+	}
 	if scan > 0 {
 		z := kernel.QuantizeQueries(t.Queries.Data, nq, dim)
 		sub, block := blocking((dim+3)&^3, kernel.QuantPanel)
 		subPanels := sub / kernel.QuantPanel
 		var qb kernel.QuantBlock
+		// The seed's prefix: whole sub-blocks of the first block, at most
+		// 1/seedShare of the scan, with room for K rows seedRoom times over.
+		seedPanels := min(block, scan/seedShare) / sub * subPanels
+		if t.QueryLabels != nil || t.K == 0 || seedPanels*kernel.QuantPanel < seedRoom*t.K {
+			seedPanels = 0
+		}
 		norms := make([]kernel.Norms, s.workers)
 		for b0 := 0; b0 < scan && !s.stopped(); b0 += block {
 			n := min(block, scan-b0)
@@ -99,6 +134,9 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 					sc.bounds[i-glo] = z.Bound(i, &qb)
 				}
 				sc.pend = grow(sc.pend, ghi-glo)
+				if b0 == 0 && seedPanels > 0 {
+					s.seedPrefix(w, qe, z, &qb, data, c0, c1, seedPanels, subPanels)
+				}
 				for p0 := 0; p0 < qb.Panels(); p0 += subPanels {
 					p1 := min(p0+subPanels, qb.Panels())
 					ldd := (p1 - p0) * kernel.QuantPanel
@@ -162,23 +200,11 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 		}
 		return thr, sigma
 	}
-	thr, sigma := thresholds()
 	if t.QueryLabels == nil {
-		for j := 0; j < len(approx); j++ {
-			if j += kernel.FirstAtLeast(approx[j:], thr); j == len(approx) {
-				break
-			}
-			if base+int64(r0+j) == self || h.full() && float64(approx[j])+rowBound(r0+j) < float64(h.h[0].Score) {
-				continue // the row's own, smaller bound excludes it
-			}
-			p.top = append(p.top, int32((r0+j)*dim))
-			if len(p.top) >= flushAt {
-				s.flush(w, qi, p, data, base)
-				thr, sigma = thresholds()
-			}
-		}
+		s.collectTop(w, qi, p, approx, data, r0, base, self, b, rowBound)
 		return
 	}
+	thr, sigma := thresholds()
 	labels := t.CorpusLabels[base-t.Base+int64(r0):]
 	ql := t.QueryLabels[qi]
 	for j, a := range approx {
@@ -203,6 +229,144 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 	}
 }
 
+// collectTop is collectQuant outside labeled mode: it records the rows that
+// could enter query qi's heap, self (the query's own row, or −1) excepted.
+func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 int, base, self int64, b float64, rowBound func(r int) float64) {
+	h, st := &s.heaps[qi], &s.q[qi]
+	if h.k == 0 {
+		return
+	}
+	// lower is the score a row must be able to reach: the heap's K-th when
+	// it is full, the seed, the tile's floor, whichever is highest.
+	lower := func() float64 {
+		l := st.seed
+		if h.full() {
+			l = max(l, float64(h.h[0].Score))
+		}
+		if h.hasFloor {
+			l = max(l, float64(h.floor))
+		}
+		return l
+	}
+	l := lower()
+	thr := floor32(l - b)
+	for j := 0; j < len(approx); j++ {
+		if j += kernel.FirstAtLeast(approx[j:], thr); j == len(approx) {
+			break
+		}
+		if base+int64(r0+j) == self || float64(approx[j])+rowBound(r0+j) < l {
+			continue // the row's own, smaller bound excludes it
+		}
+		p.top = append(p.top, int32((r0+j)*s.t.Corpus.Dim))
+		if len(p.top) >= flushAt {
+			s.flush(w, qi, p, data, base)
+			l = lower()
+			thr = floor32(l - b)
+		}
+	}
+}
+
+// The seed's prefix is at most 1/seedShare of the scan (its approximate
+// scores are computed twice: 1/16 adds 6% to the int8 work, and cuts the
+// rows scored exactly by about a third on random data, d = 384, k = 100),
+// and holds at least seedRoom·K rows (fewer would give a weak seed). Tests
+// change them.
+var seedShare, seedRoom = 16, 4
+
+// seedPrefix sets the seeds of the queries of chunks [c0, c1) from the
+// first panels of block b, the tile's first block, whose rows are data: it
+// finds each query's K rows of largest approximate score there, the query's
+// own row excepted (a min-heap per query in the worker's scratch), scores
+// them exactly, and takes the lowest of those exact scores.
+func (s *search) seedPrefix(w int, qe *kernel.QEngine, z *kernel.QuantQueries, b *kernel.QuantBlock, data []float32, c0, c1, panels, subPanels int) {
+	t, sc, k := s.t, &s.scratch[w], s.t.K
+	glo, _ := s.chunkRange(c0)
+	_, ghi := s.chunkRange(c1 - 1)
+	sc.seedTop = grow(sc.seedTop, (ghi-glo)*k)
+	sc.seedLen = grow(sc.seedLen, ghi-glo)
+	clear(sc.seedLen)
+	for p0 := 0; p0 < panels; p0 += subPanels {
+		p1 := min(p0+subPanels, panels)
+		ldd := (p1 - p0) * kernel.QuantPanel
+		r0 := p0 * kernel.QuantPanel
+		m := min(ldd, b.Rows-r0)
+		for c := c0; c < c1; c++ {
+			lo, hi := s.chunkRange(c)
+			sc.approx = grow(sc.approx, (hi-lo)*ldd)
+			qe.Scores(sc.approx, ldd, z, lo, hi-lo, b, p0, p1)
+			for i := lo; i < hi; i++ {
+				self := int64(-1)
+				if t.QueryRows != nil {
+					self = t.QueryRows[i] - t.Base
+				}
+				top := sc.seedTop[(i-glo)*k : (i-glo+1)*k]
+				sc.seedLen[i-glo] = keepLargest(top, sc.seedLen[i-glo], sc.approx[(i-lo)*ldd:(i-lo)*ldd+m], r0, self)
+			}
+		}
+	}
+	dim := t.Corpus.Dim
+	for i := glo; i < ghi; i++ {
+		if sc.seedLen[i-glo] < k {
+			continue
+		}
+		idx := sc.seedIdx[:0]
+		for _, a := range sc.seedTop[(i-glo)*k : (i-glo+1)*k] {
+			idx = append(idx, a.row*int32(dim))
+		}
+		sc.seedIdx = idx
+		sc.rescored += int64(len(idx))
+		s.q[i].seed = float64(slices.Min(s.gatherScores(w, i, data, idx)))
+	}
+}
+
+// approxRow is a row of a block and its approximate score.
+type approxRow struct {
+	a   float32
+	row int32
+}
+
+// keepLargest adds rows r0, r0+1, ... with approximate scores a, but row
+// skip, to the min-heap h[:n] of at most len(h) rows, keeping those of
+// largest score, and returns its new length. The common case (a score not
+// above the smallest kept) costs one vector comparison (kernel.FirstAtLeast).
+func keepLargest(h []approxRow, n int, a []float32, r0 int, skip int64) int {
+	for j := 0; j < len(a); j++ {
+		if n == len(h) {
+			if j += kernel.FirstAtLeast(a[j:], h[0].a); j == len(a) {
+				break
+			}
+		}
+		if int64(r0+j) == skip {
+			continue
+		}
+		v := approxRow{a[j], int32(r0 + j)}
+		if n < len(h) {
+			h[n] = v
+			n++
+			for i := n - 1; i > 0 && h[(i-1)/2].a > h[i].a; i = (i - 1) / 2 {
+				h[(i-1)/2], h[i] = h[i], h[(i-1)/2]
+			}
+			continue
+		}
+		h[0] = v
+		for i := 0; ; {
+			l, r, m := 2*i+1, 2*i+2, i
+			if l < n && h[l].a < h[m].a {
+				m = l
+			}
+			if r < n && h[r].a < h[m].a {
+				m = r
+			}
+			if m == i {
+				break
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	return n
+}
+
 // flushAt is the number of pending rows that are scored at once: a few
 // groups of Gather, and few enough that F_k is refreshed often.
 const flushAt = 64
@@ -216,6 +380,7 @@ type pending struct{ top, same []int32 }
 func (s *search) flush(w, qi int, p *pending, data []float32, base int64) {
 	dim := s.t.Corpus.Dim
 	h, st := &s.heaps[qi], &s.q[qi]
+	s.scratch[w].rescored += int64(len(p.top) + len(p.same))
 	for i, v := range s.gatherScores(w, qi, data, p.top) {
 		offer(h, base+int64(int(p.top[i])/dim), v)
 	}
