@@ -97,7 +97,7 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 		s.q[i].seed = math.Inf(-1)
 	}
 	if scan > 0 {
-		z := kernel.QuantizeQueries(t.Queries.Data, nq, dim)
+		z := kernel.QuantizeQueries(t.Queries.Data, nq, dim, qe.QueryLevels())
 		sub, block := blocking((dim+3)&^3, kernel.QuantPanel)
 		subPanels := sub / kernel.QuantPanel
 		var qb kernel.QuantBlock

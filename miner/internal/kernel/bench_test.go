@@ -54,7 +54,7 @@ func BenchmarkQEngine(b *testing.B) {
 				nq, nc := 48, 384<<10/dim/QuantPanel*QuantPanel
 				r := rand.New(rand.NewPCG(1, 1))
 				q, c := randVecs(r, nq, dim), randVecs(r, nc, dim)
-				z := QuantizeQueries(q, nq, dim)
+				z := QuantizeQueries(q, nq, dim, e.QueryLevels())
 				var blk QuantBlock
 				blk.Reset(nc, dim)
 				blk.SetNorms(blk.PackPanels(c, 0, blk.Panels()))

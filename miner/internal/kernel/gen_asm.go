@@ -46,6 +46,12 @@ func main() {
 	for mr := 1; mr <= zMR; mr++ {
 		vnniKernel(mr)
 	}
+	p("")
+	p("// 16-bit ones, for VPMADDWD in dotBytes")
+	for i := range 4 {
+		p("DATA onesW<>+%d(SB)/8, $0x0001000100010001", 8*i)
+	}
+	p("GLOBL onesW<>(SB), RODATA|NOPTR, $32")
 	for mr := 1; mr <= yqMR; mr++ {
 		int8YKernel(mr, true)
 		int8YKernel(mr, false)
@@ -544,8 +550,9 @@ func allFinite() {
 }
 
 // yqMR is the micro-tile height of the AVX2 int8 kernels: 6 queries × 2
-// vectors of corpus rows make 12 accumulators, leaving 2 corpus registers, a
-// broadcast register and a spare of 16.
+// vectors of corpus rows make 12 accumulators, leaving 2 corpus registers
+// and 2 more of 16: two broadcast registers (AVX-VNNI), or a broadcast and
+// a temporary (AVX2, whose 16-bit ones are read from memory).
 const yqMR = 6
 
 // quantPanelBytes is the stride of one step (4 dimensions) of a packed int8
@@ -553,70 +560,59 @@ const yqMR = 6
 const quantPanelBytes = 48 * 4
 
 // int8YKernel writes the AVX2 int8 prefilter kernels, which score mr query
-// rows against a sub-panel of a packed 48-row int8 panel (the layout of
-// vnniKernel; the Go wrapper calls them once per sub-panel):
+// rows against a sub-panel of 16 rows of a packed 48-row int8 panel (the
+// layout of vnniKernel; the Go wrapper calls them once per sub-panel):
 //
 //	func dotAVXVNNI<mr>(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
-//	func dotWide<mr>(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+//	func dotBytes<mr>(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
 //
-// dotAVXVNNI (vnni true) is vnniKernel on ymm registers, 16 rows per
-// sub-panel: VPDPBUSD with the VEX encoding of AVX-VNNI, which the Go
-// assembler does not know (it encodes VPDPBUSD on Y registers as EVEX, an
-// AVX-512 instruction), so the instruction is written as bytes.
+// dotAVXVNNI (vnni true) is vnniKernel on ymm registers: VPDPBUSD with the
+// VEX encoding of AVX-VNNI, which the Go assembler does not know (it encodes
+// VPDPBUSD on Y registers as EVEX, an AVX-512 instruction), so the
+// instruction is written as bytes.
 //
-// dotWide (vnni false) has no byte dot product: it widens the corpus bytes
-// to 16 bits (VPMOVZXBW, 0…255) and multiplies them with the query's
-// 16-bit values (q points at QuantQueries' widened copy, ldq in bytes) with
-// VPMADDWD, which adds the two products of each pair of dimensions into an
-// int32 lane without saturation (|sum| ≤ 2·255·128 < 2³¹: every byte value,
-// −128 and 255 included, is exact). Each row takes two lanes (dimensions
-// 0–1 and 2–3 of each step, 8 rows per sub-panel); VPHADDD and VPERMQ add
-// them up at the end. Integer sums are exact and associative (modulo 2³²,
-// like the int32 sums of the other kernels), so the result equals
-// vnniKernel's and the portable kernel's bit for bit, roundings after the
-// sum included.
+// dotBytes (vnni false) does what VPDPBUSD does in three AVX2
+// instructions: VPMADDUBSW multiplies the corpus bytes (unsigned, 0…255)
+// with the query's (signed) and adds each pair into a 16-bit lane, which
+// saturates unless |sum| ≤ 32767 — so the queries it takes are quantized to
+// ±64 (QEngine.QueryLevels), and 2·255·64 = 32640 fits; VPMADDWD with 16-bit
+// ones adds the two pairs of each row's 4 bytes into an int32 lane, exactly;
+// VPADDD adds that to the accumulator. The lane ends at the same integer as
+// VPDPBUSD's, so the result equals the portable kernel's bit for bit on the
+// same quantized queries.
 func int8YKernel(mr int, vnni bool) {
-	rows, qStep, name, qType := 8, 8, fmt.Sprintf("dotWide%d", mr), "int16"
+	name := fmt.Sprintf("dotBytes%d", mr)
 	if vnni {
-		rows, qStep, name, qType = 16, 4, fmt.Sprintf("dotAVXVNNI%d", mr), "int8"
+		name = fmt.Sprintf("dotAVXVNNI%d", mr)
 	}
 	const vecs = 2
 	acc := func(i, v int) int { return i*vecs + v }
 	p("")
-	p("// func %s(dst *float32, ldd int, q *%s, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)", name, qType)
+	p("// func %s(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)", name)
 	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
 	prologue(mr, 1)
 	p("\tMOVQ corr+48(FP), DI")
-	for i := range mr {
-		if vnni { // the correction enters as the start of the sum
-			p("\tVPBROADCASTD %d(DI), Y%d", 4*i, acc(i, 0))
-			p("\tVMOVDQA Y%d, Y%d", acc(i, 0), acc(i, 1))
-			continue
-		}
-		for v := range vecs {
-			p("\tVPXOR Y%d, Y%d, Y%d", acc(i, v), acc(i, v), acc(i, v))
-		}
+	for i := range mr { // the correction enters as the start of the sum
+		p("\tVPBROADCASTD %d(DI), Y%d", 4*i, acc(i, 0))
+		p("\tVMOVDQA Y%d, Y%d", acc(i, 0), acc(i, 1))
 	}
 	step := func(u int) {
 		for v := range vecs {
-			if vnni {
-				p("\tVMOVDQU %d(CX), Y%d", u*quantPanelBytes+v*32, 12+v)
-			} else {
-				p("\tVPMOVZXBW %d(CX), Y%d", u*quantPanelBytes+v*16, 12+v)
-			}
+			p("\tVMOVDQU %d(CX), Y%d", u*quantPanelBytes+v*32, 12+v)
 		}
-		b := 14 + u%2
 		for i := range mr {
 			if vnni {
-				p("\tVPBROADCASTD %d(%s)(SI*1), Y%d", u*qStep, qregs[i], b)
+				b := 14 + u%2
+				p("\tVPBROADCASTD %d(%s)(SI*1), Y%d", u*4, qregs[i], b)
 				for v := range vecs {
 					p("%s", vexDPBUSD(acc(i, v), 12+v, b))
 				}
 				continue
 			}
-			p("\tVPBROADCASTQ %d(%s)(SI*1), Y14", u*qStep, qregs[i])
+			p("\tVPBROADCASTD %d(%s)(SI*1), Y14", u*4, qregs[i])
 			for v := range vecs {
-				p("\tVPMADDWD Y%d, Y14, Y15", 12+v)
+				p("\tVPMADDUBSW Y14, Y%d, Y15", 12+v)
+				p("\tVPMADDWD onesW<>(SB), Y15, Y15")
 				p("\tVPADDD Y15, Y%d, Y%d", acc(i, v), acc(i, v))
 			}
 		}
@@ -628,7 +624,7 @@ func int8YKernel(mr int, vnni bool) {
 	for u := range unroll {
 		step(u)
 	}
-	p("\tADDQ $%d, SI", qStep*unroll)
+	p("\tADDQ $%d, SI", 4*unroll)
 	p("\tADDQ $%d, CX", quantPanelBytes*unroll)
 	p("\tSUBQ $%d, DX", unroll)
 	p("\tCMPQ DX, $%d", unroll)
@@ -638,30 +634,20 @@ func int8YKernel(mr int, vnni bool) {
 	p("\tJZ done")
 	p("one:")
 	step(0)
-	p("\tADDQ $%d, SI", qStep)
+	p("\tADDQ $4, SI")
 	p("\tADDQ $%d, CX", quantPanelBytes)
 	p("\tDECQ DX")
 	p("\tJNZ one")
 	p("done:")
 	p("\tMOVQ cs+64(FP), CX")
 	p("\tMOVQ qs+56(FP), SI")
-	for v := range rows / 8 {
+	for v := range vecs {
 		p("\tVMOVUPS %d(CX), Y%d", 32*v, 12+v)
 	}
 	for i := range mr {
-		out := []int{acc(i, 0), acc(i, 1)}
-		if !vnni {
-			// [r0 r0' r1 r1' | r2 r2' r3 r3'] and the same for rows 4–7:
-			// add the pairs, then put the 128-bit halves in row order.
-			r := acc(i, 0)
-			p("\tVPHADDD Y%d, Y%d, Y%d", acc(i, 1), r, r)
-			p("\tVPERMQ $0xd8, Y%d, Y%d", r, r)
-			p("\tVPBROADCASTD %d(DI), Y14", 4*i)
-			p("\tVPADDD Y14, Y%d, Y%d", r, r)
-			out = out[:1]
-		}
 		p("\tVBROADCASTSS %d(SI), Y15", 4*i)
-		for v, r := range out {
+		for v := range vecs {
+			r := acc(i, v)
 			p("\tVCVTDQ2PS Y%d, Y%d", r, r)
 			p("\tVMULPS Y%d, Y%d, Y%d", 12+v, r, r)
 			p("\tVMULPS Y15, Y%d, Y%d", r, r)

@@ -12,8 +12,8 @@ import (
 // scores m query rows against one panel of 48 corpus rows with AVX-512F,
 // fmaY<m> against 16 rows with AVX2+FMA; dotVNNI<m> is the int8 prefilter
 // kernel (AVX-512 VNNI) on a panel of 48 rows, dotAVXVNNI<m> (AVX-VNNI) and
-// dotWide<m> (AVX2, 16-bit products) the int8 kernels on 16 and 8 rows of
-// such a panel.
+// dotBytes<m> (AVX2: VPMADDUBSW, VPMADDWD, VPADDD) the int8 kernels on 16
+// rows of such a panel.
 
 //go:noescape
 func fmaZ1(dst *float32, ldd int, q *float32, ldq int, p *float32, n int)
@@ -100,22 +100,22 @@ func dotAVXVNNI5(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr 
 func dotAVXVNNI6(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
 
 //go:noescape
-func dotWide1(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+func dotBytes1(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
 
 //go:noescape
-func dotWide2(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+func dotBytes2(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
 
 //go:noescape
-func dotWide3(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+func dotBytes3(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
 
 //go:noescape
-func dotWide4(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+func dotBytes4(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
 
 //go:noescape
-func dotWide5(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+func dotBytes5(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
 
 //go:noescape
-func dotWide6(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+func dotBytes6(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
 
 //go:noescape
 func gatherT(dst *float32, q *float32, c *float32, idx *int32, groups int, chunks int, rem int)
@@ -196,27 +196,25 @@ func wrapSub(rows int, fs ...vnniAsm) []func(dst []float32, ldd int, q []int8, l
 	return out
 }
 
-// wide adapts a dotWide kernel, which reads 16-bit queries, to vnniAsm's
-// form: the QEngine (wide set) hands it the queries' widened copy as bytes.
-func wide(f func(dst *float32, ldd int, q *int16, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)) vnniAsm {
-	return func(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32) {
-		f(dst, ldd, (*int16)(unsafe.Pointer(q)), ldq, p, n, corr, qs, cs)
-	}
-}
+// bytesQueryMax is the largest query magnitude dotBytes takes: VPMADDUBSW
+// adds two byte products into a saturating 16-bit lane, and 2·255·64 =
+// 32640 ≤ 32767.
+const bytesQueryMax = 64
 
 var (
 	vnniEngine = &QEngine{Name: "avx512vnni",
 		micro: wrapVNNI(dotVNNI1, dotVNNI2, dotVNNI3, dotVNNI4, dotVNNI5, dotVNNI6, dotVNNI7, dotVNNI8)}
 	avxVNNIEngine = &QEngine{Name: "avxvnni",
 		micro: wrapSub(16, dotAVXVNNI1, dotAVXVNNI2, dotAVXVNNI3, dotAVXVNNI4, dotAVXVNNI5, dotAVXVNNI6)}
-	avx2QEngine = &QEngine{Name: "avx2", wide: true,
-		micro: wrapSub(8, wide(dotWide1), wide(dotWide2), wide(dotWide3), wide(dotWide4), wide(dotWide5), wide(dotWide6))}
+	avx2QEngine = &QEngine{Name: "avx2", queryMax: bytesQueryMax,
+		micro: wrapSub(16, dotBytes1, dotBytes2, dotBytes3, dotBytes4, dotBytes5, dotBytes6)}
 )
 
 // quantEngines lists the int8 engines of this CPU, fastest first. The
 // AVX-512 one needs AVX-512F for its registers; AVX-VNNI (Intel Alder Lake,
 // Sapphire Rapids and later; AMD Zen 5) is its 256-bit form without
-// AVX-512; AVX2 alone multiplies 16-bit values.
+// AVX-512; AVX2 alone takes three instructions for VPDPBUSD's one, on
+// queries of 7 bits and a sign (bytesQueryMax).
 func quantEngines() []*QEngine {
 	var es []*QEngine
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI {

@@ -5,8 +5,6 @@ import (
 	"math"
 	"os"
 	"strings"
-	"sync"
-	"unsafe"
 )
 
 // The quantized prefilter scores every pair approximately with 8-bit
@@ -17,17 +15,21 @@ import (
 //
 // # Quantization
 //
-// A query row q (dimension d) gets the scale s_q = max|q_k| / 127 (a float32)
-// and the integers q̃_k = round(q_k / s_q), clamped to [−127, 127]; likewise a
-// corpus row c gets s_c and c̃. Write q̂ = s_q·q̃, e_q = q − q̂, ĉ = s_c·c̃,
+// A query row q (dimension d) gets the scale s_q = max|q_k| / L (a float32)
+// and the integers q̃_k = round(q_k / s_q), clamped to [−L, L], where L is
+// the engine's QueryLevels: 127, or 64 for the avx2 engine, whose 16-bit
+// pair sums need the smaller queries; a corpus row c gets s_c and c̃ with
+// L = 127 for every engine. Write q̂ = s_q·q̃, e_q = q − q̂, ĉ = s_c·c̃,
 // e_c = c − ĉ (real numbers). The kernel computes the integer I = Σ q̃_k·c̃_k
-// exactly (int32; the caller keeps d ≤ QuantMaxDim, so |I| ≤ d·127² < 2³¹)
+// exactly (int32; the caller keeps d ≤ QuantMaxDim, so |I| ≤ d·128·127 < 2³¹)
 // and returns A = fl(fl(fl(I)·s_c)·s_q), three float32 roundings.
 //
 // # The integer sum in each engine
 //
-// Every int8 engine gets the same I, so the same A, and the bound below,
-// which uses nothing else, holds for all of them:
+// Every int8 engine gets the same I from the same integers, so the same A,
+// and the bound below, which uses nothing else, holds for all of them (an
+// engine with smaller QueryLevels sees other integers, so other A, and its
+// own bound, computed from them):
 //
 //   - avx512vnni and avxvnni (VPDPBUSD, on zmm or ymm): the corpus byte is
 //     c̃ + 128 (unsigned, 0…255), the query byte q̃ (signed); each product
@@ -35,18 +37,18 @@ import (
 //     int32 lane with wrapping (not saturating: that is VPDPBUSDS) additions.
 //     The lane starts at Corr = −128·Σq̃, so it ends at Σ q̃·(c̃+128) −
 //     128·Σq̃ = I.
-//   - avx2 (no byte dot product): VPMOVZXBW widens c̃ + 128 to 16 bits and
-//     VPMADDWD multiplies it with q̃ (widened once per query, Wide) and adds
-//     the two products of a pair of dimensions into an int32 lane. A pair
-//     sum is at most 2·255·128 = 65280 in magnitude, and VPMADDWD is exact
-//     except for −32768·−32768 twice, which these values never reach; the
-//     lanes are added with VPADDD, the two lanes of a row at the end, then
-//     Corr. (AVX2's byte multiply, VPMADDUBSW, is not used: its 16-bit pair
-//     sums saturate, at 2·255·127 = 64770 > 32767 for these operands. On
-//     signed bytes within ±127 they fit (2·127² = 32258), but one operand
-//     must be unsigned, so the query's sign has to be moved onto the corpus
-//     byte (VPSIGNB) for every pair: four instructions per 32 products, as
-//     many as widening takes, and wrong on −128.)
+//   - avx2 (no byte dot product): VPMADDUBSW multiplies c̃ + 128 (unsigned)
+//     with q̃ (signed) and adds the two products of a pair of dimensions into
+//     a 16-bit lane, saturating; with |q̃| ≤ 64 (QueryLevels) a pair sum is
+//     at most 2·255·64 = 32640 ≤ 32767 in magnitude, so it never saturates
+//     and is exact. VPMADDWD with 16-bit ones adds a row's two pair sums
+//     into an int32 lane (exact: |sum| ≤ 65280), VPADDD adds that to the lane,
+//     which starts at Corr as above. (Queries of 127 levels would saturate;
+//     widening the corpus bytes to 16 bits instead, with VPMOVZXBW and
+//     VPMADDWD, keeps them but takes two multiply-adds per 32 products where
+//     this takes one multiply-add and one widening add: measured 1.2–1.3×
+//     slower here, and the coarser queries widen the bound by less than that
+//     buys; docs/performance.md.)
 //   - go: int32 arithmetic in Go, which wraps.
 //
 // The additions are done in different orders and groupings, but addition
@@ -86,7 +88,7 @@ import (
 // dimension the int32 sums allow (255·127 + 128·127 per dimension, with
 // room to spare); QuantPanel the corpus rows per int8 panel.
 const (
-	QuantLevels = 127
+	QuantLevels = 127 // corpus rows, and queries for most engines
 	QuantMaxDim = 32768
 	QuantPanel  = 48
 )
@@ -101,6 +103,7 @@ func QuantSafe(maxQ, maxC float32, dim int) bool {
 // QuantQueries holds query rows quantized for the prefilter.
 type QuantQueries struct {
 	Rows, Dim int
+	Levels    int       // the largest |q̃| (QEngine.QueryLevels)
 	Stride    int       // bytes per row: Dim rounded up to a multiple of 4
 	Data      []int8    // Rows×Stride, the padding zero
 	Scale     []float32 // s_q per row
@@ -108,32 +111,21 @@ type QuantQueries struct {
 	Norm      []float64 // ‖q‖
 	HatNorm   []float64 // ‖q̂‖
 	ErrNorm   []float64 // ‖q − q̂‖
-
-	wideOnce sync.Once
-	wide     []int16
 }
 
-// Wide returns Data widened to 16-bit integers (Rows×Stride), for the int8
-// kernels that multiply 16-bit values; it is made on the first call.
-func (z *QuantQueries) Wide() []int16 {
-	z.wideOnce.Do(func() {
-		z.wide = make([]int16, len(z.Data))
-		for i, v := range z.Data {
-			z.wide[i] = int16(v)
-		}
-	})
-	return z.wide
-}
-
-// QuantizeQueries quantizes the nq row-major rows of q.
-func QuantizeQueries(q []float32, nq, dim int) *QuantQueries {
+// QuantizeQueries quantizes the nq row-major rows of q to the integers
+// −levels…levels (at most QuantLevels): e.QueryLevels() for engine e.
+func QuantizeQueries(q []float32, nq, dim, levels int) *QuantQueries {
+	if levels < 1 || levels > QuantLevels {
+		panic(fmt.Sprintf("kernel: quantizing queries to %d levels (1…%d)", levels, QuantLevels))
+	}
 	stride := (dim + 3) &^ 3
-	z := &QuantQueries{Rows: nq, Dim: dim, Stride: stride,
+	z := &QuantQueries{Rows: nq, Dim: dim, Levels: levels, Stride: stride,
 		Data: make([]int8, nq*stride), Scale: make([]float32, nq), Corr: make([]int32, nq),
 		Norm: make([]float64, nq), HatNorm: make([]float64, nq), ErrNorm: make([]float64, nq)}
 	buf := make([]int32, dim)
 	for i := range nq {
-		z.Scale[i], z.Norm[i], z.HatNorm[i], z.ErrNorm[i] = quantizeRow(q[i*dim:(i+1)*dim], buf)
+		z.Scale[i], z.Norm[i], z.HatNorm[i], z.ErrNorm[i] = quantizeRow(q[i*dim:(i+1)*dim], buf, int32(levels))
 		row := z.Data[i*stride : i*stride+dim]
 		var sum int32
 		for k, v := range buf {
@@ -150,12 +142,12 @@ func QuantizeQueries(q []float32, nq, dim int) *QuantQueries {
 // raised by a relative 10⁻⁹ to cover float64 rounding. Any integers would
 // keep the bound valid (it is computed from the integers chosen); rounding to
 // the nearest makes it small.
-func quantizeRow(row []float32, out []int32) (scale float32, norm, hat, errNorm float64) {
+func quantizeRow(row []float32, out []int32, levels int32) (scale float32, norm, hat, errNorm float64) {
 	var m uint32 // the largest |v|, compared as bits (finite, non-negative)
 	for _, v := range row {
 		m = max(m, math.Float32bits(v)&^(1<<31))
 	}
-	scale = math.Float32frombits(m) / QuantLevels
+	scale = math.Float32frombits(m) / float32(levels)
 	if scale < 0x1p-100 {
 		scale = 0 // tiny rows quantize to zero; the error norm is then ‖row‖
 	}
@@ -177,7 +169,7 @@ func quantizeRow(row []float32, out []int32) (scale float32, norm, hat, errNorm 
 	k := 0
 	for ; k+2 <= len(row); k += 2 {
 		v0, v1 := row[k], row[k+1]
-		n0, n1 := roundLevel(v0*inv), roundLevel(v1*inv)
+		n0, n1 := roundLevel(v0*inv, levels), roundLevel(v1*inv, levels)
 		out[k], out[k+1] = n0, n1
 		n2 += int64(n0*n0 + n1*n1)
 		x0, x1 := float64(v0), float64(v1)
@@ -188,7 +180,7 @@ func quantizeRow(row []float32, out []int32) (scale float32, norm, hat, errNorm 
 		e1 += d1 * d1
 	}
 	if k < len(row) {
-		n := roundLevel(row[k] * inv)
+		n := roundLevel(row[k]*inv, levels)
 		out[k] = n
 		n2 += int64(n * n)
 		x := float64(row[k])
@@ -201,10 +193,10 @@ func quantizeRow(row []float32, out []int32) (scale float32, norm, hat, errNorm 
 }
 
 // roundLevel rounds x to the nearest integer, halves away from zero (x ± 0.5
-// truncated: the 0.5 takes x's sign), clamped to ±QuantLevels.
-func roundLevel(x float32) int32 {
+// truncated: the 0.5 takes x's sign), clamped to ±levels.
+func roundLevel(x float32, levels int32) int32 {
 	half := math.Float32frombits(0x3f000000 | math.Float32bits(x)&(1<<31))
-	return max(-QuantLevels, min(QuantLevels, int32(x+half)))
+	return max(-levels, min(levels, int32(x+half)))
 }
 
 // QuantBlock is a block of corpus rows packed for the int8 kernels: panels
@@ -261,7 +253,7 @@ func (b *QuantBlock) PackPanels(c []float32, p0, p1 int) Norms {
 			scale := float32(0)
 			if row < b.Rows {
 				var n Norms
-				scale, n.Norm, n.Hat, n.Err = quantizeRow(c[row*b.Dim:(row+1)*b.Dim], buf[:b.Dim])
+				scale, n.Norm, n.Hat, n.Err = quantizeRow(c[row*b.Dim:(row+1)*b.Dim], buf[:b.Dim], QuantLevels)
 				b.RowNorms[row] = n
 				out = out.Max(n)
 			} else {
@@ -308,15 +300,15 @@ func (z *QuantQueries) RowBound(i int, b *QuantBlock, r int) float64 {
 	return z.bound(i, n.Norm, n.Hat, n.Err)
 }
 
-// QEngine is an int8 kernel for the prefilter. Its approximate scores are
-// the same in every QEngine: the integer sums are exact and the three
-// roundings after them are fixed.
+// QEngine is an int8 kernel for the prefilter. On the same quantized
+// queries its approximate scores are the same in every QEngine: the integer
+// sums are exact and the three roundings after them are fixed.
 type QEngine struct {
 	Name string
-	// wide: the micro-kernels read the queries' 16-bit copy
-	// (QuantQueries.Wide), as bytes, two per value.
-	wide  bool
-	micro []func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32)
+	// queryMax is the largest |q̃| the kernels' arithmetic takes exactly;
+	// 0: every int8, −128 included.
+	queryMax int
+	micro    []func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32)
 }
 
 // Scores writes the approximate scores of queries [q0, q0+nq) of z against
@@ -328,6 +320,9 @@ func (e *QEngine) Scores(dst []float32, ldd int, z *QuantQueries, q0, nq int, b 
 	}
 	w := QuantPanel
 	n := (p1 - p0) * w
+	if z.Levels > e.maxQuery() {
+		panic(fmt.Sprintf("kernel: %s takes queries of at most %d levels, not %d", e.Name, e.maxQuery(), z.Levels))
+	}
 	if z.Stride != b.Stride || ldd < n || len(dst) < (nq-1)*ldd+n || q0+nq > z.Rows || p1 > b.Panels() {
 		panic(fmt.Sprintf("kernel: quantized Scores of queries [%d,%d) of %d, panels [%d,%d) of %d, ldd %d, %d scores",
 			q0, q0+nq, z.Rows, p0, p1, b.Panels(), ldd, len(dst)))
@@ -335,10 +330,6 @@ func (e *QEngine) Scores(dst []float32, ldd int, z *QuantQueries, q0, nq int, b 
 	mr := len(e.micro) - 1
 	steps := z.Stride / 4
 	q, ldq := z.Data, z.Stride
-	if e.wide {
-		wq := z.Wide()
-		q, ldq = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(wq))), 2*len(wq)), 2*z.Stride
-	}
 	for i0 := 0; i0 < nq; i0 += mr {
 		m := min(mr, nq-i0)
 		f := e.micro[m]
@@ -348,6 +339,18 @@ func (e *QEngine) Scores(dst []float32, ldd int, z *QuantQueries, q0, nq int, b 
 				b.Data[p*w*b.Stride:], steps, z.Corr[qi:], z.Scale[qi:], b.Scale[p*w:])
 		}
 	}
+}
+
+// QueryLevels is the number of levels each side of zero that the engine's
+// queries are quantized to (QuantizeQueries): QuantLevels, or fewer where
+// the engine's arithmetic would overflow.
+func (e *QEngine) QueryLevels() int { return min(e.maxQuery(), QuantLevels) }
+
+func (e *QEngine) maxQuery() int {
+	if e.queryMax == 0 {
+		return 128
+	}
+	return e.queryMax
 }
 
 // QuantGo is the portable int8 kernel: the reference for the others, and the
@@ -379,9 +382,9 @@ var qavailable = append(quantEngines(), QuantGo)
 // prefilter would not be faster than the exact search; the search then runs
 // exact, which gives the same result. Each float engine takes the int8
 // engines that outrun it: "avx512" the AVX-512 VNNI one (4× its multiply-adds
-// per cycle; AVX2's 16-bit products would be slower than its float FMAs),
-// "avx2" AVX-VNNI where the CPU has it, else the AVX2 16-bit kernel (about
-// 1.4× the multiply-adds of 256-bit FMAs, on a quarter of the bytes).
+// per cycle; AVX2's byte products would be slower than its float FMAs),
+// "avx2" AVX-VNNI where the CPU has it, else the AVX2 byte kernel (about
+// twice the multiply-adds of 256-bit FMAs, on a quarter of the bytes).
 // HARDNEG_KERNEL=go selects the portable int8 kernel, so that the forced
 // portable path runs the prefilter's logic too. QuantEnvVar names an int8
 // engine instead (an unknown or unavailable name panics at start).

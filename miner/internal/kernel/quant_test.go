@@ -1,22 +1,25 @@
 package kernel
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
 // TestQuantEnginesAgree checks that every int8 engine gives the portable
-// engine's approximate scores bit for bit (the integer sums are exact, the
-// roundings after them fixed), for every micro-tile height and for
-// dimensions that are not a multiple of 4.
+// engine's approximate scores bit for bit on queries quantized to its
+// QueryLevels (the integer sums are exact, the roundings after them fixed),
+// for every micro-tile height and for dimensions that are not a multiple of
+// 4.
 func TestQuantEnginesAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, s := range []struct{ nq, nc, dim int }{{1, 1, 1}, {9, 50, 3}, {17, 97, 384}, {8, 48, 5}, {3, 130, 768}} {
 		q, c := randVecs(r, s.nq, s.dim), randVecs(r, s.nc, s.dim)
-		want := quantScores(QuantGo, q, c, s.nq, s.nc, s.dim)
 		for _, e := range QEngines() {
-			got := quantScores(e, q, c, s.nq, s.nc, s.dim)
+			want := quantScores(QuantGo, e.QueryLevels(), q, c, s.nq, s.nc, s.dim)
+			got := quantScores(e, e.QueryLevels(), q, c, s.nq, s.nc, s.dim)
 			for i := range want {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("%s %+v: score %d is %v, portable %v", e.Name, s, i, got[i], want[i])
@@ -26,8 +29,8 @@ func TestQuantEnginesAgree(t *testing.T) {
 	}
 }
 
-func quantScores(e *QEngine, q, c []float32, nq, nc, dim int) []float32 {
-	z := QuantizeQueries(q, nq, dim)
+func quantScores(e *QEngine, levels int, q, c []float32, nq, nc, dim int) []float32 {
+	z := QuantizeQueries(q, nq, dim, levels)
 	var b QuantBlock
 	b.Reset(nc, dim)
 	b.SetNorms(b.PackPanels(c, 0, b.Panels()))
@@ -44,7 +47,8 @@ func quantScores(e *QEngine, q, c []float32, nq, nc, dim int) []float32 {
 // TestQuantBound checks the bound on random and adversarial rows (a spike,
 // mixed magnitudes, zero rows, values near the quantization midpoints):
 // every exact score of every engine lies within Bound of the approximate
-// score, and the bound is not vacuous on random data.
+// score, for queries of every engine's QueryLevels, and the bound is not
+// vacuous on random data.
 func TestQuantBound(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	const nq, nc, dim = 20, 120, 96
@@ -75,32 +79,41 @@ func TestQuantBound(t *testing.T) {
 		q, c := randVecs(r, nq, dim), randVecs(r, nc, dim)
 		gen(q)
 		gen(c)
-		z := QuantizeQueries(q, nq, dim)
-		var b QuantBlock
-		b.Reset(nc, dim)
-		b.SetNorms(b.PackPanels(c, 0, b.Panels()))
-		approx := quantScores(QuantGo, q, c, nq, nc, dim)
-		for _, e := range Engines() {
-			exact := blockScores(e, q, c, nq, nc, dim)
-			worst := 0.0
-			for i := range nq {
-				bound := z.Bound(i, &b)
-				for j := range nc {
-					d := math.Abs(float64(exact[i*nc+j]) - float64(approx[i*nc+j]))
-					if rb := z.RowBound(i, &b, j); d > rb || rb > bound {
-						t.Fatalf("%s %s pair (%d,%d): differ by %g, row bound %g, block bound %g", name, e.Name, i, j, d, rb, bound)
-					}
-					if d > bound {
-						t.Fatalf("%s %s pair (%d,%d): exact %v approx %v differ by %g > bound %g", name, e.Name, i, j, exact[i*nc+j], approx[i*nc+j], d, bound)
-					}
-					if bound > 0 {
-						worst = max(worst, d/bound)
-					}
+		for _, levels := range []int{QuantLevels, 64} {
+			checkBound(t, fmt.Sprintf("%s, %d levels", name, levels), q, c, nq, nc, dim, levels)
+		}
+	}
+}
+
+// checkBound checks Bound and RowBound for queries of the given levels
+// against every exact engine's scores.
+func checkBound(t *testing.T, name string, q, c []float32, nq, nc, dim, levels int) {
+	t.Helper()
+	z := QuantizeQueries(q, nq, dim, levels)
+	var b QuantBlock
+	b.Reset(nc, dim)
+	b.SetNorms(b.PackPanels(c, 0, b.Panels()))
+	approx := quantScores(QuantGo, levels, q, c, nq, nc, dim)
+	for _, e := range Engines() {
+		exact := blockScores(e, q, c, nq, nc, dim)
+		worst := 0.0
+		for i := range nq {
+			bound := z.Bound(i, &b)
+			for j := range nc {
+				d := math.Abs(float64(exact[i*nc+j]) - float64(approx[i*nc+j]))
+				if rb := z.RowBound(i, &b, j); d > rb || rb > bound {
+					t.Fatalf("%s %s pair (%d,%d): differ by %g, row bound %g, block bound %g", name, e.Name, i, j, d, rb, bound)
+				}
+				if d > bound {
+					t.Fatalf("%s %s pair (%d,%d): exact %v approx %v differ by %g > bound %g", name, e.Name, i, j, exact[i*nc+j], approx[i*nc+j], d, bound)
+				}
+				if bound > 0 {
+					worst = max(worst, d/bound)
 				}
 			}
-			if name == "normal" && worst < 0.005 {
-				t.Errorf("%s: largest error is %.4f of the bound: the bound is too loose to be checked", e.Name, worst)
-			}
+		}
+		if strings.HasPrefix(name, "normal") && worst < 0.005 {
+			t.Errorf("%s: largest error is %.4f of the bound: the bound is too loose to be checked", e.Name, worst)
 		}
 	}
 }
