@@ -34,23 +34,27 @@ import (
 // F_k − B rounded down.
 //
 // The seed. Early in the scan F_k is low (−∞ until the heap holds K rows),
-// and most of what the test above lets through is scored there. So before
+// and much of what the test above lets through is scored there. So before
 // the scan, each query's K rows of largest A in a prefix of the first block
-// (seedPrefix: a few sub-blocks, 1/seedShare of the tile at most) are
+// (seedPrefix: whole sub-blocks, 1/seedShare of the tile at most) are
 // scored exactly, and the lowest of these K exact scores is the query's seed
-// L. Those are K distinct rows of the tile, none the query's own row (self
-// mode), each of which the heap accepts (outside labeled mode the heap takes
-// every row but self: positives are removed only later, by Selection.Window, from the
+// L; in a tile too small for a prefix, the same is done with the first
+// sub-block's scores just before they are scanned (seedFirst). Those are K
+// distinct rows of the tile, none the query's own row (self mode), each of
+// which the heap accepts (outside labeled mode the heap takes every row but
+// self: positives are removed only later, by Selection.Window, from the
 // search's exact top K, which the quantized search must equal), so the
 // exact search's final K-th score is at least L, and a row with F < L has K
 // rows strictly better and is not in the final top K, whatever its row
 // number (ties at L are kept: only F < L is skipped). The scan therefore
 // tests against max(F_k, L) instead of F_k: a row is skipped when A < L − B
 // (the float32 threshold rounded down, floor32) or A + B_r < L. Tile.Floor
-// enters the same maximum: push refuses a score below it. With fewer than K
-// eligible rows in the prefix there is no seed (L = −∞); with K = 0 nothing
-// is scanned. Inputs are finite (Matrix.Validate), so no comparison meets a
-// NaN.
+// enters the same maximum (push refuses a score below it; the rows of the
+// final top K are at or above it). With fewer than K eligible rows there is
+// no seed (L = −∞); with K = 0 nothing is scanned; labeled mode has none.
+// Inputs are finite (Matrix.Validate), so no comparison meets a NaN. The
+// seed's rows are scored again when the scan reaches them: offering them
+// early would need a test against offering a row twice.
 //
 // Labeled mode needs the exact lowest score among the items sharing the
 // query's label: symmetrically, with σ the lowest exact score found so far, an
@@ -104,7 +108,7 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 		// The seed's prefix: whole sub-blocks of the first block, at most
 		// 1/seedShare of the scan, with room for K rows seedRoom times over.
 		seedPanels := min(block, scan/seedShare) / sub * subPanels
-		if t.QueryLabels != nil || t.K == 0 || seedPanels*kernel.QuantPanel < seedRoom*t.K {
+		if !seeds || t.QueryLabels != nil || t.K == 0 || seedPanels*kernel.QuantPanel < seedRoom*t.K {
 			seedPanels = 0
 		}
 		norms := make([]kernel.Norms, s.workers)
@@ -236,6 +240,9 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 	if h.k == 0 {
 		return
 	}
+	if seeds && math.IsInf(st.seed, -1) && base == s.t.Base && r0 == 0 {
+		s.seedFirst(w, qi, approx, data, self-base) // no prefix seed
+	}
 	// lower is the score a row must be able to reach: the heap's K-th when
 	// it is full, the seed, the tile's floor, whichever is highest.
 	lower := func() float64 {
@@ -267,24 +274,30 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 }
 
 // The seed's prefix is at most 1/seedShare of the scan (its approximate
-// scores are computed twice: 1/16 adds 6% to the int8 work, and cuts the
-// rows scored exactly by about a third on random data, d = 384, k = 100),
-// and holds at least seedRoom·K rows (fewer would give a weak seed). Tests
-// change them.
-var seedShare, seedRoom = 16, 4
+// scores are computed twice: 1/16 adds at most 6% to the int8 work, and
+// cuts the rows scored exactly by 37% at d = 384 and 25% at d = 768, k =
+// 100, 200,000 rows of random unit vectors), and holds at least seedRoom·K
+// rows (fewer give a weak seed). Tests change them, and turn seeds off to
+// count what they save.
+var (
+	seedShare, seedRoom = 16, 4
+	seeds               = true
+)
 
 // seedPrefix sets the seeds of the queries of chunks [c0, c1) from the
 // first panels of block b, the tile's first block, whose rows are data: it
 // finds each query's K rows of largest approximate score there, the query's
-// own row excepted (a min-heap per query in the worker's scratch), scores
-// them exactly, and takes the lowest of those exact scores.
+// own row excepted, scores them exactly, and takes the lowest of those exact
+// scores.
 func (s *search) seedPrefix(w int, qe *kernel.QEngine, z *kernel.QuantQueries, b *kernel.QuantBlock, data []float32, c0, c1, panels, subPanels int) {
 	t, sc, k := s.t, &s.scratch[w], s.t.K
 	glo, _ := s.chunkRange(c0)
 	_, ghi := s.chunkRange(c1 - 1)
-	sc.seedTop = grow(sc.seedTop, (ghi-glo)*k)
-	sc.seedLen = grow(sc.seedLen, ghi-glo)
-	clear(sc.seedLen)
+	sc.seedBuf = grow(sc.seedBuf, (ghi-glo)*2*k)
+	sc.seedTop = grow(sc.seedTop, ghi-glo)
+	for i := range sc.seedTop {
+		sc.seedTop[i] = topRows{buf: sc.seedBuf[i*2*k : (i+1)*2*k], thr: float32(math.Inf(-1))}
+	}
 	for p0 := 0; p0 < panels; p0 += subPanels {
 		p1 := min(p0+subPanels, panels)
 		ldd := (p1 - p0) * kernel.QuantPanel
@@ -299,18 +312,18 @@ func (s *search) seedPrefix(w int, qe *kernel.QEngine, z *kernel.QuantQueries, b
 				if t.QueryRows != nil {
 					self = t.QueryRows[i] - t.Base
 				}
-				top := sc.seedTop[(i-glo)*k : (i-glo+1)*k]
-				sc.seedLen[i-glo] = keepLargest(top, sc.seedLen[i-glo], sc.approx[(i-lo)*ldd:(i-lo)*ldd+m], r0, self)
+				sc.seedTop[i-glo].add(sc.approx[(i-lo)*ldd:(i-lo)*ldd+m], r0, self, k)
 			}
 		}
 	}
 	dim := t.Corpus.Dim
 	for i := glo; i < ghi; i++ {
-		if sc.seedLen[i-glo] < k {
+		top := sc.seedTop[i-glo].top(k)
+		if top == nil {
 			continue
 		}
 		idx := sc.seedIdx[:0]
-		for _, a := range sc.seedTop[(i-glo)*k : (i-glo+1)*k] {
+		for _, a := range top {
 			idx = append(idx, a.row*int32(dim))
 		}
 		sc.seedIdx = idx
@@ -319,52 +332,110 @@ func (s *search) seedPrefix(w int, qe *kernel.QEngine, z *kernel.QuantQueries, b
 	}
 }
 
+// seedFirst sets query qi's seed as seedPrefix does, from the approximate
+// scores of the tile's first sub-block alone, which the scan has just
+// computed: the lowest exact score of its K rows of largest A, row skip (the
+// query's own) excepted. It serves tiles too small for a prefix.
+func (s *search) seedFirst(w, qi int, approx, data []float32, skip int64) {
+	sc, k := &s.scratch[w], s.t.K
+	sc.seedBuf = grow(sc.seedBuf, 2*k)
+	tr := topRows{buf: sc.seedBuf, thr: float32(math.Inf(-1))}
+	tr.add(approx, 0, skip, k)
+	top := tr.top(k)
+	if top == nil {
+		return
+	}
+	dim := s.t.Corpus.Dim
+	idx := sc.seedIdx[:0]
+	for _, a := range top {
+		idx = append(idx, a.row*int32(dim))
+	}
+	sc.seedIdx = idx
+	sc.rescored += int64(len(idx))
+	s.q[qi].seed = float64(slices.Min(s.gatherScores(w, qi, data, idx)))
+}
+
 // approxRow is a row of a block and its approximate score.
 type approxRow struct {
 	a   float32
 	row int32
 }
 
-// keepLargest adds rows r0, r0+1, ... with approximate scores a, but row
-// skip, to the min-heap h[:n] of at most len(h) rows, keeping those of
-// largest score, and returns its new length. The common case (a score not
-// above the smallest kept) costs one vector comparison (kernel.FirstAtLeast).
-func keepLargest(h []approxRow, n int, a []float32, r0 int, skip int64) int {
+// topRows finds k rows of largest approximate score (ties either way) among
+// those added: a row scoring at least thr is appended to buf, which has room
+// for 2k, and when buf is full the k largest move to its front
+// (selectLargest) and thr rises to the smallest of them. On random order it
+// costs what a heap of k rows does (about 16 µs for 5,760 rows, k = 100),
+// and on a corpus sorted by rising score, where every row enters, O(1) per
+// row instead of a heap's O(log k).
+type topRows struct {
+	buf []approxRow
+	n   int
+	thr float32
+}
+
+// add adds rows r0, r0+1, ... of approximate scores a, row skip excepted.
+// The common case (a score below thr) costs one vector comparison
+// (kernel.FirstAtLeast).
+func (t *topRows) add(a []float32, r0 int, skip int64, k int) {
 	for j := 0; j < len(a); j++ {
-		if n == len(h) {
-			if j += kernel.FirstAtLeast(a[j:], h[0].a); j == len(a) {
-				break
-			}
+		if j += kernel.FirstAtLeast(a[j:], t.thr); j == len(a) {
+			break
 		}
 		if int64(r0+j) == skip {
 			continue
 		}
-		v := approxRow{a[j], int32(r0 + j)}
-		if n < len(h) {
-			h[n] = v
-			n++
-			for i := n - 1; i > 0 && h[(i-1)/2].a > h[i].a; i = (i - 1) / 2 {
-				h[(i-1)/2], h[i] = h[i], h[(i-1)/2]
-			}
-			continue
-		}
-		h[0] = v
-		for i := 0; ; {
-			l, r, m := 2*i+1, 2*i+2, i
-			if l < n && h[l].a < h[m].a {
-				m = l
-			}
-			if r < n && h[r].a < h[m].a {
-				m = r
-			}
-			if m == i {
-				break
-			}
-			h[i], h[m] = h[m], h[i]
-			i = m
+		t.buf[t.n] = approxRow{a[j], int32(r0 + j)}
+		if t.n++; t.n == len(t.buf) {
+			t.thr, t.n = selectLargest(t.buf, k), k
 		}
 	}
-	return n
+}
+
+// top returns k rows of largest score among those added, or nil if fewer
+// than k were.
+func (t *topRows) top(k int) []approxRow {
+	if t.n < k {
+		return nil
+	}
+	selectLargest(t.buf[:t.n], k)
+	return t.buf[:k]
+}
+
+// selectLargest reorders v so that v[:k] holds k rows of largest score, and
+// returns the smallest of their scores (1 ≤ k ≤ len(v)): a quickselect
+// (Hoare's partition around the median of three), O(len(v)) on average; the
+// standard library has no selection.
+func selectLargest(v []approxRow, k int) float32 {
+	lo, hi, t := 0, len(v)-1, k-1
+	for lo < hi {
+		a, b, c := v[lo].a, v[(lo+hi)/2].a, v[hi].a
+		p := max(min(a, b), min(max(a, b), c)) // the median of the three
+		i, j := lo, hi
+		for i <= j {
+			for v[i].a > p {
+				i++
+			}
+			for v[j].a < p {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		// v[lo:j+1] ≥ p ≥ v[i:hi+1], and v[j+1:i] (if any) equals p.
+		switch {
+		case t <= j:
+			hi = j
+		case t >= i:
+			lo = i
+		default:
+			return v[t].a
+		}
+	}
+	return v[t].a
 }
 
 // flushAt is the number of pending rows that are scored at once: a few

@@ -263,10 +263,11 @@ type scratch struct {
 	pend     []pending   // quantized: rows waiting for exact scores, per query of the chunk
 	padIdx   []int32     // offsets padded for Gather
 	gathered []float32   // Gather's scores
-	seedTop  []approxRow // quantized: each query's rows of largest A in the seed's prefix, min-heaps of K
-	seedIdx  []int32     // quantized: offsets of a query's seedTop rows
-	seedLen  []int       // quantized: the length of each query's seedTop heap
+	seedBuf  []approxRow // quantized: the seed's candidate rows, 2K per query
+	seedTop  []topRows   // quantized: each query's seed candidates
+	seedIdx  []int32     // quantized: offsets of a query's seed rows
 	rescored int64       // quantized: rows scored exactly in the scan
+	_        [64]byte    // keeps rescored, written often, off the next worker's cache line
 }
 
 func newSearch(t *Tile) *search {

@@ -1,6 +1,7 @@
 package miner
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"math/rand/v2"
@@ -58,51 +59,60 @@ func rescored(s *search) int64 {
 // row of the exact top k: on data where many rows tie at the k-th score,
 // duplicated rows, k larger than a sub-block, k equal to the rows
 // available, the query's own row scoring best (self mode), all rows equal,
-// and with floors, the quantized search gives the exact search's partials
-// bit for bit with every int8 engine and one or three workers, and the seed
-// did apply.
+// and with floors, with the prefix seed and with the first sub-block's, the
+// quantized search gives the exact search's partials bit for bit with every
+// int8 engine and one or three workers, and seeds applied where expected.
 func TestQuantizedSeedEqualsExact(t *testing.T) {
+	const off = math.MaxInt
 	cases := []struct {
 		name        string
 		nq, nc, dim int
 		k           int
 		kind        genKind
 		mode        Mode
-		share, room int
-		equal       bool // every corpus row the same vector
-		ints        bool // integer vectors that quantize exactly: B far below the gaps between scores
-		floor       bool // floors at the exact k/2-th score
+		share, room int // the prefix (off: the first sub-block alone)
+		// extra: "equal", every corpus row the same vector; "ints", integer
+		// vectors that quantize exactly, so that B is far below the gaps
+		// between scores; "floors", floors at the exact k/2-th score.
+		extra  string
+		seeded bool // whether queries get a seed
 	}{
-		{"random", 20, 2000, 32, 20, genRandom, ModePairs, 16, 4, false, false, false},
-		{"ties at the k-th score", 20, 3000, 4, 60, genTies, ModePairs, 2, 4, false, false, false},
-		{"ties, k near the prefix", 20, 1500, 5, 90, genTies, ModePairs, 1, 1, false, false, false},
-		{"duplicates", 20, 2000, 32, 30, genDupes, ModePairs, 4, 4, false, false, false},
-		{"near positives", 20, 2000, 32, 25, genNearPos, ModePairs, 4, 4, false, false, false},
-		{"k larger than a sub-block", 20, 1500, 32, 110, genRandom, ModePairs, 1, 4, false, false, false},
-		{"k the corpus size", 20, 480, 32, 480, genRandom, ModePairs, 1, 1, false, false, false},
-		{"k the corpus size, ties", 20, 480, 32, 480, genTies, ModePairs, 1, 1, false, false, false},
-		{"self best", 0, 600, 32, 20, genRandom, ModeSelf, 2, 4, false, false, false},
-		{"self, k all other rows", 0, 192, 32, 191, genDupes, ModeSelf, 1, 1, false, false, false},
-		{"self, ties", 0, 1008, 4, 30, genTies, ModeSelf, 1, 4, false, false, false},
-		{"integers, k the corpus size", 20, 1008, 4, 1008, genRandom, ModePairs, 1, 1, false, true, false},
-		{"integers, k the prefix", 20, 3000, 4, 1008, genRandom, ModePairs, 2, 1, false, true, false},
-		{"integers, self, k all other rows", 0, 192, 32, 191, genRandom, ModeSelf, 1, 1, false, true, false},
-		{"integers, self", 0, 600, 32, 40, genRandom, ModeSelf, 2, 4, false, true, false},
-		{"all rows equal", 20, 1500, 32, 20, genRandom, ModePairs, 4, 4, true, false, false},
-		{"floors", 20, 2000, 32, 20, genRandom, ModePairs, 4, 4, false, false, true},
-		{"floors, ties", 20, 3000, 4, 60, genTies, ModePairs, 2, 4, false, false, true},
+		{"random", 20, 2000, 32, 20, genRandom, ModePairs, 16, 4, "", true},
+		{"ties at the k-th score", 20, 3000, 4, 60, genTies, ModePairs, 2, 4, "", true},
+		{"ties, k near the prefix", 20, 1500, 5, 90, genTies, ModePairs, 1, 1, "", true},
+		{"duplicates", 20, 2000, 32, 30, genDupes, ModePairs, 4, 4, "", true},
+		{"near positives", 20, 2000, 32, 25, genNearPos, ModePairs, 4, 4, "", true},
+		{"k larger than a sub-block", 20, 1500, 32, 110, genRandom, ModePairs, 1, 4, "", true},
+		{"k the corpus size", 20, 480, 32, 480, genRandom, ModePairs, 1, 1, "", true},
+		{"k the corpus size, ties", 20, 480, 32, 480, genTies, ModePairs, 1, 1, "", true},
+		{"self best", 0, 600, 32, 20, genRandom, ModeSelf, 2, 4, "", true},
+		{"self, k all other rows", 0, 192, 32, 191, genDupes, ModeSelf, 1, 1, "", true},
+		{"self, ties", 0, 1008, 4, 30, genTies, ModeSelf, 1, 4, "", true},
+		{"integers, k the corpus size", 20, 1008, 4, 1008, genRandom, ModePairs, 1, 1, "ints", true},
+		{"integers, k the prefix", 20, 3000, 4, 1008, genRandom, ModePairs, 2, 1, "ints", true},
+		{"integers, self, k all other rows", 0, 192, 32, 191, genRandom, ModeSelf, 1, 1, "ints", true},
+		{"integers, self", 0, 600, 32, 40, genRandom, ModeSelf, 2, 4, "ints", true},
+		{"all rows equal", 20, 1500, 32, 20, genRandom, ModePairs, 4, 4, "equal", true},
+		{"floors", 20, 2000, 32, 20, genRandom, ModePairs, 4, 4, "floors", true},
+		{"floors, ties", 20, 3000, 4, 60, genTies, ModePairs, 2, 4, "floors", true},
+		{"first sub-block", 20, 2000, 32, 20, genRandom, ModePairs, off, 4, "", true},
+		{"first sub-block, ties", 20, 3000, 4, 60, genTies, ModePairs, off, 4, "", true},
+		{"first sub-block, self, k all other rows", 0, 96, 32, 95, genRandom, ModeSelf, off, 4, "ints", true},
+		{"first sub-block, floors", 20, 2000, 32, 20, genDupes, ModePairs, off, 4, "floors", true},
+		{"k above the first sub-block, no prefix", 20, 2000, 32, 97, genRandom, ModePairs, off, 4, "", false},
+		{"prefix too short for k", 20, 2000, 32, 97, genRandom, ModePairs, 16, 4, "", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(tc.nc), uint64(tc.k)))
 			p := genProblem(r, tc.mode, tc.nq, tc.nc, tc.dim, tc.kind)
-			if tc.ints {
+			switch tc.extra {
+			case "ints":
 				exactInts(r, p.c)
 				if tc.mode != ModeSelf {
 					exactInts(r, p.q)
 				}
-			}
-			if tc.equal {
+			case "equal":
 				for i := range p.c.Rows {
 					copy(p.c.Row(i), p.c.Row(0))
 				}
@@ -113,7 +123,7 @@ func TestQuantizedSeedEqualsExact(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if tc.floor {
+				if tc.extra == "floors" {
 					tile.Floor = make([]float32, len(want))
 					for i, w := range want {
 						tile.Floor[i] = w.Top[tc.k/2].Score
@@ -131,8 +141,8 @@ func TestQuantizedSeedEqualsExact(t *testing.T) {
 								t.Fatalf("%s, %d workers, query %d:\nquantized %+v\n    exact %+v", qe.Name, workers, i, s.out[i], want[i])
 							}
 						}
-						if seeded(s) == 0 {
-							t.Fatalf("%s, %d workers: no query was seeded", qe.Name, workers)
+						if n := seeded(s); (n > 0) != tc.seeded {
+							t.Fatalf("%s, %d workers: %d queries seeded, want some: %v", qe.Name, workers, n, tc.seeded)
 						}
 					}
 				}
@@ -155,34 +165,46 @@ func exactInts(r *rand.Rand, m Matrix) {
 	}
 }
 
-// TestQuantizedSeedCutsRescoring checks that the seed pays: on random unit
-// vectors the quantized search with it scores exactly at most 80% of the
-// rows it scores without (0.60 measured), with the same results.
+// TestQuantizedSeedCutsRescoring checks that the seeds pay: on random unit
+// vectors the quantized search scores exactly at most 80% of the rows it
+// scores without seeds (0.60 measured) with the prefix seed, and fewer than
+// without seeds with the first sub-block's alone, with the same results.
 func TestQuantizedSeedCutsRescoring(t *testing.T) {
 	q, c := benchData(48, 30000, 32)
 	tile := Tile{Queries: q, Corpus: c, K: 20, Workers: 2}
 	for _, qe := range kernel.QEngines() {
-		var with, without *search
-		withSeed(16, 4, func() { with = quantizedSearch(t, qe, tile) })
-		withSeed(math.MaxInt, 4, func() { without = quantizedSearch(t, qe, tile) })
-		if !reflect.DeepEqual(with.out, without.out) {
-			t.Fatalf("%s: results differ with the seed", qe.Name)
+		var prefix, first, none *search
+		withSeed(16, 4, func() { prefix = quantizedSearch(t, qe, tile) })
+		withSeed(math.MaxInt, 4, func() { first = quantizedSearch(t, qe, tile) })
+		withSeed(16, 4, func() {
+			defer func() { seeds = true }()
+			seeds = false
+			none = quantizedSearch(t, qe, tile)
+		})
+		if !reflect.DeepEqual(prefix.out, none.out) || !reflect.DeepEqual(first.out, none.out) {
+			t.Fatalf("%s: results differ with the seeds", qe.Name)
 		}
-		if seeded(with) != q.Rows || seeded(without) != 0 {
-			t.Fatalf("%s: %d and %d of %d queries seeded, want all and none", qe.Name, seeded(with), seeded(without), q.Rows)
+		if seeded(prefix) != q.Rows || seeded(first) != q.Rows || seeded(none) != 0 {
+			t.Fatalf("%s: %d, %d and %d of %d queries seeded, want all, all and none", qe.Name, seeded(prefix), seeded(first), seeded(none), q.Rows)
 		}
-		ratio := float64(rescored(with)) / float64(rescored(without))
-		t.Logf("%s: %d rows scored exactly with the seed, %d without (%.2f)", qe.Name, rescored(with), rescored(without), ratio)
+		ratio := float64(rescored(prefix)) / float64(rescored(none))
+		t.Logf("%s: %d rows scored exactly with the prefix seed, %d with the first sub-block's, %d without (%.2f)",
+			qe.Name, rescored(prefix), rescored(first), rescored(none), ratio)
 		if ratio > 0.8 {
-			t.Errorf("%s: the seed leaves %.2f of the rows scored exactly, want at most 0.80", qe.Name, ratio)
+			t.Errorf("%s: the prefix seed leaves %.2f of the rows scored exactly, want at most 0.80", qe.Name, ratio)
+		}
+		if rescored(first) >= rescored(none) {
+			t.Errorf("%s: the first sub-block's seed scores %d rows exactly, no fewer than %d without", qe.Name, rescored(first), rescored(none))
 		}
 	}
 }
 
-// TestKeepLargest checks the seed's min-heap against sorting: it keeps the
-// n largest values, without the skipped row, for every heap size.
-func TestKeepLargest(t *testing.T) {
+// TestTopRows checks the seed's candidates against sorting: for every k,
+// topRows keeps k rows of largest score, without the skipped row, and
+// selectLargest puts k largest first and returns the k-th.
+func TestTopRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
+	n := 0
 	for _, tc := range []struct {
 		name string
 		gen  func() float32
@@ -190,28 +212,47 @@ func TestKeepLargest(t *testing.T) {
 		{"random", func() float32 { return float32(r.NormFloat64()) }},
 		{"ties", func() float32 { return float32(r.IntN(3)) }},
 		{"equal", func() float32 { return 1 }},
+		{"rising", func() float32 { n++; return float32(n) }}, // every row enters
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := make([]float32, 300)
 			for i := range a {
 				a[i] = tc.gen()
 			}
+			rest := append(append([]float32(nil), a[:17]...), a[18:]...)
+			slices.Sort(rest)
 			for _, k := range []int{1, 2, 7, 100, 299, 300} {
-				h := make([]approxRow, k)
-				n := keepLargest(h, 0, a[:120], 0, 17)
-				n = keepLargest(h, n, a[120:], 120, 17)
-				got := make([]float32, n)
-				for i, v := range h[:n] {
-					got[i] = v.a
-					if v.row == 17 || a[v.row] != v.a {
-						t.Fatalf("k=%d: heap holds row %d with %v", k, v.row, v.a)
+				tr := topRows{buf: make([]approxRow, 2*k), thr: float32(math.Inf(-1))}
+				tr.add(a[:120], 0, 17, k)
+				tr.add(a[120:], 120, 17, k)
+				top := tr.top(k)
+				if k > len(rest) {
+					if top != nil {
+						t.Fatalf("k=%d: %d rows for %d candidates", k, len(top), len(rest))
 					}
+					continue
 				}
-				rest := append(append([]float32(nil), a[:17]...), a[18:]...)
-				slices.Sort(rest)
+				got := make([]float32, len(top))
+				seen := map[int32]bool{}
+				for i, v := range top {
+					got[i] = v.a
+					if v.row == 17 || a[v.row] != v.a || seen[v.row] {
+						t.Fatalf("k=%d: row %d with %v kept (twice: %v)", k, v.row, v.a, seen[v.row])
+					}
+					seen[v.row] = true
+				}
 				slices.Sort(got)
-				if want := rest[max(0, len(rest)-k):]; !reflect.DeepEqual(got, want) {
+				if want := rest[len(rest)-k:]; !reflect.DeepEqual(got, want) {
 					t.Fatalf("k=%d: kept %v, want %v", k, got, want)
+				}
+				v := make([]approxRow, len(a))
+				for i := range a {
+					v[i] = approxRow{a[i], int32(i)}
+				}
+				sorted := slices.Sorted(slices.Values(a))
+				if kth := selectLargest(v, k); kth != sorted[len(a)-k] || slices.MinFunc(v[:k], func(x, y approxRow) int { return cmp.Compare(x.a, y.a) }).a != kth ||
+					slices.MaxFunc(v[k:], func(x, y approxRow) int { return cmp.Compare(x.a, y.a) }).a > kth {
+					t.Fatalf("k=%d: selectLargest returned %v, want %v, or left a larger row behind", k, kth, sorted[len(a)-k])
 				}
 			}
 		})
