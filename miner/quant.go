@@ -275,8 +275,8 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 
 // The seed's prefix is at most 1/seedShare of the scan (its approximate
 // scores are computed twice: 1/16 adds at most 6% to the int8 work, and
-// cuts the rows scored exactly by 37% at d = 384 and 25% at d = 768, k =
-// 100, 200,000 rows of random unit vectors), and holds at least seedRoom·K
+// cuts the rows scored exactly by 37% at d = 384 and 25% at d = 768 on
+// cmd/bench's data, 200,000 rows, k = 100), and holds at least seedRoom·K
 // rows (fewer give a weak seed). Tests change them, and turn seeds off to
 // count what they save.
 var (
@@ -316,20 +316,25 @@ func (s *search) seedPrefix(w int, qe *kernel.QEngine, z *kernel.QuantQueries, b
 			}
 		}
 	}
-	dim := t.Corpus.Dim
 	for i := glo; i < ghi; i++ {
-		top := sc.seedTop[i-glo].top(k)
-		if top == nil {
-			continue
-		}
-		idx := sc.seedIdx[:0]
-		for _, a := range top {
-			idx = append(idx, a.row*int32(dim))
-		}
-		sc.seedIdx = idx
-		sc.rescored += int64(len(idx))
-		s.q[i].seed = float64(slices.Min(s.gatherScores(w, i, data, idx)))
+		s.seedFrom(w, i, sc.seedTop[i-glo].top(k), data)
 	}
+}
+
+// seedFrom sets query qi's seed to the lowest exact score of the rows top
+// of the block whose rows are data (none: no seed).
+func (s *search) seedFrom(w, qi int, top []approxRow, data []float32) {
+	if len(top) == 0 {
+		return
+	}
+	sc, dim := &s.scratch[w], s.t.Corpus.Dim
+	idx := sc.seedIdx[:0]
+	for _, a := range top {
+		idx = append(idx, a.row*int32(dim))
+	}
+	sc.seedIdx = idx
+	sc.rescored += int64(len(idx))
+	s.q[qi].seed = float64(slices.Min(s.gatherScores(w, qi, data, idx)))
 }
 
 // seedFirst sets query qi's seed as seedPrefix does, from the approximate
@@ -338,21 +343,13 @@ func (s *search) seedPrefix(w int, qe *kernel.QEngine, z *kernel.QuantQueries, b
 // query's own) excepted. It serves tiles too small for a prefix.
 func (s *search) seedFirst(w, qi int, approx, data []float32, skip int64) {
 	sc, k := &s.scratch[w], s.t.K
+	if len(approx) < k {
+		return
+	}
 	sc.seedBuf = grow(sc.seedBuf, 2*k)
 	tr := topRows{buf: sc.seedBuf, thr: float32(math.Inf(-1))}
 	tr.add(approx, 0, skip, k)
-	top := tr.top(k)
-	if top == nil {
-		return
-	}
-	dim := s.t.Corpus.Dim
-	idx := sc.seedIdx[:0]
-	for _, a := range top {
-		idx = append(idx, a.row*int32(dim))
-	}
-	sc.seedIdx = idx
-	sc.rescored += int64(len(idx))
-	s.q[qi].seed = float64(slices.Min(s.gatherScores(w, qi, data, idx)))
+	s.seedFrom(w, qi, tr.top(k), data)
 }
 
 // approxRow is a row of a block and its approximate score.
