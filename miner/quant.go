@@ -2,6 +2,7 @@ package miner
 
 import (
 	"math"
+	"slices"
 
 	"github.com/hardneg/hardneg/miner/internal/kernel"
 )
@@ -20,8 +21,11 @@ import (
 // the final top K and is skipped. Every other row is scored exactly, with the
 // same engine and arithmetic as the exact search, and offered to the heap in
 // row order. (A row that passes the scan's test against B is also tested
-// against its own B_r, which skips more rows by the same argument.) The heap therefore ends holding exactly what the exact search's
-// heap holds, ties included, with the same scores bit for bit.
+// against its own B_r, which skips more rows by the same argument.) The
+// heap therefore ends holding exactly what the exact search's heap holds,
+// ties included, with the same scores bit for bit: every skipped row is
+// outside the exact top K, and the top K of the rows offered, a set that
+// holds the exact top K, is the exact top K.
 //
 // The rows to score are gathered flushAt at a time (kernel.Engine.Gather,
 // which scores rows in place with the same per-lane chain of fused
@@ -29,15 +33,41 @@ import (
 // each such batch. The common case costs one float32 comparison per pair, against
 // F_k − B rounded down.
 //
+// The seed. Early in the scan F_k is low (−∞ until the heap holds K rows),
+// and much of what the test above lets through is scored there. So before
+// the scan, each query's K rows of largest A in a prefix of the first block
+// (seedPrefix: whole sub-blocks, 1/seedShare of the tile at most) are
+// scored exactly, and the lowest of these K exact scores is the query's seed
+// L; in a tile too small for a prefix, the same is done with the first
+// sub-block's scores just before they are scanned (seedFirst). Those are K
+// distinct rows of the tile, none the query's own row (self mode), each of
+// which the heap accepts (outside labeled mode the heap takes every row but
+// self: positives are removed only later, by Selection.Window, from the
+// search's exact top K, which the quantized search must equal), so the
+// exact search's final K-th score is at least L, and a row with F < L has K
+// rows strictly better and is not in the final top K, whatever its row
+// number (ties at L are kept: only F < L is skipped). The scan therefore
+// tests against max(F_k, L) instead of F_k: a row is skipped when A < L − B
+// (the float32 threshold rounded down, floor32) or A + B_r < L. Tile.Floor
+// enters the same maximum (push refuses a score below it; the rows of the
+// final top K are at or above it). With fewer than K eligible rows there is
+// no seed (L = −∞); with K = 0 nothing is scanned; labeled mode has none.
+// Inputs are finite (Matrix.Validate), so no comparison meets a NaN. The
+// seed's rows are scored again when the scan reaches them: offering them
+// early would need a test against offering a row twice.
+//
 // Labeled mode needs the exact lowest score among the items sharing the
 // query's label: symmetrically, with σ the lowest exact score found so far, an
 // item with A − B > σ cannot hold the minimum and is skipped; the others are
 // scored exactly.
 
-// qstate is one query's same-label minimum in a quantized labeled search.
+// qstate is one query's state in a quantized search: its same-label minimum
+// (labeled mode) and its seed, a lower bound on the final K-th exact score
+// (−∞ when none is known).
 type qstate struct {
-	min float32
-	has bool
+	min  float32
+	has  bool
+	seed float64
 }
 
 // floor32 returns the largest float32 not above x.
@@ -67,11 +97,20 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 		return false
 	}
 	s.q = make([]qstate, nq)
+	for i := range s.q {
+		s.q[i].seed = math.Inf(-1)
+	}
 	if scan > 0 {
 		z := kernel.QuantizeQueries(t.Queries.Data, nq, dim, qe.QueryLevels())
 		sub, block := blocking((dim+3)&^3, kernel.QuantPanel)
 		subPanels := sub / kernel.QuantPanel
 		var qb kernel.QuantBlock
+		// The seed's prefix: whole sub-blocks of the first block, at most
+		// 1/seedShare of the scan, with room for K rows seedRoom times over.
+		seedPanels := min(block, scan/seedShare) / sub * subPanels
+		if !seeds || t.QueryLabels != nil || t.K == 0 || seedPanels*kernel.QuantPanel < seedRoom*t.K {
+			seedPanels = 0
+		}
 		norms := make([]kernel.Norms, s.workers)
 		for b0 := 0; b0 < scan && !s.stopped(); b0 += block {
 			n := min(block, scan-b0)
@@ -99,6 +138,9 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 					sc.bounds[i-glo] = z.Bound(i, &qb)
 				}
 				sc.pend = grow(sc.pend, ghi-glo)
+				if b0 == 0 && seedPanels > 0 {
+					s.seedPrefix(w, qe, z, &qb, data, c0, c1, seedPanels, subPanels)
+				}
 				for p0 := 0; p0 < qb.Panels(); p0 += subPanels {
 					p1 := min(p0+subPanels, qb.Panels())
 					ldd := (p1 - p0) * kernel.QuantPanel
@@ -162,23 +204,11 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 		}
 		return thr, sigma
 	}
-	thr, sigma := thresholds()
 	if t.QueryLabels == nil {
-		for j := 0; j < len(approx); j++ {
-			if j += kernel.FirstAtLeast(approx[j:], thr); j == len(approx) {
-				break
-			}
-			if base+int64(r0+j) == self || h.full() && float64(approx[j])+rowBound(r0+j) < float64(h.h[0].Score) {
-				continue // the row's own, smaller bound excludes it
-			}
-			p.top = append(p.top, int32((r0+j)*dim))
-			if len(p.top) >= flushAt {
-				s.flush(w, qi, p, data, base)
-				thr, sigma = thresholds()
-			}
-		}
+		s.collectTop(w, qi, p, approx, data, r0, base, self, b, rowBound)
 		return
 	}
+	thr, sigma := thresholds()
 	labels := t.CorpusLabels[base-t.Base+int64(r0):]
 	ql := t.QueryLabels[qi]
 	for j, a := range approx {
@@ -203,6 +233,208 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 	}
 }
 
+// collectTop is collectQuant outside labeled mode: it records the rows that
+// could enter query qi's heap, self (the query's own row, or −1) excepted.
+func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 int, base, self int64, b float64, rowBound func(r int) float64) {
+	h, st := &s.heaps[qi], &s.q[qi]
+	if h.k == 0 {
+		return
+	}
+	if seeds && math.IsInf(st.seed, -1) && base == s.t.Base && r0 == 0 {
+		s.seedFirst(w, qi, approx, data, self-base) // no prefix seed
+	}
+	// lower is the score a row must be able to reach: the heap's K-th when
+	// it is full, the seed, the tile's floor, whichever is highest.
+	lower := func() float64 {
+		l := st.seed
+		if h.full() {
+			l = max(l, float64(h.h[0].Score))
+		}
+		if h.hasFloor {
+			l = max(l, float64(h.floor))
+		}
+		return l
+	}
+	l := lower()
+	thr := floor32(l - b)
+	for j := 0; j < len(approx); j++ {
+		if j += kernel.FirstAtLeast(approx[j:], thr); j == len(approx) {
+			break
+		}
+		if base+int64(r0+j) == self || float64(approx[j])+rowBound(r0+j) < l {
+			continue // the row's own, smaller bound excludes it
+		}
+		p.top = append(p.top, int32((r0+j)*s.t.Corpus.Dim))
+		if len(p.top) >= flushAt {
+			s.flush(w, qi, p, data, base)
+			l = lower()
+			thr = floor32(l - b)
+		}
+	}
+}
+
+// The seed's prefix is at most 1/seedShare of the scan (its approximate
+// scores are computed twice: 1/16 adds at most 6% to the int8 work, and
+// cuts the rows scored exactly by 37% at d = 384 and 25% at d = 768 on
+// cmd/bench's data, 200,000 rows, k = 100), and holds at least seedRoom·K
+// rows (fewer give a weak seed). Tests change them, and turn seeds off to
+// count what they save.
+var (
+	seedShare, seedRoom = 16, 4
+	seeds               = true
+)
+
+// seedPrefix sets the seeds of the queries of chunks [c0, c1) from the
+// first panels of block b, the tile's first block, whose rows are data: it
+// finds each query's K rows of largest approximate score there, the query's
+// own row excepted, scores them exactly, and takes the lowest of those exact
+// scores.
+func (s *search) seedPrefix(w int, qe *kernel.QEngine, z *kernel.QuantQueries, b *kernel.QuantBlock, data []float32, c0, c1, panels, subPanels int) {
+	t, sc, k := s.t, &s.scratch[w], s.t.K
+	glo, _ := s.chunkRange(c0)
+	_, ghi := s.chunkRange(c1 - 1)
+	sc.seedBuf = grow(sc.seedBuf, (ghi-glo)*2*k)
+	sc.seedTop = grow(sc.seedTop, ghi-glo)
+	for i := range sc.seedTop {
+		sc.seedTop[i] = topRows{buf: sc.seedBuf[i*2*k : (i+1)*2*k], thr: float32(math.Inf(-1))}
+	}
+	for p0 := 0; p0 < panels; p0 += subPanels {
+		p1 := min(p0+subPanels, panels)
+		ldd := (p1 - p0) * kernel.QuantPanel
+		r0 := p0 * kernel.QuantPanel
+		m := min(ldd, b.Rows-r0)
+		for c := c0; c < c1; c++ {
+			lo, hi := s.chunkRange(c)
+			sc.approx = grow(sc.approx, (hi-lo)*ldd)
+			qe.Scores(sc.approx, ldd, z, lo, hi-lo, b, p0, p1)
+			for i := lo; i < hi; i++ {
+				self := int64(-1)
+				if t.QueryRows != nil {
+					self = t.QueryRows[i] - t.Base
+				}
+				sc.seedTop[i-glo].add(sc.approx[(i-lo)*ldd:(i-lo)*ldd+m], r0, self, k)
+			}
+		}
+	}
+	for i := glo; i < ghi; i++ {
+		s.seedFrom(w, i, sc.seedTop[i-glo].top(k), data)
+	}
+}
+
+// seedFrom sets query qi's seed to the lowest exact score of the rows top
+// of the block whose rows are data (none: no seed).
+func (s *search) seedFrom(w, qi int, top []approxRow, data []float32) {
+	if len(top) == 0 {
+		return
+	}
+	sc, dim := &s.scratch[w], s.t.Corpus.Dim
+	idx := sc.seedIdx[:0]
+	for _, a := range top {
+		idx = append(idx, a.row*int32(dim))
+	}
+	sc.seedIdx = idx
+	sc.rescored += int64(len(idx))
+	s.q[qi].seed = float64(slices.Min(s.gatherScores(w, qi, data, idx)))
+}
+
+// seedFirst sets query qi's seed as seedPrefix does, from the approximate
+// scores of the tile's first sub-block alone, which the scan has just
+// computed: the lowest exact score of its K rows of largest A, row skip (the
+// query's own) excepted. It serves tiles too small for a prefix.
+func (s *search) seedFirst(w, qi int, approx, data []float32, skip int64) {
+	sc, k := &s.scratch[w], s.t.K
+	if len(approx) < k {
+		return
+	}
+	sc.seedBuf = grow(sc.seedBuf, 2*k)
+	tr := topRows{buf: sc.seedBuf, thr: float32(math.Inf(-1))}
+	tr.add(approx, 0, skip, k)
+	s.seedFrom(w, qi, tr.top(k), data)
+}
+
+// approxRow is a row of a block and its approximate score.
+type approxRow struct {
+	a   float32
+	row int32
+}
+
+// topRows finds k rows of largest approximate score (ties either way) among
+// those added: a row scoring at least thr is appended to buf, which has room
+// for 2k, and when buf is full the k largest move to its front
+// (selectLargest) and thr rises to the smallest of them. On random order it
+// costs what a heap of k rows does (about 16 µs for 5,760 rows, k = 100),
+// and on a corpus sorted by rising score, where every row enters, O(1) per
+// row instead of a heap's O(log k).
+type topRows struct {
+	buf []approxRow
+	n   int
+	thr float32
+}
+
+// add adds rows r0, r0+1, ... of approximate scores a, row skip excepted.
+// The common case (a score below thr) costs one vector comparison
+// (kernel.FirstAtLeast).
+func (t *topRows) add(a []float32, r0 int, skip int64, k int) {
+	for j := 0; j < len(a); j++ {
+		if j += kernel.FirstAtLeast(a[j:], t.thr); j == len(a) {
+			break
+		}
+		if int64(r0+j) == skip {
+			continue
+		}
+		t.buf[t.n] = approxRow{a[j], int32(r0 + j)}
+		if t.n++; t.n == len(t.buf) {
+			t.thr, t.n = selectLargest(t.buf, k), k
+		}
+	}
+}
+
+// top returns k rows of largest score among those added, or nil if fewer
+// than k were.
+func (t *topRows) top(k int) []approxRow {
+	if t.n < k {
+		return nil
+	}
+	selectLargest(t.buf[:t.n], k)
+	return t.buf[:k]
+}
+
+// selectLargest reorders v so that v[:k] holds k rows of largest score, and
+// returns the smallest of their scores (1 ≤ k ≤ len(v)): a quickselect
+// (Hoare's partition around the median of three), O(len(v)) on average; the
+// standard library has no selection.
+func selectLargest(v []approxRow, k int) float32 {
+	lo, hi, t := 0, len(v)-1, k-1
+	for lo < hi {
+		a, b, c := v[lo].a, v[(lo+hi)/2].a, v[hi].a
+		p := max(min(a, b), min(max(a, b), c)) // the median of the three
+		i, j := lo, hi
+		for i <= j {
+			for v[i].a > p {
+				i++
+			}
+			for v[j].a < p {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		// v[lo:j+1] ≥ p ≥ v[i:hi+1], and v[j+1:i] (if any) equals p.
+		switch {
+		case t <= j:
+			hi = j
+		case t >= i:
+			lo = i
+		default:
+			return v[t].a
+		}
+	}
+	return v[t].a
+}
+
 // flushAt is the number of pending rows that are scored at once: a few
 // groups of Gather, and few enough that F_k is refreshed often.
 const flushAt = 64
@@ -216,6 +448,7 @@ type pending struct{ top, same []int32 }
 func (s *search) flush(w, qi int, p *pending, data []float32, base int64) {
 	dim := s.t.Corpus.Dim
 	h, st := &s.heaps[qi], &s.q[qi]
+	s.scratch[w].rescored += int64(len(p.top) + len(p.same))
 	for i, v := range s.gatherScores(w, qi, data, p.top) {
 		offer(h, base+int64(int(p.top[i])/dim), v)
 	}

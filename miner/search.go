@@ -207,6 +207,16 @@ func SearchTile(t Tile) ([]Partial, error) {
 // between corpus blocks (a few MiB of corpus each), so a cancelled job's tile
 // stops within a fraction of a second instead of running to its end.
 func SearchTileContext(ctx context.Context, t Tile) ([]Partial, error) {
+	s, err := runSearch(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return s.out, nil
+}
+
+// runSearch is SearchTileContext returning the whole search, whose
+// counters the tests read.
+func runSearch(ctx context.Context, t Tile) (*search, error) {
 	if err := t.validate(); err != nil {
 		return nil, fmt.Errorf("search tile at row %d: %w", t.Base, err)
 	}
@@ -218,7 +228,7 @@ func SearchTileContext(ctx context.Context, t Tile) ([]Partial, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("search tile at row %d: %w", t.Base, err)
 	}
-	return s.out, nil
+	return s, nil
 }
 
 // stopped reports whether the search's context is done.
@@ -247,12 +257,17 @@ type search struct {
 
 // scratch is one worker's buffers.
 type scratch struct {
-	scores   []float32 // exact block scores
-	approx   []float32 // quantized block scores
-	bounds   []float64 // quantized: the chunk's bounds for the block
-	pend     []pending // quantized: rows waiting for exact scores, per query of the chunk
-	padIdx   []int32   // offsets padded for Gather
-	gathered []float32 // Gather's scores
+	scores   []float32   // exact block scores
+	approx   []float32   // quantized block scores
+	bounds   []float64   // quantized: the chunk's bounds for the block
+	pend     []pending   // quantized: rows waiting for exact scores, per query of the chunk
+	padIdx   []int32     // offsets padded for Gather
+	gathered []float32   // Gather's scores
+	seedBuf  []approxRow // quantized: the seed's candidate rows, 2K per query
+	seedTop  []topRows   // quantized: each query's seed candidates
+	seedIdx  []int32     // quantized: offsets of a query's seed rows
+	rescored int64       // quantized: rows scored exactly in the scan
+	_        [64]byte    // keeps rescored, written often, off the next worker's cache line
 }
 
 func newSearch(t *Tile) *search {
