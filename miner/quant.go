@@ -101,66 +101,7 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 		s.q[i].seed = math.Inf(-1)
 	}
 	if scan > 0 {
-		z := kernel.QuantizeQueries(t.Queries.Data, nq, dim, qe.QueryLevels())
-		sub, block := blocking((dim+3)&^3, kernel.QuantPanel)
-		subPanels := sub / kernel.QuantPanel
-		var qb kernel.QuantBlock
-		// The seed's prefix: whole sub-blocks of the first block, at most
-		// 1/seedShare of the scan, with room for K rows seedRoom times over.
-		seedPanels := min(block, scan/seedShare) / sub * subPanels
-		if !seeds || t.QueryLabels != nil || t.K == 0 || seedPanels*kernel.QuantPanel < seedRoom*t.K {
-			seedPanels = 0
-		}
-		norms := make([]kernel.Norms, s.workers)
-		for b0 := 0; b0 < scan && !s.stopped(); b0 += block {
-			n := min(block, scan-b0)
-			data := t.Corpus.Data[b0*dim : (b0+n)*dim]
-			qb.Reset(n, dim)
-			clear(norms)
-			parallel(s.workers, (qb.Panels()+subPanels-1)/subPanels, func(w, j int) {
-				p0, p1 := j*subPanels, min(j*subPanels+subPanels, qb.Panels())
-				norms[w] = norms[w].Max(qb.PackPanels(data, p0, p1))
-			})
-			var all kernel.Norms
-			for _, nm := range norms {
-				all = all.Max(nm)
-			}
-			qb.SetNorms(all)
-			// Work items are groups of chunks, as in the exact search.
-			starts := s.groups()
-			parallel(s.workers, len(starts)-1, func(w, g int) {
-				c0, c1 := starts[g], starts[g+1]
-				glo, _ := s.chunkRange(c0)
-				_, ghi := s.chunkRange(c1 - 1)
-				sc := &s.scratch[w]
-				sc.bounds = grow(sc.bounds, ghi-glo)
-				for i := glo; i < ghi; i++ {
-					sc.bounds[i-glo] = z.Bound(i, &qb)
-				}
-				sc.pend = grow(sc.pend, ghi-glo)
-				if b0 == 0 && seedPanels > 0 {
-					s.seedPrefix(w, qe, z, &qb, data, c0, c1, seedPanels, subPanels)
-				}
-				for p0 := 0; p0 < qb.Panels(); p0 += subPanels {
-					p1 := min(p0+subPanels, qb.Panels())
-					ldd := (p1 - p0) * kernel.QuantPanel
-					r0 := p0 * kernel.QuantPanel
-					m := min(ldd, n-r0)
-					for c := c0; c < c1; c++ {
-						lo, hi := s.chunkRange(c)
-						sc.approx = grow(sc.approx, (hi-lo)*ldd)
-						qe.Scores(sc.approx, ldd, z, lo, hi-lo, &qb, p0, p1)
-						for i := lo; i < hi; i++ {
-							rowBound := func(r int) float64 { return z.RowBound(i, &qb, r) }
-							s.collectQuant(w, i, &sc.pend[i-glo], sc.approx[(i-lo)*ldd:(i-lo)*ldd+m], data, r0, t.Base+int64(b0), sc.bounds[i-glo], rowBound)
-						}
-					}
-				}
-				for i := glo; i < ghi; i++ {
-					s.flush(w, i, &sc.pend[i-glo], data, t.Base+int64(b0))
-				}
-			})
-		}
+		s.quantScan(qe, scan)
 	}
 	parallel(s.workers, s.chunks(), func(w, c int) {
 		lo, hi := s.chunkRange(c)
@@ -175,6 +116,92 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 		}
 	})
 	return true
+}
+
+// quantPass is what the work items of a quantized scan share.
+type quantPass struct {
+	qe         *kernel.QEngine
+	z          *kernel.QuantQueries
+	qb         kernel.QuantBlock // the corpus block being scanned
+	subPanels  int               // panels of an L2-sized sub-block
+	seedPanels int               // panels of the first block that seed the queries (0: none)
+}
+
+// quantScan scans the first scan corpus rows with qe, block by block.
+func (s *search) quantScan(qe *kernel.QEngine, scan int) {
+	t, dim := s.t, s.t.Corpus.Dim
+	sub, block := blocking((dim+3)&^3, kernel.QuantPanel)
+	qp := &quantPass{qe: qe, z: kernel.QuantizeQueries(t.Queries.Data, t.Queries.Rows, dim, qe.QueryLevels()),
+		subPanels: sub / kernel.QuantPanel}
+	// The seed's prefix: whole sub-blocks of the first block, at most
+	// 1/seedShare of the scan, with room for K rows seedRoom times over.
+	qp.seedPanels = min(block, scan/seedShare) / sub * qp.subPanels
+	if !seeds || t.QueryLabels != nil || t.K == 0 || qp.seedPanels*kernel.QuantPanel < seedRoom*t.K {
+		qp.seedPanels = 0
+	}
+	for b0 := 0; b0 < scan && !s.stopped(); b0 += block {
+		n := min(block, scan-b0)
+		data := t.Corpus.Data[b0*dim : (b0+n)*dim]
+		s.packQuant(&qp.qb, data, n, qp.subPanels)
+		// Work items are groups of chunks, as in the exact search.
+		starts := s.groups()
+		parallel(s.workers, len(starts)-1, func(w, g int) {
+			s.scanGroup(w, qp, starts[g], starts[g+1], b0, data)
+		})
+	}
+}
+
+// packQuant quantizes and packs the n rows data into qb, a sub-block of
+// subPanels panels per work item, and records the block's largest norms.
+func (s *search) packQuant(qb *kernel.QuantBlock, data []float32, n, subPanels int) {
+	qb.Reset(n, s.t.Corpus.Dim)
+	norms := make([]kernel.Norms, s.workers)
+	parallel(s.workers, (qb.Panels()+subPanels-1)/subPanels, func(w, j int) {
+		p0, p1 := j*subPanels, min(j*subPanels+subPanels, qb.Panels())
+		norms[w] = norms[w].Max(qb.PackPanels(data, p0, p1))
+	})
+	var all kernel.Norms
+	for _, nm := range norms {
+		all = all.Max(nm)
+	}
+	qb.SetNorms(all)
+}
+
+// scanGroup scans the block qp.qb, whose rows are data and start at tile
+// row b0, for the queries of chunks [c0, c1): each L2-sized sub-block is
+// scored with the int8 kernel for every chunk of the group, and the rows
+// that could still count are scored exactly.
+func (s *search) scanGroup(w int, qp *quantPass, c0, c1, b0 int, data []float32) {
+	t, z, qb, sc := s.t, qp.z, &qp.qb, &s.scratch[w]
+	glo, _ := s.chunkRange(c0)
+	_, ghi := s.chunkRange(c1 - 1)
+	sc.bounds = grow(sc.bounds, ghi-glo)
+	for i := glo; i < ghi; i++ {
+		sc.bounds[i-glo] = z.Bound(i, qb)
+	}
+	sc.pend = grow(sc.pend, ghi-glo)
+	if b0 == 0 && qp.seedPanels > 0 {
+		s.seedPrefix(w, qp.qe, z, qb, data, c0, c1, qp.seedPanels, qp.subPanels)
+	}
+	base := t.Base + int64(b0)
+	for p0 := 0; p0 < qb.Panels(); p0 += qp.subPanels {
+		p1 := min(p0+qp.subPanels, qb.Panels())
+		ldd := (p1 - p0) * kernel.QuantPanel
+		r0 := p0 * kernel.QuantPanel
+		m := min(ldd, qb.Rows-r0)
+		for c := c0; c < c1; c++ {
+			lo, hi := s.chunkRange(c)
+			sc.approx = grow(sc.approx, (hi-lo)*ldd)
+			qp.qe.Scores(sc.approx, ldd, z, lo, hi-lo, qb, p0, p1)
+			for i := lo; i < hi; i++ {
+				rowBound := func(r int) float64 { return z.RowBound(i, qb, r) }
+				s.collectQuant(w, i, &sc.pend[i-glo], sc.approx[(i-lo)*ldd:(i-lo)*ldd+m], data, r0, base, sc.bounds[i-glo], rowBound)
+			}
+		}
+	}
+	for i := glo; i < ghi; i++ {
+		s.flush(w, i, &sc.pend[i-glo], data, base)
+	}
 }
 
 // collectQuant records query qi's rows that could enter its heap (or hold

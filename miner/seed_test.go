@@ -54,6 +54,25 @@ func rescored(s *search) int64 {
 	return n
 }
 
+// off marks a seedCase whose queries are seeded from the first sub-block
+// alone (no prefix).
+const off = math.MaxInt
+
+// seedCase is a case of TestQuantizedSeedEqualsExact.
+type seedCase struct {
+	name        string
+	nq, nc, dim int
+	k           int
+	kind        genKind
+	mode        Mode
+	share, room int // the prefix (off: the first sub-block alone)
+	// extra: "equal", every corpus row the same vector; "ints", integer
+	// vectors that quantize exactly, so that B is far below the gaps
+	// between scores; "floors", floors at the exact k/2-th score.
+	extra  string
+	seeded bool // whether queries get a seed
+}
+
 // TestQuantizedSeedEqualsExact checks that the seed (a lower bound on each
 // query's final k-th score, from a prefix of the first block) never drops a
 // row of the exact top k: on data where many rows tie at the k-th score,
@@ -63,20 +82,7 @@ func rescored(s *search) int64 {
 // quantized search gives the exact search's partials bit for bit with every
 // int8 engine and one or three workers, and seeds applied where expected.
 func TestQuantizedSeedEqualsExact(t *testing.T) {
-	const off = math.MaxInt
-	cases := []struct {
-		name        string
-		nq, nc, dim int
-		k           int
-		kind        genKind
-		mode        Mode
-		share, room int // the prefix (off: the first sub-block alone)
-		// extra: "equal", every corpus row the same vector; "ints", integer
-		// vectors that quantize exactly, so that B is far below the gaps
-		// between scores; "floors", floors at the exact k/2-th score.
-		extra  string
-		seeded bool // whether queries get a seed
-	}{
+	for _, tc := range []seedCase{
 		{"random", 20, 2000, 32, 20, genRandom, ModePairs, 16, 4, "", true},
 		{"ties at the k-th score", 20, 3000, 4, 60, genTies, ModePairs, 2, 4, "", true},
 		{"ties, k near the prefix", 20, 1500, 5, 90, genTies, ModePairs, 1, 1, "", true},
@@ -101,54 +107,57 @@ func TestQuantizedSeedEqualsExact(t *testing.T) {
 		{"first sub-block, floors", 20, 2000, 32, 20, genDupes, ModePairs, off, 4, "floors", true},
 		{"k above the first sub-block, no prefix", 20, 2000, 32, 97, genRandom, ModePairs, off, 4, "", false},
 		{"prefix too short for k", 20, 2000, 32, 97, genRandom, ModePairs, 16, 4, "", false},
+	} {
+		t.Run(tc.name, tc.check)
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := rand.New(rand.NewPCG(uint64(tc.nc), uint64(tc.k)))
-			p := genProblem(r, tc.mode, tc.nq, tc.nc, tc.dim, tc.kind)
-			switch tc.extra {
-			case "ints":
-				exactInts(r, p.c)
-				if tc.mode != ModeSelf {
-					exactInts(r, p.q)
+}
+
+// check compares the quantized search with the exact one on the case's
+// data, with every int8 engine and one or three workers.
+func (tc seedCase) check(t *testing.T) {
+	r := rand.New(rand.NewPCG(uint64(tc.nc), uint64(tc.k)))
+	p := genProblem(r, tc.mode, tc.nq, tc.nc, tc.dim, tc.kind)
+	switch tc.extra {
+	case "ints":
+		exactInts(r, p.c)
+		if tc.mode != ModeSelf {
+			exactInts(r, p.q)
+		}
+	case "equal":
+		for i := range p.c.Rows {
+			copy(p.c.Row(i), p.c.Row(0))
+		}
+	}
+	tile := p.tile(700, tc.k)
+	withSeed(tc.share, tc.room, func() {
+		want, err := SearchTile(tile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.extra == "floors" {
+			tile.Floor = make([]float32, len(want))
+			for i, w := range want {
+				tile.Floor[i] = w.Top[tc.k/2].Score
+			}
+			if want, err = SearchTile(tile); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, qe := range kernel.QEngines() {
+			for _, workers := range []int{1, 3} {
+				tile.Workers = workers
+				s := quantizedSearch(t, qe, tile)
+				for i := range want {
+					if !reflect.DeepEqual(s.out[i], want[i]) {
+						t.Fatalf("%s, %d workers, query %d:\nquantized %+v\n    exact %+v", qe.Name, workers, i, s.out[i], want[i])
+					}
 				}
-			case "equal":
-				for i := range p.c.Rows {
-					copy(p.c.Row(i), p.c.Row(0))
+				if n := seeded(s); (n > 0) != tc.seeded {
+					t.Fatalf("%s, %d workers: %d queries seeded, want some: %v", qe.Name, workers, n, tc.seeded)
 				}
 			}
-			tile := p.tile(700, tc.k)
-			withSeed(tc.share, tc.room, func() {
-				want, err := SearchTile(tile)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if tc.extra == "floors" {
-					tile.Floor = make([]float32, len(want))
-					for i, w := range want {
-						tile.Floor[i] = w.Top[tc.k/2].Score
-					}
-					if want, err = SearchTile(tile); err != nil {
-						t.Fatal(err)
-					}
-				}
-				for _, qe := range kernel.QEngines() {
-					for _, workers := range []int{1, 3} {
-						tile.Workers = workers
-						s := quantizedSearch(t, qe, tile)
-						for i := range want {
-							if !reflect.DeepEqual(s.out[i], want[i]) {
-								t.Fatalf("%s, %d workers, query %d:\nquantized %+v\n    exact %+v", qe.Name, workers, i, s.out[i], want[i])
-							}
-						}
-						if n := seeded(s); (n > 0) != tc.seeded {
-							t.Fatalf("%s, %d workers: %d queries seeded, want some: %v", qe.Name, workers, n, tc.seeded)
-						}
-					}
-				}
-			})
-		})
-	}
+		}
+	})
 }
 
 // exactInts fills m with integers in [−127, 127], each row with one ±127,
