@@ -181,24 +181,13 @@ func (s *search) scanGroup(w int, qp *quantPass, c0, c1, b0 int, data []float32)
 	}
 	sc.pend = grow(sc.pend, ghi-glo)
 	if b0 == 0 && qp.seedPanels > 0 {
-		s.seedPrefix(w, qp.qe, z, qb, data, c0, c1, qp.seedPanels, qp.subPanels)
+		s.seedPrefix(w, qp, data, c0, c1)
 	}
 	base := t.Base + int64(b0)
-	for p0 := 0; p0 < qb.Panels(); p0 += qp.subPanels {
-		p1 := min(p0+qp.subPanels, qb.Panels())
-		ldd := (p1 - p0) * kernel.QuantPanel
-		r0 := p0 * kernel.QuantPanel
-		m := min(ldd, qb.Rows-r0)
-		for c := c0; c < c1; c++ {
-			lo, hi := s.chunkRange(c)
-			sc.approx = grow(sc.approx, (hi-lo)*ldd)
-			qp.qe.Scores(sc.approx, ldd, z, lo, hi-lo, qb, p0, p1)
-			for i := lo; i < hi; i++ {
-				rowBound := func(r int) float64 { return z.RowBound(i, qb, r) }
-				s.collectQuant(w, i, &sc.pend[i-glo], sc.approx[(i-lo)*ldd:(i-lo)*ldd+m], data, r0, base, sc.bounds[i-glo], rowBound)
-			}
-		}
-	}
+	s.scoreSubBlocks(w, qp, c0, c1, qb.Panels(), func(i, r0 int, approx []float32) {
+		rowBound := func(r int) float64 { return z.RowBound(i, qb, r) }
+		s.collectQuant(w, i, &sc.pend[i-glo], approx, data, r0, base, sc.bounds[i-glo], rowBound)
+	})
 	for i := glo; i < ghi; i++ {
 		s.flush(w, i, &sc.pend[i-glo], data, base)
 	}
@@ -311,12 +300,35 @@ var (
 	seeds               = true
 )
 
+// scoreSubBlocks scores the queries of chunks [c0, c1) against panels
+// [0, panels) of qp.qb with the int8 engine, one L2-sized sub-block at a
+// time, every chunk of the group against it, and calls f with each query's
+// approximate scores of the sub-block's rows, which start at block row r0
+// (valid until f returns).
+func (s *search) scoreSubBlocks(w int, qp *quantPass, c0, c1, panels int, f func(i, r0 int, approx []float32)) {
+	sc, qb := &s.scratch[w], &qp.qb
+	for p0 := 0; p0 < panels; p0 += qp.subPanels {
+		p1 := min(p0+qp.subPanels, panels)
+		ldd := (p1 - p0) * kernel.QuantPanel
+		r0 := p0 * kernel.QuantPanel
+		m := min(ldd, qb.Rows-r0)
+		for c := c0; c < c1; c++ {
+			lo, hi := s.chunkRange(c)
+			sc.approx = grow(sc.approx, (hi-lo)*ldd)
+			qp.qe.Scores(sc.approx, ldd, qp.z, lo, hi-lo, qb, p0, p1)
+			for i := lo; i < hi; i++ {
+				f(i, r0, sc.approx[(i-lo)*ldd:(i-lo)*ldd+m])
+			}
+		}
+	}
+}
+
 // seedPrefix sets the seeds of the queries of chunks [c0, c1) from the
-// first panels of block b, the tile's first block, whose rows are data: it
-// finds each query's K rows of largest approximate score there, the query's
-// own row excepted, scores them exactly, and takes the lowest of those exact
-// scores.
-func (s *search) seedPrefix(w int, qe *kernel.QEngine, z *kernel.QuantQueries, b *kernel.QuantBlock, data []float32, c0, c1, panels, subPanels int) {
+// first qp.seedPanels panels of qp.qb, the tile's first block, whose rows
+// are data: it finds each query's K rows of largest approximate score
+// there, the query's own row excepted, scores them exactly, and takes the
+// lowest of those exact scores.
+func (s *search) seedPrefix(w int, qp *quantPass, data []float32, c0, c1 int) {
 	t, sc, k := s.t, &s.scratch[w], s.t.K
 	glo, _ := s.chunkRange(c0)
 	_, ghi := s.chunkRange(c1 - 1)
@@ -325,24 +337,13 @@ func (s *search) seedPrefix(w int, qe *kernel.QEngine, z *kernel.QuantQueries, b
 	for i := range sc.seedTop {
 		sc.seedTop[i] = topRows{buf: sc.seedBuf[i*2*k : (i+1)*2*k], thr: float32(math.Inf(-1))}
 	}
-	for p0 := 0; p0 < panels; p0 += subPanels {
-		p1 := min(p0+subPanels, panels)
-		ldd := (p1 - p0) * kernel.QuantPanel
-		r0 := p0 * kernel.QuantPanel
-		m := min(ldd, b.Rows-r0)
-		for c := c0; c < c1; c++ {
-			lo, hi := s.chunkRange(c)
-			sc.approx = grow(sc.approx, (hi-lo)*ldd)
-			qe.Scores(sc.approx, ldd, z, lo, hi-lo, b, p0, p1)
-			for i := lo; i < hi; i++ {
-				self := int64(-1)
-				if t.QueryRows != nil {
-					self = t.QueryRows[i] - t.Base
-				}
-				sc.seedTop[i-glo].add(sc.approx[(i-lo)*ldd:(i-lo)*ldd+m], r0, self, k)
-			}
+	s.scoreSubBlocks(w, qp, c0, c1, qp.seedPanels, func(i, r0 int, approx []float32) {
+		self := int64(-1)
+		if t.QueryRows != nil {
+			self = t.QueryRows[i] - t.Base
 		}
-	}
+		sc.seedTop[i-glo].add(approx, r0, self, k)
+	})
 	for i := glo; i < ghi; i++ {
 		s.seedFrom(w, i, sc.seedTop[i-glo].top(k), data)
 	}
