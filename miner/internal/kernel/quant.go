@@ -46,9 +46,9 @@ import (
 //     which starts at Corr as above. (Queries of 127 levels would saturate;
 //     widening the corpus bytes to 16 bits instead, with VPMOVZXBW and
 //     VPMADDWD, keeps them but takes two multiply-adds per 32 products where
-//     this takes one multiply-add and one widening add: measured 1.2–1.3×
-//     slower here, and the coarser queries widen the bound by less than that
-//     buys; docs/performance.md.)
+//     this takes one multiply-add and one widening add: the kernel measured
+//     about 1.5× slower here, whole quantized searches 1.12–1.37× slower
+//     even though the coarser queries rescore more rows; docs/performance.md.)
 //   - go: int32 arithmetic in Go, which wraps.
 //
 // The additions are done in different orders and groupings, but addition
