@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hardneg/hardneg/dataset"
 	"github.com/hardneg/hardneg/internal/checkpoint"
@@ -23,6 +24,11 @@ import (
 // blocks, adds the easy negatives, and writes part-NNNNN.parquet for each
 // block. It leaves the statistics in _work/<fingerprint>/stats.json.
 // Rewriting a part after a retry gives the same bytes.
+//
+// With in.Follow it runs beside the mine phase: it takes the blocks in order
+// as they are merged, waiting for each one's candidates, so that only the
+// last blocks' parts are left to write when the last tile is mined. The
+// parts are the same, since the picks follow query order either way.
 func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput) (_ workflows.RebalanceResult, err error) {
 	defer func() { err = classifyIn(in.Spec, err) }()
 	var res workflows.RebalanceResult
@@ -42,14 +48,7 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 	var sf manifest.Stats
 	for b := range p.Blocks {
 		key := job.BlockKey(p.Fingerprint, b)
-		data, err := storage.ReadAll(ctx, out, key)
-		if errors.Is(err, storage.ErrNotExist) {
-			return res, fmt.Errorf("rebalance: candidates %s are missing", key)
-		}
-		if err != nil {
-			return res, fmt.Errorf("read %s: %w", key, err)
-		}
-		qws, err := checkpoint.DecodeWindows(data, key)
+		qws, err := blockCandidates(ctx, out, key, in.Follow)
 		if err != nil {
 			return res, err
 		}
@@ -111,4 +110,34 @@ func missingPositives(input, found []string) int64 {
 		}
 	}
 	return n
+}
+
+// followPoll is how often Rebalance, following the mine phase, looks for the
+// next block's candidates: on S3 a GET every 200 ms while it waits (5 a
+// second, one job), and on average 100 ms between a block's merge and its
+// part.
+const followPoll = 200 * time.Millisecond
+
+// blockCandidates reads and decodes a block's merged candidates at key. With
+// follow, a block not merged yet is waited for, heartbeating, until it is or
+// ctx ends; without, it is an error.
+func blockCandidates(ctx context.Context, out storage.Store, key string, follow bool) ([]checkpoint.QueryWindow, error) {
+	for {
+		data, err := storage.ReadAll(ctx, out, key)
+		if err == nil {
+			return checkpoint.DecodeWindows(data, key)
+		}
+		if !errors.Is(err, storage.ErrNotExist) {
+			return nil, fmt.Errorf("read %s: %w", key, err)
+		}
+		if !follow {
+			return nil, fmt.Errorf("rebalance: candidates %s are missing", key)
+		}
+		beat(ctx, "waiting for", key)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for %s: %w", key, ctx.Err())
+		case <-time.After(followPoll):
+		}
+	}
 }

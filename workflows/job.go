@@ -103,23 +103,22 @@ func (j *job) run(ctx workflow.Context, fresh bool) (Result, error) {
 		j.phase = j.st.Phases[len(j.st.Phases)-1].Name
 		j.publish(ctx, true)
 	}
+	rebalance := j.startRebalance(ctx)
 	if err := j.mine(ctx); err != nil {
+		rebalance.stop(ctx)
 		return Result{}, err
 	}
 	p := j.st.Plan
 
 	j.setPhase(ctx, PhaseRebalance)
-	var rb RebalanceResult
-	actx := withActivity(ctx, rebalanceActivityID, heavyTimeout, "", fmt.Sprintf("rebalance %d blocks, write %d parts", p.Blocks, p.Blocks))
-	if err := j.call(ctx, actx, RebalanceActivity, RebalanceInput{
-		Spec: j.spec, Fingerprint: p.Fingerprint, Blocks: p.Blocks,
-	}, &rb); err != nil {
-		return Result{}, invalidOr(fmt.Errorf("rebalance: %w", err))
+	rb, err := rebalance.result(ctx)
+	if err != nil {
+		return Result{}, err
 	}
 
 	j.setPhase(ctx, PhaseFinalize)
 	var fin FinalizeResult
-	actx = withActivity(ctx, finalizeActivityID, lightTimeout, "", "finalize: statistics, _manifest.json, _SUCCESS")
+	actx := withActivity(ctx, finalizeActivityID, lightTimeout, "", "finalize: statistics, _manifest.json, _SUCCESS")
 	if err := j.call(ctx, actx, FinalizeActivity, FinalizeInput{
 		Spec: j.spec, Fingerprint: p.Fingerprint, Blocks: p.Blocks, Phases: j.phasesUntil(workflow.Now(ctx)),
 	}, &fin); err != nil {

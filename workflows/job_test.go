@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,9 @@ type fakeActivities struct {
 	plans    int // calls of Plan
 	// finished is what Finished answers: the output's finished result, if any.
 	finished FinishedResult
+	// followWaits has Rebalance wait for the merges when it follows the
+	// mine phase.
+	followWaits bool
 
 	mu          sync.Mutex
 	calls       []string
@@ -103,14 +107,42 @@ func (f *fakeActivities) MergeBlock(ctx context.Context, in MergeInput) (MergeRe
 	return MergeResult{Block: in.Block, Queries: f.plan.BlockRows(in.Spec, in.Block)}, nil
 }
 
+// Rebalance records "rebalance" when it starts and "rebalanced" when it
+// ends. With followWaits, it follows the mine phase as the real one does
+// with in.Follow: it ends once every block is merged (or was merged already
+// by the plan), or when cancelled. Without, it
+// ends at once: a running activity keeps the test environment's clock from
+// skipping ahead, and tests that retry wait on that clock.
 func (f *fakeActivities) Rebalance(ctx context.Context, in RebalanceInput) (RebalanceResult, error) {
 	f.record(ctx, "rebalance")
+	// A cancelled activity of the test environment learns it from a
+	// heartbeat, if ever: the deadline ends a fake left behind.
+	deadline := time.Now().Add(10 * time.Second)
+	for in.Follow && f.followWaits && !f.allMerged(in.Blocks) && time.Now().Before(deadline) {
+		activity.RecordHeartbeat(ctx) // cancellation reaches an activity with its heartbeat
+		select {
+		case <-ctx.Done():
+			return RebalanceResult{}, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	f.record(ctx, "rebalanced")
 	return RebalanceResult{Parts: in.Blocks, Rows: f.plan.QueryRows}, nil
 }
 
 func (f *fakeActivities) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult, error) {
 	f.record(ctx, "finalize")
 	return FinalizeResult{Manifest: "_manifest.json", Success: "_SUCCESS"}, nil
+}
+
+func (f *fakeActivities) allMerged(blocks int) bool {
+	calls := f.callList()
+	for b := range blocks {
+		if !f.plan.DoneBlocks.Has(b) && !slices.Contains(calls, fmt.Sprintf("merge %d", b)) {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *fakeActivities) callList() []string {
@@ -187,6 +219,7 @@ func TestJobRunsPhasesInOrder(t *testing.T) {
 	const blocks, shards = 3, 4
 	f := newFake(testPlan(blocks, shards))
 	f.tileDelay = 2 * time.Millisecond
+	f.followWaits = true
 	env := newEnv(t, f)
 	var sa saRecorder
 	sa.attach(env)
@@ -210,8 +243,12 @@ func TestJobRunsPhasesInOrder(t *testing.T) {
 		}
 		pos[c] = i
 	}
-	if calls[0] != "finished" || calls[1] != "plan" || calls[len(calls)-1] != "finalize" || calls[len(calls)-2] != "rebalance" {
+	if calls[0] != "finished" || calls[1] != "plan" || calls[len(calls)-1] != "finalize" || calls[len(calls)-2] != "rebalanced" {
 		t.Errorf("calls start with %q, end with %q", calls[:2], calls[len(calls)-2:])
+	}
+	// The rebalance starts with the mine phase and ends after the last merge.
+	if pos["rebalance"] > pos["tile 0 0"] {
+		t.Errorf("rebalance started at %d, after the first tile (%d)", pos["rebalance"], pos["tile 0 0"])
 	}
 	for b := range blocks {
 		m, ok := pos[fmt.Sprintf("merge %d", b)]
@@ -224,8 +261,8 @@ func TestJobRunsPhasesInOrder(t *testing.T) {
 				t.Errorf("tile %d %d at %d (mined %v), merge at %d", b, s, tp, ok, m)
 			}
 		}
-		if m > pos["rebalance"] {
-			t.Errorf("merge %d after rebalance", b)
+		if m > pos["rebalanced"] {
+			t.Errorf("merge %d after the rebalance ended", b)
 		}
 	}
 	if f.maxInflight > testSpec().MaxParallel {
@@ -309,6 +346,7 @@ func TestJobRetriesFailedTile(t *testing.T) {
 func TestJobFailsAtOnceOnInvalidInput(t *testing.T) {
 	const msg = `corpus shard "corpus/part-00001.parquet": column "embedding": row 7 has dimension 3, want 8`
 	f := newFake(testPlan(4, 5))
+	f.followWaits = true
 	f.failTile = func(b, s int, _ int32) error {
 		if b == 0 && s == 1 {
 			return temporal.NewNonRetryableApplicationError(msg, ErrInvalidInput, nil)
@@ -320,6 +358,10 @@ func TestJobFailsAtOnceOnInvalidInput(t *testing.T) {
 	env := newEnv(t, f)
 	var sa saRecorder
 	sa.attach(env)
+	var cancelledActs []string
+	env.SetOnActivityCanceledListener(func(info *activity.Info) {
+		cancelledActs = append(cancelledActs, info.ActivityType.Name)
+	})
 	env.ExecuteWorkflow(WorkflowName, spec)
 	err := env.GetWorkflowError()
 	var app *temporal.ApplicationError
@@ -330,9 +372,14 @@ func TestJobFailsAtOnceOnInvalidInput(t *testing.T) {
 		t.Errorf("invalid tile ran %d times, want 1", got)
 	}
 	for _, c := range f.callList() {
-		if c == "rebalance" || c == "finalize" || strings.HasPrefix(c, "merge") || c == "tile 0 2" {
+		if c == "rebalanced" || c == "finalize" || strings.HasPrefix(c, "merge") || c == "tile 0 2" {
 			t.Errorf("%s ran after the failure", c)
 		}
+	}
+	// The rebalance following the mine phase was cancelled before the job
+	// failed: nothing of it writes parts any more.
+	if !slices.Contains(cancelledActs, RebalanceActivity) {
+		t.Errorf("the rebalance was not cancelled; cancelled: %q", cancelledActs)
 	}
 	if last := sa.phases[len(sa.phases)-1]; last != PhaseFailed {
 		t.Errorf("last phase %q, want %q", last, PhaseFailed)
@@ -432,7 +479,7 @@ func TestProgressQuery(t *testing.T) {
 	// Query while the job runs: after every third tile's start the workflow is
 	// blocked on activities, and a query sees the state it has reached.
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
-		if info.ActivityType.Name == MineTileActivity || info.ActivityType.Name == RebalanceActivity {
+		if info.ActivityType.Name == MineTileActivity || info.ActivityType.Name == FinalizeActivity {
 			if v, err := env.QueryWorkflow(ProgressQuery); err == nil {
 				var pr Progress
 				if v.Get(&pr) == nil {
@@ -457,7 +504,7 @@ func TestProgressQuery(t *testing.T) {
 			t.Errorf("progress went back: %+v after %+v", pr, mid[i-1])
 		}
 		sawMining = sawMining || (pr.Phase == PhaseMine && pr.TilesDone > 0 && pr.TilesDone < pr.TilesTotal)
-		sawRebalance = sawRebalance || pr.Phase == PhaseRebalance
+		sawRebalance = sawRebalance || slices.ContainsFunc(pr.Phases, func(p PhaseTime) bool { return p.Name == PhaseRebalance })
 	}
 	if !sawMining || !sawRebalance {
 		t.Errorf("answers saw mining part-way %v, rebalance %v: %+v", sawMining, sawRebalance, mid)

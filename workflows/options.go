@@ -142,6 +142,13 @@ const (
 	// before the change must not schedule it. Its GetVersion is called
 	// where it is used, not in withVersions: only a new job needs it.
 	changeReuseOutput = "reuse-output"
+	// changeRebalanceWhileMining starts the Rebalance activity with the
+	// mine phase, following it block by block (RebalanceInput.Follow),
+	// instead of after the last merge (rebalance.go). The activity is
+	// scheduled earlier in the history, so an execution that began before
+	// the change must keep the old order. Its GetVersion is called where it
+	// is used, before the mine phase of every run.
+	changeRebalanceWhileMining = "rebalance-while-mining"
 )
 
 type versionsKey struct{}

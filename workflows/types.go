@@ -149,6 +149,11 @@ type RebalanceInput struct {
 	Spec        Spec   `json:"spec"`
 	Fingerprint string `json:"fingerprint"`
 	Blocks      int    `json:"blocks"`
+	// Follow has Rebalance start while blocks are still mined and wait for
+	// each block's merged candidates in turn; without it a block not merged
+	// yet is an error. The job sets it from version 1 of
+	// changeRebalanceWhileMining on.
+	Follow bool `json:"follow,omitempty"`
 }
 
 // RebalanceResult summarises the written parts.
