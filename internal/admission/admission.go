@@ -72,16 +72,16 @@ type Estimate struct {
 	Rebalance int64 // the Rebalance
 }
 
-// Peak is the largest of the steps, and names it.
+// Peak is the most of the job one worker may hold at once, and names it.
+// The rebalance runs beside the mine phase (it follows the merges, on any
+// worker), so a worker may hold it together with a tile or a merge: the
+// larger of those two plus the rebalance, with one Overhead between them.
 func (e Estimate) Peak() (int64, string) {
 	peak, step := e.Tile, "a tile"
 	if e.Merge > peak {
 		peak, step = e.Merge, "a block's merge"
 	}
-	if e.Rebalance > peak {
-		peak, step = e.Rebalance, "the rebalance"
-	}
-	return peak, step
+	return peak + e.Rebalance - Overhead, step + " beside the rebalance"
 }
 
 // blockRows is the rows of the largest query block.
@@ -112,7 +112,7 @@ func (j Job) Estimate() Estimate {
 	}
 }
 
-// Admit returns nil when every step of j fits in budget bytes, and otherwise
+// Admit returns nil when j's peak (Estimate.Peak) fits in budget bytes, and otherwise
 // a *TooBig error naming the fields to change and the largest values that fit.
 // A budget of 0 or less admits everything.
 func Admit(j Job, budget int64) error {
