@@ -133,7 +133,7 @@ func blockCandidates(ctx context.Context, out storage.Store, key string, follow 
 		if !follow {
 			return nil, fmt.Errorf("rebalance: candidates %s are missing", key)
 		}
-		beat(ctx, "waiting for", key)
+		beat(ctx, workflows.WaitingHeartbeat, key)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("wait for %s: %w", key, ctx.Err())

@@ -41,6 +41,7 @@ func retryPolicyFor(v versions) *temporal.RetryPolicy {
 // changeVanishedWorker on, when its worker vanishes (a heartbeat timeout) it
 // starts it again as <id>-again-N, at most vanishRestarts times, and then
 // fails with a non-retryable ErrWorkerVanished error saying what happened.
+// A vanishing whose last heartbeat was WaitingHeartbeat is not counted.
 // The new ID keeps each start's attempts apart in the history and the UI.
 func execute(ctx, actx workflow.Context, activity string, input any) workflow.Future {
 	if !versionsOf(ctx).vanishedWorker {
@@ -49,21 +50,28 @@ func execute(ctx, actx workflow.Context, activity string, input any) workflow.Fu
 	result, settle := workflow.NewFuture(ctx)
 	workflow.Go(ctx, func(gctx workflow.Context) {
 		id := workflow.GetActivityOptions(actx).ActivityID
-		for restarts := 0; ; restarts++ {
+		counted := 0 // vanishings while working
+		for starts := 1; ; starts++ {
 			f := workflow.ExecuteActivity(actx, activity, input)
 			err := f.Get(gctx, nil)
 			if !vanished(err) || gctx.Err() != nil {
 				settle.Chain(f)
 				return
 			}
-			if restarts == vanishRestarts {
-				settle.Set(nil, workerVanished(activity, id, restarts+1, err))
-				return
+			// An activity whose last heartbeat said it was waiting (the
+			// rebalance following the mine phase, for hours) did not kill
+			// its worker: losing it then does not count.
+			if !waitingWhenLost(err) {
+				if counted == vanishRestarts {
+					settle.Set(nil, workerVanished(activity, id, counted+1, err))
+					return
+				}
+				counted++
 			}
 			workflow.GetLogger(gctx).Warn("worker vanished; starting the activity again",
-				"activity", activity, "id", id, "restart", restarts+1, "error", err)
+				"activity", activity, "id", id, "restart", starts, "error", err)
 			opts := workflow.GetActivityOptions(actx)
-			opts.ActivityID = fmt.Sprintf("%s-again-%d", id, restarts+1)
+			opts.ActivityID = fmt.Sprintf("%s-again-%d", id, starts)
 			actx = workflow.WithActivityOptions(actx, opts)
 		}
 	})
@@ -75,6 +83,20 @@ func execute(ctx, actx workflow.Context, activity string, input any) workflow.Fu
 func vanished(err error) bool {
 	var te *temporal.TimeoutError
 	return errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_HEARTBEAT
+}
+
+// WaitingHeartbeat is the first heartbeat detail of an activity that is
+// waiting, not working: a Rebalance following the mine phase sends it with
+// the key it waits for.
+const WaitingHeartbeat = "waiting for"
+
+// waitingWhenLost reports whether a heartbeat timeout's last heartbeat was
+// WaitingHeartbeat.
+func waitingWhenLost(err error) bool {
+	var te *temporal.TimeoutError
+	var first string
+	return errors.As(err, &te) && te.HasLastHeartbeatDetails() &&
+		te.LastHeartbeatDetails(&first) == nil && first == WaitingHeartbeat
 }
 
 func workerVanished(activity, id string, times int, err error) error {

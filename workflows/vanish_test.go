@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -130,5 +131,35 @@ func TestVanishedWorkerRetryPolicy(t *testing.T) {
 	}
 	if slices.Contains(retryPolicy.NonRetryableErrorTypes, heartbeatTimeoutType) {
 		t.Error("retryPolicyOf changed the shared policy")
+	}
+}
+
+// TestWaitingActivityVanishesFreely loses the rebalance's worker five times
+// while it waits for merges (its last heartbeat says WaitingHeartbeat) and
+// once while it works: the waiting losses do not count towards the limit, so
+// the workflow starts it again each time and the job completes.
+func TestWaitingActivityVanishesFreely(t *testing.T) {
+	f := newFake(testPlan(2, 2))
+	env, started := envRecordingStarts(t, f)
+	env.OnActivity(RebalanceActivity, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in RebalanceInput) (RebalanceResult, error) {
+			switch id := activity.GetInfo(ctx).ActivityID; {
+			case id == "rebalance-again-3":
+				return RebalanceResult{}, heartbeatLost() // working
+			case id != "rebalance-again-6":
+				return RebalanceResult{}, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil, WaitingHeartbeat, "block-b000001.ckpt")
+			}
+			return f.Rebalance(ctx, in)
+		})
+	env.ExecuteWorkflow(WorkflowName, testSpec())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("job failed: %v", err)
+	}
+	want := []string{"rebalance"}
+	for i := 1; i <= 6; i++ {
+		want = append(want, fmt.Sprintf("rebalance-again-%d", i))
+	}
+	if got := started.distinct("rebalance"); !slices.Equal(got, want) {
+		t.Errorf("starts of the rebalance %q, want %q", got, want)
 	}
 }
