@@ -215,6 +215,20 @@ func StartOptionsForTest() client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{ID: WorkflowID("r1", 2)}
 }
 
+// callPositions maps each call to its place in calls; a call made twice is
+// an error.
+func callPositions(t *testing.T, calls []string) map[string]int {
+	t.Helper()
+	pos := map[string]int{}
+	for i, c := range calls {
+		if _, dup := pos[c]; dup {
+			t.Errorf("%q called twice", c)
+		}
+		pos[c] = i
+	}
+	return pos
+}
+
 func TestJobRunsPhasesInOrder(t *testing.T) {
 	const blocks, shards = 3, 4
 	f := newFake(testPlan(blocks, shards))
@@ -236,13 +250,7 @@ func TestJobRunsPhasesInOrder(t *testing.T) {
 	}
 
 	calls := f.callList()
-	pos := map[string]int{}
-	for i, c := range calls {
-		if _, dup := pos[c]; dup {
-			t.Errorf("%q called twice", c)
-		}
-		pos[c] = i
-	}
+	pos := callPositions(t, calls)
 	if calls[0] != "finished" || calls[1] != "plan" || calls[len(calls)-1] != "finalize" || calls[len(calls)-2] != "rebalanced" {
 		t.Errorf("calls start with %q, end with %q", calls[:2], calls[len(calls)-2:])
 	}
