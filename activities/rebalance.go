@@ -52,6 +52,7 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 		if err != nil {
 			return res, err
 		}
+		beat(ctx, "rebalance", key) // working, no longer waiting (workflows.WaitingHeartbeat)
 		rows, docs := make([]dataset.PartRow, len(qws)), make([]part.Docs, len(qws))
 		for q, qw := range qws {
 			row := picker.Pick(qw.Win)

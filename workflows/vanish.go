@@ -16,6 +16,12 @@ import (
 // activity killing them.
 const vanishRestarts = 3
 
+// waitingRestarts is how many more times it starts again an activity whose
+// worker vanished while the activity waited (WaitingHeartbeat): a fleet that
+// loses machines all day may lose the rebalance's, which lives as long as the
+// mine phase, a few times in one job.
+const waitingRestarts = 20
+
 // heartbeatTimeoutType is the retry policy's name of a heartbeat timeout:
 // listed in NonRetryableErrorTypes, the server hands it to the workflow
 // instead of retrying.
@@ -41,7 +47,8 @@ func retryPolicyFor(v versions) *temporal.RetryPolicy {
 // changeVanishedWorker on, when its worker vanishes (a heartbeat timeout) it
 // starts it again as <id>-again-N, at most vanishRestarts times, and then
 // fails with a non-retryable ErrWorkerVanished error saying what happened.
-// A vanishing whose last heartbeat was WaitingHeartbeat is not counted.
+// Vanishings whose last heartbeat was WaitingHeartbeat count apart, up to
+// waitingRestarts.
 // The new ID keeps each start's attempts apart in the history and the UI.
 func execute(ctx, actx workflow.Context, activity string, input any) workflow.Future {
 	if !versionsOf(ctx).vanishedWorker {
@@ -50,7 +57,7 @@ func execute(ctx, actx workflow.Context, activity string, input any) workflow.Fu
 	result, settle := workflow.NewFuture(ctx)
 	workflow.Go(ctx, func(gctx workflow.Context) {
 		id := workflow.GetActivityOptions(actx).ActivityID
-		counted := 0 // vanishings while working
+		counted, waiting := 0, 0 // vanishings while working, and while waiting
 		for starts := 1; ; starts++ {
 			f := workflow.ExecuteActivity(actx, activity, input)
 			err := f.Get(gctx, nil)
@@ -59,11 +66,15 @@ func execute(ctx, actx workflow.Context, activity string, input any) workflow.Fu
 				return
 			}
 			// An activity whose last heartbeat said it was waiting (the
-			// rebalance following the mine phase, for hours) did not kill
-			// its worker: losing it then does not count.
-			if !waitingWhenLost(err) {
+			// rebalance following the mine phase, for hours) most likely
+			// did not kill its worker: such losses have a limit of their
+			// own, waitingRestarts, since a heartbeat is sent late (the SDK
+			// throttles them) and may say waiting when work had begun.
+			if waitingWhenLost(err) && waiting < waitingRestarts {
+				waiting++
+			} else {
 				if counted == vanishRestarts {
-					settle.Set(nil, workerVanished(activity, id, counted+1, err))
+					settle.Set(nil, workerVanished(activity, id, counted+waiting+1, err))
 					return
 				}
 				counted++

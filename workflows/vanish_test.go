@@ -163,3 +163,23 @@ func TestWaitingActivityVanishesFreely(t *testing.T) {
 		t.Errorf("starts of the rebalance %q, want %q", got, want)
 	}
 }
+
+// TestWaitingVanishingsHaveALimit loses the rebalance's worker on every start
+// while it says it waits: after waitingRestarts such losses they count as
+// any other, and the job fails with WorkerVanished after vanishRestarts more.
+func TestWaitingVanishingsHaveALimit(t *testing.T) {
+	f := newFake(testPlan(1, 2))
+	env, started := envRecordingStarts(t, f)
+	env.OnActivity(RebalanceActivity, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in RebalanceInput) (RebalanceResult, error) {
+			return RebalanceResult{}, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil, WaitingHeartbeat, "block-b000000.ckpt")
+		})
+	env.ExecuteWorkflow(WorkflowName, testSpec())
+	var app *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Type() != ErrWorkerVanished {
+		t.Fatalf("job error %v, want %s", err, ErrWorkerVanished)
+	}
+	if got, want := len(started.distinct("rebalance")), 1+waitingRestarts+vanishRestarts; got != want {
+		t.Errorf("the rebalance started %d times, want %d", got, want)
+	}
+}
