@@ -211,8 +211,10 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 		switch {
 		case h.k == 0:
 			thr = float32(math.Inf(1))
-		case h.full():
-			thr = floor32(float64(h.h[0].Score) - b)
+		default:
+			if kth, ok := h.kth(); ok {
+				thr = floor32(float64(kth) - b)
+			}
 		}
 		sigma = math.Inf(1)
 		if st.has {
@@ -237,7 +239,7 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 				continue
 			}
 			p.same = append(p.same, int32((r0+j)*dim))
-		case a >= thr && !(h.full() && float64(a)+rowBound(r0+j) < float64(h.h[0].Score)):
+		case a >= thr && !h.below(float64(a)+rowBound(r0+j)):
 			p.top = append(p.top, int32((r0+j)*dim))
 		default:
 			continue
@@ -263,8 +265,8 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 	// it is full, the seed, the tile's floor, whichever is highest.
 	lower := func() float64 {
 		l := st.seed
-		if h.full() {
-			l = max(l, float64(h.h[0].Score))
+		if kth, ok := h.kth(); ok {
+			l = max(l, float64(kth))
 		}
 		if h.hasFloor {
 			l = max(l, float64(h.floor))

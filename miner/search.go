@@ -284,12 +284,14 @@ func newSearch(t *Tile) *search {
 	s := &search{t: t, eng: eng, workers: workers, chunk: chunk,
 		heaps: make([]topK, nq), same: make([]SameLabel, nq), out: make([]Partial, nq),
 		scratch: make([]scratch, workers)}
-	// The heaps share one buffer, which their sorted lists (the partials'
-	// Top) then keep: one allocation per tile instead of two per query.
-	room := min(t.K, 1024) // a heap of more grows on its own
+	// The top ks share one buffer, which their sorted lists (the partials'
+	// Top) then keep: one allocation per tile instead of two per query. A
+	// query keeps at most min(K, rows) candidates, which is the room it
+	// has (newTopK: as many candidates, or twice as many keys).
+	room := min(t.K, t.Corpus.Rows)
 	arena := hugepages.Make[Candidate](nq * room)
 	for i := range s.heaps {
-		s.heaps[i] = topK{k: t.K, h: arena[i*room : i*room : (i+1)*room]}
+		s.heaps[i] = newTopK(t.K, arena[i*room:i*room:(i+1)*room], t.Base, t.Corpus.Rows)
 		if t.Floor != nil && !math.IsNaN(float64(t.Floor[i])) {
 			s.heaps[i].setFloor(t.Floor[i])
 		}
@@ -469,21 +471,6 @@ func (s *search) collect(qi int, scores []float32, base int64) {
 		}
 		offer(h, row, scores[j])
 	}
-}
-
-// offer pushes (row, v) if it can enter the heap; the inline test keeps the
-// common case (a score below the current k-th) cheap.
-func offer(h *topK, row int64, v float32) {
-	if h.full() {
-		if h.k == 0 {
-			return
-		}
-		w := h.h[0]
-		if v < w.Score || (v == w.Score && row > w.Row) {
-			return
-		}
-	}
-	h.push(Candidate{Row: row, Score: v})
 }
 
 // positivesIn returns query qi's positives that lie in the shard, sorted and
