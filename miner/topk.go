@@ -52,7 +52,7 @@ type topK struct {
 // bufferFrom is the smallest k kept in a buffer rather than a heap: below
 // it the heap measured faster (BenchmarkTopK); tests lower it to run every
 // search with either.
-var bufferFrom = 64
+var bufferFrom = 32
 
 // maxKeyRows is the most corpus rows a tile may have for its keys: a key
 // holds row − base in 31 bits.

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/hardneg/hardneg/miner/internal/kernel"
 )
 
 // withBufferFrom runs f with the top k's cut-over from heap to buffer at k.
@@ -138,22 +140,22 @@ func TestTopKKeysOrderAsBetter(t *testing.T) {
 // the buffer's room and the shard's size.
 func TestSearchTopKModes(t *testing.T) {
 	cases := []struct {
-		name string
-		k    int
-		mode Mode
-		kind genKind
+		name  string
+		k, nc int
+		mode  Mode
+		kind  genKind
 	}{
-		{"pairs k=1", 1, ModePairs, genTies},
-		{"pairs k=7", 7, ModePairs, genRandom},
-		{"pairs k=300", 300, ModePairs, genTies},
-		{"pairs k=700", 700, ModePairs, genDupes},
-		{"pairs k=5000", 5000, ModePairs, genRandom},
-		{"self k=250", 250, ModeSelf, genDupes},
-		{"labeled k=200", 200, ModeLabeled, genTies},
+		{"pairs k=1", 1, 1500, ModePairs, genTies},
+		{"pairs k=7", 7, 1500, ModePairs, genRandom},
+		{"pairs k=300", 300, 1500, ModePairs, genTies},
+		{"pairs k=700", 700, 1500, ModePairs, genDupes},
+		{"pairs k=5000", 5000, 1500, ModePairs, genRandom},
+		{"self k=250", 250, 400, ModeSelf, genDupes},
+		{"labeled k=200", 200, 1500, ModeLabeled, genTies},
 	}
 	for _, tc := range cases {
 		r := rand.New(rand.NewPCG(uint64(tc.k), 9))
-		p := genProblem(r, tc.mode, 13, 1500, 6, tc.kind)
+		p := genProblem(r, tc.mode, 13, tc.nc, 6, tc.kind)
 		scores := refScores(p.q, p.c)
 		const base = 300
 		for _, floored := range []bool{false, true} {
@@ -193,6 +195,39 @@ func TestSearchTopKModes(t *testing.T) {
 					})
 				}
 			}
+		}
+	}
+}
+
+// BenchmarkTopK offers the scores of one query against 50,000 random rows,
+// in row order and skipping as the search does, to a top k kept each way:
+// what bufferFrom is chosen by.
+func BenchmarkTopK(b *testing.B) {
+	const n = 50000
+	r := rand.New(rand.NewPCG(1, 2))
+	scores := make([]float32, n)
+	for i := range scores {
+		scores[i] = float32(r.NormFloat64())
+	}
+	store := make([]Candidate, 0, n)
+	for _, k := range []int{1, 10, 16, 24, 32, 48, 64, 100, 1000} {
+		for _, m := range topKModes {
+			b.Run(fmt.Sprintf("k=%d/%s", k, m.name), func(b *testing.B) {
+				withBufferFrom(m.from, func() {
+					for b.Loop() {
+						tk := newTopK(k, store[:0:min(k, n)], 0, n)
+						for j := 0; j < n; j++ { // as search.collect
+							if th, ok := tk.threshold(); ok {
+								if j += kernel.FirstAtLeast(scores[j:], th); j == n {
+									break
+								}
+							}
+							offer(&tk, int64(j), scores[j])
+						}
+						tk.sorted()
+					}
+				})
+			})
 		}
 	}
 }
