@@ -45,6 +45,7 @@ func benchData(nq, nb, d int) (q, c Matrix) {
 // GFLOP/s, counting 2·nq·nb·d floating-point operations per search.
 // HARDNEG_BENCH_K, a comma-separated list of k ("10,100,1000"), runs every
 // size once per k instead of with its own k: the top-k's share grows with k.
+// HARDNEG_BENCH_PRECISION=quantized measures the quantized search instead.
 func BenchmarkSearchTile(b *testing.B) {
 	for _, s := range benchKs(b) {
 		b.Run(s.name, func(b *testing.B) {
@@ -52,7 +53,7 @@ func BenchmarkSearchTile(b *testing.B) {
 				b.Skip("large size skipped in -short mode")
 			}
 			q, c := benchData(s.nq, s.nb, s.d)
-			tile := Tile{Queries: q, Corpus: c, K: s.k}
+			tile := Tile{Queries: q, Corpus: c, K: s.k, Precision: Precision(os.Getenv("HARDNEG_BENCH_PRECISION"))}
 			b.ResetTimer()
 			for b.Loop() {
 				if _, err := SearchTile(tile); err != nil {

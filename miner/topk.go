@@ -2,6 +2,7 @@ package miner
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 	"unsafe"
 )
@@ -60,8 +61,10 @@ const maxKeyRows = 1 << 31
 
 // newTopK returns a top k for a tile of rows corpus rows starting at global
 // row base, with store (len 0) as its storage: room for min(k, rows)
-// candidates, which its sorted list then occupies.
-func newTopK(k int, store []Candidate, base int64, rows int) topK {
+// candidates, which its sorted list then occupies. A buffer compacts when
+// it holds k + slack keys (slack in [1, k]): a smaller slack keeps the gate
+// closer to the true k-th at the price of more compactions.
+func newTopK(k, slack int, store []Candidate, base int64, rows int) topK {
 	t := topK{k: k, h: store[:0]}
 	if k >= bufferFrom && rows <= maxKeyRows {
 		// A Candidate is 16 bytes and a key 8: the storage of min(k, rows)
@@ -69,7 +72,7 @@ func newTopK(k int, store []Candidate, base int64, rows int) topK {
 		t.buffered, t.base = true, base
 		n := 2 * cap(store)
 		if n > 0 {
-			t.keys = unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(store[:1]))), n)[:0]
+			t.keys = unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(store[:1]))), n)[:0:min(n, k+max(1, min(slack, k)))]
 		}
 	}
 	return t
@@ -170,10 +173,18 @@ func (t *topK) candidateOf(key uint64) Candidate {
 // selectKeys reorders v so that v[:k] holds its k largest keys, and returns
 // the smallest of them (1 ≤ k ≤ len(v); keys distinct): a quickselect
 // (Hoare's partition around the median of three), O(len(v)) on average, as
-// selectLargest; the standard library has no selection.
+// selectLargest; the standard library has no selection. The buffer feeds it
+// what its last call left, whose order can defeat the median of three again
+// and again (a buffer of k + 1 took 1,000× its average), so after 2·log₂
+// len(v) rounds it sorts the rest instead: O(n log n) at worst.
 func selectKeys(v []uint64, k int) uint64 {
 	lo, hi, t := 0, len(v)-1, k-1
-	for lo < hi {
+	for rounds := 2 * bits.Len(uint(len(v))); lo < hi; rounds-- {
+		if rounds == 0 {
+			slices.Sort(v[lo : hi+1])
+			slices.Reverse(v[lo : hi+1])
+			return v[t]
+		}
 		a, b, c := v[lo], v[(lo+hi)/2], v[hi]
 		p := max(min(a, b), min(max(a, b), c)) // the median of the three
 		i, j := lo, hi

@@ -33,17 +33,22 @@ func sameBits(a, b []Candidate) bool {
 
 // TestTopKMatchesSort offers random candidates with many ties (and both
 // zeros) to a top k, in row order and shuffled, with and without a floor,
-// and checks its list against the definition: every candidate at or above
-// the floor, sorted by Better, the first k. It also checks the gate at every
+// with a buffer's slack of k, k/4 (the quantized search's) and 1, and
+// checks its list against the definition: every candidate at or above the
+// floor, sorted by Better, the first k. It also checks the gate at every
 // step: each candidate of the final list is at least as good as it.
 func TestTopKMatchesSort(t *testing.T) {
 	zero := float32(0)
 	negZero := float32(math.Copysign(0, -1))
 	for _, mode := range topKModes {
 		for _, k := range []int{1, 2, 7, 100, 1000, 5000} {
-			for _, shuffled := range []bool{false, true} {
-				for _, floored := range []bool{false, true} {
-					name := fmt.Sprintf("%s/k=%d/shuffled=%v/floor=%v", mode.name, k, shuffled, floored)
+			for i, slack := range []int{k, max(1, k/quantSlack), 1} {
+				if i > 0 && mode.name == "heap" {
+					break // a heap has no slack
+				}
+				for _, c := range []struct{ shuffled, floored bool }{{false, false}, {false, true}, {true, false}, {true, true}} {
+					shuffled, floored := c.shuffled, c.floored
+					name := fmt.Sprintf("%s/k=%d/slack=%d/shuffled=%v/floor=%v", mode.name, k, slack, shuffled, floored)
 					t.Run(name, func(t *testing.T) {
 						r := rand.New(rand.NewPCG(uint64(k), uint64(mode.from)))
 						n := 3*k + r.IntN(500)
@@ -61,7 +66,7 @@ func TestTopKMatchesSort(t *testing.T) {
 						var got []Candidate
 						var gates []Candidate
 						withBufferFrom(mode.from, func() {
-							tk := newTopK(k, make([]Candidate, 0, min(k, n)), base, n)
+							tk := newTopK(k, slack, make([]Candidate, 0, min(k, n)), base, n)
 							if floored {
 								tk.setFloor(0) // −0 and +0 are at the floor
 							}
@@ -215,7 +220,7 @@ func BenchmarkTopK(b *testing.B) {
 			b.Run(fmt.Sprintf("k=%d/%s", k, m.name), func(b *testing.B) {
 				withBufferFrom(m.from, func() {
 					for b.Loop() {
-						tk := newTopK(k, store[:0:min(k, n)], 0, n)
+						tk := newTopK(k, k, store[:0:min(k, n)], 0, n)
 						for j := 0; j < n; j++ { // as search.collect
 							if th, ok := tk.threshold(); ok {
 								if j += kernel.FirstAtLeast(scores[j:], th); j == n {
