@@ -66,7 +66,7 @@ const maxKeyRows = 1 << 31
 // closer to the true k-th at the price of more compactions.
 func newTopK(k, slack int, store []Candidate, base int64, rows int) topK {
 	t := topK{k: k, h: store[:0]}
-	if k >= bufferFrom && rows <= maxKeyRows {
+	if k >= bufferFrom && int64(rows) <= maxKeyRows {
 		// A Candidate is 16 bytes and a key 8: the storage of min(k, rows)
 		// candidates holds 2k keys, or more keys than there are rows.
 		t.buffered, t.base = true, base
