@@ -8,19 +8,23 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
 // benchSizes are the search benchmarks: a small one for quick checks and
 // the scaled-down FAISS comparison (nq=2000, nb=50000, d=384, k=100), whose
 // data TestWriteBenchNPY writes for ../shared/bench/faiss_flat.py.
-var benchSizes = []struct {
+var benchSizes = []benchSize{
+	{"nq=256/nb=16384/d=384/k=100", 256, 16384, 384, 100},
+	{"nq=2000/nb=50000/d=384/k=100", 2000, 50000, 384, 100},
+}
+
+// benchSize is one search benchmark.
+type benchSize struct {
 	name      string
 	nq, nb, d int
 	k         int
-}{
-	{"nq=256/nb=16384/d=384/k=100", 256, 16384, 384, 100},
-	{"nq=2000/nb=50000/d=384/k=100", 2000, 50000, 384, 100},
 }
 
 // benchData returns normalised random queries and corpus, the same for a
@@ -39,14 +43,17 @@ func benchData(nq, nb, d int) (q, c Matrix) {
 
 // BenchmarkSearchTile measures the exact search (kernel and top-k) in
 // GFLOP/s, counting 2·nq·nb·d floating-point operations per search.
+// HARDNEG_BENCH_K, a comma-separated list of k ("10,100,1000"), runs every
+// size once per k instead of with its own k: the top-k's share grows with k.
+// HARDNEG_BENCH_PRECISION=quantized measures the quantized search instead.
 func BenchmarkSearchTile(b *testing.B) {
-	for _, s := range benchSizes {
+	for _, s := range benchKs(b) {
 		b.Run(s.name, func(b *testing.B) {
 			if testing.Short() && s.nq*s.nb > 1e7 {
 				b.Skip("large size skipped in -short mode")
 			}
 			q, c := benchData(s.nq, s.nb, s.d)
-			tile := Tile{Queries: q, Corpus: c, K: s.k}
+			tile := Tile{Queries: q, Corpus: c, K: s.k, Precision: Precision(os.Getenv("HARDNEG_BENCH_PRECISION"))}
 			b.ResetTimer()
 			for b.Loop() {
 				if _, err := SearchTile(tile); err != nil {
@@ -57,6 +64,28 @@ func BenchmarkSearchTile(b *testing.B) {
 			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}
+}
+
+// benchKs returns benchSizes, each repeated for every k of HARDNEG_BENCH_K
+// when it is set.
+func benchKs(b *testing.B) []benchSize {
+	v := os.Getenv("HARDNEG_BENCH_K")
+	if v == "" {
+		return benchSizes
+	}
+	var out []benchSize
+	for _, s := range benchSizes {
+		for _, f := range strings.Split(v, ",") {
+			k, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || k < 0 {
+				b.Fatalf("HARDNEG_BENCH_K: %q is not a k", f)
+			}
+			s.k = k
+			s.name = fmt.Sprintf("nq=%d/nb=%d/d=%d/k=%d", s.nq, s.nb, s.d, k)
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // TestWriteBenchNPY writes the benchmark data as Q.npy and C.npy (float32,

@@ -14,18 +14,19 @@ import (
 // For a corpus block, every pair's approximate score A and the exact engine's
 // score F satisfy |F − A| ≤ B, the block's bound for the query
 // (kernel.QuantQueries.Bound proves it), and |F − A| ≤ B_r ≤ B with the
-// row's own norms (RowBound). The scan keeps the query's exact
-// heap as the exact search does, with F_k its current K-th score (−∞ until it
-// holds K rows). A row with A < F_k − B has F ≤ A + B < F_k: the K rows in
-// the heap are all strictly better, and F_k only grows, so the row is not in
-// the final top K and is skipped. Every other row is scored exactly, with the
-// same engine and arithmetic as the exact search, and offered to the heap in
-// row order. (A row that passes the scan's test against B is also tested
-// against its own B_r, which skips more rows by the same argument.) The
-// heap therefore ends holding exactly what the exact search's heap holds,
-// ties included, with the same scores bit for bit: every skipped row is
-// outside the exact top K, and the top K of the rows offered, a set that
-// holds the exact top K, is the exact top K.
+// row's own norms (RowBound). The scan keeps the query's exact top K
+// (topK) as the exact search does, with F_k the K-th score it knows of
+// (topK.kth: a heap's K-th, or a buffer's K-th at its last compaction; −∞
+// until it has one), which only grows. A row with A < F_k − B has
+// F ≤ A + B < F_k: K rows offered already are all strictly better, so the
+// row is not in the final top K and is skipped. Every other row is scored
+// exactly, with the same engine and arithmetic as the exact search, and
+// offered to the top K in row order. (A row that passes the scan's test
+// against B is also tested against its own B_r, which skips more rows by
+// the same argument.) The top K therefore ends holding exactly what the
+// exact search's holds, ties included, with the same scores bit for bit:
+// every skipped row is outside the exact top K, and the top K of the rows
+// offered, a set that holds the exact top K, is the exact top K.
 //
 // The rows to score are gathered flushAt at a time (kernel.Engine.Gather,
 // which scores rows in place with the same per-lane chain of fused
@@ -33,7 +34,7 @@ import (
 // each such batch. The common case costs one float32 comparison per pair, against
 // F_k − B rounded down.
 //
-// The seed. Early in the scan F_k is low (−∞ until the heap holds K rows),
+// The seed. Early in the scan F_k is low (−∞ until K rows are offered),
 // and much of what the test above lets through is scored there. So before
 // the scan, each query's K rows of largest A in a prefix of the first block
 // (seedPrefix: whole sub-blocks, 1/seedShare of the tile at most) are
@@ -41,7 +42,7 @@ import (
 // L; in a tile too small for a prefix, the same is done with the first
 // sub-block's scores just before they are scanned (seedFirst). Those are K
 // distinct rows of the tile, none the query's own row (self mode), each of
-// which the heap accepts (outside labeled mode the heap takes every row but
+// which the top K accepts (outside labeled mode it takes every row but
 // self: positives are removed only later, by Selection.Window, from the
 // search's exact top K, which the quantized search must equal), so the
 // exact search's final K-th score is at least L, and a row with F < L has K
@@ -106,7 +107,7 @@ func (s *search) quantized(qe *kernel.QEngine) bool {
 	parallel(s.workers, s.chunks(), func(w, c int) {
 		lo, hi := s.chunkRange(c)
 		for i := lo; i < hi; i++ {
-			s.out[i].Top = s.heaps[i].sorted()
+			s.out[i].Top = s.tops[i].sorted()
 			sl := s.same[i]
 			if sl.Count > 0 {
 				sl.Min = s.q[i].min
@@ -193,14 +194,14 @@ func (s *search) scanGroup(w int, qp *quantPass, c0, c1, b0 int, data []float32)
 	}
 }
 
-// collectQuant records query qi's rows that could enter its heap (or hold
+// collectQuant records query qi's rows that could enter its top K (or hold
 // its same-label minimum) in its pending lists p, scoring and offering them
 // whenever flushAt are pending. approx[j] is the approximate score of row
 // r0+j of the block whose rows are data, starting at global row base; b is
 // the block's bound for the query. The caller flushes p at the end of the
 // block.
 func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 int, base int64, b float64, rowBound func(r int) float64) {
-	t, h, st := s.t, &s.heaps[qi], &s.q[qi]
+	t, h, st := s.t, &s.tops[qi], &s.q[qi]
 	dim := t.Corpus.Dim
 	self := int64(-1)
 	if t.QueryRows != nil {
@@ -208,11 +209,12 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 	}
 	thresholds := func() (thr float32, sigma float64) {
 		thr = float32(math.Inf(-1))
+		kth, known := h.kth()
 		switch {
 		case h.k == 0:
 			thr = float32(math.Inf(1))
-		case h.full():
-			thr = floor32(float64(h.h[0].Score) - b)
+		case known:
+			thr = floor32(float64(kth) - b)
 		}
 		sigma = math.Inf(1)
 		if st.has {
@@ -237,7 +239,7 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 				continue
 			}
 			p.same = append(p.same, int32((r0+j)*dim))
-		case a >= thr && !(h.full() && float64(a)+rowBound(r0+j) < float64(h.h[0].Score)):
+		case a >= thr && !h.below(float64(a)+rowBound(r0+j)):
 			p.top = append(p.top, int32((r0+j)*dim))
 		default:
 			continue
@@ -250,21 +252,21 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 }
 
 // collectTop is collectQuant outside labeled mode: it records the rows that
-// could enter query qi's heap, self (the query's own row, or −1) excepted.
+// could enter query qi's top K, self (the query's own row, or −1) excepted.
 func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 int, base, self int64, b float64, rowBound func(r int) float64) {
-	h, st := &s.heaps[qi], &s.q[qi]
+	h, st := &s.tops[qi], &s.q[qi]
 	if h.k == 0 {
 		return
 	}
 	if seeds && math.IsInf(st.seed, -1) && base == s.t.Base && r0 == 0 {
 		s.seedFirst(w, qi, approx, data, self-base) // no prefix seed
 	}
-	// lower is the score a row must be able to reach: the heap's K-th when
-	// it is full, the seed, the tile's floor, whichever is highest.
+	// lower is the score a row must be able to reach: the K-th the top K
+	// knows of, the seed, the tile's floor, whichever is highest.
 	lower := func() float64 {
 		l := st.seed
-		if h.full() {
-			l = max(l, float64(h.h[0].Score))
+		if kth, ok := h.kth(); ok {
+			l = max(l, float64(kth))
 		}
 		if h.hasFloor {
 			l = max(l, float64(h.floor))
@@ -475,7 +477,7 @@ type pending struct{ top, same []int32 }
 // order.
 func (s *search) flush(w, qi int, p *pending, data []float32, base int64) {
 	dim := s.t.Corpus.Dim
-	h, st := &s.heaps[qi], &s.q[qi]
+	h, st := &s.tops[qi], &s.q[qi]
 	s.scratch[w].rescored += int64(len(p.top) + len(p.same))
 	for i, v := range s.gatherScores(w, qi, data, p.top) {
 		offer(h, base+int64(int(p.top[i])/dim), v)
