@@ -116,23 +116,34 @@ func missingPositives(input, found []string) int64 {
 // followPoll is how often Rebalance, following the mine phase, looks for the
 // next block's candidates: on S3 a GET every 200 ms while it waits (5 a
 // second, one job), and on average 100 ms between a block's merge and its
-// part.
-const followPoll = 200 * time.Millisecond
+// part. A variable so that tests look more often.
+var followPoll = 200 * time.Millisecond
+
+// followFailures is how many looks in a row may fail with an error worth
+// retrying (throttled, a 5xx, a reset the SDK gave up on) before Rebalance
+// fails: a GET every 200 ms through a whole mine phase meets such errors,
+// and failing the activity on each would start it again from block 0.
+const followFailures = 25
 
 // blockCandidates reads and decodes a block's merged candidates at key. With
 // follow, a block not merged yet is waited for, heartbeating, until it is or
-// ctx ends; without, it is an error.
+// ctx ends, and a failed look is tried again (followFailures); without, a
+// missing block is an error.
 func blockCandidates(ctx context.Context, out storage.Store, key string, follow bool) ([]checkpoint.QueryWindow, error) {
+	failed := 0 // looks in a row that failed
 	for {
 		data, err := storage.ReadAll(ctx, out, key)
-		if err == nil {
+		switch {
+		case err == nil:
 			return checkpoint.DecodeWindows(data, key)
-		}
-		if !errors.Is(err, storage.ErrNotExist) {
-			return nil, fmt.Errorf("read %s: %w", key, err)
-		}
-		if !follow {
+		case errors.Is(err, storage.ErrNotExist) && !follow:
 			return nil, fmt.Errorf("rebalance: candidates %s are missing", key)
+		case errors.Is(err, storage.ErrNotExist):
+			failed = 0
+		case follow && worthRetrying(err) && failed < followFailures && ctx.Err() == nil:
+			failed++
+		default:
+			return nil, fmt.Errorf("read %s: %w", key, err)
 		}
 		beat(ctx, workflows.WaitingHeartbeat, key)
 		select {
@@ -141,4 +152,12 @@ func blockCandidates(ctx context.Context, out storage.Store, key string, follow 
 		case <-time.After(followPoll):
 		}
 	}
+}
+
+// worthRetrying reports whether a store's error may pass on a later attempt
+// without anyone's help: neither a mistake to fix nor a store that does not
+// answer (which the workflow waits out in the open).
+func worthRetrying(err error) bool {
+	v := storage.Classify(err)
+	return !v.FailNow && !v.Unreachable
 }

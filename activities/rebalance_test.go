@@ -3,13 +3,17 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hardneg/hardneg/internal/job"
+	"github.com/hardneg/hardneg/storage"
+	"github.com/hardneg/hardneg/storage/backend"
 	"github.com/hardneg/hardneg/workflows"
 )
 
@@ -48,17 +52,7 @@ func TestRebalanceFollowsMerges(t *testing.T) {
 
 	spec.Output = t.TempDir() + "/"
 	spec = spec.WithDefaults()
-	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for b := range plan.Blocks {
-		for s := range plan.CorpusShards {
-			if _, err := a.MineTile(ctx, workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: b, Shard: s}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	plan := mineTiles(t, a, spec, false)
 	done := make(chan error, 1)
 	go func() {
 		_, err := a.Rebalance(ctx, workflows.RebalanceInput{Spec: spec, Fingerprint: plan.Fingerprint, Blocks: plan.Blocks, Follow: true})
@@ -76,6 +70,31 @@ func TestRebalanceFollowsMerges(t *testing.T) {
 		t.Fatalf("rebalance following the merges: %v", err)
 	}
 	sameParts(t, "rebalance following the merges", partBytes(t, spec), want)
+}
+
+// mineTiles plans spec's job and mines every tile, and with merge merges
+// every block: what Rebalance reads.
+func mineTiles(t *testing.T, a *Activities, spec workflows.Spec, merge bool) workflows.PlanResult {
+	t.Helper()
+	ctx := context.Background()
+	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := range plan.Blocks {
+		for s := range plan.CorpusShards {
+			if _, err := a.MineTile(ctx, workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: b, Shard: s}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !merge {
+			continue
+		}
+		if _, err := a.MergeBlock(ctx, workflows.MergeInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return plan
 }
 
 // runJobOutput runs spec's job in-process into a new output folder and
@@ -130,5 +149,74 @@ func TestRebalanceFollowStopsWhenCancelled(t *testing.T) {
 	_, err = a.Rebalance(ctx, in)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), job.BlockKey(plan.Fingerprint, 0)) {
 		t.Errorf("following, cancelled: error %v, want the deadline, naming block 0's candidates", err)
+	}
+}
+
+// lookFailingStore fails the first n opens of every block checkpoint with err.
+type lookFailingStore struct {
+	storage.Store
+	n     int
+	err   error
+	mu    *sync.Mutex
+	opens map[string]int
+}
+
+func (s lookFailingStore) Open(ctx context.Context, key string) (storage.Object, error) {
+	s.mu.Lock()
+	s.opens[key]++
+	fail := strings.Contains(key, "/block-") && s.opens[key] <= s.n
+	s.mu.Unlock()
+	if fail {
+		return nil, fmt.Errorf("open %s: %w", key, s.err)
+	}
+	return s.Store.Open(ctx, key)
+}
+
+// TestRebalanceFollowRetriesLooks has the store fail the first reads of every
+// block's candidates. Following, Rebalance looks again after an error worth
+// retrying and writes the same parts; an error no attempt can mend (access
+// denied) fails it at once, as does a look that fails more than
+// followFailures times in a row; without Follow the first error fails it.
+func TestRebalanceFollowRetriesLooks(t *testing.T) {
+	defer func(p time.Duration) { followPoll = p }(followPoll)
+	followPoll = 5 * time.Millisecond
+	spec := layout(t, pairsData(120, 60), 2, 1)
+	spec.QueryBlockRows = 20
+	a := quiet()
+	want := partBytes(t, runJobOutput(t, a, spec))
+	tests := []struct {
+		name   string
+		n      int
+		err    error
+		follow bool
+		ok     bool
+	}{
+		{"transient, following", 3, errors.New("connection reset by peer"), true, true},
+		{"transient, not following", 1, errors.New("connection reset by peer"), false, false},
+		{"access denied, following", 1, storage.ErrPermission, true, false},
+		{"too many in a row, following", followFailures + 1, errors.New("connection reset by peer"), true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sp := spec
+			sp.Output = t.TempDir() + "/"
+			sp = sp.WithDefaults()
+			p := mineTiles(t, a, sp, true)
+			var mu sync.Mutex
+			opens := map[string]int{}
+			b := &Activities{Logger: a.Logger, OpenStore: func(ctx context.Context, uri string) (storage.Store, error) {
+				s, _, err := backend.Open(ctx, uri)
+				return lookFailingStore{Store: s, n: tt.n, err: tt.err, mu: &mu, opens: opens}, err
+			}}
+			_, err := b.Rebalance(context.Background(), workflows.RebalanceInput{Spec: sp, Fingerprint: p.Fingerprint, Blocks: p.Blocks, Follow: tt.follow})
+			if (err == nil) != tt.ok {
+				t.Fatalf("error %v, want success %v", err, tt.ok)
+			}
+			if tt.ok {
+				sameParts(t, tt.name, partBytes(t, sp), want)
+			} else if !strings.Contains(err.Error(), job.BlockKey(p.Fingerprint, 0)) {
+				t.Errorf("error %v does not name the block", err)
+			}
+		})
 	}
 }
