@@ -122,7 +122,7 @@ var followPoll = 100 * time.Millisecond
 
 // followFailures is how many looks in a row may fail with an error worth
 // retrying (throttled, a 5xx, a reset the SDK gave up on) before Rebalance
-// fails: a GET every 200 ms through a whole mine phase meets such errors,
+// fails: a GET every 100 ms through a whole mine phase meets such errors,
 // and failing the activity on each would start it again from block 0.
 const followFailures = 25
 
