@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -93,11 +94,12 @@ func run() error {
 	acts := activities.New(logger, reg)
 	acts.Allow = allowList
 	acts.MemoryBudget = budget
-	w := worker.New(c, *taskQueue, worker.Options{})
+	w := worker.New(c, *taskQueue, worker.Options{MaxHeartbeatThrottleInterval: heartbeatSendEvery})
 	workflows.Register(w)
 	w.RegisterActivity(acts)
 	tileWorker := worker.New(c, workflows.TileTaskQueue(*taskQueue), worker.Options{
 		MaxConcurrentActivityExecutionSize: *tiles,
+		MaxHeartbeatThrottleInterval:       heartbeatSendEvery,
 	})
 	tileWorker.RegisterActivity(acts)
 
@@ -117,6 +119,14 @@ func run() error {
 	logger.Info("worker stopping: finishing or handing back running activities")
 	return nil
 }
+
+// heartbeatSendEvery is the longest a heartbeat waits before it is sent. A
+// cancellation reaches an activity only with the answer to a heartbeat, and
+// the SDK would send them every 24 s (80% of the 30 s heartbeat timeout): a
+// cancelled job, or one whose mine phase failed, would wait that long for
+// its rebalance, which follows the mine phase, to stop. At most one heartbeat
+// call every 2 s per running activity.
+const heartbeatSendEvery = 2 * time.Second
 
 // memoryBudget is the -memory flag's bytes, or admission.DefaultBudget.
 func memoryBudget(flag string, logger *slog.Logger) (int64, error) {

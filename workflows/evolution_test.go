@@ -21,7 +21,8 @@ import (
 
 // Histories of cancelled jobs, one folder per version of the workflow code
 // that recorded them (testdata/histories-cancelled/<version>/): v0 before
-// changeStopOnCancel and changeActivityIDs, v1 after. Each is replayed by
+// changeStopOnCancel and changeActivityIDs, v1 after, v2 after
+// changeRebalanceWhileMining (the rebalance in flight is cancelled too). Each is replayed by
 // TestReplayCancelledHistories, so a change to the code path of a cancelled
 // job must keep the histories of the versions before it replaying: that is
 // what workflow.GetVersion guards are for. A folder, once committed, is never
@@ -51,6 +52,7 @@ func TestRecordCancelledHistories(t *testing.T) {
 	}
 	f := newFake(testPlan(3, 4))
 	f.tileDelay = 1500 * time.Millisecond
+	f.followWaits = true // from v2 on the rebalance follows the mine phase: cancelled with it
 	c := startDevServer(t, f)
 	spec := testSpec()
 	spec.MaxParallel = 3

@@ -117,7 +117,7 @@ func (f *fakeActivities) Rebalance(ctx context.Context, in RebalanceInput) (Reba
 	f.record(ctx, "rebalance")
 	// A cancelled activity of the test environment learns it from a
 	// heartbeat, if ever: the deadline ends a fake left behind.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for in.Follow && f.followWaits && !f.allMerged(in.Blocks) && time.Now().Before(deadline) {
 		activity.RecordHeartbeat(ctx) // cancellation reaches an activity with its heartbeat
 		select {
