@@ -105,7 +105,7 @@ func (j *job) run(ctx workflow.Context, fresh bool) (Result, error) {
 	}
 	rebalance := j.startRebalance(ctx)
 	if err := j.mine(ctx); err != nil {
-		rebalance.stop(ctx)
+		rebalance.stop(ctx, err)
 		return Result{}, err
 	}
 	p := j.st.Plan

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 
 	"go.temporal.io/sdk/workflow"
@@ -53,15 +54,21 @@ func (r *rebalance) result(ctx workflow.Context) (RebalanceResult, error) {
 	return res, nil
 }
 
-// stop cancels a rebalance started beside a mine phase that failed, was
-// cancelled or continues as new, and waits for it to stop when this
-// execution stops on cancel: nothing of the run may still write parts.
-func (r *rebalance) stop(ctx workflow.Context) {
+// stop cancels a rebalance started beside a mine phase that ended with err:
+// failed, cancelled or continuing as new. A cancelled job (when this
+// execution stops on cancel) and a run that continues as new wait for it to
+// stop, so that nothing of them still writes parts; a failed job does not
+// (as it does not wait for tiles in flight): bad input found by a tile
+// fails the job at once, and the rebalance, told at its next heartbeat that
+// the job is over, stops within seconds, having written only parts of
+// merged blocks, the same bytes any run writes.
+func (r *rebalance) stop(ctx workflow.Context, err error) {
 	if r.done == nil {
 		return
 	}
 	r.cancel()
-	if stopsOnCancel(ctx) {
+	var can *workflow.ContinueAsNewError
+	if cancelled(ctx) || errors.As(err, &can) && stopsOnCancel(ctx) {
 		_ = r.done.Get(ctx, nil) // cancelled or failed: the mine phase's error is the job's
 	}
 }
