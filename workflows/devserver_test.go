@@ -24,8 +24,14 @@ import (
 // path (go build -C tools -o /tmp/temporal github.com/temporalio/cli/cmd/temporal).
 // They are skipped otherwise.
 
-var updateHistories = flag.Bool("update-histories", false,
-	"record testdata/histories from a dev server run (needs HARDNEG_TEMPORAL_CLI)")
+var recordCompleted = flag.String("record-completed", "",
+	"record a completed job's histories into testdata/histories-completed/VERSION (needs HARDNEG_TEMPORAL_CLI)")
+
+// completedDir holds the histories of completed jobs, one folder per version
+// of the workflow code that recorded them (testdata/histories holds the
+// first, recorded before any workflow.GetVersion). A folder, once committed,
+// is never recorded again.
+const completedDir = "testdata/histories-completed"
 
 const devTaskQueue = "hardneg-test"
 
@@ -138,11 +144,16 @@ type historyFile struct {
 	RunID      string `json:"run_id"`
 }
 
-// TestRecordHistories records the histories the replay test replays, when run
-// with -update-histories.
+// TestRecordHistories records the histories of a completed job (one tile
+// retried, one skipped) into completedDir/VERSION, when run with
+// -record-completed=VERSION.
 func TestRecordHistories(t *testing.T) {
-	if !*updateHistories {
-		t.Skip("run with -update-histories to record")
+	if *recordCompleted == "" {
+		t.Skip("run with -record-completed=VERSION to record")
+	}
+	dir := filepath.Join(completedDir, *recordCompleted)
+	if _, err := os.Stat(dir); err == nil {
+		t.Fatalf("%s exists: histories of a version are recorded once", dir)
 	}
 	f := newFake(testPlan(2, 3))
 	f.failTile = func(b, s int, attempt int32) error {
@@ -152,12 +163,12 @@ func TestRecordHistories(t *testing.T) {
 		return nil
 	}
 	f.skipTile = func(b, s int) bool { return b == 0 && s == 2 }
+	f.followWaits = true // the rebalance ends after the last merge, as the real one
 	c := startDevServer(t, f)
 	spec := testSpec()
 	spec.MaxParallel = 2
 	pages := runOnDevServer(t, c, spec)
 
-	dir := filepath.Join("testdata", "histories")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -9,21 +10,32 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// TestReplayRecordedHistories replays histories recorded from a dev server run
-// (TestRecordHistories): a change to the workflows that would break running
-// jobs fails here.
+// TestReplayRecordedHistories replays the histories of completed jobs recorded
+// from dev server runs (TestRecordHistories) by every earlier version of the
+// workflow code: testdata/histories, recorded before any workflow.GetVersion,
+// and each folder of completedDir. A change to the workflows that would break
+// running jobs fails here.
 func TestReplayRecordedHistories(t *testing.T) {
-	dir := filepath.Join("testdata", "histories")
-	types := map[string]int{}
-	for _, h := range readHistoryIndex(t, dir) {
-		t.Run(h.File, func(t *testing.T) {
-			hist := readHistory(t, filepath.Join(dir, h.File))
-			types[hist.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()]++
-			replay(t, hist, h)
-		})
+	dirs := []string{filepath.Join("testdata", "histories")}
+	versions, err := os.ReadDir(completedDir)
+	if err != nil {
+		t.Fatalf("no recorded histories of completed jobs in %s: %v", completedDir, err)
 	}
-	if types[WorkflowName] == 0 || types[BlockWorkflowName] == 0 {
-		t.Errorf("recorded histories cover %v: want both workflows", types)
+	for _, v := range versions {
+		dirs = append(dirs, filepath.Join(completedDir, v.Name()))
+	}
+	for _, dir := range dirs {
+		types := map[string]int{}
+		for _, h := range readHistoryIndex(t, dir) {
+			t.Run(filepath.Base(dir)+"/"+h.File, func(t *testing.T) {
+				hist := readHistory(t, filepath.Join(dir, h.File))
+				types[hist.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()]++
+				replay(t, hist, h)
+			})
+		}
+		if types[WorkflowName] == 0 || types[BlockWorkflowName] == 0 {
+			t.Errorf("histories in %s cover %v: want both workflows", dir, types)
+		}
 	}
 }
 
