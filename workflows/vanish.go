@@ -47,9 +47,9 @@ func retryPolicyFor(v versions) *temporal.RetryPolicy {
 // changeVanishedWorker on, when its worker vanishes (a heartbeat timeout) it
 // starts it again as <id>-again-N, at most vanishRestarts times, and then
 // fails with a non-retryable ErrWorkerVanished error saying what happened.
-// Vanishings whose last heartbeat was WaitingHeartbeat count apart, up to
-// waitingRestarts.
 // The new ID keeps each start's attempts apart in the history and the UI.
+// Vanishings whose last heartbeat was WaitingHeartbeat count apart, up to
+// waitingRestarts more.
 func execute(ctx, actx workflow.Context, activity string, input any) workflow.Future {
 	if !versionsOf(ctx).vanishedWorker {
 		return workflow.ExecuteActivity(actx, activity, input)
