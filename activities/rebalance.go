@@ -2,6 +2,7 @@ package activities
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,7 +49,7 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 	var sf manifest.Stats
 	for b := range p.Blocks {
 		key := job.BlockKey(p.Fingerprint, b)
-		qws, err := blockCandidates(ctx, out, key, in.Follow)
+		qws, err := blockCandidates(ctx, out, key, in.Follow, cmp.Or(a.FollowEvery, followEvery))
 		if err != nil {
 			return res, err
 		}
@@ -113,12 +114,8 @@ func missingPositives(input, found []string) int64 {
 	return n
 }
 
-// followPoll is how often Rebalance, following the mine phase, looks for the
-// next block's candidates: on S3 a GET every 100 ms while it waits (10 a
-// second for one job, about 4 cents a day), and on average 50 ms between the
-// last merge and the last part, which the job waits for. A variable so that
-// tests look more often.
-var followPoll = 100 * time.Millisecond
+// followEvery is Activities.FollowEvery's default.
+const followEvery = 100 * time.Millisecond
 
 // followFailures is how many looks in a row may fail with an error worth
 // retrying (throttled, a 5xx, a reset the SDK gave up on) before Rebalance
@@ -127,10 +124,10 @@ var followPoll = 100 * time.Millisecond
 const followFailures = 25
 
 // blockCandidates reads and decodes a block's merged candidates at key. With
-// follow, a block not merged yet is waited for, heartbeating, until it is or
-// ctx ends, and a failed look is tried again (followFailures); without, a
-// missing block is an error.
-func blockCandidates(ctx context.Context, out storage.Store, key string, follow bool) ([]checkpoint.QueryWindow, error) {
+// follow, a block not merged yet is looked for again every so often,
+// heartbeating, until it is or ctx ends, and a failed look is tried again
+// (followFailures); without, a missing block is an error.
+func blockCandidates(ctx context.Context, out storage.Store, key string, follow bool, every time.Duration) ([]checkpoint.QueryWindow, error) {
 	failed := 0 // looks in a row that failed
 	for {
 		data, err := storage.ReadAll(ctx, out, key)
@@ -150,7 +147,7 @@ func blockCandidates(ctx context.Context, out storage.Store, key string, follow 
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("wait for %s: %w", key, ctx.Err())
-		case <-time.After(followPoll):
+		case <-time.After(every):
 		}
 	}
 }

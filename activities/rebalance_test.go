@@ -143,7 +143,7 @@ func TestRebalanceFollowStopsWhenCancelled(t *testing.T) {
 	if _, err := a.Rebalance(context.Background(), in); err == nil || !strings.Contains(err.Error(), "are missing") {
 		t.Errorf("without follow: error %v, want the candidates missing", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*followPoll)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*followEvery)
 	defer cancel()
 	in.Follow = true
 	_, err = a.Rebalance(ctx, in)
@@ -178,8 +178,6 @@ func (s lookFailingStore) Open(ctx context.Context, key string) (storage.Object,
 // denied) fails it at once, as does a look that fails more than
 // followFailures times in a row; without Follow the first error fails it.
 func TestRebalanceFollowRetriesLooks(t *testing.T) {
-	defer func(p time.Duration) { followPoll = p }(followPoll)
-	followPoll = 5 * time.Millisecond
 	spec := layout(t, pairsData(120, 60), 2, 1)
 	spec.QueryBlockRows = 20
 	a := quiet()
@@ -204,7 +202,7 @@ func TestRebalanceFollowRetriesLooks(t *testing.T) {
 			p := mineTiles(t, a, sp, true)
 			var mu sync.Mutex
 			opens := map[string]int{}
-			b := &Activities{Logger: a.Logger, OpenStore: func(ctx context.Context, uri string) (storage.Store, error) {
+			b := &Activities{Logger: a.Logger, FollowEvery: 5 * time.Millisecond, OpenStore: func(ctx context.Context, uri string) (storage.Store, error) {
 				s, _, err := backend.Open(ctx, uri)
 				return lookFailingStore{Store: s, n: tt.n, err: tt.err, mu: &mu, opens: opens}, err
 			}}
