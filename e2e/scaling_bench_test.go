@@ -56,8 +56,9 @@ func BenchmarkWorkerScaling(b *testing.B) {
 	b.StopTimer()
 	dataset(b, prefix+"in/", cfg)
 	c := dial(b)
-	var one, two []float64       // seconds per run
-	var oneCPU, twoCPU []float64 // the workers' CPU seconds per run, all together
+	var one, two []float64         // seconds per run
+	var oneCPU, twoCPU []float64   // the workers' CPU seconds per run, all together
+	var oneMine, twoMine []float64 // seconds of the mine phase per run
 	for i := range b.N {
 		// The same run name and epoch (the seed of random sampling) for both;
 		// force starts the epoch again, into another output.
@@ -69,11 +70,11 @@ func BenchmarkWorkerScaling(b *testing.B) {
 		for n := 1; n <= 2; n++ {
 			outs[n-1] = fmt.Sprintf("%sout-%d-%dw/", prefix, i, n)
 			sp.Output = "s3://" + bucket + "/" + outs[n-1]
-			took, cpu := mineWithPinnedWorkers(b, c, sp, fmt.Sprintf("scaling-%d-%dw", i, n), n)
+			took, cpu, mine := mineWithPinnedWorkers(b, c, sp, fmt.Sprintf("scaling-%d-%dw", i, n), n)
 			if n == 1 {
-				one, oneCPU = append(one, took.Seconds()), append(oneCPU, cpu)
+				one, oneCPU, oneMine = append(one, took.Seconds()), append(oneCPU, cpu), append(oneMine, mine)
 			} else {
-				two, twoCPU = append(two, took.Seconds()), append(twoCPU, cpu)
+				two, twoCPU, twoMine = append(two, took.Seconds()), append(twoCPU, cpu), append(twoMine, mine)
 			}
 		}
 		first := parts(b, outStore(b, outs[0]))
@@ -86,6 +87,9 @@ func BenchmarkWorkerScaling(b *testing.B) {
 	b.ReportMetric(median(one), "1worker-s")
 	b.ReportMetric(median(two), "2workers-s")
 	b.ReportMetric(median(one)/median(two), "speedup")
+	// The mine phase alone: the speed-up without the work that does not
+	// split (plan, the last merge, the last part, finalize).
+	b.ReportMetric(median(oneMine)/median(twoMine), "mine-speedup")
 	// CPU seconds do not depend on what else runs on the machine: equal
 	// figures mean the two workers split the work without doing more of it.
 	b.ReportMetric(median(oneCPU), "1worker-cpu-s")
@@ -98,9 +102,10 @@ func BenchmarkWorkerScaling(b *testing.B) {
 
 // mineWithPinnedWorkers starts n worker processes on queue, worker i pinned to
 // CPU i with GOMAXPROCS=1, waits until all of them poll, mines sp and stops
-// them. It returns the time from the workflow's start to its result, and the
-// CPU seconds (user and system) the workers used in all, start-up included.
-func mineWithPinnedWorkers(b *testing.B, c client.Client, sp workflows.Spec, queue string, n int) (time.Duration, float64) {
+// them. It returns the time from the workflow's start to its result, the
+// CPU seconds (user and system) the workers used in all, start-up included,
+// and the seconds of the mine phase.
+func mineWithPinnedWorkers(b *testing.B, c client.Client, sp workflows.Spec, queue string, n int) (time.Duration, float64, float64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	var ws []*worker
@@ -145,12 +150,16 @@ func mineWithPinnedWorkers(b *testing.B, c client.Client, sp workflows.Spec, que
 	}
 	// One line per run: a benchmark's log is cut after ten lines without -v.
 	var phases []string
+	mine := 0.0
 	for _, ph := range res.Phases {
 		phases = append(phases, fmt.Sprintf("%s %.2f", ph.Name, ph.End.Sub(ph.Start).Seconds()))
+		if ph.Name == workflows.PhaseMine {
+			mine = ph.End.Sub(ph.Start).Seconds()
+		}
 	}
 	b.Logf("%d worker(s), one core each: %.2f s from start to result (tiles per worker %s, CPU s %s; phases, s: %s)",
 		n, took.Seconds(), strings.Join(mined, "+"), strings.Join(cpus, "+"), strings.Join(phases, ", "))
-	return took, cpu
+	return took, cpu, mine
 }
 
 // waitPollers waits until n distinct workers poll a task queue, so that no
