@@ -61,7 +61,7 @@ func classifyIn(spec workflows.Spec, err error) error {
 		return err
 	}
 	v := storage.Classify(err)
-	if !v.FailNow && !v.Unreachable {
+	if v.Retry() {
 		return err
 	}
 	where := "storage"

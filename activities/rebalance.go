@@ -138,7 +138,7 @@ func blockCandidates(ctx context.Context, out storage.Store, key string, follow 
 			return nil, fmt.Errorf("rebalance: candidates %s are missing", key)
 		case errors.Is(err, storage.ErrNotExist):
 			failed = 0
-		case follow && worthRetrying(err) && failed < followFailures && ctx.Err() == nil:
+		case follow && storage.Classify(err).Retry() && failed < followFailures && ctx.Err() == nil:
 			failed++
 		default:
 			return nil, fmt.Errorf("read %s: %w", key, err)
@@ -150,12 +150,4 @@ func blockCandidates(ctx context.Context, out storage.Store, key string, follow 
 		case <-time.After(every):
 		}
 	}
-}
-
-// worthRetrying reports whether a store's error may pass on a later attempt
-// without anyone's help: neither a mistake to fix nor a store that does not
-// answer (which the workflow waits out in the open).
-func worthRetrying(err error) bool {
-	v := storage.Classify(err)
-	return !v.FailNow && !v.Unreachable
 }

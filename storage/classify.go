@@ -24,6 +24,11 @@ type Verdict struct {
 	Check string
 }
 
+// Retry reports whether the error may pass on a later attempt without
+// anyone's help: neither a mistake to fix (FailNow) nor a store that does not
+// answer (Unreachable, which callers report while they wait).
+func (v Verdict) Retry() bool { return !v.FailNow && !v.Unreachable }
+
 // Rule is one row of the classification table: errors that Match get Verdict.
 type Rule struct {
 	Name    string // what the row is about, for tests and documentation

@@ -117,3 +117,20 @@ func TestRulesNamed(t *testing.T) {
 		}
 	}
 }
+
+func TestVerdictRetry(t *testing.T) {
+	tests := []struct {
+		v    Verdict
+		want bool
+	}{
+		{Verdict{}, true},
+		{Verdict{Problem: "throttled"}, true},
+		{Verdict{FailNow: true}, false},
+		{Verdict{Unreachable: true}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.v.Retry(); got != tt.want {
+			t.Errorf("%+v.Retry() = %v, want %v", tt.v, got, tt.want)
+		}
+	}
+}
