@@ -120,13 +120,13 @@ func TestRulesNamed(t *testing.T) {
 
 func TestVerdictRetry(t *testing.T) {
 	tests := []struct {
-		v    Verdict
+		v    storage.Verdict
 		want bool
 	}{
-		{Verdict{}, true},
-		{Verdict{Problem: "throttled"}, true},
-		{Verdict{FailNow: true}, false},
-		{Verdict{Unreachable: true}, false},
+		{storage.Verdict{}, true},
+		{storage.Verdict{Problem: "throttled"}, true},
+		{storage.Verdict{FailNow: true}, false},
+		{storage.Verdict{Unreachable: true}, false},
 	}
 	for _, tt := range tests {
 		if got := tt.v.Retry(); got != tt.want {
