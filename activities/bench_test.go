@@ -116,17 +116,7 @@ func BenchmarkMergeRebalance(b *testing.B) {
 		QueryBlockRows: 25000, NumNegatives: 4, EasyNegatives: 1, RelativeMargin: new(0.05)}.WithDefaults()
 	a := quiet()
 	ctx := context.Background()
-	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for blk := range plan.Blocks {
-		for s := range plan.CorpusShards {
-			if _, err := a.MineTile(ctx, workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: blk, Shard: s}); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	plan := mineTiles(b, a, spec, false)
 	out := strings.TrimSuffix(spec.Output, "/")
 	b.Run("merge", func(b *testing.B) {
 		for b.Loop() {

@@ -74,7 +74,7 @@ func TestRebalanceFollowsMerges(t *testing.T) {
 
 // mineTiles plans spec's job and mines every tile, and with merge merges
 // every block: what Rebalance reads.
-func mineTiles(t *testing.T, a *Activities, spec workflows.Spec, merge bool) workflows.PlanResult {
+func mineTiles(t testing.TB, a *Activities, spec workflows.Spec, merge bool) workflows.PlanResult {
 	t.Helper()
 	ctx := context.Background()
 	plan, err := a.Plan(ctx, workflows.PlanInput{Spec: spec})
