@@ -38,7 +38,8 @@ type fakeActivities struct {
 	// followWaits has Rebalance wait for the merges when it follows the
 	// mine phase.
 	followWaits bool
-	quitCh      chan struct{} // closed when the test ends (quit)
+	quit        chan struct{} // closed when the test ends (stopWaiting)
+	quitOnce    sync.Once
 
 	mu          sync.Mutex
 	calls       []string
@@ -49,7 +50,7 @@ type fakeActivities struct {
 }
 
 func newFake(p PlanResult) *fakeActivities {
-	return &fakeActivities{plan: p, tiles: map[[2]int]int{}, perRun: map[string]int{}}
+	return &fakeActivities{plan: p, tiles: map[[2]int]int{}, perRun: map[string]int{}, quit: make(chan struct{})}
 }
 
 func (f *fakeActivities) record(ctx context.Context, call string) {
@@ -125,7 +126,7 @@ func (f *fakeActivities) Rebalance(ctx context.Context, in RebalanceInput) (Reba
 		select {
 		case <-ctx.Done():
 			return RebalanceResult{}, ctx.Err()
-		case <-f.quit():
+		case <-f.quit:
 			return RebalanceResult{}, errors.New("the test ended")
 		case <-time.After(time.Millisecond):
 		}
@@ -139,27 +140,8 @@ func (f *fakeActivities) Finalize(ctx context.Context, in FinalizeInput) (Finali
 	return FinalizeResult{Manifest: "_manifest.json", Success: "_SUCCESS"}, nil
 }
 
-// quit returns a channel closed when the test ends.
-func (f *fakeActivities) quit() <-chan struct{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.quitCh == nil {
-		f.quitCh = make(chan struct{})
-	}
-	return f.quitCh
-}
-
 // stopWaiting ends the fake activities still waiting.
-func (f *fakeActivities) stopWaiting() {
-	f.quit() // makes the channel
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	select {
-	case <-f.quitCh:
-	default:
-		close(f.quitCh)
-	}
-}
+func (f *fakeActivities) stopWaiting() { f.quitOnce.Do(func() { close(f.quit) }) }
 
 func (f *fakeActivities) allMerged(blocks int) bool {
 	calls := f.callList()
