@@ -70,13 +70,13 @@ func execute(ctx, actx workflow.Context, activity string, input any) workflow.Fu
 			// did not kill its worker: such losses have a limit of their
 			// own, waitingRestarts, since a heartbeat is sent late (the SDK
 			// throttles them) and may say waiting when work had begun.
-			if waitingWhenLost(err) && waiting < waitingRestarts {
+			switch {
+			case waitingWhenLost(err) && waiting < waitingRestarts:
 				waiting++
-			} else {
-				if counted == vanishRestarts {
-					settle.Set(nil, workerVanished(activity, id, counted+waiting+1, err))
-					return
-				}
+			case counted == vanishRestarts:
+				settle.Set(nil, workerVanished(activity, id, counted+waiting+1, err))
+				return
+			default:
 				counted++
 			}
 			workflow.GetLogger(gctx).Warn("worker vanished; starting the activity again",
