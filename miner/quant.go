@@ -1,9 +1,7 @@
 package miner
 
 import (
-	"cmp"
 	"math"
-	"math/bits"
 	"slices"
 
 	"github.com/hardneg/hardneg/miner/internal/kernel"
@@ -362,7 +360,7 @@ func (s *search) seedFrom(w, qi int, top []approxRow, data []float32) {
 	sc, dim := &s.scratch[w], s.t.Corpus.Dim
 	idx := sc.seedIdx[:0]
 	for _, a := range top {
-		idx = append(idx, a.row*int32(dim))
+		idx = append(idx, a.row()*int32(dim))
 	}
 	sc.seedIdx = idx
 	sc.rescored += int64(len(idx))
@@ -384,16 +382,25 @@ func (s *search) seedFirst(w, qi int, approx, data []float32, skip int64) {
 	s.seedFrom(w, qi, tr.top(k), data)
 }
 
-// approxRow is a row of a block and its approximate score.
-type approxRow struct {
-	a   float32
-	row int32
+// approxRow is a row of a block and its approximate score, packed into a
+// key that orders as the score (orderedBits, high 32 bits; then the row), so
+// that topRows selects with selectKeys.
+type approxRow uint64
+
+func newApproxRow(a float32, row int32) approxRow {
+	return approxRow(uint64(orderedBits(math.Float32bits(a)))<<32 | uint64(uint32(row)))
 }
+
+// score returns the approximate score.
+func (r approxRow) score() float32 { return math.Float32frombits(floatBits(uint32(r >> 32))) }
+
+// row returns the block row.
+func (r approxRow) row() int32 { return int32(uint32(r)) }
 
 // topRows finds k rows of largest approximate score (ties either way) among
 // those added: a row scoring at least thr is appended to buf, which has room
 // for 2k, and when buf is full the k largest move to its front
-// (selectLargest) and thr rises to the smallest of them. On random order it
+// (selectKeys) and thr rises to the smallest of them. On random order it
 // costs what a heap of k rows does (about 16 µs for 5,760 rows, k = 100),
 // and on a corpus sorted by rising score, where every row enters, O(1) per
 // row instead of a heap's O(log k).
@@ -414,9 +421,9 @@ func (t *topRows) add(a []float32, r0 int, skip int64, k int) {
 		if int64(r0+j) == skip {
 			continue
 		}
-		t.buf[t.n] = approxRow{a[j], int32(r0 + j)}
+		t.buf[t.n] = newApproxRow(a[j], int32(r0+j))
 		if t.n++; t.n == len(t.buf) {
-			t.thr, t.n = selectLargest(t.buf, k), k
+			t.thr, t.n = selectKeys(t.buf, k).score(), k
 		}
 	}
 }
@@ -427,52 +434,8 @@ func (t *topRows) top(k int) []approxRow {
 	if t.n < k {
 		return nil
 	}
-	selectLargest(t.buf[:t.n], k)
+	selectKeys(t.buf[:t.n], k)
 	return t.buf[:k]
-}
-
-// selectLargest reorders v so that v[:k] holds k rows of largest score, and
-// returns the smallest of their scores (1 ≤ k ≤ len(v)): a quickselect
-// (Hoare's partition around the median of three), O(len(v)) on average; the
-// standard library has no selection. Like selectKeys, whose loop it repeats
-// on another element type (a generic version with a key function measured
-// 1.5× slower in BenchmarkTopK), it sorts what is left after 2·log₂ len(v)
-// rounds: topRows compacts one buffer again and again, the pattern that can
-// defeat the median of three.
-func selectLargest(v []approxRow, k int) float32 {
-	lo, hi, t := 0, len(v)-1, k-1
-	for rounds := 2 * bits.Len(uint(len(v))); lo < hi; rounds-- {
-		if rounds == 0 {
-			slices.SortFunc(v[lo:hi+1], func(x, y approxRow) int { return cmp.Compare(y.a, x.a) })
-			return v[t].a
-		}
-		a, b, c := v[lo].a, v[(lo+hi)/2].a, v[hi].a
-		p := max(min(a, b), min(max(a, b), c)) // the median of the three
-		i, j := lo, hi
-		for i <= j {
-			for v[i].a > p {
-				i++
-			}
-			for v[j].a < p {
-				j--
-			}
-			if i <= j {
-				v[i], v[j] = v[j], v[i]
-				i++
-				j--
-			}
-		}
-		// v[lo:j+1] ≥ p ≥ v[i:hi+1], and v[j+1:i] (if any) equals p.
-		switch {
-		case t <= j:
-			hi = j
-		case t >= i:
-			lo = i
-		default:
-			return v[t].a
-		}
-	}
-	return v[t].a
 }
 
 // flushAt is the number of pending rows that are scored at once: a few

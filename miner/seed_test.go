@@ -210,7 +210,7 @@ func TestQuantizedSeedCutsRescoring(t *testing.T) {
 
 // TestTopRows checks the seed's candidates against sorting: for every k,
 // topRows keeps k rows of largest score, without the skipped row, and
-// selectLargest puts k largest first and returns the k-th.
+// selectKeys puts k largest first and returns the k-th.
 func TestTopRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	n := 0
@@ -244,11 +244,11 @@ func TestTopRows(t *testing.T) {
 				got := make([]float32, len(top))
 				seen := map[int32]bool{}
 				for i, v := range top {
-					got[i] = v.a
-					if v.row == 17 || a[v.row] != v.a || seen[v.row] {
-						t.Fatalf("k=%d: row %d with %v kept (twice: %v)", k, v.row, v.a, seen[v.row])
+					got[i] = v.score()
+					if v.row() == 17 || a[v.row()] != v.score() || seen[v.row()] {
+						t.Fatalf("k=%d: row %d with %v kept (twice: %v)", k, v.row(), v.score(), seen[v.row()])
 					}
-					seen[v.row] = true
+					seen[v.row()] = true
 				}
 				slices.Sort(got)
 				if want := rest[len(rest)-k:]; !reflect.DeepEqual(got, want) {
@@ -256,12 +256,13 @@ func TestTopRows(t *testing.T) {
 				}
 				v := make([]approxRow, len(a))
 				for i := range a {
-					v[i] = approxRow{a[i], int32(i)}
+					v[i] = newApproxRow(a[i], int32(i))
 				}
 				sorted := slices.Sorted(slices.Values(a))
-				if kth := selectLargest(v, k); kth != sorted[len(a)-k] || slices.MinFunc(v[:k], func(x, y approxRow) int { return cmp.Compare(x.a, y.a) }).a != kth ||
-					slices.MaxFunc(v[k:], func(x, y approxRow) int { return cmp.Compare(x.a, y.a) }).a > kth {
-					t.Fatalf("k=%d: selectLargest returned %v, want %v, or left a larger row behind", k, kth, sorted[len(a)-k])
+				byScore := func(x, y approxRow) int { return cmp.Compare(x.score(), y.score()) }
+				if kth := selectKeys(v, k).score(); kth != sorted[len(a)-k] || slices.MinFunc(v[:k], byScore).score() != kth ||
+					slices.MaxFunc(v[k:], byScore).score() > kth {
+					t.Fatalf("k=%d: selectKeys returned %v, want %v, or left a larger row behind", k, kth, sorted[len(a)-k])
 				}
 			}
 		})

@@ -148,36 +148,43 @@ func (t *topK) keyOf(c Candidate) uint64 {
 	if b == 1<<31 {
 		b, negZero = 0, 1
 	}
-	if b>>31 != 0 {
-		b = ^b
-	} else {
-		b |= 1 << 31
-	}
-	return uint64(b)<<32 | uint64(maxKeyRows-1-(c.Row-t.base))<<1 | negZero
+	return uint64(orderedBits(b))<<32 | uint64(maxKeyRows-1-(c.Row-t.base))<<1 | negZero
 }
 
 // candidateOf inverts keyOf.
 func (t *topK) candidateOf(key uint64) Candidate {
-	b := uint32(key >> 32)
-	if b>>31 != 0 {
-		b &^= 1 << 31
-	} else {
-		b = ^b
-	}
+	b := floatBits(uint32(key >> 32))
 	if key&1 != 0 {
 		b = 1 << 31
 	}
 	return Candidate{Row: t.base + maxKeyRows - 1 - int64(uint32(key)>>1), Score: math.Float32frombits(b)}
 }
 
+// orderedBits maps a float32's bits to a uint32 that orders as the float
+// (−0 below +0; not NaN): the sign flipped for a positive value, every bit
+// for a negative one. floatBits inverts it.
+func orderedBits(b uint32) uint32 {
+	if b>>31 != 0 {
+		return ^b
+	}
+	return b | 1<<31
+}
+
+func floatBits(o uint32) uint32 {
+	if o>>31 != 0 {
+		return o &^ (1 << 31)
+	}
+	return ^o
+}
+
 // selectKeys reorders v so that v[:k] holds its k largest keys, and returns
-// the smallest of them (1 ≤ k ≤ len(v); keys distinct): a quickselect
-// (Hoare's partition around the median of three), O(len(v)) on average, as
-// selectLargest; the standard library has no selection. The buffer feeds it
-// what its last call left, whose order can defeat the median of three again
-// and again (a buffer of k + 1 took 1,000× its average), so after 2·log₂
-// len(v) rounds it sorts the rest instead: O(n log n) at worst.
-func selectKeys(v []uint64, k int) uint64 {
+// the smallest of them (1 ≤ k ≤ len(v)): a quickselect (Hoare's partition
+// around the median of three), O(len(v)) on average; the standard library
+// has no selection. The top-k buffer and the seed's topRows feed it what its
+// last call left, whose order can defeat the median of three again and again
+// (a buffer of k + 1 took 1,000× its average), so after 2·log₂ len(v) rounds
+// it sorts the rest instead: O(n log n) at worst.
+func selectKeys[K ~uint64](v []K, k int) K {
 	lo, hi, t := 0, len(v)-1, k-1
 	for rounds := 2 * bits.Len(uint(len(v))); lo < hi; rounds-- {
 		if rounds == 0 {
