@@ -80,13 +80,16 @@ func floor32(x float64) float32 {
 	return f
 }
 
-// maxAbs returns the largest magnitude in v (finite values: compared as bits).
-func maxAbs(v []float32) float32 {
-	var m uint32
-	for _, x := range v {
-		m = max(m, math.Float32bits(x)&^(1<<31))
-	}
-	return math.Float32frombits(m)
+// maxAbs returns the largest magnitude in v (finite values), a part per
+// worker: for a tile of few queries, one pass over the corpus on one core
+// took as long as the search.
+func (s *search) maxAbs(v []float32) float32 {
+	part := make([]float32, s.workers)
+	n := (len(v) + s.workers - 1) / s.workers
+	parallel(s.workers, s.workers, func(_, i int) {
+		part[i] = kernel.MaxAbs(v[min(i*n, len(v)):min(i*n+n, len(v))])
+	})
+	return slices.Max(part)
 }
 
 // quantized runs the quantized search with qe and reports whether it did;
@@ -94,7 +97,7 @@ func maxAbs(v []float32) float32 {
 func (s *search) quantized(qe *kernel.QEngine) bool {
 	t := s.t
 	nq, dim, scan := t.Queries.Rows, t.Corpus.Dim, s.scanRows()
-	if scan > 0 && !kernel.QuantSafe(maxAbs(t.Queries.Data), maxAbs(t.Corpus.Data), dim) {
+	if scan > 0 && !kernel.QuantSafe(s.maxAbs(t.Queries.Data), s.maxAbs(t.Corpus.Data), dim) {
 		return false
 	}
 	s.q = make([]qstate, nq)

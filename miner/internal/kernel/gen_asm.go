@@ -62,6 +62,8 @@ func main() {
 	firstAtLeastY()
 	allFinite()
 	allFiniteY()
+	maxAbsBitsY()
+	quantizeY()
 	peakLoops()
 	if err := os.WriteFile("kernel_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
@@ -988,6 +990,136 @@ func allFiniteY() {
 	p("\tMOVB $0, ret+16(FP)")
 	p("\tVZEROUPPER")
 	p("\tRET")
+}
+
+// maxAbsBitsY writes
+//
+//	func maxAbsBitsY(x *float32, n int) uint32
+//
+// the largest |x[i]| as bits, for n a multiple of 8 (the caller takes the
+// rest): the sign cleared, the bits compared as unsigned integers, which
+// orders finite floats by magnitude.
+func maxAbsBitsY() {
+	p("")
+	p("// func maxAbsBitsY(x *float32, n int) uint32")
+	p("TEXT ·maxAbsBitsY(SB), NOSPLIT, $0-20")
+	p("\tMOVQ x+0(FP), AX")
+	p("\tMOVQ n+8(FP), CX")
+	p("\tVPXOR Y0, Y0, Y0")
+	p("\tVPCMPEQD Y1, Y1, Y1")
+	p("\tVPSRLD $1, Y1, Y1") // 0x7fffffff
+	p("\tTESTQ CX, CX")
+	p("\tJZ maxdone")
+	p("maxloop:")
+	p("\tVPAND (AX), Y1, Y2")
+	p("\tVPMAXUD Y2, Y0, Y0")
+	p("\tADDQ $32, AX")
+	p("\tSUBQ $8, CX")
+	p("\tJNZ maxloop")
+	p("maxdone:")
+	p("\tVEXTRACTI128 $1, Y0, X2")
+	p("\tVPMAXUD X2, X0, X0")
+	p("\tVPSHUFD $0x4e, X0, X2")
+	p("\tVPMAXUD X2, X0, X0")
+	p("\tVPSHUFD $0xb1, X0, X2")
+	p("\tVPMAXUD X2, X0, X0")
+	p("\tMOVSS X0, ret+16(FP)")
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// quantizeY writes
+//
+//	func quantizeY(row *float32, out *int32, n int, inv float32, levels int32, sc float64, sums *quantSums)
+//
+// quantizeGo with AVX2 for n a multiple of 8: out[i] = the nearest integer
+// to row[i]·inv (float32 product, halves away from zero as roundLevel:
+// add ±0.5 with the product's sign, truncate), clamped to ±levels; and the
+// sums Σx², Σ(x − sc·n)² (float64, four lanes each for the low and the high
+// half of every 8 values) and Σn² (int32 lanes: below 2³¹, see quantSums)
+// into *sums. No FMA: the products and sums are rounded as in Go.
+func quantizeY() {
+	p("")
+	p("// func quantizeY(row *float32, out *int32, n int, inv float32, levels int32, sc float64, sums *quantSums)")
+	p("TEXT ·quantizeY(SB), NOSPLIT, $0-48")
+	p("\tMOVQ row+0(FP), AX")
+	p("\tMOVQ out+8(FP), BX")
+	p("\tMOVQ n+16(FP), CX")
+	p("\tVBROADCASTSS inv+24(FP), Y15")
+	p("\tMOVL levels+28(FP), DX")
+	p("\tMOVQ DX, X14")
+	p("\tVPBROADCASTD X14, Y14")
+	p("\tVPXOR Y13, Y13, Y13")
+	p("\tVPSUBD Y14, Y13, Y13") // −levels
+	p("\tVBROADCASTSD sc+32(FP), Y12")
+	p("\tMOVL $0x80000000, DX")
+	p("\tMOVQ DX, X11")
+	p("\tVPBROADCASTD X11, Y11") // the sign bit
+	p("\tMOVL $0x3f000000, DX")
+	p("\tMOVQ DX, X10")
+	p("\tVPBROADCASTD X10, Y10") // 0.5
+	p("\tVPXOR Y9, Y9, Y9")
+	for _, r := range []int{8, 7, 6, 5} { // Σx² low, high; Σe² low, high
+		p("\tVXORPD Y%d, Y%d, Y%d", r, r, r)
+	}
+	p("\tTESTQ CX, CX")
+	p("\tJZ qdone")
+	p("qloop:")
+	p("\tVMOVUPS (AX), Y0")
+	p("\tVMULPS Y15, Y0, Y1")
+	p("\tVANDPS Y11, Y1, Y2")
+	p("\tVORPS Y10, Y2, Y2")
+	p("\tVADDPS Y2, Y1, Y2")
+	p("\tVCVTTPS2DQ Y2, Y2")
+	p("\tVPMINSD Y14, Y2, Y2")
+	p("\tVPMAXSD Y13, Y2, Y2")
+	p("\tVMOVDQU Y2, (BX)")
+	p("\tVPMULLD Y2, Y2, Y3")
+	p("\tVPADDD Y3, Y9, Y9")
+	quantizeYHalf(8, 6)
+	p("\tVEXTRACTF128 $1, Y0, X0")
+	p("\tVEXTRACTI128 $1, Y2, X2")
+	quantizeYHalf(7, 5)
+	p("\tADDQ $32, AX")
+	p("\tADDQ $32, BX")
+	p("\tSUBQ $8, CX")
+	p("\tJNZ qloop")
+	p("qdone:")
+	p("\tVADDPD Y7, Y8, Y8")
+	p("\tVADDPD Y5, Y6, Y6")
+	for _, r := range []int{8, 6} {
+		p("\tVEXTRACTF128 $1, Y%d, X7", r)
+		p("\tVADDPD X7, X%d, X%d", r, r)
+		p("\tVUNPCKHPD X%d, X%d, X7", r, r)
+		p("\tVADDSD X7, X%d, X%d", r, r)
+	}
+	p("\tVEXTRACTI128 $1, Y9, X7")
+	p("\tVPADDD X7, X9, X9")
+	p("\tVPSHUFD $0x4e, X9, X7")
+	p("\tVPADDD X7, X9, X9")
+	p("\tVPSHUFD $0xb1, X9, X7")
+	p("\tVPADDD X7, X9, X9")
+	p("\tMOVQ sums+40(FP), DX")
+	p("\tVMOVSD X8, 0(DX)")
+	p("\tVMOVSD X6, 8(DX)")
+	p("\tVMOVD X9, CX")
+	p("\tMOVLQSX CX, CX")
+	p("\tMOVQ CX, 16(DX)")
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// quantizeYHalf writes the float64 sums of quantizeY for 4 values: X0 the
+// row's, X2 their integers; Σx² into Y(xs), Σ(x − sc·n)² into Y(es).
+func quantizeYHalf(xs, es int) {
+	p("\tVCVTPS2PD X0, Y3")
+	p("\tVCVTDQ2PD X2, Y4")
+	p("\tVMULPD Y12, Y4, Y4") // sc·n, exact
+	p("\tVSUBPD Y4, Y3, Y4")
+	p("\tVMULPD Y3, Y3, Y3")
+	p("\tVADDPD Y3, Y%d, Y%d", xs, xs)
+	p("\tVMULPD Y4, Y4, Y4")
+	p("\tVADDPD Y4, Y%d, Y%d", es, es)
 }
 
 // peakLoops writes two loops that measure a core's ceiling for the AVX2

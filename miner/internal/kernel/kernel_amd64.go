@@ -287,3 +287,31 @@ func allFiniteAVX2(x []float32) bool {
 	n := len(x) &^ 31
 	return allFiniteY(unsafe.SliceData(x), n) && allFiniteGo(x[n:])
 }
+
+//go:noescape
+func maxAbsBitsY(x *float32, n int) uint32
+
+//go:noescape
+func quantizeY(row *float32, out *int32, n int, inv float32, levels int32, sc float64, sums *quantSums)
+
+// maxAbsBits is maxAbsBitsGo, 8 values a step on AVX2.
+func maxAbsBits(row []float32) uint32 {
+	if !useAVX2 {
+		return maxAbsBitsGo(row)
+	}
+	n := len(row) &^ 7
+	return max(maxAbsBitsY(unsafe.SliceData(row), n), maxAbsBitsGo(row[n:]))
+}
+
+// quantizeSums is quantizeGo, 8 values a step on AVX2: the same integers
+// (the same float32 product and rounding), the float64 sums in another
+// order.
+func quantizeSums(row []float32, out []int32, inv float32, levels int32, sc float64) quantSums {
+	if !useAVX2 {
+		return quantizeGo(row, out, inv, levels, sc)
+	}
+	n := len(row) &^ 7
+	var s quantSums
+	quantizeY(unsafe.SliceData(row), unsafe.SliceData(out), n, inv, levels, sc, &s)
+	return s.add(quantizeGo(row[n:], out[n:], inv, levels, sc))
+}

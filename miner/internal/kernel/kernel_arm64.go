@@ -149,3 +149,10 @@ func FirstAtLeast(x []float32, thr float32) int {
 
 // AllFinite reports whether x holds no infinity and no NaN.
 func AllFinite(x []float32) bool { return allFiniteGo(x) }
+
+// maxAbsBits and quantizeSums run in Go on arm64.
+func maxAbsBits(row []float32) uint32 { return maxAbsBitsGo(row) }
+
+func quantizeSums(row []float32, out []int32, inv float32, levels int32, sc float64) quantSums {
+	return quantizeGo(row, out, inv, levels, sc)
+}

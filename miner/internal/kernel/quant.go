@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
@@ -141,13 +142,12 @@ func QuantizeQueries(q []float32, nq, dim, levels int) *QuantQueries {
 // scale and the norms of the row, its quantized form and the error, each
 // raised by a relative 10⁻⁹ to cover float64 rounding. Any integers would
 // keep the bound valid (it is computed from the integers chosen); rounding to
-// the nearest makes it small.
+// the nearest makes it small. The corpus is quantized once per tile, on
+// every core, so where the CPU has AVX2 both passes over the row run in
+// assembly (maxAbsBits, quantizeSums), 8 values a step: in Go they were
+// about as long as the search itself for a tile of 512 queries.
 func quantizeRow(row []float32, out []int32, levels int32) (scale float32, norm, hat, errNorm float64) {
-	var m uint32 // the largest |v|, compared as bits (finite, non-negative)
-	for _, v := range row {
-		m = max(m, math.Float32bits(v)&^(1<<31))
-	}
-	scale = math.Float32frombits(m) / float32(levels)
+	scale = math.Float32frombits(maxAbsBits(row)) / float32(levels)
 	if scale < 0x1p-100 {
 		scale = 0 // tiny rows quantize to zero; the error norm is then ‖row‖
 	}
@@ -155,17 +155,45 @@ func quantizeRow(row []float32, out []int32, levels int32) (scale float32, norm,
 	if scale != 0 {
 		inv = 1 / scale
 	}
-	// One pass: quantize and sum the norms. ‖row‖² and ‖e‖² are float64
-	// sums, two each (even and odd dimensions) to halve the dependency
-	// chains; any order of summation stays far inside the 10⁻⁹ margin.
-	// ‖q̂‖² = scale²·Σn² with Σn² an exact integer. Locals rather than
-	// arrays, and a rounding without a branch on the sign (random signs
-	// mispredict half the time): the corpus is quantized once per tile, on
-	// every core, and this loop was a seventh of a quantized search.
+	// ‖q̂‖² = scale²·Σn² with Σn² an exact integer.
+	sc := float64(scale)
+	sum := quantizeSums(row, out[:len(row)], inv, levels, sc)
+	const up = 1 + 1e-9
+	return scale, math.Sqrt(sum.x) * up, math.Sqrt(float64(sum.n2)) * sc * up, math.Sqrt(sum.e) * up
+}
+
+// quantSums are the sums of a quantized row: Σx² and Σ(x − sc·n)² in
+// float64, in any order (every order stays far inside quantizeRow's 10⁻⁹
+// margin), and Σn², exact (|n| ≤ 127 and d ≤ QuantMaxDim keep it below
+// 2³¹). Its layout is read by the assembly.
+type quantSums struct {
+	x, e float64
+	n2   int64
+}
+
+func (a quantSums) add(b quantSums) quantSums { return quantSums{a.x + b.x, a.e + b.e, a.n2 + b.n2} }
+
+// MaxAbs returns the largest |v[i]| (v finite; 0 for none), with AVX2
+// where the CPU has it.
+func MaxAbs(v []float32) float32 { return math.Float32frombits(maxAbsBits(v)) }
+
+// maxAbsBitsGo returns the bits of the largest |v| of row (finite values,
+// compared as bits).
+func maxAbsBitsGo(row []float32) uint32 {
+	var m uint32
+	for _, v := range row {
+		m = max(m, math.Float32bits(v)&^(1<<31))
+	}
+	return m
+}
+
+// quantizeGo writes roundLevel(v·inv) for each v of row into out and
+// returns the sums. Two float64 sums each (even and odd dimensions) halve
+// the dependency chains; locals rather than arrays, and a rounding without a
+// branch on the sign (random signs mispredict half the time).
+func quantizeGo(row []float32, out []int32, inv float32, levels int32, sc float64) quantSums {
 	var s0, s1, e0, e1 float64
 	var n2 int64
-	sc := float64(scale)
-	out = out[:len(row)]
 	k := 0
 	for ; k+2 <= len(row); k += 2 {
 		v0, v1 := row[k], row[k+1]
@@ -188,8 +216,7 @@ func quantizeRow(row []float32, out []int32, levels int32) (scale float32, norm,
 		s0 += x * x
 		e0 += d * d
 	}
-	const up = 1 + 1e-9
-	return scale, math.Sqrt(s0+s1) * up, math.Sqrt(float64(n2)) * sc * up, math.Sqrt(e0+e1) * up
+	return quantSums{s0 + s1, e0 + e1, n2}
 }
 
 // roundLevel rounds x to the nearest integer, halves away from zero (x ± 0.5
@@ -260,13 +287,22 @@ func (b *QuantBlock) PackPanels(c []float32, p0, p1 int) Norms {
 				clear(buf)
 			}
 			b.Scale[row] = scale
-			for k := 0; k < b.Stride; k += 4 {
-				x := panel[((k/4)*w+r)*4 : ((k/4)*w+r)*4+4]
-				x[0], x[1], x[2], x[3] = uint8(buf[k]+128), uint8(buf[k+1]+128), uint8(buf[k+2]+128), uint8(buf[k+3]+128)
-			}
+			packRow(panel[4*r:], buf)
 		}
 	}
 	return out
+}
+
+// packRow writes the bytes c̃ + 128 of one row (its integers q, Stride of
+// them) into its place in a panel (dst from the row's first word on): each
+// four dimensions as one little-endian word, QuantPanel words apart.
+func packRow(dst []uint8, q []int32) {
+	const step = 4 * QuantPanel
+	for k := 0; k+4 <= len(q); k += 4 {
+		x := q[k : k+4 : k+4]
+		w := uint32(uint8(x[0]+128)) | uint32(uint8(x[1]+128))<<8 | uint32(uint8(x[2]+128))<<16 | uint32(uint8(x[3]+128))<<24
+		binary.LittleEndian.PutUint32(dst[k/4*step:], w)
+	}
 }
 
 // SetNorms records the block's largest norms.

@@ -117,3 +117,49 @@ func checkBound(t *testing.T, name string, q, c []float32, nq, nc, dim, levels i
 		}
 	}
 }
+
+// TestQuantizeRowMatchesGo checks quantizeRow, which runs in assembly where
+// the CPU allows, against the Go passes: the same scale and integers bit for
+// bit, and the same norms but for the order of their float64 sums. Rows
+// hold values on the rounding's halves, both zeros, tiny rows, a row of
+// zeros, and lengths around the 8 values of a vector step.
+func TestQuantizeRowMatchesGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	rows := [][]float32{nil, {0}, {float32(math.Copysign(0, -1)), 0, 1e-38, -1e-38, 0, 0, 0, 0, 3}}
+	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 33, 384, 768, 771} {
+		row := randVecs(r, 1, n)
+		halves := make([]float32, n) // k + 0.5 after scaling by levels / max
+		for i := range halves {
+			halves[i] = float32(r.IntN(255)-127) + 0.5*float32(i%2)
+		}
+		halves[0] = 127
+		rows = append(rows, row, halves, make([]float32, n))
+	}
+	for _, levels := range []int32{QuantLevels, 64} {
+		for i, row := range rows {
+			got := make([]int32, len(row))
+			scale, norm, hat, errNorm := quantizeRow(row, got, levels)
+			want := make([]int32, len(row))
+			wantScale := math.Float32frombits(maxAbsBitsGo(row)) / float32(levels)
+			if wantScale < 0x1p-100 {
+				wantScale = 0
+			}
+			var inv float32
+			if wantScale != 0 {
+				inv = 1 / wantScale
+			}
+			sum := quantizeGo(row, want, inv, levels, float64(wantScale))
+			if math.Float32bits(scale) != math.Float32bits(wantScale) || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("row %d (%d values), levels %d: scale %v, integers %v; want %v, %v", i, len(row), levels, scale, got, wantScale, want)
+			}
+			const up = 1 + 1e-9
+			for _, c := range []struct{ got, want float64 }{
+				{norm, math.Sqrt(sum.x) * up}, {hat, math.Sqrt(float64(sum.n2)) * float64(wantScale) * up}, {errNorm, math.Sqrt(sum.e) * up},
+			} {
+				if math.Abs(c.got-c.want) > 1e-12*c.want {
+					t.Fatalf("row %d (%d values), levels %d: norm %v, want %v", i, len(row), levels, c.got, c.want)
+				}
+			}
+		}
+	}
+}
