@@ -48,21 +48,26 @@ func (e *Engine) Pack(dst, c []float32, nc, dim int) {
 		copy(dst, c[:nc*dim])
 		return
 	}
-	// The panel is written in order, a dimension of its rows at a time: the
-	// rows are read as w streams, each line of them used 16 times in a row
-	// from L1. Writing a row at a time instead, one value every w, took
-	// about as long as the search of a tile of 128 queries.
 	for p0 := 0; p0 < nc; p0 += w {
-		panel := dst[p0*dim : (p0+w)*dim]
-		rows := c[p0*dim : (p0+min(w, nc-p0))*dim]
-		n := len(rows) / dim
-		for k := range dim {
-			out := panel[k*w : k*w+w]
-			for r := range n {
-				out[r] = rows[r*dim+k]
-			}
-			clear(out[n:])
+		packPanel(dst[p0*dim:(p0+w)*dim], c[p0*dim:(p0+min(w, nc-p0))*dim], dim, w)
+	}
+}
+
+// packGo writes into panel (w rows, dimension-major) dimensions [k0, k1)
+// of rows [r0, n) of rows (n row-major rows of dim values), and zeros for
+// those dimensions of the rows from n to w. It writes in order, a
+// dimension of the rows at a time: the rows are read as w streams, each
+// line of them used 16 times in a row from L1. Writing a row at a time
+// instead, one value every w, took about as long as the search of a tile
+// of 128 queries.
+func packGo(panel, rows []float32, dim, w, r0, k0, k1 int) {
+	n := len(rows) / dim
+	for k := k0; k < k1; k++ {
+		out := panel[k*w : k*w+w]
+		for r := r0; r < n; r++ {
+			out[r] = rows[r*dim+k]
 		}
+		clear(out[n:])
 	}
 }
 

@@ -126,29 +126,33 @@ func TestFMADoubleRounding(t *testing.T) {
 	}
 }
 
-// TestPackLayout checks the panel layout that the assembly reads.
+// TestPackLayout checks the panel layout that the assembly reads, for the
+// panel widths of the engines (the AVX2 transposition takes whole groups of 8
+// rows × 8 dimensions, the rest goes through Go) and padding written over
+// whatever dst held.
 func TestPackLayout(t *testing.T) {
-	e := &Engine{Name: "test", Panel: 4}
-	const nc, dim = 6, 3
-	c := make([]float32, nc*dim)
-	for i := range c {
-		c[i] = float32(i + 1)
-	}
-	dst := make([]float32, e.PackedLen(nc, dim))
-	for i := range dst {
-		dst[i] = -1
-	}
-	e.Pack(dst, c, nc, dim)
-	for p := range 2 {
-		for k := range dim {
-			for r := range 4 {
-				row := p*4 + r
-				want := float32(0)
-				if row < nc {
-					want = c[row*dim+k]
+	for _, w := range []int{4, 16, 48} {
+		e := &Engine{Name: "test", Panel: w}
+		for _, nc := range []int{1, 6, 8, 13, 16, 50, 97} {
+			for _, dim := range []int{3, 8, 12, 17, 64} {
+				c := make([]float32, nc*dim)
+				for i := range c {
+					c[i] = float32(i + 1)
 				}
-				if got := dst[(p*dim+k)*4+r]; got != want {
-					t.Fatalf("panel %d dim %d lane %d: %v, want %v", p, k, r, got, want)
+				dst := make([]float32, e.PackedLen(nc, dim))
+				for i := range dst {
+					dst[i] = -1
+				}
+				e.Pack(dst, c, nc, dim)
+				for i, got := range dst {
+					p, k, r := i/(dim*w), i/w%dim, i%w
+					want := float32(0)
+					if row := p*w + r; row < nc {
+						want = c[row*dim+k]
+					}
+					if got != want {
+						t.Fatalf("panel %d rows × %d × %d: panel %d dim %d lane %d: %v, want %v", w, nc, dim, p, k, r, got, want)
+					}
 				}
 			}
 		}

@@ -64,6 +64,7 @@ func main() {
 	allFiniteY()
 	maxAbsBitsY()
 	quantizeY()
+	pack8Y()
 	peakLoops()
 	if err := os.WriteFile("kernel_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
@@ -1120,6 +1121,51 @@ func quantizeYHalf(xs, es int) {
 	p("\tVADDPD Y3, Y%d, Y%d", xs, xs)
 	p("\tVMULPD Y4, Y4, Y4")
 	p("\tVADDPD Y4, Y%d, Y%d", es, es)
+}
+
+// pack8Y writes
+//
+//	func pack8Y(dst *float32, w int, src *float32, dim int, chunks int)
+//
+// Engine.Pack's transposition of 8 rows (src, row-major, dim values apart)
+// into a panel of w rows (dst: their first lane; dimension k at dst + k·w),
+// 8 dimensions at a time for chunks chunks: the rows are loaded whole, the
+// 8×8 block transposed in registers as gatherTY's tail does it
+// (yWholeTranspose), and each dimension's 8 values stored together.
+func pack8Y() {
+	code, dimReg := yWholeTranspose()
+	rows := []string{"AX", "BX", "DX", "R10", "R11", "R12", "R13", "R14"}
+	p("")
+	p("// func pack8Y(dst *float32, w int, src *float32, dim int, chunks int)")
+	p("TEXT ·pack8Y(SB), NOSPLIT, $0-40")
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ w+8(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ src+16(FP), AX")
+	p("\tMOVQ dim+24(FP), R9")
+	p("\tSHLQ $2, R9")
+	p("\tMOVQ chunks+32(FP), CX")
+	for i := 1; i < len(rows); i++ {
+		p("\tLEAQ (%s)(R9*1), %s", rows[i-1], rows[i])
+	}
+	p("packloop:")
+	for i, r := range rows {
+		p("\tVMOVUPS (%s), Y%d", r, i)
+	}
+	for _, c := range code {
+		p("%s", c)
+	}
+	for k := range 8 {
+		p("\tVMOVUPS Y%d, (DI)", dimReg[k])
+		p("\tADDQ R8, DI")
+	}
+	for _, r := range rows {
+		p("\tADDQ $32, %s", r)
+	}
+	p("\tDECQ CX")
+	p("\tJNZ packloop")
+	p("\tVZEROUPPER")
+	p("\tRET")
 }
 
 // peakLoops writes two loops that measure a core's ceiling for the AVX2

@@ -17,3 +17,5 @@ func maxAbsBits(row []float32) uint32 { return maxAbsBitsGo(row) }
 func quantizeSums(row []float32, out []int32, inv float32, levels int32, sc float64) quantSums {
 	return quantizeGo(row, out, inv, levels, sc)
 }
+
+func packPanel(panel, rows []float32, dim, w int) { packGo(panel, rows, dim, w, 0, 0, dim) }
