@@ -32,27 +32,34 @@ func (m Matrix) Slice(from, to int) Matrix {
 // Validate reports a matrix whose shape and data disagree, or that holds a
 // NaN or an infinity (they would make the order of scores undefined).
 func (m Matrix) Validate() error {
+	_, err := m.check()
+	return err
+}
+
+// check is Validate, and returns the largest magnitude of m's values, which
+// the quantized search needs: one pass over the data for both, as it runs
+// over every shard of every tile.
+func (m Matrix) check() (float32, error) {
 	if m.Rows < 0 || m.Dim < 0 {
-		return fmt.Errorf("matrix shape %d×%d is negative", m.Rows, m.Dim)
+		return 0, fmt.Errorf("matrix shape %d×%d is negative", m.Rows, m.Dim)
 	}
 	if m.Rows > 0 && m.Dim == 0 {
-		return fmt.Errorf("matrix has %d rows of dimension 0", m.Rows)
+		return 0, fmt.Errorf("matrix has %d rows of dimension 0", m.Rows)
 	}
 	if len(m.Data) != m.Rows*m.Dim {
-		return fmt.Errorf("matrix %d×%d holds %d values, want %d", m.Rows, m.Dim, len(m.Data), m.Rows*m.Dim)
+		return 0, fmt.Errorf("matrix %d×%d holds %d values, want %d", m.Rows, m.Dim, len(m.Data), m.Rows*m.Dim)
 	}
-	if kernel.AllFinite(m.Data) { // the common case, vectorised: it runs over every shard of every tile
-		return nil
+	mx := kernel.MaxAbs(m.Data) // below +Inf exactly when every value is finite
+	if mx < float32(math.Inf(1)) {
+		return mx, nil
 	}
 	for i, v := range m.Data {
-		// v-v is 0 for every finite v and NaN for NaN and ±Inf: one
-		// subtraction instead of two classifications, as this runs over
-		// every shard of every tile.
+		// v-v is 0 for every finite v and NaN for NaN and ±Inf.
 		if v-v != 0 {
-			return fmt.Errorf("row %d, element %d is %v", i/m.Dim, i%m.Dim, v)
+			return 0, fmt.Errorf("row %d, element %d is %v", i/m.Dim, i%m.Dim, v)
 		}
 	}
-	return nil
+	return mx, nil
 }
 
 // Normalize scales every row of m to unit length in place, so that inner

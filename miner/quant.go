@@ -80,24 +80,13 @@ func floor32(x float64) float32 {
 	return f
 }
 
-// maxAbs returns the largest magnitude in v (finite values), a part per
-// worker: for a tile of few queries, one pass over the corpus on one core
-// took as long as the search.
-func (s *search) maxAbs(v []float32) float32 {
-	part := make([]float32, s.workers)
-	n := (len(v) + s.workers - 1) / s.workers
-	parallel(s.workers, s.workers, func(_, i int) {
-		part[i] = kernel.MaxAbs(v[min(i*n, len(v)):min(i*n+n, len(v))])
-	})
-	return slices.Max(part)
-}
-
 // quantized runs the quantized search with qe and reports whether it did;
-// it declines data outside the bound's range (kernel.QuantSafe).
-func (s *search) quantized(qe *kernel.QEngine) bool {
+// it declines data outside the bound's range (kernel.QuantSafe), which it
+// checks with the tile's largest magnitudes mags.
+func (s *search) quantized(qe *kernel.QEngine, mags magnitudes) bool {
 	t := s.t
 	nq, dim, scan := t.Queries.Rows, t.Corpus.Dim, s.scanRows()
-	if scan > 0 && !kernel.QuantSafe(s.maxAbs(t.Queries.Data), s.maxAbs(t.Corpus.Data), dim) {
+	if scan > 0 && !kernel.QuantSafe(mags.queries, mags.corpus, dim) {
 		return false
 	}
 	s.q = make([]qstate, nq)

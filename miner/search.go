@@ -131,13 +131,23 @@ func blocking(rowBytes, panel int) (sub, block int) {
 	return sub, block
 }
 
-func (t *Tile) validate() error {
-	if err := t.Queries.Validate(); err != nil {
-		return fmt.Errorf("queries: %w", err)
+// validate checks t and returns the largest magnitudes of its queries and
+// corpus.
+func (t *Tile) validate() (mags magnitudes, err error) {
+	if mags.queries, err = t.Queries.check(); err != nil {
+		return mags, fmt.Errorf("queries: %w", err)
 	}
-	if err := t.Corpus.Validate(); err != nil {
-		return fmt.Errorf("corpus: %w", err)
+	if mags.corpus, err = t.Corpus.check(); err != nil {
+		return mags, fmt.Errorf("corpus: %w", err)
 	}
+	return mags, t.validateFields()
+}
+
+// magnitudes are the largest |x| of a tile's queries and corpus.
+type magnitudes struct{ queries, corpus float32 }
+
+// validateFields checks the tile's fields besides its two matrices.
+func (t *Tile) validateFields() error {
 	if t.Queries.Rows > 0 && t.Corpus.Rows > 0 && t.Queries.Dim != t.Corpus.Dim {
 		return fmt.Errorf("query dimension %d differs from corpus dimension %d", t.Queries.Dim, t.Corpus.Dim)
 	}
@@ -217,12 +227,13 @@ func SearchTileContext(ctx context.Context, t Tile) ([]Partial, error) {
 // runSearch is SearchTileContext returning the whole search, whose
 // counters the tests read.
 func runSearch(ctx context.Context, t Tile) (*search, error) {
-	if err := t.validate(); err != nil {
+	mags, err := t.validate()
+	if err != nil {
 		return nil, fmt.Errorf("search tile at row %d: %w", t.Base, err)
 	}
 	s := newSearch(&t)
 	s.done = ctx.Done()
-	if t.Precision != Quantized || t.Kernel != nil || quantEngine == nil || !s.quantized(quantEngine) {
+	if t.Precision != Quantized || t.Kernel != nil || quantEngine == nil || !s.quantized(quantEngine, mags) {
 		s.exact()
 	}
 	if err := ctx.Err(); err != nil {

@@ -225,12 +225,3 @@ func firstAtLeastGo(x []float32, thr float32) int {
 	}
 	return len(x)
 }
-
-func allFiniteGo(x []float32) bool {
-	for _, v := range x {
-		if v-v != 0 { // NaN for NaN and ±Inf, 0 for every finite v
-			return false
-		}
-	}
-	return true
-}

@@ -60,8 +60,6 @@ func main() {
 	transposeKernelY()
 	firstAtLeast()
 	firstAtLeastY()
-	allFinite()
-	allFiniteY()
 	maxAbsBitsY()
 	quantizeY()
 	pack8Y()
@@ -492,68 +490,6 @@ func transposeKernel() {
 	p("\tRET")
 }
 
-// allFinite writes
-//
-//	func allFiniteZ(x *float32, n int) bool
-//
-// whether no x[i] is an infinity or a NaN (exponent bits all ones), sixty-
-// four values per step, the rest sixteen at a time with a masked last load.
-func allFinite() {
-	p("")
-	p("// func allFiniteZ(x *float32, n int) bool")
-	p("TEXT ·allFiniteZ(SB), NOSPLIT, $0-17")
-	p("\tMOVQ x+0(FP), SI")
-	p("\tMOVQ n+8(FP), CX")
-	p("\tMOVL $0x7f800000, AX")
-	p("\tVPBROADCASTD AX, Z0")
-	p("\tXORQ AX, AX")
-	p("big:")
-	p("\tLEAQ 64(AX), DX")
-	p("\tCMPQ DX, CX")
-	p("\tJA small")
-	for v := range 4 {
-		p("\tVPANDD %d(SI)(AX*4), Z0, Z%d", 64*v, 1+v)
-		p("\tVPCMPEQD Z0, Z%d, K%d", 1+v, 1+v)
-	}
-	p("\tKORW K1, K2, K1")
-	p("\tKORW K3, K4, K3")
-	p("\tKORTESTW K1, K3")
-	p("\tJNZ bad")
-	p("\tMOVQ DX, AX")
-	p("\tJMP big")
-	p("small:")
-	p("\tCMPQ AX, CX")
-	p("\tJAE good")
-	p("\tMOVQ CX, DX")
-	p("\tSUBQ AX, DX")
-	p("\tCMPQ DX, $16")
-	p("\tJB last")
-	p("\tVPANDD (SI)(AX*4), Z0, Z1")
-	p("\tVPCMPEQD Z0, Z1, K1")
-	p("\tKORTESTW K1, K1")
-	p("\tJNZ bad")
-	p("\tADDQ $16, AX")
-	p("\tJMP small")
-	p("last:")
-	p("\tMOVL $1, BX")
-	p("\tSHLXL DX, BX, BX")
-	p("\tDECL BX")
-	p("\tKMOVW BX, K2")
-	p("\tVMOVDQU32.Z (SI)(AX*4), K2, Z1")
-	p("\tVPANDD Z1, Z0, Z1")
-	p("\tVPCMPEQD Z0, Z1, K2, K1")
-	p("\tKORTESTW K1, K1")
-	p("\tJNZ bad")
-	p("good:")
-	p("\tMOVB $1, ret+16(FP)")
-	p("\tVZEROUPPER")
-	p("\tRET")
-	p("bad:")
-	p("\tMOVB $0, ret+16(FP)")
-	p("\tVZEROUPPER")
-	p("\tRET")
-}
-
 // yqMR is the micro-tile height of the AVX2 int8 kernels: 6 queries × 2
 // vectors of corpus rows make 12 accumulators, leaving 2 corpus registers
 // and 2 more of 16: two broadcast registers (AVX-VNNI), or a broadcast and
@@ -951,46 +887,6 @@ func yWholeTranspose() ([]string, [8]int) {
 	}
 	s.check(dimReg)
 	return s.code, dimReg
-}
-
-// allFiniteY writes
-//
-//	func allFiniteY(x *float32, n int) bool
-//
-// allFiniteZ with AVX2 for n a multiple of 32 (the caller checks the rest):
-// whether no x[i] has an all-ones exponent (infinity or NaN).
-func allFiniteY() {
-	p("")
-	p("// func allFiniteY(x *float32, n int) bool")
-	p("TEXT ·allFiniteY(SB), NOSPLIT, $0-17")
-	p("\tMOVQ x+0(FP), SI")
-	p("\tMOVQ n+8(FP), CX")
-	p("\tMOVL $0x7f800000, AX")
-	p("\tMOVQ AX, X0")
-	p("\tVPBROADCASTD X0, Y0")
-	p("\tXORQ AX, AX")
-	p("loopy:")
-	p("\tCMPQ AX, CX")
-	p("\tJAE goody")
-	for v := range 4 {
-		p("\tVPAND %d(SI)(AX*4), Y0, Y%d", 32*v, 1+v)
-		p("\tVPCMPEQD Y0, Y%d, Y%d", 1+v, 1+v)
-	}
-	p("\tVPOR Y1, Y2, Y1")
-	p("\tVPOR Y3, Y4, Y3")
-	p("\tVPOR Y1, Y3, Y1")
-	p("\tVPTEST Y1, Y1")
-	p("\tJNZ bady")
-	p("\tADDQ $32, AX")
-	p("\tJMP loopy")
-	p("goody:")
-	p("\tMOVB $1, ret+16(FP)")
-	p("\tVZEROUPPER")
-	p("\tRET")
-	p("bady:")
-	p("\tMOVB $0, ret+16(FP)")
-	p("\tVZEROUPPER")
-	p("\tRET")
 }
 
 // maxAbsBitsY writes

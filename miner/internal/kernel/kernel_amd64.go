@@ -257,36 +257,14 @@ func firstAtLeastAVX2(x []float32, thr float32) int {
 //go:noescape
 func firstAtLeastY(x *float32, n int, thr float32) int
 
-// useAVX512 and useAVX2 choose the vector forms of FirstAtLeast and
-// AllFinite. HARDNEG_KERNEL=avx2 keeps them off AVX-512 too, so that an
-// AVX-512 machine forced to the AVX2 engine runs what an AVX2-only one runs.
+// useAVX512 and useAVX2 choose the vector forms of FirstAtLeast; useAVX2
+// those of MaxAbs, the quantizer and Pack. HARDNEG_KERNEL=avx2 keeps
+// useAVX512 off AVX-512 too, so that an AVX-512 machine forced to the AVX2
+// engine runs what an AVX2-only one runs.
 var (
 	useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasBMI2 && Selected != avx2Engine
 	useAVX2   = cpu.X86.HasAVX2
 )
-
-//go:noescape
-func allFiniteZ(x *float32, n int) bool
-
-//go:noescape
-func allFiniteY(x *float32, n int) bool
-
-// AllFinite reports whether x holds no infinity and no NaN.
-func AllFinite(x []float32) bool {
-	if useAVX512 {
-		return allFiniteZ(unsafe.SliceData(x), len(x))
-	}
-	if useAVX2 {
-		return allFiniteAVX2(x)
-	}
-	return allFiniteGo(x)
-}
-
-// allFiniteAVX2 is AllFinite on AVX2: 32 values a turn, the rest in Go.
-func allFiniteAVX2(x []float32) bool {
-	n := len(x) &^ 31
-	return allFiniteY(unsafe.SliceData(x), n) && allFiniteGo(x[n:])
-}
 
 //go:noescape
 func maxAbsBitsY(x *float32, n int) uint32

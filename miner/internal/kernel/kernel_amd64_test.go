@@ -30,33 +30,6 @@ func TestFirstAtLeastAVX2(t *testing.T) {
 	}
 }
 
-// TestAllFiniteAVX2 checks the AVX2 form of AllFinite, which an AVX-512
-// machine runs only when forced to the avx2 engine: every length up to 100,
-// an infinity or a NaN at each position, and a bad value just past the end,
-// which must not be read.
-func TestAllFiniteAVX2(t *testing.T) {
-	if !cpu.X86.HasAVX2 {
-		t.Skip("no AVX2")
-	}
-	r := rand.New(rand.NewPCG(19, 20))
-	bad := []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
-	for n := range 100 {
-		x := randVecs(r, 1, n+1)
-		x[n] = bad[n%3]
-		if !allFiniteAVX2(x[:n]) {
-			t.Fatalf("n %d: finite values reported bad (or the value past the end read)", n)
-		}
-		for i := range n {
-			old := x[i]
-			x[i] = bad[i%3]
-			if allFiniteAVX2(x[:n]) {
-				t.Fatalf("n %d: %v at %d not found", n, x[i], i)
-			}
-			x[i] = old
-		}
-	}
-}
-
 //go:noescape
 func peakFMAY(n int)
 

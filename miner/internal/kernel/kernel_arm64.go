@@ -147,9 +147,6 @@ func FirstAtLeast(x []float32, thr float32) int {
 	return i + firstAtLeastGo(x[i:], thr)
 }
 
-// AllFinite reports whether x holds no infinity and no NaN.
-func AllFinite(x []float32) bool { return allFiniteGo(x) }
-
 // maxAbsBits and quantizeSums run in Go on arm64.
 func maxAbsBits(row []float32) uint32 { return maxAbsBitsGo(row) }
 

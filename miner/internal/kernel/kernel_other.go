@@ -9,9 +9,6 @@ func quantEngines() []*QEngine { return nil }
 // no NaN.
 func FirstAtLeast(x []float32, thr float32) int { return firstAtLeastGo(x, thr) }
 
-// AllFinite reports whether x holds no infinity and no NaN.
-func AllFinite(x []float32) bool { return allFiniteGo(x) }
-
 func maxAbsBits(row []float32) uint32 { return maxAbsBitsGo(row) }
 
 func quantizeSums(row []float32, out []int32, inv float32, levels int32, sc float64) quantSums {

@@ -173,8 +173,10 @@ type quantSums struct {
 
 func (a quantSums) add(b quantSums) quantSums { return quantSums{a.x + b.x, a.e + b.e, a.n2 + b.n2} }
 
-// MaxAbs returns the largest |v[i]| (v finite; 0 for none), with AVX2
-// where the CPU has it.
+// MaxAbs returns the largest |v[i]| (0 for none), with AVX2 where the CPU
+// has it. The magnitudes are compared as bits, so an infinity or a NaN in v
+// makes the result +Inf or a NaN: v is finite exactly when MaxAbs(v) <
+// +Inf, which is how the miner validates its input in the same pass.
 func MaxAbs(v []float32) float32 { return math.Float32frombits(maxAbsBits(v)) }
 
 // maxAbsBitsGo returns the bits of the largest |v| of row (finite values,
