@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -59,6 +61,7 @@ func BenchmarkWorkerScaling(b *testing.B) {
 	var one, two []float64         // seconds per run
 	var oneCPU, twoCPU []float64   // the workers' CPU seconds per run, all together
 	var oneMine, twoMine []float64 // seconds of the mine phase per run
+	var oneSrv, twoSrv []float64   // the servers' CPU seconds per run
 	for i := range b.N {
 		// The same run name and epoch (the seed of random sampling) for both;
 		// force starts the epoch again, into another output.
@@ -70,11 +73,11 @@ func BenchmarkWorkerScaling(b *testing.B) {
 		for n := 1; n <= 2; n++ {
 			outs[n-1] = fmt.Sprintf("%sout-%d-%dw/", prefix, i, n)
 			sp.Output = "s3://" + bucket + "/" + outs[n-1]
-			took, cpu, mine := mineWithPinnedWorkers(b, c, sp, fmt.Sprintf("scaling-%d-%dw", i, n), n)
+			r := mineWithPinnedWorkers(b, c, sp, fmt.Sprintf("scaling-%d-%dw", i, n), n)
 			if n == 1 {
-				one, oneCPU, oneMine = append(one, took.Seconds()), append(oneCPU, cpu), append(oneMine, mine)
+				one, oneCPU, oneMine, oneSrv = append(one, r.took.Seconds()), append(oneCPU, r.cpu), append(oneMine, r.mine), append(oneSrv, r.servers)
 			} else {
-				two, twoCPU, twoMine = append(two, took.Seconds()), append(twoCPU, cpu), append(twoMine, mine)
+				two, twoCPU, twoMine, twoSrv = append(two, r.took.Seconds()), append(twoCPU, r.cpu), append(twoMine, r.mine), append(twoSrv, r.servers)
 			}
 		}
 		first := parts(b, outStore(b, outs[0]))
@@ -94,18 +97,28 @@ func BenchmarkWorkerScaling(b *testing.B) {
 	// figures mean the two workers split the work without doing more of it.
 	b.ReportMetric(median(oneCPU), "1worker-cpu-s")
 	b.ReportMetric(median(twoCPU), "2workers-cpu-s")
+	// The dev server and versitygw run on the same cores: idle ones beside
+	// one worker, the workers' own beside two. On a fleet they are elsewhere.
+	b.ReportMetric(median(oneSrv), "1worker-servers-cpu-s")
+	b.ReportMetric(median(twoSrv), "2workers-servers-cpu-s")
 	// The search's operations over the one-worker time: a whole job's
 	// throughput on one core, what docs/performance.md scales to 100 workers.
 	flop := 2 * float64(cfg.Queries) * float64(cfg.Corpus) * float64(cfg.Dim)
 	b.ReportMetric(flop/median(one)/1e9, "1core-GFLOP/s")
 }
 
+// scalingRun is what one run of mineWithPinnedWorkers measured.
+type scalingRun struct {
+	took    time.Duration // from the workflow's start to its result
+	cpu     float64       // CPU seconds (user and system) of the workers in all, start-up included
+	mine    float64       // seconds of the mine phase
+	servers float64       // CPU seconds of the dev server and versitygw while the job ran
+}
+
 // mineWithPinnedWorkers starts n worker processes on queue, worker i pinned to
 // CPU i with GOMAXPROCS=1, waits until all of them poll, mines sp and stops
-// them. It returns the time from the workflow's start to its result, the
-// CPU seconds (user and system) the workers used in all, start-up included,
-// and the seconds of the mine phase.
-func mineWithPinnedWorkers(b *testing.B, c client.Client, sp workflows.Spec, queue string, n int) (time.Duration, float64, float64) {
+// them.
+func mineWithPinnedWorkers(b *testing.B, c client.Client, sp workflows.Spec, queue string, n int) scalingRun {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	var ws []*worker
@@ -120,13 +133,13 @@ func mineWithPinnedWorkers(b *testing.B, c client.Client, sp workflows.Spec, que
 	waitPollers(ctx, b, c, queue, enumspb.TASK_QUEUE_TYPE_WORKFLOW, n)
 	waitPollers(ctx, b, c, workflows.TileTaskQueue(queue), enumspb.TASK_QUEUE_TYPE_ACTIVITY, n)
 	b.StartTimer()
-	start := time.Now()
+	start, servers := time.Now(), serverCPU(b)
 	run, _, err := jobclient.Start(ctx, c, sp, queue, true)
 	if err != nil {
 		b.Fatal(err)
 	}
 	res, err := jobclient.Wait(ctx, c, run, nil)
-	took := time.Since(start)
+	took, servers := time.Since(start), serverCPU(b)-servers
 	b.StopTimer()
 	if err != nil {
 		b.Fatalf("job with %d worker(s): %v", n, err)
@@ -157,9 +170,35 @@ func mineWithPinnedWorkers(b *testing.B, c client.Client, sp workflows.Spec, que
 			mine = ph.End.Sub(ph.Start).Seconds()
 		}
 	}
-	b.Logf("%d worker(s), one core each: %.2f s from start to result (tiles per worker %s, CPU s %s; phases, s: %s)",
-		n, took.Seconds(), strings.Join(mined, "+"), strings.Join(cpus, "+"), strings.Join(phases, ", "))
-	return took, cpu, mine
+	b.Logf("%d worker(s), one core each: %.2f s from start to result (tiles per worker %s, CPU s %s, servers' CPU s %.1f; phases, s: %s)",
+		n, took.Seconds(), strings.Join(mined, "+"), strings.Join(cpus, "+"), servers, strings.Join(phases, ", "))
+	return scalingRun{took: took, cpu: cpu, mine: mine, servers: servers}
+}
+
+// serverCPU returns the CPU seconds (user and system) that the dev server
+// and versitygw have used so far, from /proc/PID/stat in clock ticks of
+// 1/100 s (Linux's USER_HZ on x86 and arm64).
+func serverCPU(b *testing.B) float64 {
+	b.Helper()
+	ticks := 0
+	for _, pid := range []int{env.temporal.Pid(), env.s3.Pid()} {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			b.Fatalf("servers' CPU time: %v", err)
+		}
+		// The fields after the command name, which is in parentheses and
+		// may hold spaces: the 3rd field of the line first, so utime and
+		// stime (the 14th and 15th) are the 12th and 13th here.
+		f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+		for _, v := range f[11:13] {
+			t, err := strconv.Atoi(v)
+			if err != nil {
+				b.Fatalf("servers' CPU time: /proc/%d/stat: %v", pid, err)
+			}
+			ticks += t
+		}
+	}
+	return float64(ticks) / 100
 }
 
 // waitPollers waits until n distinct workers poll a task queue, so that no
