@@ -348,7 +348,6 @@ func firstAtLeast() {
 func transposeKernel() {
 	// regs[i] is the physical register holding logical vector i; free is
 	// the spare. lanes[r] labels the 16 lanes of physical register r.
-	type label struct{ row, dim int }
 	var lanes [17][16]label
 	regs := make([]int, 16)
 	for i := range 16 {

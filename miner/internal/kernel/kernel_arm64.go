@@ -146,13 +146,3 @@ func FirstAtLeast(x []float32, thr float32) int {
 	}
 	return i + firstAtLeastGo(x[i:], thr)
 }
-
-// maxAbsBits and quantizeSums run in Go on arm64.
-func maxAbsBits(row []float32) uint32 { return maxAbsBitsGo(row) }
-
-func quantizeSums(row []float32, out []int32, inv float32, levels int32, sc float64) quantSums {
-	return quantizeGo(row, out, inv, levels, sc)
-}
-
-// packPanel runs in Go on arm64.
-func packPanel(panel, rows []float32, dim, w int) { packGo(panel, rows, dim, w, 0, 0, dim) }

@@ -147,19 +147,25 @@ func QuantizeQueries(q []float32, nq, dim, levels int) *QuantQueries {
 // assembly (maxAbsBits, quantizeSums), 8 values a step: in Go they were
 // about as long as the search itself for a tile of 512 queries.
 func quantizeRow(row []float32, out []int32, levels int32) (scale float32, norm, hat, errNorm float64) {
-	scale = math.Float32frombits(maxAbsBits(row)) / float32(levels)
-	if scale < 0x1p-100 {
-		scale = 0 // tiny rows quantize to zero; the error norm is then ‖row‖
-	}
-	var inv float32
-	if scale != 0 {
-		inv = 1 / scale
-	}
+	scale, inv := rowScale(maxAbsBits(row), levels)
 	// ‖q̂‖² = scale²·Σn² with Σn² an exact integer.
 	sc := float64(scale)
 	sum := quantizeSums(row, out[:len(row)], inv, levels, sc)
 	const up = 1 + 1e-9
 	return scale, math.Sqrt(sum.x) * up, math.Sqrt(float64(sum.n2)) * sc * up, math.Sqrt(sum.e) * up
+}
+
+// rowScale returns the scale of a row whose largest |v| has the bits m, and
+// its inverse (0 for a zero scale).
+func rowScale(m uint32, levels int32) (scale, inv float32) {
+	scale = math.Float32frombits(m) / float32(levels)
+	if scale < 0x1p-100 {
+		scale = 0 // tiny rows quantize to zero; the error norm is then ‖row‖
+	}
+	if scale != 0 {
+		inv = 1 / scale
+	}
+	return scale, inv
 }
 
 // quantSums are the sums of a quantized row: Σx² and Σ(x − sc·n)² in

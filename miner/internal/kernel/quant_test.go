@@ -140,14 +140,7 @@ func TestQuantizeRowMatchesGo(t *testing.T) {
 			got := make([]int32, len(row))
 			scale, norm, hat, errNorm := quantizeRow(row, got, levels)
 			want := make([]int32, len(row))
-			wantScale := math.Float32frombits(maxAbsBitsGo(row)) / float32(levels)
-			if wantScale < 0x1p-100 {
-				wantScale = 0
-			}
-			var inv float32
-			if wantScale != 0 {
-				inv = 1 / wantScale
-			}
+			wantScale, inv := rowScale(maxAbsBitsGo(row), levels)
 			sum := quantizeGo(row, want, inv, levels, float64(wantScale))
 			if math.Float32bits(scale) != math.Float32bits(wantScale) || fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("row %d (%d values), levels %d: scale %v, integers %v; want %v, %v", i, len(row), levels, scale, got, wantScale, want)

@@ -1,0 +1,14 @@
+//go:build !amd64 || purego
+
+package kernel
+
+// Off amd64 (arm64 included) and under purego, the corpus's passes before a
+// search run in Go: its largest magnitude, its quantization and its packing.
+
+func maxAbsBits(row []float32) uint32 { return maxAbsBitsGo(row) }
+
+func quantizeSums(row []float32, out []int32, inv float32, levels int32, sc float64) quantSums {
+	return quantizeGo(row, out, inv, levels, sc)
+}
+
+func packPanel(panel, rows []float32, dim, w int) { packGo(panel, rows, dim, w, 0, 0, dim) }
