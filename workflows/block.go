@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 )
@@ -13,6 +14,14 @@ const BlockProgressSignal = "block-progress"
 // progressSteps is how many progress signals a block sends at most: one per
 // tenth of its tiles. It bounds what a block adds to the parent's history.
 const progressSteps = 10
+
+// progressEvery is, from version 1 of changeProgressEvery on, the least time
+// between two progress signals of a block run, its last tile's excepted.
+// Each signal costs a workflow task of the block and one of the parent: a
+// block of few shards signalled every tile, which made Temporal's work per
+// tile twice what the tile itself needs and, with many workers, would have
+// made the parent (one workflow, its tasks one at a time) the job's limit.
+const progressEvery = 5 * time.Second
 
 // BlockProgress is the payload of BlockProgressSignal: the tiles of one block
 // done so far. Counts are absolute, so a late or repeated signal is harmless.
@@ -57,7 +66,8 @@ type BlockResult struct {
 // a bounded history.
 func MineBlock(ctx workflow.Context, in BlockInput) (BlockResult, error) {
 	ctx = withVersions(ctx)
-	blk := &block{in: in}
+	blk := &block{in: in, lastSignal: workflow.Now(ctx),
+		throttle: workflow.GetVersion(ctx, changeProgressEvery, workflow.DefaultVersion, 1) >= 1}
 	if err := blk.mine(ctx); err != nil {
 		return BlockResult{}, err
 	}
@@ -81,6 +91,10 @@ func MineBlock(ctx workflow.Context, in BlockInput) (BlockResult, error) {
 type block struct {
 	in      BlockInput
 	signals []workflow.Future
+	// throttle is version 1 of changeProgressEvery: a progress signal
+	// waits until progressEvery after this run's start or its last one.
+	throttle   bool
+	lastSignal time.Time
 }
 
 // mine runs the block's tiles until all are done or this run has scheduled
@@ -156,7 +170,9 @@ func (blk *block) tileSummary(s int) string {
 
 // report signals the parent when the block has crossed another tenth of its
 // tiles, the last included, so that the parent sees every tile done before the
-// merge ends. A block of one tile is left to its result.
+// merge ends; and, throttled, only when progressEvery has passed since the
+// last signal, except for the last tile. A block of one tile is left to its
+// result.
 func (blk *block) report(ctx workflow.Context) {
 	in := &blk.in
 	parent := workflow.GetInfo(ctx).ParentWorkflowExecution
@@ -168,7 +184,11 @@ func (blk *block) report(ctx workflow.Context) {
 	if step <= in.Step {
 		return
 	}
-	in.Step = step
+	now := workflow.Now(ctx)
+	if blk.throttle && done < in.Shards && now.Sub(blk.lastSignal) < progressEvery {
+		return
+	}
+	in.Step, blk.lastSignal = step, now
 	// An empty run ID targets the parent's current run, across continue-as-new.
 	f := workflow.SignalExternalWorkflow(ctx, parent.ID, "", BlockProgressSignal,
 		BlockProgress{Block: in.Block, Mined: in.Mined, Skipped: in.Skipped})

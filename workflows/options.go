@@ -149,6 +149,12 @@ const (
 	// the change must keep the old order. Its GetVersion is called where it
 	// is used, before the mine phase of every run.
 	changeRebalanceWhileMining = "rebalance-while-mining"
+	// changeProgressEvery has a block send its progress signals at least
+	// progressEvery apart (the last tile's excepted), instead of one per
+	// tenth of its tiles crossed however soon after the last. Fewer signals
+	// are fewer commands in the history. Its GetVersion is called where it
+	// is used, first thing in MineBlock: the parent does not change.
+	changeProgressEvery = "progress-every"
 )
 
 type versionsKey struct{}
