@@ -38,8 +38,25 @@ func (a *Activities) admitTile(p *job.Plan, block, shard int) error {
 	if err != nil {
 		return classify(err)
 	}
-	if err := admission.AdmitTile(admissionJob(p, sel), a.MemoryBudget); err != nil {
+	j := admissionJob(p, sel)
+	if err := admission.AdmitTile(j, a.MemoryBudget); err != nil {
 		return invalid(fmt.Sprintf("tile b%d s%d: %v", block, shard, err))
 	}
+	a.setCacheLimits(j)
 	return nil
+}
+
+// setCacheLimits bounds the process's caches of decoded query blocks and
+// corpus shards for the tile about to run: QueryCacheBytes and
+// ShardCacheBytes where set, else what the memory budget leaves beside j's
+// peak (admission.CacheBytes). The limits are the process's, so they follow
+// the job of the last tile admitted.
+func (a *Activities) setCacheLimits(j admission.Job) {
+	q, s := a.QueryCacheBytes, a.ShardCacheBytes
+	if q == 0 && s == 0 {
+		q = admission.CacheBytes(j, a.MemoryBudget)
+		s = q
+	}
+	a.queries.SetLimit(q)
+	a.shards.SetLimit(s)
 }

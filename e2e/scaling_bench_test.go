@@ -62,6 +62,7 @@ func BenchmarkWorkerScaling(b *testing.B) {
 	var oneCPU, twoCPU []float64   // the workers' CPU seconds per run, all together
 	var oneMine, twoMine []float64 // seconds of the mine phase per run
 	var oneSrv, twoSrv []float64   // the servers' CPU seconds per run
+	var oneTmp, twoTmp []float64   // the dev server's alone
 	for i := range b.N {
 		// The same run name and epoch (the seed of random sampling) for both;
 		// force starts the epoch again, into another output.
@@ -76,8 +77,10 @@ func BenchmarkWorkerScaling(b *testing.B) {
 			r := mineWithPinnedWorkers(b, c, sp, fmt.Sprintf("scaling-%d-%dw", i, n), n)
 			if n == 1 {
 				one, oneCPU, oneMine, oneSrv = append(one, r.took.Seconds()), append(oneCPU, r.cpu), append(oneMine, r.mine), append(oneSrv, r.servers)
+				oneTmp = append(oneTmp, r.temporal)
 			} else {
 				two, twoCPU, twoMine, twoSrv = append(two, r.took.Seconds()), append(twoCPU, r.cpu), append(twoMine, r.mine), append(twoSrv, r.servers)
+				twoTmp = append(twoTmp, r.temporal)
 			}
 		}
 		first := parts(b, outStore(b, outs[0]))
@@ -101,6 +104,8 @@ func BenchmarkWorkerScaling(b *testing.B) {
 	// one worker, the workers' own beside two. On a fleet they are elsewhere.
 	b.ReportMetric(median(oneSrv), "1worker-servers-cpu-s")
 	b.ReportMetric(median(twoSrv), "2workers-servers-cpu-s")
+	b.ReportMetric(median(oneTmp), "1worker-temporal-cpu-s")
+	b.ReportMetric(median(twoTmp), "2workers-temporal-cpu-s")
 	// The search's operations over the one-worker time: a whole job's
 	// throughput on one core, what docs/performance.md scales to 100 workers.
 	flop := 2 * float64(cfg.Queries) * float64(cfg.Corpus) * float64(cfg.Dim)
@@ -109,10 +114,11 @@ func BenchmarkWorkerScaling(b *testing.B) {
 
 // scalingRun is what one run of mineWithPinnedWorkers measured.
 type scalingRun struct {
-	took    time.Duration // from the workflow's start to its result
-	cpu     float64       // CPU seconds (user and system) of the workers in all, start-up included
-	mine    float64       // seconds of the mine phase
-	servers float64       // CPU seconds of the dev server and versitygw while the job ran
+	took     time.Duration // from the workflow's start to its result
+	cpu      float64       // CPU seconds (user and system) of the workers in all, start-up included
+	mine     float64       // seconds of the mine phase
+	servers  float64       // CPU seconds of the dev server and versitygw while the job ran
+	temporal float64       // of the dev server alone
 }
 
 // mineWithPinnedWorkers starts n worker processes on queue, worker i pinned to
@@ -133,13 +139,14 @@ func mineWithPinnedWorkers(b *testing.B, c client.Client, sp workflows.Spec, que
 	waitPollers(ctx, b, c, queue, enumspb.TASK_QUEUE_TYPE_WORKFLOW, n)
 	waitPollers(ctx, b, c, workflows.TileTaskQueue(queue), enumspb.TASK_QUEUE_TYPE_ACTIVITY, n)
 	b.StartTimer()
-	start, servers := time.Now(), serverCPU(b)
+	start, before := time.Now(), serverCPU(b)
 	run, _, err := jobclient.Start(ctx, c, sp, queue, true)
 	if err != nil {
 		b.Fatal(err)
 	}
 	res, err := jobclient.Wait(ctx, c, run, nil)
-	took, servers := time.Since(start), serverCPU(b)-servers
+	took, after := time.Since(start), serverCPU(b)
+	temporal, s3 := after[0]-before[0], after[1]-before[1]
 	b.StopTimer()
 	if err != nil {
 		b.Fatalf("job with %d worker(s): %v", n, err)
@@ -170,18 +177,18 @@ func mineWithPinnedWorkers(b *testing.B, c client.Client, sp workflows.Spec, que
 			mine = ph.End.Sub(ph.Start).Seconds()
 		}
 	}
-	b.Logf("%d worker(s), one core each: %.2f s from start to result (tiles per worker %s, CPU s %s, servers' CPU s %.1f; phases, s: %s)",
-		n, took.Seconds(), strings.Join(mined, "+"), strings.Join(cpus, "+"), servers, strings.Join(phases, ", "))
-	return scalingRun{took: took, cpu: cpu, mine: mine, servers: servers}
+	b.Logf("%d worker(s), one core each: %.2f s from start to result (tiles per worker %s, CPU s %s, servers' CPU s: Temporal %.1f, versitygw %.1f; phases, s: %s)",
+		n, took.Seconds(), strings.Join(mined, "+"), strings.Join(cpus, "+"), temporal, s3, strings.Join(phases, ", "))
+	return scalingRun{took: took, cpu: cpu, mine: mine, servers: temporal + s3, temporal: temporal}
 }
 
 // serverCPU returns the CPU seconds (user and system) that the dev server
-// and versitygw have used so far, from /proc/PID/stat in clock ticks of
-// 1/100 s (Linux's USER_HZ on x86 and arm64).
-func serverCPU(b *testing.B) float64 {
+// and versitygw have each used so far, in that order, from /proc/PID/stat
+// in clock ticks of 1/100 s (Linux's USER_HZ on x86 and arm64).
+func serverCPU(b *testing.B) [2]float64 {
 	b.Helper()
-	ticks := 0
-	for _, pid := range []int{env.temporal.Pid(), env.s3.Pid()} {
+	var secs [2]float64
+	for i, pid := range []int{env.temporal.Pid(), env.s3.Pid()} {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
 			b.Fatalf("servers' CPU time: %v", err)
@@ -195,10 +202,10 @@ func serverCPU(b *testing.B) float64 {
 			if err != nil {
 				b.Fatalf("servers' CPU time: /proc/%d/stat: %v", pid, err)
 			}
-			ticks += t
+			secs[i] += float64(t) / 100
 		}
 	}
-	return float64(ticks) / 100
+	return secs
 }
 
 // waitPollers waits until n distinct workers poll a task queue, so that no
