@@ -2,6 +2,7 @@ package activities
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/hardneg/hardneg/internal/admission"
 	"github.com/hardneg/hardneg/internal/job"
@@ -33,28 +34,49 @@ func (a *Activities) admit(p *job.Plan, sel miner.Selection) error {
 
 // admitTile refuses a tile this worker cannot hold: a worker with less
 // memory than the one that planned the job must not start it and be killed.
-func (a *Activities) admitTile(p *job.Plan, block, shard int) error {
+// An admitted tile counts its job's peak as held until release is called
+// (holdTile).
+func (a *Activities) admitTile(p *job.Plan, block, shard int) (release func(), err error) {
 	sel, err := p.Selection()
 	if err != nil {
-		return classify(err)
+		return nil, classify(err)
 	}
 	j := admissionJob(p, sel)
 	if err := admission.AdmitTile(j, a.MemoryBudget); err != nil {
-		return invalid(fmt.Sprintf("tile b%d s%d: %v", block, shard, err))
+		return nil, invalid(fmt.Sprintf("tile b%d s%d: %v", block, shard, err))
 	}
-	a.setCacheLimits(j)
-	return nil
+	peak, _ := j.Estimate().Peak()
+	return a.holdTile(peak), nil
+}
+
+// holdTile adds peak, a running tile's job's peak, to what the running
+// tiles hold until release is called, and bounds the caches by what is left
+// each time (setCacheLimits): a tile of a large job shrinks them, at once,
+// before it reads, even when a small job's tile left room for them.
+func (a *Activities) holdTile(peak int64) (release func()) {
+	a.mu.Lock()
+	a.held += peak
+	a.setCacheLimits(a.held)
+	a.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			a.mu.Lock()
+			a.held -= peak
+			a.setCacheLimits(a.held)
+			a.mu.Unlock()
+		})
+	}
 }
 
 // setCacheLimits bounds the process's caches of decoded query blocks and
-// corpus shards for the tile about to run: QueryCacheBytes and
-// ShardCacheBytes where set, else what the memory budget leaves beside j's
-// peak (admission.CacheBytes). The limits are the process's, so they follow
-// the job of the last tile admitted.
-func (a *Activities) setCacheLimits(j admission.Job) {
+// corpus shards: QueryCacheBytes and ShardCacheBytes where set, else what
+// the memory budget leaves beside the running tiles' jobs' peaks, held
+// (admission.CacheBytes). The caller holds a.mu.
+func (a *Activities) setCacheLimits(held int64) {
 	q, s := a.QueryCacheBytes, a.ShardCacheBytes
 	if q == 0 && s == 0 {
-		q = admission.CacheBytes(j, a.MemoryBudget)
+		q = admission.CacheBytes(a.MemoryBudget, held)
 		s = q
 	}
 	a.queries.SetLimit(q)

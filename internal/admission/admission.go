@@ -153,15 +153,15 @@ func admit(j Job, budget int64, need func(Estimate) (int64, string)) error {
 }
 
 // CacheBytes is what each of a worker's two caches between tiles (decoded
-// query blocks, decoded corpus shards) may keep while it mines j: a quarter
-// of what budget leaves beside j's peak (Estimate.Peak). Both together keep
-// half of it, and the garbage collector's headroom (GOGC=100 lets the heap
-// grow to twice what is live) may double that, so a worker that admitted j
-// stays within budget. A budget of 0 or less, or one the peak fills, gives
-// 0: keep only what the running tiles hold and the last one read.
-func CacheBytes(j Job, budget int64) int64 {
-	peak, _ := j.Estimate().Peak()
-	return max(0, budget-peak) / 4
+// query blocks, decoded corpus shards) may keep while tiles run whose jobs'
+// peaks (Estimate.Peak, one per running tile) add up to held: a quarter of
+// what budget leaves beside them. Both caches together keep half of it, and
+// the garbage collector's headroom (GOGC=100 lets the heap grow to twice
+// what is live) may double that, so the worker stays within budget. A
+// budget of 0 or less, or one the running tiles fill, gives 0: keep only
+// what the running tiles hold and the last one read.
+func CacheBytes(budget, held int64) int64 {
+	return max(0, budget-held) / 4
 }
 
 // largest returns the largest v in [lo, hi] with ok(v), ok being monotone

@@ -75,23 +75,20 @@ func TestAdmit(t *testing.T) {
 }
 
 func TestCacheBytes(t *testing.T) {
-	j := issueJob
-	j.RangeMax = 50
-	peak, _ := j.Estimate().Peak()
 	tests := []struct {
-		name   string
-		budget int64
-		want   int64
+		name         string
+		budget, held int64
+		want         int64
 	}{
-		{"no budget", 0, 0},
-		{"the peak fills it", peak, 0},
-		{"less than the peak", peak / 2, 0},
-		{"a quarter of what is left", peak + 4<<30, 1 << 30},
-		{"rounded down", peak + 7, 1},
+		{"no budget", 0, 1 << 30, 0},
+		{"the running tiles fill it", 1 << 30, 1 << 30, 0},
+		{"more held than the budget", 1 << 30, 2 << 30, 0},
+		{"a quarter of what is left", 5 << 30, 1 << 30, 1 << 30},
+		{"rounded down", 1<<30 + 7, 1 << 30, 1},
 	}
 	for _, tt := range tests {
-		if got := CacheBytes(j, tt.budget); got != tt.want {
-			t.Errorf("%s: CacheBytes(budget %d, peak %d) = %d, want %d", tt.name, tt.budget, peak, got, tt.want)
+		if got := CacheBytes(tt.budget, tt.held); got != tt.want {
+			t.Errorf("%s: CacheBytes(%d, %d) = %d, want %d", tt.name, tt.budget, tt.held, got, tt.want)
 		}
 	}
 }
