@@ -76,7 +76,8 @@ type Activities struct {
 	// QueryCacheBytes and ShardCacheBytes bound the decoded query blocks
 	// and corpus shards kept in memory between tiles. When both are 0, each
 	// may keep a quarter of what MemoryBudget leaves beside the peaks of
-	// the running tiles' jobs (admission.CacheBytes), and with no budget only
+	// the jobs of the running tiles, merges and rebalances
+	// (admission.CacheBytes), and with no budget only
 	// the last block and shard read. Blocks and shards a running tile holds
 	// are kept besides (dropping them would free nothing). A job's tiles
 	// reach a worker block by block, several blocks at once, each going
@@ -107,7 +108,7 @@ type Activities struct {
 	turns pipeline.Turns
 
 	mu      sync.Mutex
-	held    int64 // the peaks of the running tiles' jobs, in all (holdTile)
+	held    int64 // the peaks of the running steps' jobs, in all (hold)
 	stores  location.Stores
 	plans   map[string]*job.Plan // by output URI + fingerprint
 	queries pipeline.LRU[*reader.QueryBlock]

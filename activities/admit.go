@@ -35,7 +35,7 @@ func (a *Activities) admit(p *job.Plan, sel miner.Selection) error {
 // admitTile refuses a tile this worker cannot hold: a worker with less
 // memory than the one that planned the job must not start it and be killed.
 // An admitted tile counts its job's peak as held until release is called
-// (holdTile).
+// (hold).
 func (a *Activities) admitTile(p *job.Plan, block, shard int) (release func(), err error) {
 	sel, err := p.Selection()
 	if err != nil {
@@ -46,14 +46,23 @@ func (a *Activities) admitTile(p *job.Plan, block, shard int) (release func(), e
 		return nil, invalid(fmt.Sprintf("tile b%d s%d: %v", block, shard, err))
 	}
 	peak, _ := j.Estimate().Peak()
-	return a.holdTile(peak), nil
+	return a.hold(peak), nil
 }
 
-// holdTile adds peak, a running tile's job's peak, to what the running
-// tiles hold until release is called, and bounds the caches by what is left
-// each time (setCacheLimits): a tile of a large job shrinks them, at once,
-// before it reads, even when a small job's tile left room for them.
-func (a *Activities) holdTile(peak int64) (release func()) {
+// holdJob counts p's peak as held (hold) until release is called: a merge or
+// the rebalance of p running on this worker leaves the caches that much less
+// room.
+func (a *Activities) holdJob(p *job.Plan, sel miner.Selection) (release func()) {
+	peak, _ := admissionJob(p, sel).Estimate().Peak()
+	return a.hold(peak)
+}
+
+// hold adds peak, the peak of a running tile's, merge's or rebalance's job,
+// to what the running steps hold until release is called, and bounds the
+// caches by what is left each time (setCacheLimits): a step of a large job
+// shrinks them, at once, before it reads, even when a small job's tiles left
+// room for them.
+func (a *Activities) hold(peak int64) (release func()) {
 	a.mu.Lock()
 	a.held += peak
 	a.setCacheLimits(a.held)
@@ -71,7 +80,7 @@ func (a *Activities) holdTile(peak int64) (release func()) {
 
 // setCacheLimits bounds the process's caches of decoded query blocks and
 // corpus shards: QueryCacheBytes and ShardCacheBytes where set, else what
-// the memory budget leaves beside the running tiles' jobs' peaks, held
+// the memory budget leaves beside the running steps' jobs' peaks, held
 // (admission.CacheBytes). The caller holds a.mu.
 func (a *Activities) setCacheLimits(held int64) {
 	q, s := a.QueryCacheBytes, a.ShardCacheBytes

@@ -42,7 +42,7 @@ func TestCachesFollowMemoryBudget(t *testing.T) {
 			peak, _ := admissionJob(p, sel).Estimate().Peak()
 			a.MemoryBudget = tt.budget(peak)
 			if tt.beside {
-				defer a.holdTile(a.MemoryBudget)()
+				defer a.hold(a.MemoryBudget)()
 			}
 			for _, bs := range [][2]int{{0, 0}, {0, 1}, {1, 0}, {1, 1}} {
 				mineTile(t, a, workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: bs[0], Shard: bs[1]})
@@ -62,7 +62,7 @@ func TestCachesFollowMemoryBudget(t *testing.T) {
 			}
 			kept(tt.all)
 			if tt.all {
-				release := a.holdTile(a.MemoryBudget) // a tile of a job that fills the budget starts
+				release := a.hold(a.MemoryBudget) // a tile of a job that fills the budget starts
 				kept(false)
 				release()
 			}

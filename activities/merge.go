@@ -47,6 +47,7 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 	if err != nil {
 		return res, classify(err)
 	}
+	defer a.holdJob(p, sel)()
 	meta, err := reader.ReadQueryMeta(ctx, a.source(), p, in.Block)
 	if err != nil {
 		return res, err

@@ -44,6 +44,7 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 	if err != nil {
 		return res, classify(err)
 	}
+	defer a.holdJob(p, sel)()
 	picker := sel.NewPicker()
 	stats := &miner.Stats{}
 	var sf manifest.Stats
