@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hardneg/hardneg/internal/admission"
+	"github.com/hardneg/hardneg/internal/job"
 	"github.com/hardneg/hardneg/internal/synth"
 	"github.com/hardneg/hardneg/workflows"
 )
@@ -34,11 +35,8 @@ func TestAdmissionBoundsMeasuredPeaks(t *testing.T) {
 	spec = spec.WithDefaults()
 	a := quiet()
 	plan, p := planJob(t, a, spec)
-	sel, err := p.Selection()
-	if err != nil {
-		t.Fatal(err)
-	}
-	est := admissionJob(p, sel).Estimate()
+	j := jobOf(t, p)
+	est := j.Estimate()
 	tile := workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint}
 	steps := []struct {
 		run  stepRun
@@ -72,7 +70,7 @@ func TestAdmissionBoundsMeasuredPeaks(t *testing.T) {
 			st.then()
 		}
 	}
-	if err := admission.Admit(admissionJob(p, sel), est.Merge/2); err == nil || !strings.Contains(err.Error(), "range_max ≤") {
+	if err := admission.Admit(j, est.Merge/2); err == nil || !strings.Contains(err.Error(), "range_max ≤") {
 		t.Errorf("Admit with half the merge's estimate: %v, want a refusal naming range_max", err)
 	}
 }
@@ -108,4 +106,14 @@ func TestPlanRefusesWhatDoesNotFit(t *testing.T) {
 	if typ, _ := errorType(err); typ != workflows.ErrInvalidInput || !strings.Contains(err.Error(), "tile b0 s1") {
 		t.Errorf("MineTile on a smaller worker: %v, want an %s naming the tile", err, workflows.ErrInvalidInput)
 	}
+}
+
+// jobOf is what the memory estimates need of p's job.
+func jobOf(t *testing.T, p *job.Plan) admission.Job {
+	t.Helper()
+	sel, err := p.Selection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return admissionJob(p, sel)
 }

@@ -35,11 +35,7 @@ func TestCachesFollowMemoryBudget(t *testing.T) {
 			spec = spec.WithDefaults()
 			a := quiet()
 			plan, p := planJob(t, a, spec)
-			sel, err := p.Selection()
-			if err != nil {
-				t.Fatal(err)
-			}
-			peak, _ := admissionJob(p, sel).Estimate().Peak()
+			peak, _ := jobOf(t, p).Estimate().Peak()
 			a.MemoryBudget = tt.budget(peak)
 			if tt.beside {
 				defer a.hold(a.MemoryBudget)()

@@ -18,9 +18,9 @@ const progressSteps = 10
 // progressEvery is, from version 1 of changeProgressEvery on, the least time
 // between two progress signals of a block run, its last tile's excepted.
 // Each signal costs a workflow task of the block and one of the parent: a
-// block of few shards signalled every tile, which made Temporal's work per
-// tile twice what the tile itself needs and, with many workers, would have
-// made the parent (one workflow, its tasks one at a time) the job's limit.
+// block of few shards signalled every tile, two workflow tasks where the
+// tile itself needs one, and with many workers the parent (one workflow,
+// its tasks one at a time) would have become the job's limit.
 const progressEvery = 5 * time.Second
 
 // BlockProgress is the payload of BlockProgressSignal: the tiles of one block
