@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/hardneg/hardneg/internal/inputs"
 	"github.com/hardneg/hardneg/internal/job"
@@ -106,6 +107,9 @@ type Activities struct {
 	// turns lets one tile decode and search at a time in this process
 	// (pipeline.Turns, pipeline.TilesInFlight).
 	turns pipeline.Turns
+
+	gate     *semaphore.Weighted // the memory gate (memgate.go), made once
+	gateOnce sync.Once
 
 	mu      sync.Mutex
 	held    int64 // the peaks of the running steps' jobs, in all (hold)

@@ -35,26 +35,28 @@ func (a *Activities) admit(p *job.Plan, sel miner.Selection) error {
 // admitTile refuses a tile this worker cannot hold: a worker with less
 // memory than the one that planned the job must not start it and be killed.
 // An admitted tile counts its job's peak as held until release is called
-// (hold).
-func (a *Activities) admitTile(p *job.Plan, block, shard int) (release func(), err error) {
+// (hold); est is its job's estimate.
+func (a *Activities) admitTile(p *job.Plan, block, shard int) (est admission.Estimate, release func(), err error) {
 	sel, err := p.Selection()
 	if err != nil {
-		return nil, classify(err)
+		return est, nil, classify(err)
 	}
 	j := admissionJob(p, sel)
 	if err := admission.AdmitTile(j, a.MemoryBudget); err != nil {
-		return nil, invalid(fmt.Sprintf("tile b%d s%d: %v", block, shard, err))
+		return est, nil, invalid(fmt.Sprintf("tile b%d s%d: %v", block, shard, err))
 	}
-	peak, _ := j.Estimate().Peak()
-	return a.hold(peak), nil
+	est = j.Estimate()
+	peak, _ := est.Peak()
+	return est, a.hold(peak), nil
 }
 
 // holdJob counts p's peak as held (hold) until release is called: a merge or
 // the rebalance of p running on this worker leaves the caches that much less
-// room.
-func (a *Activities) holdJob(p *job.Plan, sel miner.Selection) (release func()) {
-	peak, _ := admissionJob(p, sel).Estimate().Peak()
-	return a.hold(peak)
+// room. est is p's estimate.
+func (a *Activities) holdJob(p *job.Plan, sel miner.Selection) (est admission.Estimate, release func()) {
+	est = admissionJob(p, sel).Estimate()
+	peak, _ := est.Peak()
+	return est, a.hold(peak)
 }
 
 // hold adds peak, the peak of a running tile's, merge's or rebalance's job,

@@ -47,7 +47,15 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 	if err != nil {
 		return res, classify(err)
 	}
-	defer a.holdJob(p, sel)()
+	est, release := a.holdJob(p, sel)
+	defer release()
+	stop := a.heartbeat(ctx, func() any { return "merge: waiting for memory that other steps on this worker hold" })
+	freeMemory, err := a.waitForMemory(ctx, "merge", est.Merge)
+	stop()
+	if err != nil {
+		return res, err
+	}
+	defer freeMemory()
 	meta, err := reader.ReadQueryMeta(ctx, a.source(), p, in.Block)
 	if err != nil {
 		return res, err

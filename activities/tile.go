@@ -39,7 +39,7 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	if in.Shard < 0 || in.Shard >= len(p.Corpus) || in.Block < 0 || in.Block >= p.Blocks {
 		return res, invalid(fmt.Sprintf("tile b%d s%d is outside the plan (%d blocks × %d shards)", in.Block, in.Shard, p.Blocks, len(p.Corpus)))
 	}
-	release, err := a.admitTile(p, in.Block, in.Shard)
+	est, release, err := a.admitTile(p, in.Block, in.Shard)
 	if err != nil {
 		return res, err
 	}
@@ -62,6 +62,12 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 		return res, err
 	}
 	defer r.giveTurn()
+	r.phase.Store("waiting for memory that other steps on this worker hold")
+	freeMemory, err := a.waitForMemory(ctx, "tile", est.Tile)
+	if err != nil {
+		return res, err
+	}
+	defer freeMemory()
 	if r.d == nil {
 		if err := r.decode("read queries and corpus shard"); err != nil {
 			return res, err
