@@ -80,6 +80,7 @@ func (a *Activities) loadPlan(ctx context.Context, spec workflows.Spec, fp strin
 // there (fetchTile), and read from the store otherwise.
 func (a *Activities) loadShard(ctx context.Context, p *job.Plan, s int, n reader.Needs, raw pipeline.FetchedSet) (*reader.Shard, error) {
 	info := p.Corpus[s]
+	a.shards.SetLimit(a.ShardCacheBytes)
 	return a.shards.Get(shardKey(p, s, n), info.Rows*int64(p.Dim)*4, func() (*reader.Shard, error) {
 		d, err := reader.ReadShard(ctx, a.source(), p, p.Spec.Corpus, info, n, a.floats.Get(int(info.Rows)*p.Dim), raw)
 		if d != nil {
@@ -112,6 +113,7 @@ func (a *Activities) loadQueryBlock(ctx context.Context, p *job.Plan, b int, raw
 	if err != nil {
 		return nil, err
 	}
+	a.queries.SetLimit(a.QueryCacheBytes)
 	return a.queries.Get(queryBlockKey(p, b), (hi-lo)*int64(p.Dim)*4, func() (*reader.QueryBlock, error) {
 		return reader.ReadQueryBlock(ctx, a.source(), p, lo, hi, raw)
 	})

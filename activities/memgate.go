@@ -32,8 +32,8 @@ func (a *Activities) memoryGate() *semaphore.Weighted {
 }
 
 // waitForMemory takes n bytes of the memory gate (all of it when n is more),
-// waiting until they fit beside what other steps hold, and returns the
-// release. The caller heartbeats while it waits.
+// waiting, and heartbeating, until they fit beside what other steps hold,
+// and returns the release.
 func (a *Activities) waitForMemory(ctx context.Context, what string, n int64) (release func(), err error) {
 	g := a.memoryGate()
 	if g == nil {
@@ -42,7 +42,10 @@ func (a *Activities) waitForMemory(ctx context.Context, what string, n int64) (r
 	n = min(max(n, 1), a.MemoryBudget)
 	if !g.TryAcquire(n) {
 		a.logger().Info("waiting for memory that other steps on this worker hold", "step", what, "bytes", n)
-		if err := g.Acquire(ctx, n); err != nil {
+		stop := a.heartbeat(ctx, func() any { return what + ": waiting for memory that other steps on this worker hold" })
+		err := g.Acquire(ctx, n)
+		stop()
+		if err != nil {
 			return nil, err
 		}
 	}

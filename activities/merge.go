@@ -47,11 +47,7 @@ func (a *Activities) MergeBlock(ctx context.Context, in workflows.MergeInput) (_
 	if err != nil {
 		return res, classify(err)
 	}
-	est, release := a.holdJob(p, sel)
-	defer release()
-	stop := a.heartbeat(ctx, func() any { return "merge: waiting for memory that other steps on this worker hold" })
-	freeMemory, err := a.waitForMemory(ctx, "merge", est.Merge)
-	stop()
+	freeMemory, err := a.waitForMemory(ctx, "merge", admissionJob(p, sel).Estimate().Merge)
 	if err != nil {
 		return res, err
 	}

@@ -44,8 +44,6 @@ func (a *Activities) Rebalance(ctx context.Context, in workflows.RebalanceInput)
 	if err != nil {
 		return res, classify(err)
 	}
-	_, release := a.holdJob(p, sel)
-	defer release()
 	picker := sel.NewPicker()
 	stats := &miner.Stats{}
 	var sf manifest.Stats

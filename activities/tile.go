@@ -39,11 +39,10 @@ func (a *Activities) MineTile(ctx context.Context, in workflows.TileInput) (_ wo
 	if in.Shard < 0 || in.Shard >= len(p.Corpus) || in.Block < 0 || in.Block >= p.Blocks {
 		return res, invalid(fmt.Sprintf("tile b%d s%d is outside the plan (%d blocks × %d shards)", in.Block, in.Shard, p.Blocks, len(p.Corpus)))
 	}
-	est, release, err := a.admitTile(p, in.Block, in.Shard)
+	est, err := a.admitTile(p, in.Block, in.Shard)
 	if err != nil {
 		return res, err
 	}
-	defer release()
 	key := job.TileKey(p.Fingerprint, in.Block, in.Shard)
 	if exists, err := exists(ctx, out, key); err != nil || exists {
 		res.Skipped = exists

@@ -152,18 +152,6 @@ func admit(j Job, budget int64, need func(Estimate) (int64, string)) error {
 	return t
 }
 
-// CacheBytes is what each of a worker's two caches between tiles (decoded
-// query blocks, decoded corpus shards) may keep while tiles run whose jobs'
-// peaks (Estimate.Peak, one per running tile) add up to held: a quarter of
-// what budget leaves beside them. Both caches together keep half of it, and
-// the garbage collector's headroom (GOGC=100 lets the heap grow to twice
-// what is live) may double that, so the worker stays within budget. A
-// budget of 0 or less, or one the running tiles fill, gives 0: keep only
-// what the running tiles hold and the last one read.
-func CacheBytes(budget, held int64) int64 {
-	return max(0, budget-held) / 4
-}
-
 // largest returns the largest v in [lo, hi] with ok(v), ok being monotone
 // (true up to some value, false above), or 0 when ok(lo) is false.
 func largest(lo, hi int64, ok func(int64) bool) int64 {

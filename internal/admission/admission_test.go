@@ -74,25 +74,6 @@ func TestAdmit(t *testing.T) {
 	}
 }
 
-func TestCacheBytes(t *testing.T) {
-	tests := []struct {
-		name         string
-		budget, held int64
-		want         int64
-	}{
-		{"no budget", 0, 1 << 30, 0},
-		{"the running tiles fill it", 1 << 30, 1 << 30, 0},
-		{"more held than the budget", 1 << 30, 2 << 30, 0},
-		{"a quarter of what is left", 5 << 30, 1 << 30, 1 << 30},
-		{"rounded down", 1<<30 + 7, 1 << 30, 1},
-	}
-	for _, tt := range tests {
-		if got := CacheBytes(tt.budget, tt.held); got != tt.want {
-			t.Errorf("%s: CacheBytes(%d, %d) = %d, want %d", tt.name, tt.budget, tt.held, got, tt.want)
-		}
-	}
-}
-
 func TestEstimateGrows(t *testing.T) {
 	base := issueJob
 	base.RangeMax = 100

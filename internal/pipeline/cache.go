@@ -125,14 +125,11 @@ func (c *LRU[T]) Has(key string) bool {
 	return false
 }
 
-// SetLimit bounds the bytes of the values kept (0: only the last one read),
-// and lets go at once of the least recent ones over it that no caller holds:
-// a lower limit means memory is wanted now, by a tile about to start.
+// SetLimit bounds the bytes of the values kept (0: only the last one read).
 func (c *LRU[T]) SetLimit(n int64) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.maxBytes = max(n, 0)
-	c.evict(0, 1)
+	c.mu.Unlock()
 }
 
 func (c *LRU[T]) lookup(key string) (T, bool) {
