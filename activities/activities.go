@@ -174,10 +174,6 @@ func (a *Activities) checkAllowed(spec workflows.Spec) error {
 // heartbeat records details now and then every a.HeartbeatEvery until the
 // returned stop is called, so that a long step without natural heartbeat
 // points still proves the worker alive. Outside an activity it does nothing.
-// The heartbeat at the start stays although most tiles of a small job end
-// before the next one: without it a job through heavy S3 faults took
-// 219–232 s instead of 117–155 s (TestS3FaultsSmallBlocks, the other
-// changes of the same commit kept), for a cause not found yet.
 func (a *Activities) heartbeat(ctx context.Context, details func() any) (stop func()) {
 	if !activity.IsActivity(ctx) {
 		return func() {}
