@@ -56,75 +56,59 @@ func TestWaitForMemory(t *testing.T) {
 	}
 }
 
-// TestMergeWaitsForMemory merges a block while another step holds the whole
-// memory budget: the merge must not start reading until it lets go, and then
-// finishes.
-func TestMergeWaitsForMemory(t *testing.T) {
-	spec := layout(t, pairsData(2_000, 100), 2, 1)
-	spec.QueryBlockRows = 50
-	spec = spec.WithDefaults()
-	a := quiet()
-	plan, p := planJob(t, a, spec)
-	for s := range 2 {
-		mineTile(t, a, workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: 0, Shard: s})
+// TestStepsWaitForMemory runs a merge, and a tile, while another step holds
+// the whole memory budget: neither may run until it lets go, and then each
+// finishes (the tile writing its partial).
+func TestStepsWaitForMemory(t *testing.T) {
+	tests := []struct {
+		step string
+		run  func(a *Activities, spec workflows.Spec, plan workflows.PlanResult) error
+	}{
+		{"merge", func(a *Activities, spec workflows.Spec, plan workflows.PlanResult) error {
+			_, err := a.MergeBlock(context.Background(), workflows.MergeInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: 0})
+			return err
+		}},
+		{"tile", func(a *Activities, spec workflows.Spec, plan workflows.PlanResult) error {
+			in := workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: 1, Shard: 1}
+			_, err := a.MineTile(context.Background(), in)
+			return err
+		}},
 	}
-	peak, _ := jobOf(t, p).Estimate().Peak()
-	a.MemoryBudget = peak
-	other, err := a.waitForMemory(context.Background(), "another job's step", peak)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := a.MergeBlock(context.Background(), workflows.MergeInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: 0})
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		t.Fatalf("the merge ran while another step held the whole budget (err %v)", err)
-	case <-time.After(300 * time.Millisecond):
-	}
-	other()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the merge did not finish after the memory was let go")
-	}
-}
-
-// TestTileWaitsForMemory mines a tile while another step holds the whole
-// memory budget: the tile must not write its partial until it lets go.
-func TestTileWaitsForMemory(t *testing.T) {
-	spec := layout(t, pairsData(2_000, 100), 2, 1)
-	spec.QueryBlockRows = 50
-	spec = spec.WithDefaults()
-	a := quiet()
-	plan, p := planJob(t, a, spec)
-	peak, _ := jobOf(t, p).Estimate().Peak()
-	a.MemoryBudget = peak
-	other, err := a.waitForMemory(context.Background(), "another job's step", peak)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: 0, Shard: 1}
-	done := make(chan error, 1)
-	go func() {
-		_, err := a.MineTile(context.Background(), in)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		t.Fatalf("the tile ran while another step held the whole budget (err %v)", err)
-	case <-time.After(300 * time.Millisecond):
-	}
-	other()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if len(partial(t, spec, plan, 0, 1)) == 0 {
-		t.Error("no partial after the memory was let go")
+	for _, tt := range tests {
+		t.Run(tt.step, func(t *testing.T) {
+			spec := layout(t, pairsData(2_000, 100), 2, 1)
+			spec.QueryBlockRows = 50
+			spec = spec.WithDefaults()
+			a := quiet()
+			plan, p := planJob(t, a, spec)
+			for s := range 2 { // block 0's partials, for the merge
+				mineTile(t, a, workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint, Block: 0, Shard: s})
+			}
+			peak, _ := jobOf(t, p).Estimate().Peak()
+			a.MemoryBudget = peak
+			other, err := a.waitForMemory(context.Background(), "another job's step", peak)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- tt.run(a, spec, plan) }()
+			select {
+			case err := <-done:
+				t.Fatalf("the %s ran while another step held the whole budget (err %v)", tt.step, err)
+			case <-time.After(300 * time.Millisecond):
+			}
+			other()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("the %s did not finish after the memory was let go", tt.step)
+			}
+			if tt.step == "tile" && len(partial(t, spec, plan, 1, 1)) == 0 {
+				t.Error("the tile wrote no partial")
+			}
+		})
 	}
 }
