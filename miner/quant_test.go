@@ -151,3 +151,73 @@ func TestPrecisionValidated(t *testing.T) {
 		t.Fatal("precision fp8 accepted")
 	}
 }
+
+// outliers returns a function that makes every row of a matrix a
+// transformer-like embedding: a large component common to all rows, a few
+// dimensions (outliers) f times larger than the rest, and Gaussian noise,
+// normalised. Quantizing such a row to max|x|/127 leaves the ordinary
+// dimensions a few levels, so the prefilter's bound is wide beside the
+// spread of the scores.
+func outliers(f float32) func(r *rand.Rand, m Matrix) {
+	return func(r *rand.Rand, m Matrix) {
+		for i := range m.Rows {
+			row := m.Row(i)
+			for d := range row {
+				row[d] = 1 + 0.5*float32(r.NormFloat64())
+			}
+			for _, d := range []int{3, m.Dim / 2, m.Dim - 5} {
+				row[d] *= f
+			}
+		}
+		Normalize(m)
+	}
+}
+
+// TestQuantizedGivesUp checks the quantized search's way out
+// (giveUpShare): on data where the prefilter lets most rows through, the
+// scan hands over to the exact search after its second block, in pairs and
+// labeled mode, with every int8 engine, and the result is still the exact
+// search's; on random data it scans to the end.
+func TestQuantizedGivesUp(t *testing.T) {
+	defer func(p, s int) { packBytes, subBytes = p, s }(packBytes, subBytes)
+	packBytes, subBytes = 16<<10, 4<<10 // blocks of 256 rows at d = 64
+	cases := []struct {
+		name   string
+		mode   Mode
+		adjust func(r *rand.Rand, m Matrix)
+		gaveUp bool
+	}{
+		{"outliers", ModePairs, outliers(12), true},
+		{"outliers labeled", ModeLabeled, outliers(12), true},
+		{"random", ModePairs, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(7, 64))
+			p := genProblem(r, tc.mode, 40, 4000, 64, genRandom)
+			tc.adjust(r, p.q)
+			tc.adjust(r, p.c)
+			for _, l := range [][]int32{p.qLabels, p.cLabels} {
+				for i := range l {
+					l[i] = int32(r.IntN(40)) // most rows compete for the top K
+				}
+			}
+			tile := p.tile(100, 20)
+			want, err := SearchTile(tile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, qe := range kernel.QEngines() {
+				s := quantizedSearch(t, qe, tile)
+				if !reflect.DeepEqual(s.out, want) {
+					t.Fatalf("%s: quantized results differ from exact", qe.Name)
+				}
+				t.Logf("%s: %d rescored, gave up %v", qe.Name, s.rescored(), s.gaveUp)
+				if s.gaveUp != tc.gaveUp {
+					t.Errorf("%s: the scan gave up: %v, want %v (%d rows rescored of %d×%d)",
+						qe.Name, s.gaveUp, tc.gaveUp, s.rescored(), p.q.Rows, p.c.Rows)
+				}
+			}
+		})
+	}
+}

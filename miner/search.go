@@ -264,6 +264,7 @@ type search struct {
 	out     []Partial
 	scratch []scratch // one per worker
 	q       []qstate  // Quantized: per query
+	gaveUp  bool      // Quantized: the scan handed over to the exact search (giveUpShare)
 }
 
 // scratch is one worker's buffers.
@@ -391,13 +392,16 @@ func parallel(workers, n int, f func(w, i int)) {
 // chunk is scored against it and the scores offered to the queries' top Ks
 // in row order, so each sees the rows in the same order whatever the
 // scheduling.
-func (s *search) exact() {
+func (s *search) exact() { s.exactFrom(0) }
+
+// exactFrom is exact with the corpus rows before from scanned already.
+func (s *search) exactFrom(from int) {
 	t, e := s.t, s.eng
 	dim, scan := t.Corpus.Dim, s.scanRows()
-	if scan > 0 {
+	if scan > from {
 		sub, block := blocking(4*dim, e.Panel)
-		packed := make([]float32, e.PackedLen(min(block, scan), dim))
-		for b0 := 0; b0 < scan && !s.stopped(); b0 += block {
+		packed := make([]float32, e.PackedLen(min(block, scan-from), dim))
+		for b0 := from; b0 < scan && !s.stopped(); b0 += block {
 			n := min(block, scan-b0)
 			parallel(s.workers, (n+sub-1)/sub, func(_, j int) {
 				r0, r1 := j*sub, min(j*sub+sub, n)
