@@ -129,18 +129,27 @@ type quantPass struct {
 // with a few outlier dimensions and a large common component, as many
 // transformer models give) its bound lets most rows through, and scoring
 // them one by one (Gather) costs several times the exact search's panel
-// kernel: a quantized search of such data measured 3.9 times slower than
-// the exact one. So the scan stops after any block of which more than
-// 1/giveUpShare of the pairs were scored exactly, and the exact search
-// carries on from the next row: its top K holds the K best of the rows
-// scanned so far (every row skipped has K better rows among them), which is
-// where the exact search would stand, so the result is the same. In the
-// first block the heaps fill, which costs rows whatever the data
-// (fillAllowance): on random data 3-10% of its rows are rescored against
-// about 1% over the whole scan, and only what goes beyond the allowance
-// counts there; on the outlier data above the share was 47-75% in every
-// block. A search of one block (a small tile) runs to its end.
-const giveUpShare = 5
+// kernel: a quantized search of such data measured 3.4-4.7 times slower
+// than the exact one (docs/performance.md). So the scan stops after any
+// block of which more than 1/giveUpShare of the pairs were scored exactly,
+// and the exact search carries on from the next row: its top K holds the K
+// best of the rows scanned so far (every row skipped has K better rows
+// among them), which is where the exact search would stand, so the result
+// is the same. Only the rows beyond those that enter the heaps on any data
+// count (entering), and only once the heaps have seen judgeAfter·K rows:
+// on random data 3-10% of the first block's rows are rescored against
+// about 1% over the whole scan, as the heaps fill; on the outlier data
+// above the share was 47-75% in every block. At 1/10 the rescoring costs
+// about what the int8 pass saves (Gather scores a row at about a fifth of
+// the panel kernel's speed; the int8 pass costs about half the exact one on
+// AVX2, a third with VNNI). A search of one block (a small tile) runs to
+// its end.
+const giveUpShare = 10
+
+// judgeAfter: a block is judged only once the heaps have seen judgeAfter·K
+// rows. Before that their K-th score is still low, and many rows lie within
+// the bound of it whatever the data.
+const judgeAfter = 8
 
 // quantScan scans the first scan corpus rows with qe, block by block, and
 // returns how many it scanned: fewer than scan when a block let through so
@@ -160,32 +169,38 @@ func (s *search) quantScan(qe *kernel.QEngine, scan int) int {
 		n := min(block, scan-b0)
 		data := t.Corpus.Data[b0*dim : (b0+n)*dim]
 		s.packQuant(&qp.qb, data, n, qp.subPanels)
-		before := s.rescored()
-		if b0 == 0 {
-			before += fillAllowance(t.K, n) * int64(t.Queries.Rows)
-		}
+		before := s.rescored() + entering(t.K, b0, n)*int64(t.Queries.Rows)
 		// Work items are groups of chunks, as in the exact search.
 		starts := s.groups()
 		parallel(s.workers, len(starts)-1, func(w, g int) {
 			s.scanGroup(w, qp, starts[g], starts[g+1], b0, data)
 		})
-		if (s.rescored()-before)*giveUpShare > int64(n)*int64(t.Queries.Rows) {
+		if b0+n >= judgeAfter*t.K && (s.rescored()-before)*giveUpShare > int64(n)*int64(t.Queries.Rows) {
 			return b0 + n
 		}
 	}
 	return scan
 }
 
-// fillAllowance is how many rows per query the first block of n rows may
-// rescore before it is judged: K for the seed, and the rows a heap of K
-// takes in n rows of random order while it fills, K·(1 + ln(n/K)) on
-// average, whatever the prefilter (a row enters when it beats the K-th of
-// those before it: probability K/i for the i-th).
-func fillAllowance(k, n int) int64 {
-	if k == 0 || n <= k {
-		return int64(n)
+// entering is how many rows per query the block of rows [b0, b0+n) may
+// rescore before the scan judges it, whatever the prefilter: the rows that
+// enter a heap of K there when the rows come in random order (the i-th row
+// enters with probability min(1, K/i): K·ln((b0+n)/b0) past the first K
+// rows), and in the first block K more for the seed. With K = 1000 the
+// second block of 5,280 rows takes 13% of its rows into the heaps, which
+// the exact search must take too; it is not the prefilter failing.
+func entering(k, b0, n int) int64 {
+	if k == 0 {
+		return 0
 	}
-	return int64(float64(k) * (2 + math.Log(float64(n)/float64(k))))
+	e := float64(max(0, min(k, b0+n)-b0)) // rows among the first K
+	if lo := max(b0, k); b0+n > lo {
+		e += float64(k) * math.Log(float64(b0+n)/float64(lo))
+	}
+	if b0 == 0 {
+		e += float64(k)
+	}
+	return int64(e)
 }
 
 // rescored returns the rows the quantized scan has scored exactly so far.

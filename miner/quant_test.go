@@ -184,17 +184,20 @@ func TestQuantizedGivesUp(t *testing.T) {
 	cases := []struct {
 		name   string
 		mode   Mode
+		nc, k  int
 		adjust func(r *rand.Rand, m Matrix)
 		gaveUp bool
 	}{
-		{"outliers", ModePairs, outliers(12), true},
-		{"outliers labeled", ModeLabeled, outliers(12), true},
-		{"random", ModePairs, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
+		{"outliers", ModePairs, 4000, 20, outliers(12), true},
+		{"outliers labeled", ModeLabeled, 4000, 20, outliers(12), true},
+		{"random", ModePairs, 4000, 20, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
+		// Early blocks take many rows into heaps this large (entering).
+		{"random, k large", ModePairs, 30000, 300, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(7, 64))
-			p := genProblem(r, tc.mode, 40, 4000, 64, genRandom)
+			p := genProblem(r, tc.mode, 40, tc.nc, 64, genRandom)
 			tc.adjust(r, p.q)
 			tc.adjust(r, p.c)
 			for _, l := range [][]int32{p.qLabels, p.cLabels} {
@@ -202,7 +205,7 @@ func TestQuantizedGivesUp(t *testing.T) {
 					l[i] = int32(r.IntN(40)) // most rows compete for the top K
 				}
 			}
-			tile := p.tile(100, 20)
+			tile := p.tile(100, tc.k)
 			want, err := SearchTile(tile)
 			if err != nil {
 				t.Fatal(err)
@@ -219,5 +222,28 @@ func TestQuantizedGivesUp(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEntering checks entering against the sum it approximates: a row's
+// chance min(1, K/i) of entering a heap of K as the i-th row, plus K for
+// the seed in the first block; the approximation may be below the sum by
+// at most about K/b0 + 1 (the integral against the sum, and truncation).
+func TestEntering(t *testing.T) {
+	for _, tc := range []struct{ k, b0, n int }{
+		{0, 0, 100}, {20, 0, 10}, {20, 0, 256}, {100, 0, 5280}, {100, 5280, 5280},
+		{1000, 5280, 5280}, {1000, 500, 800}, {50, 190000, 5280},
+	} {
+		sum := 0.0
+		for i := tc.b0 + 1; i <= tc.b0+tc.n; i++ {
+			sum += min(1, float64(tc.k)/float64(i))
+		}
+		if tc.b0 == 0 && tc.k > 0 {
+			sum += float64(tc.k)
+		}
+		got := float64(entering(tc.k, tc.b0, tc.n))
+		if got > sum+1 || got < sum-float64(tc.k)/float64(max(tc.b0, 1))-2 {
+			t.Errorf("entering(%d, %d, %d) = %v, want about %.1f", tc.k, tc.b0, tc.n, got, sum)
+		}
 	}
 }
