@@ -109,6 +109,13 @@ func (f *fakeActivities) MergeBlock(ctx context.Context, in MergeInput) (MergeRe
 	return MergeResult{Block: in.Block, Queries: f.plan.BlockRows(in.Spec, in.Block)}, nil
 }
 
+// waitFor waits until call has been recorded, for at most d.
+func (f *fakeActivities) waitFor(call string, d time.Duration) {
+	for deadline := time.Now().Add(d); !slices.Contains(f.callList(), call) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // Rebalance records "rebalance" when it starts and "rebalanced" when it
 // ends. With followWaits, it follows the mine phase as the real one does
 // with in.Follow: it ends once every block is merged (or was merged already
@@ -367,6 +374,10 @@ func TestJobFailsAtOnceOnInvalidInput(t *testing.T) {
 	f.followWaits = true
 	f.failTile = func(b, s int, _ int32) error {
 		if b == 0 && s == 1 {
+			// The rebalance is scheduled beside the first tile, but its
+			// fake may not have run yet: it must be running for the test
+			// to show the job does not wait for it.
+			f.waitFor("rebalance", 10*time.Second)
 			return temporal.NewNonRetryableApplicationError(msg, ErrInvalidInput, nil)
 		}
 		return nil
