@@ -57,6 +57,10 @@ const (
 	MetricBytesRead     = "hardneg_bytes_read_total"
 	MetricMiningSeconds = "hardneg_mining_seconds_total"
 	MetricBlocksMerged  = "hardneg_blocks_merged_total"
+	// MetricPrefilterGaveUp counts the quantized tiles whose int8 prefilter
+	// let so many rows through that the search went on exact
+	// (miner.Report.GaveUpAt): data the prefilter does not suit.
+	MetricPrefilterGaveUp = "hardneg_prefilter_gave_up_total"
 )
 
 // Activities holds what the activities need. Register a *Activities with a

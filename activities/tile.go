@@ -99,6 +99,7 @@ type tileRun struct {
 	d        *tileData
 	turn     bool // holds a.turns
 	partials []miner.Partial
+	ran      miner.Report // how the search ran
 
 	beforeSecs, waitSecs, readSecs, searchSecs float64
 }
@@ -170,7 +171,7 @@ func (r *tileRun) search() (err error) {
 	}
 	r.phase.Store("search")
 	t := time.Now()
-	r.partials, err = miner.SearchTileContext(r.ctx, *tile)
+	r.partials, r.ran, err = miner.SearchTileReport(r.ctx, *tile)
 	r.searchSecs = time.Since(t).Seconds()
 	r.giveTurn()
 	if err != nil {
@@ -206,9 +207,14 @@ func (r *tileRun) report(res workflows.TileResult) {
 	r.a.count(MetricQueryRows, nil, float64(res.QueryRows))
 	r.a.count(MetricCorpusRows, nil, float64(res.CorpusRows))
 	r.a.count(MetricMiningSeconds, nil, secs)
+	rep := r.ran
+	if rep.GaveUpAt > 0 {
+		r.a.count(MetricPrefilterGaveUp, nil, 1)
+	}
 	r.a.logger().Info("tile mined", "block", r.in.Block, "shard", r.in.Shard, "queries", res.QueryRows,
 		"corpus_rows", res.CorpusRows, "floors", r.d.tile.Floor != nil, "seconds", secs, "before_seconds", r.beforeSecs,
-		"wait_seconds", r.waitSecs, "read_seconds", r.readSecs, "search_seconds", r.searchSecs)
+		"wait_seconds", r.waitSecs, "read_seconds", r.readSecs, "search_seconds", r.searchSecs,
+		"prefilter", rep.Prefilter, "rescored", rep.Rescored, "prefilter_gave_up_at_row", rep.GaveUpAt)
 }
 
 // tileData is what a tile reads: its query block and corpus shard, held

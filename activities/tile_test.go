@@ -1,13 +1,19 @@
 package activities
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/hardneg/hardneg/internal/reader"
+	"github.com/hardneg/hardneg/miner"
 	"github.com/hardneg/hardneg/storage"
 	"github.com/hardneg/hardneg/storage/backend"
 	"github.com/hardneg/hardneg/workflows"
@@ -137,5 +143,91 @@ func TestQueryMetaReadsItsBlock(t *testing.T) {
 		if m.IDs[i].S != q.id || !slices.Equal(m.Positives[i], q.positives) && len(q.positives)+len(m.Positives[i]) > 0 {
 			t.Fatalf("query %d of block %d: %q %v, want %q %v", i, b, m.IDs[i].S, m.Positives[i], q.id, q.positives)
 		}
+	}
+}
+
+// counters is a Metrics that keeps what was added, by name.
+type counters struct {
+	mu sync.Mutex
+	n  map[string]float64
+}
+
+func (c *counters) Add(name string, _ map[string]string, delta float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]float64{}
+	}
+	c.n[name] += delta
+}
+
+func (c *counters) get(name string) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[name]
+}
+
+// TestTileReportsPrefilterGiveUp checks that a quantized tile whose int8
+// prefilter gives up on its data (miner.Report.GaveUpAt) says so in the
+// worker's log and in MetricPrefilterGaveUp, and one that suits it does
+// not. The data: embeddings with a large common component and three
+// outlier dimensions (docs/performance.md), d = 1024 so that the corpus
+// spans three of the search's 4-MiB int8 blocks.
+func TestTileReportsPrefilterGiveUp(t *testing.T) {
+	if _, q := miner.Engines(); q == "" {
+		t.Skip("no int8 engine on this CPU: quantized runs exact")
+	}
+	const dim, corpus, queries = 1024, 10_000, 40
+	for _, tc := range []struct {
+		name     string
+		common   float64 // the component every row shares
+		outliers float64 // the factor of the outlier dimensions
+		gaveUp   bool
+	}{
+		{"outlier dimensions", 1, 12, true},
+		{"random", 0, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(3, 4))
+			gen := func(n int, prefix string) []item {
+				items := make([]item, n)
+				for i := range items {
+					v := make([]float32, dim)
+					for j := range v {
+						v[j] = float32(tc.common + 0.5*rng.NormFloat64())
+					}
+					for _, j := range []int{3, dim / 2, dim - 5} {
+						v[j] *= float32(tc.outliers)
+					}
+					items[i] = item{id: fmt.Sprintf("%s%d", prefix, i), emb: v}
+				}
+				return items
+			}
+			ds := dataSet{corpus: gen(corpus, "c"), queries: gen(queries, "q")}
+			for i := range ds.queries {
+				ds.queries[i].positives = []string{fmt.Sprintf("c%d", i)}
+			}
+			spec := layout(t, ds, 1, 1)
+			spec.Precision = "quantized"
+			spec = spec.WithDefaults()
+			a := quiet()
+			var logBuf bytes.Buffer
+			a.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
+			m := &counters{}
+			a.Metrics = m
+			plan, err := a.Plan(context.Background(), workflows.PlanInput{Spec: spec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := workflows.TileInput{Spec: spec, Fingerprint: plan.Fingerprint}
+			if _, err := a.MineTile(context.Background(), in); err != nil {
+				t.Fatal(err)
+			}
+			_, engine := miner.Engines()
+			row := regexp.MustCompile(`prefilter=` + engine + ` rescored=[1-9][0-9]* prefilter_gave_up_at_row=([0-9]+)`).FindStringSubmatch(logBuf.String())
+			if row == nil || (row[1] != "0") != tc.gaveUp || (m.get(MetricPrefilterGaveUp) == 1) != tc.gaveUp {
+				t.Errorf("%s = %v, want it %v; the log:\n%s", MetricPrefilterGaveUp, m.get(MetricPrefilterGaveUp), tc.gaveUp, logBuf.String())
+			}
+		})
 	}
 }

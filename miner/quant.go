@@ -93,9 +93,13 @@ func (s *search) quantized(qe *kernel.QEngine, mags magnitudes) bool {
 	for i := range s.q {
 		s.q[i].seed = math.Inf(-1)
 	}
+	s.report.Prefilter = qe.Name
 	if scan > 0 {
-		if done := s.quantScan(qe, scan); done < scan {
+		done := s.quantScan(qe, scan)
+		s.report.Rescored = s.rescored()
+		if done < scan {
 			s.handOver()
+			s.report.GaveUpAt = done
 			s.exactFrom(done)
 			return true
 		}
@@ -221,7 +225,6 @@ func (s *search) handOver() {
 			s.same[i].Min = s.q[i].min
 		}
 	}
-	s.gaveUp = true
 }
 
 // packQuant quantizes and packs the n rows data into qb, a sub-block of

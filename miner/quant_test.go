@@ -1,6 +1,7 @@
 package miner
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -211,14 +212,20 @@ func TestQuantizedGivesUp(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, qe := range kernel.QEngines() {
-				s := quantizedSearch(t, qe, tile)
-				if !reflect.DeepEqual(s.out, want) {
+				tile.Precision = Quantized
+				var got []Partial
+				var rep Report
+				withQuantEngine(qe, func() { got, rep, err = SearchTileReport(context.Background(), tile) })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, want) {
 					t.Fatalf("%s: quantized results differ from exact", qe.Name)
 				}
-				t.Logf("%s: %d rescored, gave up %v", qe.Name, s.rescored(), s.gaveUp)
-				if s.gaveUp != tc.gaveUp {
-					t.Errorf("%s: the scan gave up: %v, want %v (%d rows rescored of %d×%d)",
-						qe.Name, s.gaveUp, tc.gaveUp, s.rescored(), p.q.Rows, p.c.Rows)
+				t.Logf("%s: %+v", qe.Name, rep)
+				if rep.Prefilter != qe.Name || rep.Rescored == 0 || (rep.GaveUpAt > 0) != tc.gaveUp || rep.GaveUpAt >= p.c.Rows {
+					t.Errorf("%s: report %+v, want the prefilter %s, rows rescored, and a give-up before the last row: %v",
+						qe.Name, rep, qe.Name, tc.gaveUp)
 				}
 			}
 		})

@@ -217,11 +217,33 @@ func SearchTile(t Tile) ([]Partial, error) {
 // between corpus blocks (a few MiB of corpus each), so a cancelled job's tile
 // stops within a fraction of a second instead of running to its end.
 func SearchTileContext(ctx context.Context, t Tile) ([]Partial, error) {
+	p, _, err := SearchTileReport(ctx, t)
+	return p, err
+}
+
+// Report says how a search ran, for logs and metrics: the result is the
+// same whichever way.
+type Report struct {
+	// Prefilter is the int8 engine that scanned (kernel.QEngine names:
+	// "avx512vnni", "avx2", ...), "" when the search ran exact throughout.
+	Prefilter string
+	// Rescored is the number of (query, row) pairs the prefilter let
+	// through, which the exact engine then scored.
+	Rescored int64
+	// GaveUpAt is the number of corpus rows the prefilter scanned before it
+	// handed over to the exact search because it let through too many
+	// (giveUpShare), 0 when it did not.
+	GaveUpAt int
+}
+
+// SearchTileReport is SearchTileContext that also reports how the search
+// ran.
+func SearchTileReport(ctx context.Context, t Tile) ([]Partial, Report, error) {
 	s, err := runSearch(ctx, t)
 	if err != nil {
-		return nil, err
+		return nil, Report{}, err
 	}
-	return s.out, nil
+	return s.out, s.report, nil
 }
 
 // runSearch is SearchTileContext returning the whole search, whose
@@ -264,7 +286,7 @@ type search struct {
 	out     []Partial
 	scratch []scratch // one per worker
 	q       []qstate  // Quantized: per query
-	gaveUp  bool      // Quantized: the scan handed over to the exact search (giveUpShare)
+	report  Report
 }
 
 // scratch is one worker's buffers.
