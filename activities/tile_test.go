@@ -170,9 +170,10 @@ func (c *counters) get(name string) float64 {
 // TestTileReportsPrefilterGiveUp checks that a quantized tile whose int8
 // prefilter gives up on its data (miner.Report.GaveUpAt) says so in the
 // worker's log and in MetricPrefilterGaveUp, and one that suits it does
-// not. The data: embeddings with a large common component and three
-// outlier dimensions (docs/performance.md), d = 1024 so that the corpus
-// spans three of the search's 4-MiB int8 blocks.
+// not. The data: embeddings with a large common component and outlier
+// dimensions (docs/performance.md): 16, more than the search scores apart,
+// or 3, which it scores apart; d = 1024 so that the corpus spans three of
+// the search's 4-MiB int8 blocks.
 func TestTileReportsPrefilterGiveUp(t *testing.T) {
 	if _, q := miner.Engines(); q == "" {
 		t.Skip("no int8 engine on this CPU: quantized runs exact")
@@ -182,10 +183,13 @@ func TestTileReportsPrefilterGiveUp(t *testing.T) {
 		name     string
 		common   float64 // the component every row shares
 		outliers float64 // the factor of the outlier dimensions
+		dims     int     // how many there are
 		gaveUp   bool
 	}{
-		{"outlier dimensions", 1, 12, true},
-		{"random", 0, 1, false},
+		// More than the search scores apart (at most 8).
+		{"many outlier dimensions", 1, 12, 16, true},
+		{"few outlier dimensions", 1, 12, 3, false},
+		{"random", 0, 1, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, 4))
@@ -196,8 +200,8 @@ func TestTileReportsPrefilterGiveUp(t *testing.T) {
 					for j := range v {
 						v[j] = float32(tc.common + 0.5*rng.NormFloat64())
 					}
-					for _, j := range []int{3, dim / 2, dim - 5} {
-						v[j] *= float32(tc.outliers)
+					for j := range tc.dims {
+						v[3+j*(dim-6)/max(1, tc.dims-1)] *= float32(tc.outliers)
 					}
 					items[i] = item{id: fmt.Sprintf("%s%d", prefix, i), emb: v}
 				}

@@ -1,6 +1,7 @@
 package miner
 
 import (
+	"cmp"
 	"math"
 	"slices"
 
@@ -124,17 +125,21 @@ type quantPass struct {
 	qe         *kernel.QEngine
 	z          *kernel.QuantQueries
 	qb         kernel.QuantBlock // the corpus block being scanned
+	data       []float32         // its rows
 	subPanels  int               // panels of an L2-sized sub-block
 	seedPanels int               // panels of the first block that seed the queries (0: none)
+	apart      []int             // dimensions scored apart in float (outlierDims)
+	qApart     []float32         // the queries' values in them, row-major
 }
 
 // The prefilter pays only where it skips most rows. On data whose
 // quantization error is large beside the spread of the scores (embeddings
-// with a few outlier dimensions and a large common component, as many
-// transformer models give) its bound lets most rows through, and scoring
+// with a large common component and more outlier dimensions than
+// outlierDims takes apart) its bound lets most rows through, and scoring
 // them one by one (Gather) costs several times the exact search's panel
-// kernel: a quantized search of such data measured 3.4-5.8 times slower
-// than the exact one (docs/performance.md). So the scan stops after any
+// kernel: a quantized search of such data (three outlier dimensions, before
+// they were taken apart) measured 3.4-5.8 times slower than the exact one
+// (docs/performance.md). So the scan stops after any
 // block of which more than 1/giveUpShare of the pairs were scored exactly,
 // and the exact search carries on from the next row: its top K holds the K
 // best of the rows scanned so far (every row skipped has K better rows
@@ -161,8 +166,8 @@ const judgeAfter = 8
 func (s *search) quantScan(qe *kernel.QEngine, scan int) int {
 	t, dim := s.t, s.t.Corpus.Dim
 	sub, block := blocking((dim+3)&^3, kernel.QuantPanel)
-	qp := &quantPass{qe: qe, z: kernel.QuantizeQueries(t.Queries.Data, t.Queries.Rows, dim, qe.QueryLevels()),
-		subPanels: sub / kernel.QuantPanel}
+	qp := s.newQuantPass(qe, scan)
+	qp.subPanels = sub / kernel.QuantPanel
 	// The seed's prefix: whole sub-blocks of the first block, at most
 	// 1/seedShare of the scan, with room for K rows seedRoom times over.
 	qp.seedPanels = min(block, scan/seedShare) / sub * qp.subPanels
@@ -172,6 +177,7 @@ func (s *search) quantScan(qe *kernel.QEngine, scan int) int {
 	for b0 := 0; b0 < scan && !s.stopped(); b0 += block {
 		n := min(block, scan-b0)
 		data := t.Corpus.Data[b0*dim : (b0+n)*dim]
+		qp.data = data
 		s.packQuant(&qp.qb, data, n, qp.subPanels)
 		before := s.rescored() + entering(t.K, b0, n)*int64(t.Queries.Rows)
 		// Work items are groups of chunks, as in the exact search.
@@ -205,6 +211,101 @@ func entering(k, b0, n int) int64 {
 		e += float64(k)
 	}
 	return int64(e)
+}
+
+// newQuantPass quantizes the tile's queries for qe, with the outlier
+// dimensions of the first scan corpus rows and the queries apart.
+func (s *search) newQuantPass(qe *kernel.QEngine, scan int) *quantPass {
+	t, dim := s.t, s.t.Corpus.Dim
+	qp := &quantPass{qe: qe, apart: outlierDims(t.Queries, t.Corpus.Data[:scan*dim], s.workers)}
+	qp.z = kernel.QuantizeQueriesApart(t.Queries.Data, t.Queries.Rows, dim, qe.QueryLevels(), qp.apart)
+	qp.qb.Apart = qp.apart
+	if qp.apart != nil {
+		qp.qApart = columns(t.Queries.Data, dim, qp.apart, nil)
+	}
+	return qp
+}
+
+// Outlier dimensions. Many embedding models give a few dimensions values
+// many times larger than the rest's, in every row. Quantized with them, a
+// row's scale leaves the other dimensions a few levels, and the
+// prefilter's bound lets most rows through (on data with three such
+// dimensions at 12 times the rest, d = 768: 61% of the pairs against 2.8%
+// with them apart, numpy on 200 × 50,000). So the dimensions whose largest
+// magnitude (over queries and corpus) is more than outlierRatio times the
+// median dimension's are scored apart, in float with the exact engine, at
+// most maxOutliers of them (the largest): the int8 pass skips them
+// (kernel.QuantizeQueriesApart, "Dimensions apart" in kernel/quant.go,
+// which extends the bound).
+// Tests set maxOutliers to 0 to quantize every dimension.
+var (
+	outlierRatio float32 = 4
+	maxOutliers          = 8
+)
+
+// outlierDims returns the outlier dimensions of the queries q and the
+// corpus rows c, in increasing order, or nil. Magnitudes are compared as
+// the bits of |x|, which order as the values do (the tile holds no NaN).
+func outlierDims(q Matrix, c []float32, workers int) []int {
+	dim := q.Dim
+	peak := make([]uint32, dim)
+	peakOf(peak, q.Data)
+	peaks := make([][]uint32, workers)
+	rows := len(c) / dim
+	step := (rows + workers - 1) / workers
+	parallel(workers, workers, func(_, i int) {
+		peaks[i] = make([]uint32, dim)
+		peakOf(peaks[i], c[min(rows, i*step)*dim:min(rows, (i+1)*step)*dim])
+	})
+	mags := make([]float32, dim)
+	for k := range mags {
+		for _, p := range peaks {
+			peak[k] = max(peak[k], p[k])
+		}
+		mags[k] = math.Float32frombits(peak[k])
+	}
+	return largest(mags, outlierRatio, maxOutliers)
+}
+
+// peakOf raises peak[k] to the bits of the largest |x| of dimension k of
+// the row-major rows x.
+func peakOf(peak []uint32, x []float32) {
+	dim := len(peak)
+	for r := 0; r+dim <= len(x); r += dim {
+		for k, v := range x[r : r+dim] {
+			peak[k] = max(peak[k], math.Float32bits(v)&^(1<<31))
+		}
+	}
+}
+
+// largest returns, in increasing order, the indices of the at most n
+// largest values of peak above ratio times its median, or nil.
+func largest(peak []float32, ratio float32, n int) []int {
+	order := make([]int, len(peak))
+	for k := range order {
+		order[k] = k
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(peak[b], peak[a]) })
+	median := peak[order[len(order)/2]]
+	var out []int
+	for _, k := range order[:min(n, len(order))] {
+		if peak[k] > ratio*median {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// columns appends to dst the values of the given columns of the row-major
+// rows x (dimension dim), row by row.
+func columns(x []float32, dim int, cols []int, dst []float32) []float32 {
+	for r := 0; r+dim <= len(x); r += dim {
+		for _, k := range cols {
+			dst = append(dst, x[r+k])
+		}
+	}
+	return dst
 }
 
 // rescored returns the rows the quantized scan has scored exactly so far.
@@ -389,13 +490,45 @@ func (s *search) scoreSubBlocks(w int, qp *quantPass, c0, c1, panels int, f func
 		ldd := (p1 - p0) * kernel.QuantPanel
 		r0 := p0 * kernel.QuantPanel
 		m := min(ldd, qb.Rows-r0)
+		if qp.apart != nil {
+			s.packApart(w, qp, r0, m)
+		}
 		for c := c0; c < c1; c++ {
 			lo, hi := s.chunkRange(c)
 			sc.approx = grow(sc.approx, (hi-lo)*ldd)
 			qp.qe.Scores(sc.approx, ldd, qp.z, lo, hi-lo, qb, p0, p1)
+			if qp.apart != nil {
+				s.addApart(w, qp, lo, hi, ldd, m)
+			}
 			for i := lo; i < hi; i++ {
 				f(i, r0, sc.approx[(i-lo)*ldd:(i-lo)*ldd+m])
 			}
+		}
+	}
+}
+
+// packApart packs the values of the dimensions apart of the current
+// block's rows [r0, r0+m) for the exact engine, into worker w's scratch.
+func (s *search) packApart(w int, qp *quantPass, r0, m int) {
+	sc, e, dim, na := &s.scratch[w], s.eng, s.t.Corpus.Dim, len(qp.apart)
+	sc.apartCols = columns(qp.data[r0*dim:(r0+m)*dim], dim, qp.apart, sc.apartCols[:0])
+	sc.apartPacked = grow(sc.apartPacked, e.PackedLen(m, na))
+	e.Pack(sc.apartPacked, sc.apartCols, m, na)
+}
+
+// addApart adds to the approximate scores of queries [lo, hi) (rows of
+// ldd in worker w's approx) against the m rows packed by packApart their
+// exact scores over the dimensions apart, rounded to float32 as
+// "Dimensions apart" in kernel/quant.go assumes.
+func (s *search) addApart(w int, qp *quantPass, lo, hi, ldd, m int) {
+	sc, e, na := &s.scratch[w], s.eng, len(qp.apart)
+	lds := e.Padded(m)
+	sc.apartScores = grow(sc.apartScores, (hi-lo)*lds)
+	e.Scores(sc.apartScores, lds, qp.qApart[lo*na:hi*na], hi-lo, na, sc.apartPacked, m)
+	for i := range hi - lo {
+		a, p := sc.approx[i*ldd:i*ldd+m], sc.apartScores[i*lds:i*lds+m]
+		for j := range a {
+			a[j] += p[j]
 		}
 	}
 }

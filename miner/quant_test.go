@@ -154,20 +154,21 @@ func TestPrecisionValidated(t *testing.T) {
 }
 
 // outliers returns a function that makes every row of a matrix a
-// transformer-like embedding: a large component common to all rows, a few
+// transformer-like embedding: a large component common to all rows, n
 // dimensions (outliers) f times larger than the rest, and Gaussian noise,
 // normalised. Quantizing such a row to max|x|/127 leaves the ordinary
 // dimensions a few levels, so the prefilter's bound is wide beside the
-// spread of the scores.
-func outliers(f float32) func(r *rand.Rand, m Matrix) {
+// spread of the scores, unless the outliers are quantized apart
+// (outlierDims: at most maxOutliers of them).
+func outliers(f float32, n int) func(r *rand.Rand, m Matrix) {
 	return func(r *rand.Rand, m Matrix) {
 		for i := range m.Rows {
 			row := m.Row(i)
 			for d := range row {
 				row[d] = 1 + 0.5*float32(r.NormFloat64())
 			}
-			for _, d := range []int{3, m.Dim / 2, m.Dim - 5} {
-				row[d] *= f
+			for j := range n {
+				row[3+j*(m.Dim-6)/max(1, n-1)] *= f
 			}
 		}
 		Normalize(m)
@@ -176,28 +177,36 @@ func outliers(f float32) func(r *rand.Rand, m Matrix) {
 
 // TestQuantizedGivesUp checks the quantized search's way out
 // (giveUpShare): on data where the prefilter lets most rows through, the
-// scan hands over to the exact search after its second block, in pairs and
+// scan hands over to the exact search after a few blocks, in pairs and
 // labeled mode, with every int8 engine, and the result is still the exact
-// search's; on random data it scans to the end.
+// search's; on random data, and on outliers it scores apart, it scans to
+// the end.
 func TestQuantizedGivesUp(t *testing.T) {
 	defer func(p, s int) { packBytes, subBytes = p, s }(packBytes, subBytes)
-	packBytes, subBytes = 16<<10, 4<<10 // blocks of 256 rows at d = 64
+	packBytes, subBytes = 64<<10, 8<<10 // blocks of 960 rows at d = 64
 	cases := []struct {
 		name   string
 		mode   Mode
 		nc, k  int
+		apart  int // maxOutliers
 		adjust func(r *rand.Rand, m Matrix)
 		gaveUp bool
 	}{
-		{"outliers", ModePairs, 4000, 20, outliers(12), true},
-		{"outliers labeled", ModeLabeled, 4000, 20, outliers(12), true},
-		{"random", ModePairs, 4000, 20, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
+		// Outliers quantized with the rest (maxOutliers 0).
+		{"outliers, none apart", ModePairs, 8000, 20, 0, outliers(12, 3), true},
+		{"outliers labeled, none apart", ModeLabeled, 8000, 20, 0, outliers(12, 3), true},
+		// Scored apart (outlierDims), and the prefilter works.
+		{"outliers", ModePairs, 8000, 20, 8, outliers(12, 3), false},
+		{"outliers labeled", ModeLabeled, 8000, 20, 8, outliers(12, 3), false},
+		{"random", ModePairs, 8000, 20, 8, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
 		// Early blocks take many rows into heaps this large (entering).
-		{"random, k large", ModePairs, 30000, 300, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
+		{"random, k large", ModePairs, 30000, 300, 8, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(7, 64))
+			defer func(n int) { maxOutliers = n }(maxOutliers)
+			maxOutliers = tc.apart
 			p := genProblem(r, tc.mode, 40, tc.nc, 64, genRandom)
 			tc.adjust(r, p.q)
 			tc.adjust(r, p.c)

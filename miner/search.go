@@ -300,8 +300,11 @@ type scratch struct {
 	seedBuf  []approxRow // quantized: the seed's candidate rows, 2K per query
 	seedTop  []topRows   // quantized: each query's seed candidates
 	seedIdx  []int32     // quantized: offsets of a query's seed rows
-	rescored int64       // quantized: rows scored exactly in the scan
-	_        [64]byte    // keeps rescored, written often, off the next worker's cache line
+	// quantized, outlier dimensions: a sub-block's values in them, packed
+	// for the exact engine, and the chunk's scores over them
+	apartCols, apartPacked, apartScores []float32
+	rescored                            int64    // quantized: rows scored exactly in the scan
+	_                                   [64]byte // keeps rescored, written often, off the next worker's cache line
 }
 
 func newSearch(t *Tile) *search {

@@ -6,7 +6,7 @@
 // It prints one line in faiss_flat.py's format, with the kernel, precision
 // and memory added at the end:
 //
-//	hardneg_bench nq=.. nb=.. d=.. k=.. threads=.. seconds=.. gflops=.. kernel=.. precision=.. peak_mib=.. limit_mib=..
+//	hardneg_bench nq=.. nb=.. d=.. k=.. threads=.. seconds=.. gflops=.. kernel=.. precision=.. peak_mib=.. limit_mib=.. [rescored=.. gave_up_at_row=..]
 //
 // seconds covers the search alone (one miner.SearchTile over the whole
 // corpus, as FAISS's timing covers index.search alone); gflops counts
@@ -20,6 +20,7 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"flag"
 	"fmt"
@@ -81,7 +82,7 @@ func run() error {
 		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
-	res, err := miner.SearchTile(tile)
+	res, rep, err := miner.SearchTileReport(context.Background(), tile)
 	if err != nil {
 		return err
 	}
@@ -95,9 +96,13 @@ func run() error {
 		prec += "(" + quantEngine + ")"
 	}
 	dataMiB := float64(4*(len(q.Data)+len(c.Data))) / (1 << 20)
-	fmt.Printf("hardneg_bench nq=%d nb=%d d=%d k=%d threads=%d seconds=%.3f gflops=%.1f kernel=%s precision=%s peak_mib=%.0f limit_mib=%.0f\n",
+	fmt.Printf("hardneg_bench nq=%d nb=%d d=%d k=%d threads=%d seconds=%.3f gflops=%.1f kernel=%s precision=%s peak_mib=%.0f limit_mib=%.0f",
 		q.Rows, c.Rows, c.Dim, *k, runtime.GOMAXPROCS(0), secs, 2*float64(q.Rows)*float64(c.Rows)*float64(c.Dim)/secs/1e9,
 		exactEngine, prec, peakMiB(), 1.5*dataMiB+64)
+	if rep.Prefilter != "" { // how the prefilter fared (miner.Report)
+		fmt.Printf(" rescored=%d gave_up_at_row=%d", rep.Rescored, rep.GaveUpAt)
+	}
+	fmt.Println()
 	top := make([]int64, q.Rows**k)
 	for i, p := range res {
 		for j := range *k {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -85,6 +86,27 @@ import (
 // The caller also keeps max|q_k|·max|c_k|·d ≤ 2¹⁰⁰ (QuantSafe), so that
 // nothing overflows and every quantity is finite.
 
+// # Dimensions apart
+//
+// A few dimensions much larger than the rest (the outlier dimensions of many
+// transformer models) would set every row's scale and leave the other
+// dimensions a few levels, so B would be wide. The caller may name such
+// dimensions O (Apart, the same for queries and corpus): they are set to 0
+// before quantizing, so that A_R = fl(fl(fl(I)·s_c)·s_q) approximates
+// q_R·c_R, R the other dimensions, with the bound above taken with the
+// norms of q_R and c_R (e_q = q_R − q̂, and so on); the caller scores
+// P = fl(q_O·c_O) with the exact engine over the |O| dimensions and uses
+// A = fl(A_R + P). Then, with S = q_R·c_R + q_O·c_O,
+//
+//	|P − q_O·c_O|   ≤ γ(|O|+1)·‖q_O‖·‖c_O‖ + (2|O|+4)·2⁻¹⁴⁹ ≤ γ(d+1)·‖q‖·‖c‖ + (2d+8)·2⁻¹⁴⁹
+//	|A − (A_R + P)| ≤ u·(|A_R| + |P|) ≤ 1.01·u·(‖q̂‖·‖ĉ‖ + ‖q‖·‖c‖)
+//
+// (|A_R| ≤ (1+u)³‖q̂‖‖ĉ‖, |P| ≤ (1+γ(|O|+1))‖q_O‖‖c_O‖; an addition that
+// underflows is exact), so B gains γ(d+1)·‖q‖·‖c‖ + 1.01·u·(‖q̂‖·‖ĉ‖ +
+// ‖q‖·‖c‖) + (2d+8)·2⁻¹⁴⁹. Norm holds the whole row's norm ‖q‖ (‖c‖ in a
+// block's norms), at least ‖q_R‖ and ‖q_O‖, so the first and the γ terms
+// hold with it; HatNorm and ErrNorm are those of the quantized part.
+
 // QuantLevels is the largest quantized magnitude; QuantMaxDim the largest
 // dimension the int32 sums allow (255·127 + 128·127 per dimension, with
 // room to spare); QuantPanel the corpus rows per int8 panel.
@@ -109,24 +131,35 @@ type QuantQueries struct {
 	Data      []int8    // Rows×Stride, the padding zero
 	Scale     []float32 // s_q per row
 	Corr      []int32   // −128·Σ q̃ per row (the kernel adds 128 to corpus bytes)
-	Norm      []float64 // ‖q‖
+	Norm      []float64 // ‖q‖ (the whole row's)
 	HatNorm   []float64 // ‖q̂‖
-	ErrNorm   []float64 // ‖q − q̂‖
+	ErrNorm   []float64 // ‖q − q̂‖ (of the quantized dimensions)
+	// Apart lists the dimensions left out of the int8 sums, in increasing
+	// order, for the caller to score in float (see Dimensions apart); nil
+	// when none is.
+	Apart []int
 }
 
 // QuantizeQueries quantizes the nq row-major rows of q to the integers
 // −levels…levels (at most QuantLevels): e.QueryLevels() for engine e.
 func QuantizeQueries(q []float32, nq, dim, levels int) *QuantQueries {
+	return QuantizeQueriesApart(q, nq, dim, levels, nil)
+}
+
+// QuantizeQueriesApart is QuantizeQueries with the dimensions apart (in
+// increasing order) left out of the int8 sums.
+func QuantizeQueriesApart(q []float32, nq, dim, levels int, apart []int) *QuantQueries {
 	if levels < 1 || levels > QuantLevels {
 		panic(fmt.Sprintf("kernel: quantizing queries to %d levels (1…%d)", levels, QuantLevels))
 	}
 	stride := (dim + 3) &^ 3
 	z := &QuantQueries{Rows: nq, Dim: dim, Levels: levels, Stride: stride,
 		Data: make([]int8, nq*stride), Scale: make([]float32, nq), Corr: make([]int32, nq),
-		Norm: make([]float64, nq), HatNorm: make([]float64, nq), ErrNorm: make([]float64, nq)}
+		Norm: make([]float64, nq), HatNorm: make([]float64, nq), ErrNorm: make([]float64, nq), Apart: apart}
 	buf := make([]int32, dim)
+	masked := make([]float32, dim)
 	for i := range nq {
-		z.Scale[i], z.Norm[i], z.HatNorm[i], z.ErrNorm[i] = quantizeRow(q[i*dim:(i+1)*dim], buf, int32(levels))
+		z.Scale[i], z.Norm[i], z.HatNorm[i], z.ErrNorm[i] = quantizeRowApart(q[i*dim:(i+1)*dim], buf, int32(levels), apart, masked)
 		row := z.Data[i*stride : i*stride+dim]
 		var sum int32
 		for k, v := range buf {
@@ -136,6 +169,24 @@ func QuantizeQueries(q []float32, nq, dim, levels int) *QuantQueries {
 		z.Corr[i] = -128 * sum
 	}
 	return z
+}
+
+// quantizeRowApart is quantizeRow with the dimensions apart set to 0 first
+// (in masked, a buffer of len(row)), and the norm of the whole row.
+func quantizeRowApart(row []float32, out []int32, levels int32, apart []int, masked []float32) (scale float32, norm, hat, errNorm float64) {
+	if len(apart) == 0 {
+		return quantizeRow(row, out, levels)
+	}
+	copy(masked, row)
+	for _, k := range apart {
+		masked[k] = 0
+	}
+	scale, _, hat, errNorm = quantizeRow(masked, out, levels)
+	var sum float64 // relative error below len(row)·2⁻⁵³, far inside 10⁻⁹
+	for _, v := range row {
+		sum += float64(v) * float64(v)
+	}
+	return scale, math.Sqrt(sum) * (1 + 1e-9), hat, errNorm
 }
 
 // quantizeRow writes the quantized values of row into out and returns the
@@ -246,6 +297,9 @@ type QuantBlock struct {
 	MaxNorm           float64
 	MaxHatNorm        float64
 	MaxErrNorm        float64
+	// Apart lists the dimensions left out of the int8 sums, as the
+	// queries' Apart; set it before PackPanels.
+	Apart []int
 }
 
 // Reset sizes b for rows rows of dimension dim, reusing its buffers.
@@ -281,6 +335,10 @@ func (b *QuantBlock) PackPanels(c []float32, p0, p1 int) Norms {
 	var out Norms
 	w := QuantPanel
 	buf := make([]int32, b.Stride) // the padding stays 0
+	var masked []float32
+	if len(b.Apart) > 0 {
+		masked = make([]float32, b.Dim)
+	}
 	for p := p0; p < p1; p++ {
 		panel := b.Data[p*w*b.Stride : (p+1)*w*b.Stride]
 		for r := range w {
@@ -288,7 +346,7 @@ func (b *QuantBlock) PackPanels(c []float32, p0, p1 int) Norms {
 			scale := float32(0)
 			if row < b.Rows {
 				var n Norms
-				scale, n.Norm, n.Hat, n.Err = quantizeRow(c[row*b.Dim:(row+1)*b.Dim], buf[:b.Dim], QuantLevels)
+				scale, n.Norm, n.Hat, n.Err = quantizeRowApart(c[row*b.Dim:(row+1)*b.Dim], buf[:b.Dim], QuantLevels, b.Apart, masked)
 				b.RowNorms[row] = n
 				out = out.Max(n)
 			} else {
@@ -334,6 +392,9 @@ func (z *QuantQueries) bound(i int, norm, hat, errNorm float64) float64 {
 	gamma := (d + 1) * u / (1 - (d+1)*u)
 	bound := z.ErrNorm[i]*norm + z.HatNorm[i]*errNorm +
 		gamma*z.Norm[i]*norm + 3.01*u*z.HatNorm[i]*hat + (2*d+8)*0x1p-149
+	if len(z.Apart) > 0 { // the float part and the sum (Dimensions apart)
+		bound += gamma*z.Norm[i]*norm + 1.01*u*(z.HatNorm[i]*hat+z.Norm[i]*norm) + (2*d+8)*0x1p-149
+	}
 	return bound * (1 + 1e-6)
 }
 
@@ -367,7 +428,7 @@ func (e *QEngine) Scores(dst []float32, ldd int, z *QuantQueries, q0, nq int, b 
 	if z.Levels > e.maxQuery() {
 		panic(fmt.Sprintf("kernel: %s takes queries of at most %d levels, not %d", e.Name, e.maxQuery(), z.Levels))
 	}
-	if z.Stride != b.Stride || ldd < n || len(dst) < (nq-1)*ldd+n || q0+nq > z.Rows || p1 > b.Panels() {
+	if z.Stride != b.Stride || !slices.Equal(z.Apart, b.Apart) || ldd < n || len(dst) < (nq-1)*ldd+n || q0+nq > z.Rows || p1 > b.Panels() {
 		panic(fmt.Sprintf("kernel: quantized Scores of queries [%d,%d) of %d, panels [%d,%d) of %d, ldd %d, %d scores",
 			q0, q0+nq, z.Rows, p0, p1, b.Panels(), ldd, len(dst)))
 	}

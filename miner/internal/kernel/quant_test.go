@@ -156,3 +156,90 @@ func TestQuantizeRowMatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// columns returns the columns cols of the n row-major rows of x (dimension
+// dim), row-major.
+func columns(x []float32, n, dim int, cols []int) []float32 {
+	out := make([]float32, 0, n*len(cols))
+	for i := range n {
+		for _, k := range cols {
+			out = append(out, x[i*dim+k])
+		}
+	}
+	return out
+}
+
+// TestQuantApartBound checks the bound with dimensions apart (see
+// Dimensions apart in quant.go): the int8 score of the other dimensions
+// plus the exact engine's score of those apart, added in float32, lies
+// within RowBound and Bound of every exact engine's score, on rows whose
+// apart dimensions are large, huge, zero or ordinary, for queries of every
+// engine's levels; and on the large ones the bound is a fraction of what
+// it is without them apart, which is what they are for.
+func TestQuantApartBound(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	const nq, nc, dim = 20, 150, 64
+	apart := []int{2, 31, 60}
+	gens := map[string]func([]float32){
+		"outliers": func(v []float32) {
+			for i := 0; i < len(v); i += dim {
+				for _, k := range apart {
+					v[i+k] *= 30
+				}
+			}
+		},
+		"huge": func(v []float32) {
+			for i := 0; i < len(v); i += dim {
+				for _, k := range apart {
+					v[i+k] = 1e6 * float32(1-2*r.IntN(2))
+				}
+			}
+		},
+		"zero": func(v []float32) {
+			for i := 0; i < len(v); i += dim {
+				for _, k := range apart {
+					v[i+k] = 0
+				}
+			}
+		},
+		"ordinary": func(v []float32) {},
+	}
+	for name, gen := range gens {
+		q, c := randVecs(r, nq, dim), randVecs(r, nc, dim)
+		gen(q)
+		gen(c)
+		for _, levels := range []int{QuantLevels, 64} {
+			z := QuantizeQueriesApart(q, nq, dim, levels, apart)
+			var b QuantBlock
+			b.Reset(nc, dim)
+			b.Apart = apart
+			b.SetNorms(b.PackPanels(c, 0, b.Panels()))
+			ldd := b.Panels() * QuantPanel
+			part := make([]float32, nq*ldd)
+			QuantGo.Scores(part, ldd, z, 0, nq, &b, 0, b.Panels())
+			whole := QuantizeQueries(q, nq, dim, levels)
+			for _, e := range Engines() {
+				side := blockScores(e, columns(q, nq, dim, apart), columns(c, nc, dim, apart), nq, nc, len(apart))
+				exact := blockScores(e, q, c, nq, nc, dim)
+				for i := range nq {
+					bound := z.Bound(i, &b)
+					for j := range nc {
+						a := part[i*ldd+j] + side[i*nc+j]
+						d := math.Abs(float64(exact[i*nc+j]) - float64(a))
+						if rb := z.RowBound(i, &b, j); d > rb || rb > bound {
+							t.Fatalf("%s, %d levels, %s, pair (%d,%d): differ by %g, row bound %g, block bound %g", name, levels, e.Name, i, j, d, rb, bound)
+						}
+					}
+				}
+			}
+			if name == "outliers" {
+				var plain QuantBlock
+				plain.Reset(nc, dim)
+				plain.SetNorms(plain.PackPanels(c, 0, plain.Panels()))
+				if with, without := z.Bound(0, &b), whole.Bound(0, &plain); with > without/4 {
+					t.Errorf("%d levels: the bound with the outliers apart is %g, without %g: want a quarter or less", levels, with, without)
+				}
+			}
+		}
+	}
+}
