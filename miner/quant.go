@@ -139,9 +139,9 @@ type quantPass struct {
 // them one by one (Gather) costs several times the exact search's panel
 // kernel: a quantized search of such data (three outlier dimensions, before
 // they were taken apart) measured 3.4-5.8 times slower than the exact one
-// (docs/performance.md). So the scan stops after any
-// block of which more than 1/giveUpShare of the pairs were scored exactly,
-// and the exact search carries on from the next row: its top K holds the K
+// (docs/performance.md). So the scan stops after any block of which more
+// than 1/giveUpShare of the pairs were scored exactly, and the exact
+// search carries on from the next row: its top K holds the K
 // best of the rows scanned so far (every row skipped has K better rows
 // among them), which is where the exact search would stand, so the result
 // is the same. Only the rows beyond those that enter the heaps on any data
@@ -236,8 +236,8 @@ func (s *search) newQuantPass(qe *kernel.QEngine, scan int) *quantPass {
 // median dimension's are scored apart, in float with the exact engine, at
 // most maxOutliers of them (the largest): the int8 pass skips them
 // (kernel.QuantizeQueriesApart, "Dimensions apart" in kernel/quant.go,
-// which extends the bound).
-// Tests set maxOutliers to 0 to quantize every dimension.
+// which extends the bound). Tests set maxOutliers to 0 to quantize every
+// dimension.
 var (
 	outlierRatio float32 = 4
 	maxOutliers          = 8
