@@ -4,7 +4,9 @@
 # back, and prints the throughput ratios. `make bench` calls it from the
 # repository root. Settings (environment):
 #   BENCH_NQ (10000), BENCH_NB (200000), BENCH_K (100), BENCH_DIMS ("384 768"),
-#   BENCH_DIR (/tmp/hardneg-bench: data, ids, results), FAISS_FLAT (the script).
+#   BENCH_DIR (/tmp/hardneg-bench: data, ids, results), FAISS_FLAT (the script),
+#   BENCH_KIND (random, or outliers: every row 1 + 0.5·N(0, 1) per dimension
+#   with three dimensions ×12, the transformer-like data of docs/performance.md).
 # The data is random Gaussian rows, normalised (cosine), made once per size
 # with a fixed seed. Ratios are only meaningful within one run: the machine
 # may be shared, so FAISS and hardneg are timed in the same minute.
@@ -14,6 +16,8 @@ NQ=${BENCH_NQ:-10000}
 NB=${BENCH_NB:-200000}
 K=${BENCH_K:-100}
 DIMS=${BENCH_DIMS:-"384 768"}
+KIND=${BENCH_KIND:-random}
+case "$KIND" in random | outliers) ;; *) echo "bench: BENCH_KIND must be random or outliers, not $KIND" >&2; exit 2 ;; esac
 DIR=${BENCH_DIR:-/tmp/hardneg-bench}
 FAISS_FLAT=${FAISS_FLAT:-../shared/bench/faiss_flat.py}
 PY=/usr/bin/python3 # Debian's python, where python3-faiss installs
@@ -36,18 +40,22 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 table=""
 for d in $DIMS; do
 	data="$DIR/nq$NQ-nb$NB-d$d"
+	[ "$KIND" = random ] || data="$data-$KIND"
 	mkdir -p "$data"
 	if [ ! -f "$data/C.npy" ]; then
 		echo "generating $data ..."
-		"$PY" - "$data" "$NQ" "$NB" "$d" <<'PYEOF'
+		"$PY" - "$data" "$NQ" "$NB" "$d" "$KIND" <<'PYEOF'
 import sys
 import numpy as np
-out, nq, nb, d = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+out, nq, nb, d, kind = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 r = np.random.default_rng(d)
 for name, n in (("Q", nq), ("C", nb)):
     x = np.empty((n, d), dtype=np.float32)
     for i in range(0, n, 50000):  # in slices, to bound memory
         y = r.standard_normal((min(50000, n - i), d), dtype=np.float32)
+        if kind == "outliers":
+            y = 1 + 0.5 * y
+            y[:, [17, d * 2 // 5, d - 157]] *= 12
         x[i:i + len(y)] = y / np.linalg.norm(y, axis=1, keepdims=True)
     np.save(f"{out}/{name}.npy", x)
 PYEOF
