@@ -80,17 +80,17 @@ type Activities struct {
 	Workers int
 	// QueryCacheBytes bounds the decoded query blocks kept in memory between
 	// tiles; 0 keeps only the last block read. Blocks a running tile holds
-	// are kept besides (dropping them would free nothing). A worker mining a block's tiles
-	// one after another then reads the block's queries once. Whatever is
-	// kept adds to a tile's memory (at most 1.5 × its query block and corpus
-	// shard + 64 MiB), so raise it only where memory allows.
+	// are kept besides (dropping them would free nothing). A worker mining a
+	// block's tiles one after another then reads the block's queries once.
+	// Whatever is kept adds to a tile's memory (at most 1.5 × its query
+	// block and corpus shard + 64 MiB), so raise it only where memory allows.
 	QueryCacheBytes int64
 	// ShardCacheBytes bounds the decoded corpus shards kept in memory between
-	// tiles; 0 keeps only the last shard read, and those a running tile holds,
-	// as for QueryCacheBytes. Tiles of different query
-	// blocks against one shard tend to reach a worker one after another, and
-	// then read the shard once. What is kept adds to a worker's memory
-	// between tiles, as QueryCacheBytes does.
+	// tiles; 0 keeps only the last shard read, and those a running tile
+	// holds, as for QueryCacheBytes. Tiles of different query blocks against
+	// one shard tend to reach a worker one after another, and then read the
+	// shard once. What is kept adds to a worker's memory between tiles, as
+	// QueryCacheBytes does.
 	ShardCacheBytes int64
 	// Allow is where the jobs' corpus, queries and output may be; nil allows
 	// every location (storage.AllowList). Every activity checks its spec
@@ -175,7 +175,7 @@ func (a *Activities) checkAllowed(spec workflows.Spec) error {
 	return nil
 }
 
-// heartbeat records details now and then every a.HeartbeatEvery until the
+// heartbeat records details now, and then every a.HeartbeatEvery until the
 // returned stop is called, so that a long step without natural heartbeat
 // points still proves the worker alive. Outside an activity it does nothing.
 func (a *Activities) heartbeat(ctx context.Context, details func() any) (stop func()) {

@@ -45,15 +45,6 @@ func seeded(s *search) int {
 	return n
 }
 
-// rescored is the number of rows s scored exactly in its scan.
-func rescored(s *search) int64 {
-	var n int64
-	for _, sc := range s.scratch {
-		n += sc.rescored
-	}
-	return n
-}
-
 // off marks a seedCase whose queries are seeded from the first sub-block
 // alone (no prefix).
 const off = math.MaxInt
@@ -196,14 +187,14 @@ func TestQuantizedSeedCutsRescoring(t *testing.T) {
 		if seeded(prefix) != q.Rows || seeded(first) != q.Rows || seeded(none) != 0 {
 			t.Fatalf("%s: %d, %d and %d of %d queries seeded, want all, all and none", qe.Name, seeded(prefix), seeded(first), seeded(none), q.Rows)
 		}
-		ratio := float64(rescored(prefix)) / float64(rescored(none))
+		ratio := float64(prefix.rescored()) / float64(none.rescored())
 		t.Logf("%s: %d rows scored exactly with the prefix seed, %d with the first sub-block's, %d without (%.2f)",
-			qe.Name, rescored(prefix), rescored(first), rescored(none), ratio)
+			qe.Name, prefix.rescored(), first.rescored(), none.rescored(), ratio)
 		if ratio > 0.8 {
 			t.Errorf("%s: the prefix seed leaves %.2f of the rows scored exactly, want at most 0.80", qe.Name, ratio)
 		}
-		if rescored(first) >= rescored(none) {
-			t.Errorf("%s: the first sub-block's seed scores %d rows exactly, no fewer than %d without", qe.Name, rescored(first), rescored(none))
+		if first.rescored() >= none.rescored() {
+			t.Errorf("%s: the first sub-block's seed scores %d rows exactly, no fewer than %d without", qe.Name, first.rescored(), none.rescored())
 		}
 	}
 }

@@ -157,7 +157,10 @@ func QuantizeQueriesApart(q []float32, nq, dim, levels int, apart []int) *QuantQ
 		Data: make([]int8, nq*stride), Scale: make([]float32, nq), Corr: make([]int32, nq),
 		Norm: make([]float64, nq), HatNorm: make([]float64, nq), ErrNorm: make([]float64, nq), Apart: apart}
 	buf := make([]int32, dim)
-	masked := make([]float32, dim)
+	var masked []float32
+	if len(apart) > 0 {
+		masked = make([]float32, dim)
+	}
 	for i := range nq {
 		z.Scale[i], z.Norm[i], z.HatNorm[i], z.ErrNorm[i] = quantizeRowApart(q[i*dim:(i+1)*dim], buf, int32(levels), apart, masked)
 		row := z.Data[i*stride : i*stride+dim]
