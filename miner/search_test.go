@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 func TestSearchTileMatchesBruteForce(t *testing.T) {
@@ -255,6 +256,34 @@ func TestSearchTileContextStopsWhenCancelled(t *testing.T) {
 		}
 		if _, err := SearchTileContext(context.Background(), Tile{Queries: q, Corpus: c, K: 10, Precision: p}); err != nil {
 			t.Errorf("%s: search = %v", p, err)
+		}
+	}
+}
+
+// TestQueryApart checks that the query Gather reads is an exact copy placed
+// 2 KiB from the block's rows modulo 4 KiB, made once per query and block.
+func TestQueryApart(t *testing.T) {
+	var sc scratch
+	data := make([]float32, 8*1024)
+	for _, dim := range []int{1, 384, 1024, 2048} {
+		for _, off := range []int{0, 1, 700} { // blocks starting anywhere in data
+			q := make([]float32, dim)
+			for i := range q {
+				q[i] = float32(i + off)
+			}
+			block := data[off:]
+			got := sc.queryApart(dim+off, q, block)
+			if !slices.Equal(got, q) {
+				t.Fatalf("dim %d off %d: the copy differs from the query", dim, off)
+			}
+			apart := (uintptr(unsafe.Pointer(&got[0])) - uintptr(unsafe.Pointer(&block[0]))) % 4096
+			if apart != 2048 {
+				t.Fatalf("dim %d off %d: the copy is %d bytes from the rows modulo 4 KiB, want 2048", dim, off, apart)
+			}
+			q[0] = -1 // a query's values do not change within a search
+			if again := sc.queryApart(dim+off, q, block); again[0] == -1 {
+				t.Fatalf("dim %d off %d: copied again for the same query and block", dim, off)
+			}
 		}
 	}
 }

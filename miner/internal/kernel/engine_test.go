@@ -206,7 +206,7 @@ func TestEnvSelectsEngine(t *testing.T) {
 func TestGatherMatchesPair(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, e := range Engines() {
-		for _, dim := range []int{1, 5, 7, 12, 16, 37, 384} {
+		for _, dim := range []int{1, 5, 7, 12, 16, 24, 37, 47, 72, 73, 384, 1024} {
 			const nc = 70
 			q, c := randVecs(r, 1, dim), randVecs(r, nc, dim)
 			for _, n := range []int{1, 16, 31, 32, 33, 100} {

@@ -659,15 +659,16 @@ func firstAtLeastY() {
 // another (4 cycles each), so two groups are scored side by side, each
 // with its own sums (Y15, Y12), and the core runs one's chain while it
 // transposes the other's rows: 1.8–2× faster than one group at a time (an
-// odd last group runs alone). The 8×8 blocks of whole chunks of 8
-// dimensions are read as 128-bit halves, rows r and r+4 into the two lanes
-// of one register (VMOVUPS and VINSERTF128 from memory), so the
-// transposition is two 4×4 ones within the lanes: 16 shuffles instead of
-// the 24 of whole rows crossed with VPERM2F128 (kept for the last rem
-// dimensions, which VMASKMOVPS reads without going past them). Both
-// replaced a VGATHERDPS loop, which takes about a cycle per value on AMD
-// Zen 2/3. Y14 holds the broadcast query value, Y13 the tail mask; Y0–Y11
-// the rows and the steps of the transposition.
+// odd last group runs alone; the first of two runs ahead, yLagged). The
+// 8×8 blocks of whole chunks of 8 dimensions are read as 128-bit halves,
+// rows r and r+4 into the two lanes of one register (VMOVUPS and
+// VINSERTF128 from memory), so the transposition is two 4×4 ones within
+// the lanes: 16 shuffles instead of the 24 of whole rows crossed with
+// VPERM2F128 (kept for the last rem dimensions, which VMASKMOVPS reads
+// without going past them). Both replaced a VGATHERDPS loop, which takes
+// about a cycle per value on AMD Zen 2/3. Y14 holds the broadcast query
+// value, Y13 the tail mask; Y0–Y11 the rows and the steps of the
+// transposition.
 func transposeKernelY() {
 	p("")
 	p("// func gatherTY(dst *float32, q *float32, c *float32, idx *int32, groups int, chunks int, rem int)")
@@ -718,19 +719,15 @@ func yGroups(n int) {
 	p("\tMOVQ BX, R8")
 	p("\tMOVQ CX, R9")
 	p("\tMOVQ DI, R10")
+	if n == 2 {
+		yLagged()
+		p("plain2:")
+	}
 	p("\tTESTQ R10, R10")
 	p("\tJZ tail%d", n)
 	p("chunk%d:", n)
 	for g := range n {
-		for i := range 4 { // rows i and i+4: dimensions 0–3 into Y(i), 4–7 into Y(i+4)
-			p("\tMOVLQSX %d(DX), R11", 32*g+4*i)
-			p("\tMOVLQSX %d(DX), R13", 32*g+4*(i+4))
-			for h := range 2 {
-				p("\tVMOVUPS %d(R9)(R11*4), X%d", 16*h, i+4*h)
-				p("\tVINSERTF128 $1, %d(R9)(R13*4), Y%d, Y%d", 16*h, i+4*h, i+4*h)
-			}
-		}
-		yChains(halves, hDims, acc[g], "")
+		yChunk(g, 0, halves, hDims, acc[g])
 	}
 	p("\tADDQ $32, R8")
 	p("\tADDQ $32, R9")
@@ -744,7 +741,7 @@ func yGroups(n int) {
 			p("\tMOVLQSX %d(DX), R11", 32*g+4*r)
 			p("\tVMASKMOVPS (R9)(R11*4), Y13, Y%d", r)
 		}
-		yChains(whole, wDims, acc[g], fmt.Sprintf("rem%d_%d", n, g))
+		yChains(whole, wDims, acc[g], 0, fmt.Sprintf("rem%d_%d", n, g))
 	}
 	p("store%d:", n)
 	for g := range n {
@@ -754,11 +751,62 @@ func yGroups(n int) {
 	p("\tADDQ $%d, DX", 32*n)
 }
 
+// gatherLag is how many chunks (of 8 dimensions) the first of two groups
+// of gatherTY runs ahead of the second.
+const gatherLag = 8
+
+// yLagged writes the chunks of two groups with the first group gatherLag
+// chunks ahead of the second, when there are more than that: at row
+// strides of 4 KiB (d = 1024, 2048) the 16 rows' lines of a chunk fall in
+// one 8-way L1 set, and side by side (with the lines the prefetcher brings
+// next) they evicted each other. 8 chunks apart, 4 lines, each group's
+// lines have sets of their own (BenchmarkGather at d = 1024: about 1.4×;
+// 2 and 4 chunks apart gained less, 16 cost more at d = 384 than it
+// gained). The first group scores its first chunks alone, then both
+// advance together, then the second scores its last alone. Fewer chunks go
+// to the plain loop after it (plain2).
+func yLagged() {
+	halves, hDims := yHalvesTranspose()
+	p("\tCMPQ R10, $%d", gatherLag)
+	p("\tJBE plain2")
+	for c := range gatherLag {
+		yChunk(0, 32*c, halves, hDims, 15)
+	}
+	p("\tSUBQ $%d, R10", gatherLag)
+	p("lagged2:")
+	yChunk(0, 32*gatherLag, halves, hDims, 15)
+	yChunk(1, 0, halves, hDims, 12)
+	p("\tADDQ $32, R8")
+	p("\tADDQ $32, R9")
+	p("\tDECQ R10")
+	p("\tJNZ lagged2")
+	for c := range gatherLag {
+		yChunk(1, 32*c, halves, hDims, 12)
+	}
+	p("\tADDQ $%d, R8", 32*gatherLag)
+	p("\tADDQ $%d, R9", 32*gatherLag)
+}
+
+// yChunk writes the scoring of the chunk of 8 dimensions off bytes past R8
+// and R9 for group g's 8 rows (their offsets at 32·g bytes past DX) into
+// the sums Y(acc).
+func yChunk(g, off int, halves []string, hDims [8]int, acc int) {
+	for i := range 4 { // rows i and i+4: dimensions 0–3 into Y(i), 4–7 into Y(i+4)
+		p("\tMOVLQSX %d(DX), R11", 32*g+4*i)
+		p("\tMOVLQSX %d(DX), R13", 32*g+4*(i+4))
+		for h := range 2 {
+			p("\tVMOVUPS %d(R9)(R11*4), X%d", off+16*h, i+4*h)
+			p("\tVINSERTF128 $1, %d(R9)(R13*4), Y%d, Y%d", off+16*h, i+4*h, i+4*h)
+		}
+	}
+	yChains(halves, hDims, acc, off, "")
+}
+
 // yChains writes the transposition code, then each dimension's fused
-// multiply-add into the rows' sums Y(acc) (R8 points at the query's values).
-// With a label, the tail's: only the first rem (R12) dimensions, then on at
-// the label.
-func yChains(code []string, dimReg [8]int, acc int, label string) {
+// multiply-add into the rows' sums Y(acc) (the query's values at off bytes
+// past R8). With a label, the tail's: only the first rem (R12) dimensions,
+// then on at the label.
+func yChains(code []string, dimReg [8]int, acc, off int, label string) {
 	for _, c := range code {
 		p("%s", c)
 	}
@@ -767,7 +815,7 @@ func yChains(code []string, dimReg [8]int, acc int, label string) {
 			p("\tCMPQ R12, $%d", k)
 			p("\tJLE %s", label)
 		}
-		p("\tVBROADCASTSS %d(R8), Y14", 4*k)
+		p("\tVBROADCASTSS %d(R8), Y14", off+4*k)
 		p("\tVFMADD231PS Y%d, Y14, Y%d", r, acc)
 	}
 	if label != "" {
