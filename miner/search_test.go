@@ -261,7 +261,8 @@ func TestSearchTileContextStopsWhenCancelled(t *testing.T) {
 }
 
 // TestQueryApart checks that the query Gather reads is an exact copy placed
-// 2 KiB from the block's rows modulo 4 KiB, made once per query and block.
+// 2,304 bytes from the block's rows modulo 4 KiB, made once per query and
+// block.
 func TestQueryApart(t *testing.T) {
 	var sc scratch
 	data := make([]float32, 8*1024)
@@ -277,8 +278,8 @@ func TestQueryApart(t *testing.T) {
 				t.Fatalf("dim %d off %d: the copy differs from the query", dim, off)
 			}
 			apart := (uintptr(unsafe.Pointer(&got[0])) - uintptr(unsafe.Pointer(&block[0]))) % 4096
-			if apart != 2048 {
-				t.Fatalf("dim %d off %d: the copy is %d bytes from the rows modulo 4 KiB, want 2048", dim, off, apart)
+			if apart != 2304 {
+				t.Fatalf("dim %d off %d: the copy is %d bytes from the rows modulo 4 KiB, want 2304", dim, off, apart)
 			}
 			q[0] = -1 // a query's values do not change within a search
 			if again := sc.queryApart(dim+off, q, block); again[0] == -1 {
