@@ -178,7 +178,7 @@ func TestTileReportsPrefilterGiveUp(t *testing.T) {
 	if _, q := miner.Engines(); q == "" {
 		t.Skip("no int8 engine on this CPU: quantized runs exact")
 	}
-	const dim, corpus, queries = 1024, 10_000, 40
+	const dim, corpus, queries = 1024, 10_000, 400 // queries: more than any int8 engine's fewest (miner's minQueries)
 	for _, tc := range []struct {
 		name     string
 		common   float64 // the component every row shares

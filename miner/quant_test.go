@@ -263,3 +263,36 @@ func TestEntering(t *testing.T) {
 		}
 	}
 }
+
+// TestFewQueriesRunExact checks that a quantized tile of fewer queries than
+// its int8 engine's minQueries runs exact (Report.Prefilter empty) and one
+// of that many scans with the engine, both with the exact result.
+func TestFewQueriesRunExact(t *testing.T) {
+	defer func(v, a int) { minQueriesVNNI, minQueriesAVX2 = v, a }(minQueriesVNNI, minQueriesAVX2)
+	minQueriesVNNI, minQueriesAVX2 = 192, 384
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, qe := range kernel.QEngines() {
+		for _, nq := range []int{minQueries(qe) - 1, minQueries(qe)} {
+			p := genProblem(r, ModePairs, nq, 2000, 16, genRandom)
+			tile := p.tile(0, 10)
+			want, err := SearchTile(tile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tile.Precision = Quantized
+			var got []Partial
+			var rep Report
+			withQuantEngine(qe, func() { got, rep, err = SearchTileReport(context.Background(), tile) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			scanned := nq >= minQueries(qe)
+			if (rep.Prefilter == qe.Name) != scanned || (rep.Prefilter == "") == scanned {
+				t.Errorf("%s, %d queries: prefilter %q, want it to scan: %v", qe.Name, nq, rep.Prefilter, scanned)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s, %d queries: the partials differ from exact", qe.Name, nq)
+			}
+		}
+	}
+}

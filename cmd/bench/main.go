@@ -10,7 +10,10 @@
 //
 // seconds covers the search alone (one miner.SearchTile over the whole
 // corpus, as FAISS's timing covers index.search alone); gflops counts
-// 2·nq·nb·d operations. peak_mib is the process's peak resident memory and
+// 2·nq·nb·d operations. precision is exact or quantized(ENGINE), the int8
+// engine, with ":ran-exact" after it where the search ran exact (no int8
+// engine on this CPU, fewer queries than the prefilter pays for, data
+// beyond its bound's range). peak_mib is the process's peak resident memory and
 // limit_mib the tile budget 1.5 × (query + corpus bytes) + 64 MiB. --ids
 // writes the top-k corpus row numbers as an int64 .npy (nq × k, best first,
 // −1 where the corpus has fewer than k rows). --faiss-ids compares them with
@@ -90,8 +93,11 @@ func run() error {
 	exactEngine, quantEngine := miner.Engines()
 	prec := *precision
 	if prec == string(miner.Quantized) {
-		if quantEngine == "" {
+		switch {
+		case quantEngine == "":
 			quantEngine = "none:ran-exact"
+		case rep.Prefilter == "": // too few queries, or data beyond the bound's range
+			quantEngine += ":ran-exact"
 		}
 		prec += "(" + quantEngine + ")"
 	}

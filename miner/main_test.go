@@ -1,0 +1,15 @@
+package miner
+
+import (
+	"os"
+	"testing"
+)
+
+// TestMain runs the tests with the int8 prefilter on tiles of any number of
+// queries: their tiles are small, and below minQueries the search would
+// run them exact and leave the prefilter untested. TestFewQueriesRunExact
+// checks the rule itself.
+func TestMain(m *testing.M) {
+	minQueriesVNNI, minQueriesAVX2 = 0, 0
+	os.Exit(m.Run())
+}
