@@ -10,6 +10,20 @@ import (
 	"github.com/hardneg/hardneg/miner/internal/kernel"
 )
 
+// searchQuantized searches tile quantized with the int8 engine qe.
+func searchQuantized(t *testing.T, qe *kernel.QEngine, tile Tile) ([]Partial, Report) {
+	t.Helper()
+	tile.Precision = Quantized
+	var got []Partial
+	var rep Report
+	var err error
+	withQuantEngine(qe, func() { got, rep, err = SearchTileReport(context.Background(), tile) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, rep
+}
+
 // withQuantEngine runs f with the quantized search using qe.
 func withQuantEngine(qe *kernel.QEngine, f func()) {
 	defer func(old *kernel.QEngine) { quantEngine = old }(quantEngine)
@@ -221,13 +235,7 @@ func TestQuantizedGivesUp(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, qe := range kernel.QEngines() {
-				tile.Precision = Quantized
-				var got []Partial
-				var rep Report
-				withQuantEngine(qe, func() { got, rep, err = SearchTileReport(context.Background(), tile) })
-				if err != nil {
-					t.Fatal(err)
-				}
+				got, rep := searchQuantized(t, qe, tile)
 				if !reflect.DeepEqual(got, want) {
 					t.Fatalf("%s: quantized results differ from exact", qe.Name)
 				}
@@ -279,13 +287,7 @@ func TestFewQueriesRunExact(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tile.Precision = Quantized
-			var got []Partial
-			var rep Report
-			withQuantEngine(qe, func() { got, rep, err = SearchTileReport(context.Background(), tile) })
-			if err != nil {
-				t.Fatal(err)
-			}
+			got, rep := searchQuantized(t, qe, tile)
 			scanned := nq >= minQueries(qe)
 			if (rep.Prefilter == qe.Name) != scanned || (rep.Prefilter == "") == scanned {
 				t.Errorf("%s, %d queries: prefilter %q, want it to scan: %v", qe.Name, nq, rep.Prefilter, scanned)
