@@ -177,8 +177,9 @@ type quantPass struct {
 // above the share was 47-75% in every block. At 1/10 the rescoring costs
 // about what the int8 pass saves (Gather scores a row at about a fifth of
 // the panel kernel's speed; the int8 pass costs about half the exact one on
-// AVX2, a third with VNNI). A search of one block (a small tile) runs to
-// its end.
+// AVX2, a third with VNNI). A tile of fewer than two blocks is scanned in
+// two halves (whole sub-blocks), so that it too is judged before its end,
+// where the first half is large enough to be judged (judgeAfter).
 const giveUpShare = 10
 
 // judgeAfter: a block is judged only once the heaps have seen judgeAfter·K
@@ -192,6 +193,9 @@ const judgeAfter = 8
 func (s *search) quantScan(qe *kernel.QEngine, scan int) int {
 	t, dim := s.t, s.t.Corpus.Dim
 	sub, block := blocking((dim+3)&^3, kernel.QuantPanel)
+	if scan < 2*block && scan/2 >= judgeAfter*t.K { // in two, to judge the first (giveUpShare)
+		block = max(sub, (scan/2+sub-1)/sub*sub)
+	}
 	qp := s.newQuantPass(qe, scan)
 	qp.subPanels = sub / kernel.QuantPanel
 	// The seed's prefix: whole sub-blocks of the first block, at most

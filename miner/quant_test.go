@@ -215,6 +215,9 @@ func TestQuantizedGivesUp(t *testing.T) {
 		{"random", ModePairs, 8000, 20, 8, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
 		// Early blocks take many rows into heaps this large (entering).
 		{"random, k large", ModePairs, 30000, 300, 8, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
+		// Fewer rows than a block: scanned in two halves, the first judged.
+		{"outliers, one block, none apart", ModePairs, 900, 20, 0, outliers(12, 3), true},
+		{"random, one block", ModePairs, 900, 20, 8, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
