@@ -53,6 +53,7 @@ func run() error {
 	pprofAddr := fs.String("pprof", envOr("HARDNEG_PPROF_ADDR", ""), "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (HARDNEG_PPROF_ADDR); off by default: profiles show what the worker is doing")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
 	memory := fs.String("memory", os.Getenv("HARDNEG_MEMORY"), "memory this worker's jobs may use, in bytes or with a KiB/MiB/GiB suffix (e.g. 8GiB); a job whose tile, merge or rebalance would need more is refused at plan time, naming the spec field to change; default: the cgroup's memory limit, else the physical memory, less a tenth (HARDNEG_MEMORY)")
+	cache := fs.String("cache", os.Getenv("HARDNEG_CACHE"), "memory for decoded query blocks and corpus shards kept between tiles, so that the next tiles of a block or shard do not read and decode them again (a quarter for blocks), in bytes or with a suffix; taken out of -memory's budget for jobs; default 0: only the last block and shard read (HARDNEG_CACHE)")
 	allow := fs.String("allow", os.Getenv("HARDNEG_ALLOWED_PREFIXES"), "comma-separated URI prefixes that jobs' corpus, queries and output must lie under, e.g. s3://team-a-embeddings/,s3://team-a-negatives/; file:// and local paths only when listed; empty allows every location the worker's credentials reach (HARDNEG_ALLOWED_PREFIXES)")
 	fs.Parse(os.Args[1:])
 
@@ -75,6 +76,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	cacheBytes, budget, err := cacheBudget(*cache, budget)
+	if err != nil {
+		return err
+	}
 
 	reg := metrics.NewRegistry()
 	if *metricsAddr != "" {
@@ -94,6 +99,8 @@ func run() error {
 	acts := activities.New(logger, reg)
 	acts.Allow = allowList
 	acts.MemoryBudget = budget
+	acts.QueryCacheBytes = cacheBytes / 4
+	acts.ShardCacheBytes = cacheBytes - cacheBytes/4
 	w := worker.New(c, *taskQueue, worker.Options{MaxHeartbeatThrottleInterval: heartbeatSendEvery})
 	workflows.Register(w)
 	w.RegisterActivity(acts)
@@ -143,6 +150,24 @@ func memoryBudget(flag string, logger *slog.Logger) (int64, error) {
 	}
 	logger.Info("memory budget", "bytes", b, "from", source)
 	return b, nil
+}
+
+// cacheBudget parses the -cache flag and returns the cache's bytes and the
+// jobs' budget that is left beside it (a budget of 0, unknown, stays 0).
+func cacheBudget(flag string, budget int64) (cache, jobs int64, err error) {
+	if flag == "" {
+		return 0, budget, nil
+	}
+	if cache, err = admission.ParseBytes(flag); err != nil {
+		return 0, 0, fmt.Errorf("-cache: %w", err)
+	}
+	if budget == 0 {
+		return cache, 0, nil
+	}
+	if cache >= budget {
+		return 0, 0, fmt.Errorf("-cache %s leaves nothing of the memory budget %s for jobs", admission.GiB(cache), admission.GiB(budget))
+	}
+	return cache, budget - cache, nil
 }
 
 func serveMetrics(addr string, reg *metrics.Registry, logger *slog.Logger) error {
