@@ -102,8 +102,9 @@ func TestS3Faults(t *testing.T) {
 }
 
 // heavyFaults breaks about a third of the requests, in every class, so that
-// the SDK's three attempts all fail now and then (about 2% of requests) and
-// the error reaches the activity, which must be retried, not failed.
+// all the SDK's attempts (s3.DefaultMaxAttempts) fail now and then (about
+// 0.5% of requests) and the error reaches the activity, which must be
+// retried, not failed.
 var heavyFaults = faultproxy.Config{
 	Seed:     23,
 	Error500: 0.07, SlowDown: 0.07, ResetBefore: 0.06, ResetAfter: 0.06, Latency: 0.02,

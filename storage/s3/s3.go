@@ -63,6 +63,16 @@ type Options struct {
 	Region string
 }
 
+// DefaultMaxAttempts is how many times a request is sent at most, unless
+// AWS_MAX_ATTEMPTS or the AWS config file says otherwise: the SDK's 3 let a
+// throttled (503 SlowDown) or failing S3 give up on about 1 request in 25 at
+// a third of requests failing, and each such error fails a whole activity,
+// which Temporal then retries from its start after a backoff that doubles
+// (a rebalance of many parts waited up to 93 s between attempts in
+// TestS3FaultsSmallBlocks). The SDK's backoff between attempts (jittered,
+// at most 20 s) suits a batch job, where waiting beats starting over.
+const DefaultMaxAttempts = 5
+
 // New returns a store for bucket, configured from the environment.
 func New(ctx context.Context, bucket string, opts Options) (*Store, error) {
 	var loadOpts []func(*config.LoadOptions) error
@@ -87,6 +97,9 @@ func New(ctx context.Context, bucket string, opts Options) (*Store, error) {
 		o.DisableLogOutputChecksumValidationSkipped = true
 		if r, ok := o.Retryer.(aws.RetryerV2); ok {
 			o.Retryer = countingRetryer{r}
+		}
+		if o.RetryMaxAttempts == 0 { // AWS_MAX_ATTEMPTS or the config file's max_attempts win
+			o.RetryMaxAttempts = DefaultMaxAttempts
 		}
 	})
 	return &Store{client: client, tm: transfermanager.New(client), bucket: bucket, endpoint: endpoint(opts, cfg.Region)}, nil
