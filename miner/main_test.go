@@ -5,6 +5,11 @@ import (
 	"testing"
 )
 
+// shippedMinQueries are minQueriesVNNI and minQueriesAVX2 as the package
+// sets them, before TestMain turns them off (package variables are set
+// before TestMain runs).
+var shippedMinQueries = [2]int{minQueriesVNNI, minQueriesAVX2}
+
 // TestMain runs the tests with the int8 prefilter on tiles of any number of
 // queries: their tiles are small, and below minQueries the search would
 // run them exact and leave the prefilter untested. TestFewQueriesRunExact

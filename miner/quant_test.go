@@ -280,7 +280,7 @@ func TestEntering(t *testing.T) {
 // of that many scans with the engine, both with the exact result.
 func TestFewQueriesRunExact(t *testing.T) {
 	defer func(v, a int) { minQueriesVNNI, minQueriesAVX2 = v, a }(minQueriesVNNI, minQueriesAVX2)
-	minQueriesVNNI, minQueriesAVX2 = 192, 384
+	minQueriesVNNI, minQueriesAVX2 = shippedMinQueries[0], shippedMinQueries[1]
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, qe := range kernel.QEngines() {
 		for _, nq := range []int{minQueries(qe) - 1, minQueries(qe)} {

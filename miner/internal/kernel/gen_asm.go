@@ -720,7 +720,7 @@ func yGroups(n int) {
 	p("\tMOVQ CX, R9")
 	p("\tMOVQ DI, R10")
 	if n == 2 {
-		yLagged()
+		yLagged(halves, hDims, acc)
 		p("plain2:")
 	}
 	p("\tTESTQ R10, R10")
@@ -763,25 +763,25 @@ const gatherLag = 8
 // lines have sets of their own (BenchmarkGather at d = 1024: about 1.4×;
 // 2 and 4 chunks apart gained less, 16 cost more at d = 384 than it
 // gained). The first group scores its first chunks alone, then both
-// advance together, then the second scores its last alone. Fewer chunks go
-// to the plain loop after it (plain2).
-func yLagged() {
-	halves, hDims := yHalvesTranspose()
+// advance together, then the second scores its last alone, into the sums
+// Y(acc[0]) and Y(acc[1]). Fewer chunks go to the plain loop after it
+// (plain2).
+func yLagged(halves []string, hDims [8]int, acc []int) {
 	p("\tCMPQ R10, $%d", gatherLag)
 	p("\tJBE plain2")
 	for c := range gatherLag {
-		yChunk(0, 32*c, halves, hDims, 15)
+		yChunk(0, 32*c, halves, hDims, acc[0])
 	}
 	p("\tSUBQ $%d, R10", gatherLag)
 	p("lagged2:")
-	yChunk(0, 32*gatherLag, halves, hDims, 15)
-	yChunk(1, 0, halves, hDims, 12)
+	yChunk(0, 32*gatherLag, halves, hDims, acc[0])
+	yChunk(1, 0, halves, hDims, acc[1])
 	p("\tADDQ $32, R8")
 	p("\tADDQ $32, R9")
 	p("\tDECQ R10")
 	p("\tJNZ lagged2")
 	for c := range gatherLag {
-		yChunk(1, 32*c, halves, hDims, 12)
+		yChunk(1, 32*c, halves, hDims, acc[1])
 	}
 	p("\tADDQ $%d, R8", 32*gatherLag)
 	p("\tADDQ $%d, R9", 32*gatherLag)
