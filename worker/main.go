@@ -72,11 +72,7 @@ func run() error {
 		logger.Warn("no allow-list (-allow, HARDNEG_ALLOWED_PREFIXES): jobs may read and write any location this worker's credentials or file system reach")
 	}
 
-	budget, err := memoryBudget(*memory, logger)
-	if err != nil {
-		return err
-	}
-	cacheBytes, budget, err := cacheBudget(*cache, budget)
+	cacheBytes, budget, err := budgets(*memory, *cache, logger)
 	if err != nil {
 		return err
 	}
@@ -150,6 +146,16 @@ func memoryBudget(flag string, logger *slog.Logger) (int64, error) {
 	}
 	logger.Info("memory budget", "bytes", b, "from", source)
 	return b, nil
+}
+
+// budgets returns the bytes of -cache and the memory budget for jobs that
+// -memory (or the machine) leaves beside it.
+func budgets(memory, cache string, logger *slog.Logger) (cacheBytes, jobs int64, err error) {
+	budget, err := memoryBudget(memory, logger)
+	if err != nil {
+		return 0, 0, err
+	}
+	return cacheBudget(cache, budget)
 }
 
 // cacheBudget parses the -cache flag and returns the cache's bytes and the
