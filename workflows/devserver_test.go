@@ -145,8 +145,8 @@ type historyFile struct {
 }
 
 // TestRecordHistories records the histories of a completed job (one tile
-// retried, one skipped) into completedDir/VERSION, when run with
-// -record-completed=VERSION.
+// retried, one skipped, the third block started while the first two merge)
+// into completedDir/VERSION, when run with -record-completed=VERSION.
 func TestRecordHistories(t *testing.T) {
 	if *recordCompleted == "" {
 		t.Skip("run with -record-completed=VERSION to record")
@@ -155,7 +155,8 @@ func TestRecordHistories(t *testing.T) {
 	if _, err := os.Stat(dir); err == nil {
 		t.Fatalf("%s exists: histories of a version are recorded once", dir)
 	}
-	f := newFake(testPlan(2, 3))
+	f := newFake(testPlan(3, 3))
+	f.mergeDelay = 500 * time.Millisecond // from v3 on the third block mines meanwhile
 	f.failTile = func(b, s int, attempt int32) error {
 		if b == 1 && s == 1 && attempt == 1 {
 			return fmt.Errorf("transient failure of tile %d/%d", b, s)

@@ -22,7 +22,8 @@ import (
 // Histories of cancelled jobs, one folder per version of the workflow code
 // that recorded them (testdata/histories-cancelled/<version>/): v0 before
 // changeStopOnCancel and changeActivityIDs, v1 after, v2 after
-// changeRebalanceWhileMining (the rebalance in flight is cancelled too). Each is replayed by
+// changeRebalanceWhileMining (the rebalance in flight is cancelled too), v3 after
+// changeSlotsBeforeMerge. Each is replayed by
 // TestReplayCancelledHistories, so a change to the code path of a cancelled
 // job must keep the histories of the versions before it replaying: that is
 // what workflow.GetVersion guards are for. A folder, once committed, is never

@@ -184,7 +184,10 @@ func (j *job) reuse(ctx workflow.Context) (_ Result, ok bool, _ error) {
 // lets the blocks in flight finish and continues as new.
 func (j *job) mine(ctx workflow.Context) error {
 	p := j.st.Plan
+	early := workflow.GetVersion(ctx, changeSlotsBeforeMerge, workflow.DefaultVersion, 1) >= 1
 	free := j.spec.MaxParallel
+	held := map[int]int{} // slots of the blocks in flight that have not given them back
+	release := func(b int) { free += held[b]; delete(held, b) }
 	started, inflight := 0, 0
 	var firstErr error
 	sel := workflow.NewSelector(ctx)
@@ -193,6 +196,9 @@ func (j *job) mine(ctx workflow.Context) error {
 		var bp BlockProgress
 		c.Receive(ctx, &bp)
 		j.onBlockProgress(ctx, bp)
+		if early && bp.Mined+bp.Skipped == p.CorpusShards {
+			release(bp.Block) // its tiles are done: the next block mines while it merges
+		}
 	})
 	stop := func() bool {
 		// Each run starts at least one block, so continuing as new always
@@ -213,12 +219,13 @@ func (j *job) mine(ctx workflow.Context) error {
 			k := min(p.Blocks-b, free)
 			slots := min((free+k-1)/k, p.CorpusShards)
 			free -= slots
+			held[b] = slots
 			started++
 			inflight++
 			j.running[b] = BlockProgress{Block: b}
 			f := workflow.ExecuteChildWorkflow(j.childContext(ctx, b), BlockWorkflowName, j.blockInput(b, slots))
 			sel.AddFuture(f, func(f workflow.Future) {
-				free += slots
+				release(b)
 				inflight--
 				var r BlockResult
 				if err := f.Get(ctx, &r); err != nil {

@@ -20,6 +20,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 )
 
 // fakeActivities stands in for package activities: it records every call and
@@ -27,6 +28,9 @@ import (
 type fakeActivities struct {
 	plan      PlanResult
 	tileDelay time.Duration
+	// mergeDelay, when set, slows each merge down and has it record
+	// "merged N" as it ends.
+	mergeDelay time.Duration
 	// failTile returns the error a tile fails with on an attempt, or nil.
 	failTile func(block, shard int, attempt int32) error
 	skipTile func(block, shard int) bool // the partial "exists"
@@ -106,6 +110,10 @@ func (f *fakeActivities) MineTile(ctx context.Context, in TileInput) (TileResult
 
 func (f *fakeActivities) MergeBlock(ctx context.Context, in MergeInput) (MergeResult, error) {
 	f.record(ctx, fmt.Sprintf("merge %d", in.Block))
+	if f.mergeDelay > 0 {
+		time.Sleep(f.mergeDelay)
+		f.record(ctx, fmt.Sprintf("merged %d", in.Block))
+	}
 	return MergeResult{Block: in.Block, Queries: f.plan.BlockRows(in.Spec, in.Block)}, nil
 }
 
@@ -565,6 +573,40 @@ func TestMaxParallelIsShared(t *testing.T) {
 			}
 			if f.maxInflight < 2 {
 				t.Errorf("tiles never overlapped (max %d in flight)", f.maxInflight)
+			}
+		})
+	}
+}
+
+// TestSlotsReturnBeforeMerge checks that from version 1 of
+// changeSlotsBeforeMerge a block gives back its share of max_parallel when
+// its last tile is done, so that the next block mines while it merges; and
+// that an execution before the change keeps its slots through the merge.
+func TestSlotsReturnBeforeMerge(t *testing.T) {
+	for _, tt := range []struct {
+		version     workflow.Version
+		beforeMerge bool // block 2's first tile starts before a merge ends
+	}{{workflow.DefaultVersion, false}, {1, true}} {
+		t.Run(fmt.Sprintf("version %d", tt.version), func(t *testing.T) {
+			// Two blocks of one slot each start; the third waits for a slot.
+			f := newFake(testPlan(3, 2))
+			f.mergeDelay = 300 * time.Millisecond
+			spec := testSpec()
+			spec.MaxParallel = 2
+			env := newEnv(t, f)
+			env.OnGetVersion(changeSlotsBeforeMerge, workflow.DefaultVersion, 1).Return(tt.version)
+			env.ExecuteWorkflow(WorkflowName, spec)
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			pos := callPositions(t, f.callList())
+			firstMerged := min(pos["merged 0"], pos["merged 1"])
+			if got := pos["tile 2 0"] < firstMerged; got != tt.beforeMerge {
+				t.Errorf("block 2's first tile started before the first merge ended: %v, want %v (calls %v)",
+					got, tt.beforeMerge, f.callList())
+			}
+			if f.maxInflight > spec.MaxParallel {
+				t.Errorf("%d tiles in flight, max_parallel %d", f.maxInflight, spec.MaxParallel)
 			}
 		})
 	}

@@ -155,6 +155,16 @@ const (
 	// are fewer commands in the history. Its GetVersion is called where it
 	// is used, first thing in MineBlock: the parent does not change.
 	changeProgressEvery = "progress-every"
+	// changeSlotsBeforeMerge has the parent take back a block's share of
+	// max_parallel when the block reports its last tile done (the progress
+	// signal that comes before its merge), instead of when the block ends.
+	// Before it a block held its slots idle through its merge, and with one
+	// slot per block the merges of four blocks left the workers without
+	// tiles for a second (BenchmarkWorkerScaling's timeline). The next block
+	// starts earlier in the history, so an execution that began before the
+	// change must keep the old order. Its GetVersion is called where it is
+	// used, at the start of every run's mine phase.
+	changeSlotsBeforeMerge = "slots-before-merge"
 )
 
 type versionsKey struct{}
