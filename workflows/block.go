@@ -67,12 +67,14 @@ type BlockResult struct {
 func MineBlock(ctx workflow.Context, in BlockInput) (BlockResult, error) {
 	ctx = withVersions(ctx)
 	blk := &block{in: in, lastSignal: workflow.Now(ctx),
-		throttle: workflow.GetVersion(ctx, changeProgressEvery, workflow.DefaultVersion, 1) >= 1}
+		throttle: workflow.GetVersion(ctx, changeProgressEvery, workflow.DefaultVersion, 1) >= 1,
+		grants:   workflow.GetSignalChannel(ctx, BlockSlotsSignal)}
 	if err := blk.mine(ctx); err != nil {
 		return BlockResult{}, err
 	}
 	if blk.in.Next < blk.in.Shards {
 		blk.waitSignals(ctx)
+		blk.takeGrants() // a grant still queued would be lost with this run
 		return BlockResult{}, workflow.NewContinueAsNewError(ctx, BlockWorkflowName, blk.in)
 	}
 	var m MergeResult
@@ -95,6 +97,15 @@ type block struct {
 	// waits until progressEvery after this run's start or its last one.
 	throttle   bool
 	lastSignal time.Time
+	grants     workflow.ReceiveChannel // BlockSlotsSignal: more slots
+}
+
+// takeGrants adds the slots of the grants received to the block's.
+func (blk *block) takeGrants() {
+	var n int
+	for blk.grants.ReceiveAsync(&n) {
+		blk.in.Slots += n
+	}
 }
 
 // mine runs the block's tiles until all are done or this run has scheduled
@@ -105,6 +116,7 @@ func (blk *block) mine(ctx workflow.Context) error {
 	inflight, scheduled := 0, 0
 	var firstErr error
 	tq := TileTaskQueue(workflow.GetInfo(ctx).TaskQueueName)
+	sel.AddReceive(blk.grants, func(workflow.ReceiveChannel, bool) { blk.takeGrants() })
 	for firstErr == nil {
 		for in.Next < in.Shards && inflight < in.Slots && blk.mayStart(ctx, scheduled) && !cancelled(ctx) {
 			s := in.Next

@@ -145,8 +145,9 @@ type historyFile struct {
 }
 
 // TestRecordHistories records the histories of a completed job (one tile
-// retried, one skipped, the third block started while the first two merge)
-// into completedDir/VERSION, when run with -record-completed=VERSION.
+// retried, one skipped, the third block started while the first two merge,
+// from v4 on a block granted the slot of a block done) into
+// completedDir/VERSION, when run with -record-completed=VERSION.
 func TestRecordHistories(t *testing.T) {
 	if *recordCompleted == "" {
 		t.Skip("run with -record-completed=VERSION to record")

@@ -23,7 +23,7 @@ import (
 // that recorded them (testdata/histories-cancelled/<version>/): v0 before
 // changeStopOnCancel and changeActivityIDs, v1 after, v2 after
 // changeRebalanceWhileMining (the rebalance in flight is cancelled too), v3 after
-// changeSlotsBeforeMerge. Each is replayed by
+// changeSlotsBeforeMerge, v4 after changeSlotGrants. Each is replayed by
 // TestReplayCancelledHistories, so a change to the code path of a cancelled
 // job must keep the histories of the versions before it replaying: that is
 // what workflow.GetVersion guards are for. A folder, once committed, is never

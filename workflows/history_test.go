@@ -73,11 +73,12 @@ func TestHistoryStaysBounded(t *testing.T) {
 			}
 			// A parent run: its own activities (at most 4), its children, a
 			// progress signal per tenth of each child's tiles, an upsert per
-			// percent and phase.
+			// percent and phase, and its grants of slots.
 			signals := signalsPerBlock(tt.shards)
-			parent := eventBound(4, maxChildren, 0, maxChildren*signals, 100+8)
-			// A child run: its tiles and merge, and its progress signals.
-			child := eventBound(maxActs, 0, signals, 0, 0)
+			parent := eventBound(4, maxChildren, maxGrantsPerRun, maxChildren*signals, 100+8)
+			// A child run: its tiles and merge, its progress signals and the
+			// grants it receives.
+			child := eventBound(maxActs, 0, signals, maxGrantsPerRun, 0)
 			t.Logf("%d blocks × %d shards: %d parent runs, ≤%d children per parent run, ≤%d activities per run; events ≤ %d per parent run, ≤ %d per child run",
 				tt.blocks, tt.shards, parentRuns, maxChildren, maxActs, parent, child)
 			if maxChildren > maxBlocksPerRun || maxActs > maxTilesPerRun+1 {

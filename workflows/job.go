@@ -18,6 +18,9 @@ const (
 	maxBlocksPerRun = 500
 	maxTilesPerRun  = 500
 	maxEventsPerRun = 10_000
+	// maxGrantsPerRun caps the BlockSlotsSignals of a parent run (two
+	// events each, and a workflow task of the block).
+	maxGrantsPerRun = 1000
 )
 
 // Resume is the state a job carries into its next run when it continues as new.
@@ -83,6 +86,7 @@ type job struct {
 	percent int                   // last progress percent published
 	waiting string                // why the job is not moving, while it waits for a store
 	reused  bool                  // the output was finished already: nothing was mined
+	grants  int                   // BlockSlotsSignals sent in this run
 }
 
 func (j *job) run(ctx workflow.Context, fresh bool) (Result, error) {
@@ -185,9 +189,9 @@ func (j *job) reuse(ctx workflow.Context) (_ Result, ok bool, _ error) {
 func (j *job) mine(ctx workflow.Context) error {
 	p := j.st.Plan
 	early := workflow.GetVersion(ctx, changeSlotsBeforeMerge, workflow.DefaultVersion, 1) >= 1
-	free := j.spec.MaxParallel
-	held := map[int]int{} // slots of the blocks in flight that have not given them back
-	release := func(b int) { free += held[b]; delete(held, b) }
+	grants := workflow.GetVersion(ctx, changeSlotGrants, workflow.DefaultVersion, 1) >= 1
+	pool := newSlots(j.spec.MaxParallel)
+	children := map[int]workflow.ChildWorkflowFuture{}
 	started, inflight := 0, 0
 	var firstErr error
 	sel := workflow.NewSelector(ctx)
@@ -197,7 +201,7 @@ func (j *job) mine(ctx workflow.Context) error {
 		c.Receive(ctx, &bp)
 		j.onBlockProgress(ctx, bp)
 		if early && bp.Mined+bp.Skipped == p.CorpusShards {
-			release(bp.Block) // its tiles are done: the next block mines while it merges
+			pool.release(bp.Block) // its tiles are done: the next block mines while it merges
 		}
 	})
 	stop := func() bool {
@@ -208,24 +212,22 @@ func (j *job) mine(ctx workflow.Context) error {
 			info.GetCurrentHistoryLength() >= maxEventsPerRun || info.GetContinueAsNewSuggested())
 	}
 	for firstErr == nil {
-		for j.st.NextBlock < p.Blocks && free > 0 && !stop() && !cancelled(ctx) {
+		for j.st.NextBlock < p.Blocks && pool.free > 0 && !stop() && !cancelled(ctx) {
 			b := j.st.NextBlock
 			j.st.NextBlock++
 			if p.DoneBlocks.Has(b) {
 				j.blockDone(ctx, b, 0, p.CorpusShards)
 				continue
 			}
-			// Share the free slots fairly among the blocks that can start now.
-			k := min(p.Blocks-b, free)
-			slots := min((free+k-1)/k, p.CorpusShards)
-			free -= slots
-			held[b] = slots
 			started++
 			inflight++
 			j.running[b] = BlockProgress{Block: b}
+			slots := pool.take(b, p.Blocks-b, p.CorpusShards)
 			f := workflow.ExecuteChildWorkflow(j.childContext(ctx, b), BlockWorkflowName, j.blockInput(b, slots))
+			children[b] = f
 			sel.AddFuture(f, func(f workflow.Future) {
-				release(b)
+				pool.release(b)
+				delete(children, b)
 				inflight--
 				var r BlockResult
 				if err := f.Get(ctx, &r); err != nil {
@@ -236,6 +238,9 @@ func (j *job) mine(ctx workflow.Context) error {
 				}
 				j.blockDone(ctx, b, r.Mined, r.Skipped)
 			})
+		}
+		if grants && pool.free > 0 && !cancelled(ctx) {
+			j.grant(ctx, pool, children)
 		}
 		if len(j.running) == 0 {
 			break
@@ -260,6 +265,25 @@ func (j *job) mine(ctx workflow.Context) error {
 		return workflow.NewContinueAsNewError(ctx, WorkflowName, j.spec, &j.st)
 	}
 	return nil
+}
+
+// grant hands the slots that no block is left to start with to the blocks in
+// flight that still have tiles to start (version 1 of changeSlotGrants), so
+// that the last blocks do not mine on their first share while the slots of
+// the blocks before them go unused. A signal that finds its block ended is
+// of no consequence: the block's slots came back with its end.
+func (j *job) grant(ctx workflow.Context, pool *slots, children map[int]workflow.ChildWorkflowFuture) {
+	if j.grants >= maxGrantsPerRun {
+		return
+	}
+	shards := j.st.Plan.CorpusShards
+	for _, g := range pool.grants(func(b int) int {
+		bp := j.running[b]
+		return shards - bp.Mined - bp.Skipped
+	}) {
+		children[g.block].SignalChildWorkflow(ctx, BlockSlotsSignal, g.slots)
+		j.grants++
+	}
 }
 
 func (j *job) childContext(ctx workflow.Context, b int) workflow.Context {

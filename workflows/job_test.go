@@ -50,11 +50,16 @@ type fakeActivities struct {
 	tiles       map[[2]int]int // attempts per tile
 	inflight    int
 	maxInflight int
-	perRun      map[string]int // activities per workflow run
+	tilesEnded  map[int]int // per block
+	// maxTail is the most tiles in flight at a tile's start once some
+	// block has all its tiles ended.
+	maxTail   int
+	someEnded bool
+	perRun    map[string]int // activities per workflow run
 }
 
 func newFake(p PlanResult) *fakeActivities {
-	return &fakeActivities{plan: p, tiles: map[[2]int]int{}, perRun: map[string]int{}, quit: make(chan struct{})}
+	return &fakeActivities{plan: p, tiles: map[[2]int]int{}, tilesEnded: map[int]int{}, perRun: map[string]int{}, quit: make(chan struct{})}
 }
 
 func (f *fakeActivities) record(ctx context.Context, call string) {
@@ -92,10 +97,15 @@ func (f *fakeActivities) MineTile(ctx context.Context, in TileInput) (TileResult
 	f.tiles[[2]int{in.Block, in.Shard}]++
 	f.inflight++
 	f.maxInflight = max(f.maxInflight, f.inflight)
+	if f.someEnded {
+		f.maxTail = max(f.maxTail, f.inflight)
+	}
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
 		f.inflight--
+		f.tilesEnded[in.Block]++
+		f.someEnded = f.someEnded || f.tilesEnded[in.Block] == f.plan.CorpusShards
 		f.mu.Unlock()
 	}()
 	time.Sleep(f.tileDelay)
@@ -607,6 +617,49 @@ func TestSlotsReturnBeforeMerge(t *testing.T) {
 			}
 			if f.maxInflight > spec.MaxParallel {
 				t.Errorf("%d tiles in flight, max_parallel %d", f.maxInflight, spec.MaxParallel)
+			}
+		})
+	}
+}
+
+// TestSlotGrants checks that from version 1 of changeSlotGrants the slots of
+// a block whose tiles are done go to the blocks still mining when no block
+// is left to start, and that an execution before the change leaves them
+// free. Block 0 starts with 2 of the 4 slots and blocks 1 and 2 with one
+// each; block 0 is done after two rounds, and its slots let blocks 1 and 2
+// run their last two tiles each at once.
+func TestSlotGrants(t *testing.T) {
+	for _, tt := range []struct {
+		version workflow.Version
+		tail    func(int) bool // of the most tiles in flight once block 0 is done
+		want    string
+	}{
+		{workflow.DefaultVersion, func(n int) bool { return n <= 2 }, "at most 2"},
+		{1, func(n int) bool { return n >= 3 }, "at least 3"},
+	} {
+		t.Run(fmt.Sprintf("version %d", tt.version), func(t *testing.T) {
+			f := newFake(testPlan(3, 4))
+			f.tileDelay = 200 * time.Millisecond
+			spec := testSpec()
+			spec.MaxParallel = 4
+			env := newEnv(t, f)
+			env.OnGetVersion(changeSlotGrants, workflow.DefaultVersion, 1).Return(tt.version)
+			env.ExecuteWorkflow(WorkflowName, spec)
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			if !tt.tail(f.maxTail) {
+				t.Errorf("%d tiles in flight at most once a block was done, want %s (calls %v)", f.maxTail, tt.want, f.callList())
+			}
+			if f.maxInflight > spec.MaxParallel {
+				t.Errorf("%d tiles in flight, max_parallel %d", f.maxInflight, spec.MaxParallel)
+			}
+			for b := range 3 {
+				for s := range 4 {
+					if n := f.tiles[[2]int{b, s}]; n != 1 {
+						t.Errorf("tile %d/%d mined %d times", b, s, n)
+					}
+				}
 			}
 		})
 	}

@@ -165,6 +165,16 @@ const (
 	// change must keep the old order. Its GetVersion is called where it is
 	// used, at the start of every run's mine phase.
 	changeSlotsBeforeMerge = "slots-before-merge"
+	// changeSlotGrants has the parent hand the slots that no block is left
+	// to start with to the blocks in flight that still have tiles to start
+	// (BlockSlotsSignal), instead of leaving them free until the job ends:
+	// the last blocks then mined on their first share, one slot each where
+	// max_parallel is below twice the blocks, while the other workers
+	// idled (docs/performance.md, "A hundred workers"). The signals are new
+	// commands in the parent's history. Its GetVersion is called where it
+	// is used, at the start of every run's mine phase; a block workflow
+	// takes the signal whatever its version (an old history has none).
+	changeSlotGrants = "slot-grants"
 )
 
 type versionsKey struct{}
