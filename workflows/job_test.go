@@ -603,20 +603,12 @@ func TestSlotsReturnBeforeMerge(t *testing.T) {
 			f.mergeDelay = 300 * time.Millisecond
 			spec := testSpec()
 			spec.MaxParallel = 2
-			env := newEnv(t, f)
-			env.OnGetVersion(changeSlotsBeforeMerge, workflow.DefaultVersion, 1).Return(tt.version)
-			env.ExecuteWorkflow(WorkflowName, spec)
-			if err := env.GetWorkflowError(); err != nil {
-				t.Fatal(err)
-			}
+			runAtVersion(t, f, spec, changeSlotsBeforeMerge, tt.version)
 			pos := callPositions(t, f.callList())
 			firstMerged := min(pos["merged 0"], pos["merged 1"])
 			if got := pos["tile 2 0"] < firstMerged; got != tt.beforeMerge {
 				t.Errorf("block 2's first tile started before the first merge ended: %v, want %v (calls %v)",
 					got, tt.beforeMerge, f.callList())
-			}
-			if f.maxInflight > spec.MaxParallel {
-				t.Errorf("%d tiles in flight, max_parallel %d", f.maxInflight, spec.MaxParallel)
 			}
 		})
 	}
@@ -639,20 +631,12 @@ func TestSlotGrants(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("version %d", tt.version), func(t *testing.T) {
 			f := newFake(testPlan(3, 4))
-			f.tileDelay = 200 * time.Millisecond
+			f.tileDelay = 400 * time.Millisecond // the grant comes within a tile
 			spec := testSpec()
 			spec.MaxParallel = 4
-			env := newEnv(t, f)
-			env.OnGetVersion(changeSlotGrants, workflow.DefaultVersion, 1).Return(tt.version)
-			env.ExecuteWorkflow(WorkflowName, spec)
-			if err := env.GetWorkflowError(); err != nil {
-				t.Fatal(err)
-			}
+			runAtVersion(t, f, spec, changeSlotGrants, tt.version)
 			if !tt.tail(f.maxTail) {
 				t.Errorf("%d tiles in flight at most once a block was done, want %s (calls %v)", f.maxTail, tt.want, f.callList())
-			}
-			if f.maxInflight > spec.MaxParallel {
-				t.Errorf("%d tiles in flight, max_parallel %d", f.maxInflight, spec.MaxParallel)
 			}
 			for b := range 3 {
 				for s := range 4 {
@@ -662,6 +646,21 @@ func TestSlotGrants(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// runAtVersion runs the job of spec on f with change at version v, and fails
+// t if the job fails or had more tiles in flight than spec.MaxParallel.
+func runAtVersion(t *testing.T, f *fakeActivities, spec Spec, change string, v workflow.Version) {
+	t.Helper()
+	env := newEnv(t, f)
+	env.OnGetVersion(change, workflow.DefaultVersion, 1).Return(v)
+	env.ExecuteWorkflow(WorkflowName, spec)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if f.maxInflight > spec.MaxParallel {
+		t.Errorf("%d tiles in flight, max_parallel %d", f.maxInflight, spec.MaxParallel)
 	}
 }
 
