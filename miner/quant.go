@@ -383,8 +383,10 @@ func (s *search) scanGroup(w int, qp *quantPass, c0, c1, b0 int, data []float32)
 	glo, _ := s.chunkRange(c0)
 	_, ghi := s.chunkRange(c1 - 1)
 	sc.bounds = grow(sc.bounds, ghi-glo)
+	sc.coefs = grow(sc.coefs, ghi-glo)
 	for i := glo; i < ghi; i++ {
 		sc.bounds[i-glo] = z.Bound(i, qb)
+		sc.coefs[i-glo] = z.Coefs(i)
 	}
 	sc.pend = grow(sc.pend, ghi-glo)
 	if b0 == 0 && qp.seedPanels > 0 {
@@ -392,7 +394,8 @@ func (s *search) scanGroup(w int, qp *quantPass, c0, c1, b0 int, data []float32)
 	}
 	base := t.Base + int64(b0)
 	s.scoreSubBlocks(w, qp, c0, c1, qb.Panels(), func(i, r0 int, approx []float32) {
-		rowBound := func(r int) float64 { return z.RowBound(i, qb, r) }
+		c := &sc.coefs[i-glo]
+		rowBound := func(r int) float64 { return c.Of(qb.RowNorms[r]) } // z.RowBound(i, qb, r)
 		s.collectQuant(w, i, &sc.pend[i-glo], approx, data, r0, base, sc.bounds[i-glo], rowBound)
 	})
 	for i := glo; i < ghi; i++ {

@@ -291,18 +291,19 @@ type search struct {
 
 // scratch is one worker's buffers.
 type scratch struct {
-	scores   []float32   // exact block scores
-	approx   []float32   // quantized block scores
-	bounds   []float64   // quantized: the chunk's bounds for the block
-	pend     []pending   // quantized: rows waiting for exact scores, per query of the chunk
-	padIdx   []int32     // offsets padded for Gather
-	gathered []float32   // Gather's scores
-	query    []float32   // the query Gather reads, placed by queryApart in queryBuf
-	queryBuf []float32   // what query lies in
-	queryAt  queryKey    // which query and block query was placed for
-	seedBuf  []approxRow // quantized: the seed's candidate rows, 2K per query
-	seedTop  []topRows   // quantized: each query's seed candidates
-	seedIdx  []int32     // quantized: offsets of a query's seed rows
+	scores   []float32           // exact block scores
+	approx   []float32           // quantized block scores
+	bounds   []float64           // quantized: the chunk's bounds for the block
+	coefs    []kernel.BoundCoefs // quantized: the chunk's rows' bound terms
+	pend     []pending           // quantized: rows waiting for exact scores, per query of the chunk
+	padIdx   []int32             // offsets padded for Gather
+	gathered []float32           // Gather's scores
+	query    []float32           // the query Gather reads, placed by queryApart in queryBuf
+	queryBuf []float32           // what query lies in
+	queryAt  queryKey            // which query and block query was placed for
+	seedBuf  []approxRow         // quantized: the seed's candidate rows, 2K per query
+	seedTop  []topRows           // quantized: each query's seed candidates
+	seedIdx  []int32             // quantized: offsets of a query's seed rows
 	// quantized, outlier dimensions: a sub-block's values in them, packed
 	// for the exact engine, and the chunk's scores over them
 	apartCols, apartPacked, apartScores []float32

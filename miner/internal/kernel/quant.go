@@ -390,22 +390,44 @@ func (z *QuantQueries) Bound(i int, b *QuantBlock) float64 {
 // bound is B for query row i and corpus norms ‖c‖, ‖ĉ‖, ‖c − ĉ‖ (or upper
 // bounds of them).
 func (z *QuantQueries) bound(i int, norm, hat, errNorm float64) float64 {
+	return z.Coefs(i).Of(Norms{Norm: norm, Hat: hat, Err: errNorm})
+}
+
+// BoundCoefs are the terms of B for one query row, gathered by corpus norm:
+// B = (Norm·‖c‖ + Hat·‖ĉ‖ + Err·‖c − ĉ‖ + Const)·(1 + 10⁻⁶). The last factor
+// covers the rounding of B's own evaluation (a few float64 operations, each
+// within 2⁻⁵³), whichever order its terms are added in. A scan computes
+// them once per query and block rather than once per row.
+type BoundCoefs struct{ Norm, Hat, Err, Const float64 }
+
+// Coefs returns query row i's BoundCoefs.
+func (z *QuantQueries) Coefs(i int) BoundCoefs {
 	const u = 0x1p-24
 	d := float64(z.Dim)
 	gamma := (d + 1) * u / (1 - (d+1)*u)
-	bound := z.ErrNorm[i]*norm + z.HatNorm[i]*errNorm +
-		gamma*z.Norm[i]*norm + 3.01*u*z.HatNorm[i]*hat + (2*d+8)*0x1p-149
-	if len(z.Apart) > 0 { // the float part and the sum (Dimensions apart)
-		bound += gamma*z.Norm[i]*norm + 1.01*u*(z.HatNorm[i]*hat+z.Norm[i]*norm) + (2*d+8)*0x1p-149
+	c := BoundCoefs{
+		Norm:  z.ErrNorm[i] + gamma*z.Norm[i],
+		Hat:   3.01 * u * z.HatNorm[i],
+		Err:   z.HatNorm[i],
+		Const: (2*d + 8) * 0x1p-149,
 	}
-	return bound * (1 + 1e-6)
+	if len(z.Apart) > 0 { // the float part and the sum (Dimensions apart)
+		c.Norm += gamma*z.Norm[i] + 1.01*u*z.Norm[i]
+		c.Hat += 1.01 * u * z.HatNorm[i]
+		c.Const *= 2
+	}
+	return c
+}
+
+// Of returns B for a corpus row of norms n (or a block of largest norms n).
+func (c BoundCoefs) Of(n Norms) float64 {
+	return (c.Norm*n.Norm + c.Hat*n.Hat + c.Err*n.Err + c.Const) * (1 + 1e-6)
 }
 
 // RowBound is Bound for query row i and the single row r of block b: the
 // same formula with that row's norms, so never larger than Bound.
 func (z *QuantQueries) RowBound(i int, b *QuantBlock, r int) float64 {
-	n := b.RowNorms[r]
-	return z.bound(i, n.Norm, n.Hat, n.Err)
+	return z.Coefs(i).Of(b.RowNorms[r])
 }
 
 // QEngine is an int8 kernel for the prefilter. On the same quantized
