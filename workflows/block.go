@@ -84,6 +84,7 @@ func MineBlock(ctx workflow.Context, in BlockInput) (BlockResult, error) {
 		Spec: in.Spec, Fingerprint: in.Fingerprint, Block: in.Block,
 	}).Get(ctx, &m)
 	blk.waitSignals(ctx)
+	blk.takeGrants() // grants that came during the merge: nothing left to run
 	if err != nil {
 		return BlockResult{}, invalidOr(fmt.Errorf("merge block %d: %w", in.Block, err))
 	}
