@@ -273,9 +273,10 @@ func (j *job) mine(ctx workflow.Context) error {
 // the blocks before them go unused. A signal that finds its block ended is
 // of no consequence: the block's slots came back with its end.
 // SignalChildWorkflow waits until the block has started (a block gets a
-// grant in the task that starts it only when the run is about to continue
-// as new) and targets its current run, so a grant survives the block's
-// continue-as-new.
+// grant in the task that starts it only when fewer blocks started than its
+// share counted on: the run is about to continue as new, or the next blocks
+// were done before) and targets its current run, so a grant survives the
+// block's continue-as-new.
 func (j *job) grant(ctx workflow.Context, pool *slots, children map[int]workflow.ChildWorkflowFuture) {
 	if j.grants >= maxGrantsPerRun {
 		return
