@@ -649,6 +649,28 @@ func TestSlotGrants(t *testing.T) {
 	}
 }
 
+// TestSlotGrantsToBlocksJustStarted checks the grant a block gets in the
+// task that starts it: of a resumed job's 4 blocks the last 2 were merged
+// before, so blocks 0 and 1 start with the 2 slots each that a share over 4
+// gives, and the 4 slots left go to them at once.
+func TestSlotGrantsToBlocksJustStarted(t *testing.T) {
+	p := testPlan(4, 4)
+	p.DoneBlocks = NewBitmap(4)
+	p.DoneBlocks.Set(2)
+	p.DoneBlocks.Set(3)
+	f := newFake(p)
+	f.tileDelay = 200 * time.Millisecond
+	spec := testSpec()
+	spec.MaxParallel = 8
+	runAtVersion(t, f, spec, changeSlotGrants, 1)
+	if f.maxInflight != 8 {
+		t.Errorf("at most %d tiles in flight, want all 8 of blocks 0 and 1 at once", f.maxInflight)
+	}
+	if len(f.tiles) != 8 {
+		t.Errorf("%d tiles mined, want the 8 of blocks 0 and 1: %v", len(f.tiles), f.callList())
+	}
+}
+
 // runAtVersion runs the job of spec on f with change at version v, and fails
 // t if the job fails or had more tiles in flight than spec.MaxParallel.
 func runAtVersion(t *testing.T, f *fakeActivities, spec Spec, change string, v workflow.Version) {
