@@ -43,15 +43,15 @@ func (s *slots) release(b int) {
 
 // grants hands the free slots out to the blocks in flight that can use them,
 // one at a time to the block with the most tiles left to start (ties: the
-// lowest block), and returns what each block got, in block order. unstarted
+// lowest block), and returns what each block got, in block order. notDone
 // tells, for a block, its tiles not yet done as far as the parent knows
 // (progress signals come at most every progressEvery, so it may count tiles
 // done since); a block's tiles left to start are that less its slots.
-func (s *slots) grants(unstarted func(b int) int) []grant {
+func (s *slots) grants(notDone func(b int) int) []grant {
 	blocks := slices.Sorted(maps.Keys(s.held))
 	left := make([]int, len(blocks))
 	for i, b := range blocks {
-		left[i] = unstarted(b) - s.held[b]
+		left[i] = notDone(b) - s.held[b]
 	}
 	got := make([]int, len(blocks))
 	for ; s.free > 0; s.free-- {

@@ -27,7 +27,7 @@ func TestSlotsGrants(t *testing.T) {
 		name      string
 		free      int
 		held      map[int]int
-		unstarted map[int]int
+		notDone map[int]int
 		want      []grant
 		wantFree  int
 	}{
@@ -46,7 +46,7 @@ func TestSlotsGrants(t *testing.T) {
 			for b, n := range tt.held {
 				before[b] = n
 			}
-			got := s.grants(func(b int) int { return tt.unstarted[b] })
+			got := s.grants(func(b int) int { return tt.notDone[b] })
 			if !reflect.DeepEqual(got, tt.want) || s.free != tt.wantFree {
 				t.Errorf("grants %v, %d free; want %v, %d free", got, s.free, tt.want, tt.wantFree)
 			}
