@@ -24,12 +24,12 @@ func TestSlotsTake(t *testing.T) {
 
 func TestSlotsGrants(t *testing.T) {
 	for _, tt := range []struct {
-		name      string
-		free      int
-		held      map[int]int
-		notDone map[int]int
-		want      []grant
-		wantFree  int
+		name     string
+		free     int
+		held     map[int]int
+		notDone  map[int]int
+		want     []grant
+		wantFree int
 	}{
 		{"to the block with most left", 2, map[int]int{1: 1, 2: 1}, map[int]int{1: 2, 2: 4},
 			[]grant{{2, 2}}, 0},
