@@ -385,8 +385,8 @@ func (s *search) scanGroup(w int, qp *quantPass, c0, c1, b0 int, data []float32)
 	sc.bounds = grow(sc.bounds, ghi-glo)
 	sc.coefs = grow(sc.coefs, ghi-glo)
 	for i := glo; i < ghi; i++ {
-		sc.bounds[i-glo] = z.Bound(i, qb)
-		sc.coefs[i-glo] = z.Coefs(i)
+		c := z.Coefs(i)
+		sc.coefs[i-glo], sc.bounds[i-glo] = c, c.Of(qb.MaxNorms()) // z.Bound(i, qb)
 	}
 	sc.pend = grow(sc.pend, ghi-glo)
 	if b0 == 0 && qp.seedPanels > 0 {
@@ -395,7 +395,7 @@ func (s *search) scanGroup(w int, qp *quantPass, c0, c1, b0 int, data []float32)
 	base := t.Base + int64(b0)
 	s.scoreSubBlocks(w, qp, c0, c1, qb.Panels(), func(i, r0 int, approx []float32) {
 		c := &sc.coefs[i-glo]
-		rowBound := func(r int) float64 { return c.Of(qb.RowNorms[r]) } // z.RowBound(i, qb, r)
+		rowBound := func(r int) float64 { return c.Of(qb.RowNorms[r]) } // z.RowBound(i, qb, r), its terms gathered once
 		s.collectQuant(w, i, &sc.pend[i-glo], approx, data, r0, base, sc.bounds[i-glo], rowBound)
 	})
 	for i := glo; i < ghi; i++ {

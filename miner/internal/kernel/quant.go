@@ -377,6 +377,9 @@ func packRow(dst []uint8, q []int32) {
 // SetNorms records the block's largest norms.
 func (b *QuantBlock) SetNorms(n Norms) { b.MaxNorm, b.MaxHatNorm, b.MaxErrNorm = n.Norm, n.Hat, n.Err }
 
+// MaxNorms returns the block's largest norms, as SetNorms took them.
+func (b *QuantBlock) MaxNorms() Norms { return Norms{b.MaxNorm, b.MaxHatNorm, b.MaxErrNorm} }
+
 // Panels is the number of panels of the block.
 func (b *QuantBlock) Panels() int { return (b.Rows + QuantPanel - 1) / QuantPanel }
 
@@ -384,13 +387,7 @@ func (b *QuantBlock) Panels() int { return (b.Rows + QuantPanel - 1) / QuantPane
 // comment at the top of this file): |F − A| ≤ B for the exact engine's score
 // F and the prefilter's score A of any pair.
 func (z *QuantQueries) Bound(i int, b *QuantBlock) float64 {
-	return z.bound(i, b.MaxNorm, b.MaxHatNorm, b.MaxErrNorm)
-}
-
-// bound is B for query row i and corpus norms ‖c‖, ‖ĉ‖, ‖c − ĉ‖ (or upper
-// bounds of them).
-func (z *QuantQueries) bound(i int, norm, hat, errNorm float64) float64 {
-	return z.Coefs(i).Of(Norms{Norm: norm, Hat: hat, Err: errNorm})
+	return z.Coefs(i).Of(b.MaxNorms())
 }
 
 // BoundCoefs are the terms of B for one query row, gathered by corpus norm:
