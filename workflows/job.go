@@ -86,7 +86,7 @@ type job struct {
 	percent int                   // last progress percent published
 	waiting string                // why the job is not moving, while it waits for a store
 	reused  bool                  // the output was finished already: nothing was mined
-	grants  int                   // BlockSlotsSignals sent in this run
+	granted int                   // BlockSlotsSignals sent in this run
 }
 
 func (j *job) run(ctx workflow.Context, fresh bool) (Result, error) {
@@ -278,7 +278,7 @@ func (j *job) mine(ctx workflow.Context) error {
 // were done before) and targets its current run, so a grant survives the
 // block's continue-as-new.
 func (j *job) grant(ctx workflow.Context, pool *slots, children map[int]workflow.ChildWorkflowFuture) {
-	if j.grants >= maxGrantsPerRun {
+	if j.granted >= maxGrantsPerRun {
 		return
 	}
 	shards := j.st.Plan.CorpusShards
@@ -287,7 +287,7 @@ func (j *job) grant(ctx workflow.Context, pool *slots, children map[int]workflow
 		return shards - bp.Mined - bp.Skipped
 	}) {
 		children[g.block].SignalChildWorkflow(ctx, BlockSlotsSignal, g.slots)
-		j.grants++
+		j.granted++
 	}
 }
 
