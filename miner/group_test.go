@@ -20,7 +20,7 @@ func TestChunkGroups(t *testing.T) {
 	q, c := genMatrix(r, 790, 16, genTies), genMatrix(r, 500, 16, genTies)
 	scores := refScores(q, c)
 	for _, workers := range []int{1, 2} {
-		s := newSearch(&Tile{Queries: q, Corpus: c, K: 30, Workers: workers})
+		s := newSearch(&Tile{Queries: q, Corpus: c, K: 30, Workers: workers}, false)
 		starts := s.groups()
 		n := len(starts) - 1
 		if starts[0] != 0 || starts[n] != s.chunks() || starts[1] != groupChunks || starts[n-1] != s.chunks()-1 {

@@ -11,10 +11,12 @@ import (
 var shippedMinQueries = [2]int{minQueriesVNNI, minQueriesAVX2}
 
 // TestMain runs the tests with the int8 prefilter on tiles of any number of
-// queries: their tiles are small, and below minQueries the search would
-// run them exact and leave the prefilter untested. TestFewQueriesRunExact
-// checks the rule itself.
+// queries and any K: their tiles are small, and below minQueries or with
+// many rows entering the top K (manyEntering) the search would run them
+// exact and leave the prefilter untested. TestFewQueriesRunExact and
+// TestManyEnteringRunExact check the rules themselves.
 func TestMain(m *testing.M) {
 	minQueriesVNNI, minQueriesAVX2 = 0, 0
+	enteringRule = false
 	os.Exit(m.Run())
 }

@@ -275,6 +275,70 @@ func TestEntering(t *testing.T) {
 	}
 }
 
+// TestManyEnteringRunExact checks that a quantized tile without floors
+// whose K would take more than its int8 engine's share (maxEntering) of
+// the rows into the top K runs exact, one whose K takes less scans with the
+// engine, and one with floors scans whatever its K, all with the exact
+// result. The rows entering are counted here the long way: the i-th of n
+// rows in random order enters a top K with probability min(1, K/i).
+func TestManyEnteringRunExact(t *testing.T) {
+	defer func(v bool) { enteringRule = v }(enteringRule)
+	enteringRule = true
+	const n = 4000
+	r := rand.New(rand.NewPCG(7, 8))
+	p := genProblem(r, ModePairs, 64, n, 16, genRandom)
+	enters := func(k int) float64 {
+		sum := 0.0
+		for i := 1; i <= n; i++ {
+			sum += min(1, float64(k)/float64(i))
+		}
+		return sum / n
+	}
+	for _, qe := range kernel.QEngines() {
+		limit, ok := maxEntering[qe.Name]
+		if !ok {
+			limit = maxEnteringOther
+		}
+		few, many := 1, n
+		for k := 1; k <= n; k++ { // the largest K at half the limit, the smallest at twice
+			if enters(k) <= limit/2 {
+				few = k
+			}
+			if enters(k) >= 2*limit && many == n {
+				many = k
+			}
+		}
+		floor := make([]float32, p.q.Rows)
+		for i := range floor {
+			floor[i] = -1e30 // below every score: the result is unchanged
+		}
+		for _, tc := range []struct {
+			name    string
+			k       int
+			floor   []float32
+			scanned bool
+		}{
+			{"few entering", few, nil, true},
+			{"many entering", many, nil, false},
+			{"many entering, floors", many, floor, true},
+		} {
+			tile := p.tile(0, tc.k)
+			tile.Floor = tc.floor
+			want, err := SearchTile(tile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, rep := searchQuantized(t, qe, tile)
+			if (rep.Prefilter == qe.Name) != tc.scanned || (rep.Prefilter == "") == tc.scanned {
+				t.Errorf("%s, %s (k = %d of %d rows): prefilter %q, want it to scan: %v", qe.Name, tc.name, tc.k, n, rep.Prefilter, tc.scanned)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s, %s: the partials differ from exact", qe.Name, tc.name)
+			}
+		}
+	}
+}
+
 // TestFewQueriesRunExact checks that a quantized tile of fewer queries than
 // its int8 engine's minQueries runs exact (Report.Prefilter empty) and one
 // of that many scans with the engine, both with the exact result.

@@ -253,9 +253,12 @@ func runSearch(ctx context.Context, t Tile) (*search, error) {
 	if err != nil {
 		return nil, fmt.Errorf("search tile at row %d: %w", t.Base, err)
 	}
-	s := newSearch(&t)
+	qe := t.prefilter(mags)
+	s := newSearch(&t, qe != nil)
 	s.done = ctx.Done()
-	if t.Precision != Quantized || t.Kernel != nil || quantEngine == nil || !s.quantized(quantEngine, mags) {
+	if qe != nil {
+		s.quantized(qe)
+	} else {
 		s.exact()
 	}
 	if err := ctx.Err(); err != nil {
@@ -311,7 +314,9 @@ type scratch struct {
 	_                                   [64]byte // keeps rescored, written often, off the next worker's cache line
 }
 
-func newSearch(t *Tile) *search {
+// newSearch sets up the search of t, its top-k buffers for the quantized
+// search (quantSlack) where quant is set.
+func newSearch(t *Tile, quant bool) *search {
 	eng := kernel.Selected
 	if t.Kernel != nil {
 		eng = kernel.FromFunc("tile", t.Kernel)
@@ -331,7 +336,7 @@ func newSearch(t *Tile) *search {
 	// has (newTopK: as many candidates, or twice as many keys).
 	room := min(t.K, t.Corpus.Rows)
 	slack := t.K
-	if t.Precision == Quantized {
+	if quant {
 		slack = t.K / quantSlack
 	}
 	arena := hugepages.Make[Candidate](nq * room)
@@ -383,12 +388,12 @@ func (s *search) chunkRange(c int) (lo, hi int) {
 }
 
 // scanRows is the number of corpus rows to scan: none when k = 0 and there
-// are no labels to summarise.
-func (s *search) scanRows() int {
-	if s.t.K == 0 && s.t.QueryLabels == nil || s.t.Queries.Rows == 0 {
+// are no labels to summarise, or no queries.
+func (t *Tile) scanRows() int {
+	if t.K == 0 && t.QueryLabels == nil || t.Queries.Rows == 0 {
 		return 0
 	}
-	return s.t.Corpus.Rows
+	return t.Corpus.Rows
 }
 
 // parallel calls f(w, i) for i in [0, n) on up to workers goroutines; w is
@@ -426,7 +431,7 @@ func (s *search) exact() { s.exactFrom(0) }
 // exactFrom is exact with the corpus rows before from scanned already.
 func (s *search) exactFrom(from int) {
 	t, e := s.t, s.eng
-	dim, scan := t.Corpus.Dim, s.scanRows()
+	dim, scan := t.Corpus.Dim, t.scanRows()
 	if scan > from {
 		sub, block := blocking(4*dim, e.Panel)
 		packed := make([]float32, e.PackedLen(min(block, scan-from), dim))
@@ -619,5 +624,5 @@ func ScoreRows(q []float32, corpus Matrix, base int64, rows []int64, kern Kernel
 		}
 	}
 	t := Tile{Queries: Matrix{Rows: 1, Dim: len(q), Data: q}, Corpus: corpus, Base: base, Kernel: kern, Workers: 1}
-	return newSearch(&t).scoreRows(0, 0, in)
+	return newSearch(&t, false).scoreRows(0, 0, in)
 }

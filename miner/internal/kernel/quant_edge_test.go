@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hardneg/hardneg/miner/internal/selfexec"
@@ -171,7 +172,12 @@ func TestEnvSelectsQuantEngine(t *testing.T) {
 	}
 	run := func(want string, env ...string) {
 		cmd := selfexec.Command("-test.run", "^TestEnvSelectsQuantEngine$", "-test.count=1")
-		cmd.Env = append(append(os.Environ(), env...), "HARDNEG_QUANT_CHILD="+want)
+		// Without the engines this process was given (a run of the suite
+		// with HARDNEG_QUANT_KERNEL set), so the child selects from env alone.
+		parent := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+			return strings.HasPrefix(kv, EnvVar+"=") || strings.HasPrefix(kv, QuantEnvVar+"=")
+		})
+		cmd.Env = append(append(parent, env...), "HARDNEG_QUANT_CHILD="+want)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%v: %v\n%s", env, err, out)
 		}
