@@ -12,9 +12,11 @@
 // corpus, as FAISS's timing covers index.search alone); gflops counts
 // 2·nq·nb·d operations. precision is exact or quantized(ENGINE), the int8
 // engine, with ":ran-exact" after it where the search ran exact (no int8
-// engine on this CPU, fewer queries than the prefilter pays for, data
-// beyond its bound's range). peak_mib is the process's peak resident memory and
-// limit_mib the tile budget 1.5 × (query + corpus bytes) + 64 MiB. --ids
+// engine on this CPU, fewer queries than the prefilter pays for, a k so
+// large beside nb that the rows entering the top k cost more than the
+// prefilter saves, data beyond its bound's range). peak_mib is the process's peak resident memory and
+// limit_mib the tile budget 1.5 × (query + corpus bytes) + the candidates
+// (nq × min(k, nb) × 16 bytes) + 64 MiB. --ids
 // writes the top-k corpus row numbers as an int64 .npy (nq × k, best first,
 // −1 where the corpus has fewer than k rows). --faiss-ids compares them with
 // FAISS's and prints a second line: how many ids differ, and whether each
@@ -96,15 +98,18 @@ func run() error {
 		switch {
 		case quantEngine == "":
 			quantEngine = "none:ran-exact"
-		case rep.Prefilter == "": // too few queries, or data beyond the bound's range
+		case rep.Prefilter == "": // too few queries, k large beside nb, or data beyond the bound's range
 			quantEngine += ":ran-exact"
 		}
 		prec += "(" + quantEngine + ")"
 	}
 	dataMiB := float64(4*(len(q.Data)+len(c.Data))) / (1 << 20)
+	// Each query keeps up to k candidates of 16 bytes (miner.Candidate) in
+	// one arena: 305 MiB of the 327 MiB peak at 20,000 × 20,000 × 64, k = 1,000.
+	candMiB := float64(q.Rows) * float64(min(*k, c.Rows)) * 16 / (1 << 20)
 	fmt.Printf("hardneg_bench nq=%d nb=%d d=%d k=%d threads=%d seconds=%.3f gflops=%.1f kernel=%s precision=%s peak_mib=%.0f limit_mib=%.0f",
 		q.Rows, c.Rows, c.Dim, *k, runtime.GOMAXPROCS(0), secs, 2*float64(q.Rows)*float64(c.Rows)*float64(c.Dim)/secs/1e9,
-		exactEngine, prec, peakMiB(), 1.5*dataMiB+64)
+		exactEngine, prec, peakMiB(), 1.5*dataMiB+candMiB+64)
 	if rep.Prefilter != "" { // how the prefilter fared (miner.Report)
 		fmt.Printf(" rescored=%d gave_up_at_row=%d", rep.Rescored, rep.GaveUpAt)
 	}
