@@ -69,6 +69,7 @@ func MineBlock(ctx workflow.Context, in BlockInput) (BlockResult, error) {
 	blk := &block{in: in, lastSignal: workflow.Now(ctx),
 		throttle: workflow.GetVersion(ctx, changeProgressEvery, workflow.DefaultVersion, 1) >= 1,
 		grants:   workflow.GetSignalChannel(ctx, BlockSlotsSignal)}
+	blk.oneTile = in.Shards == 1 && workflow.GetVersion(ctx, changeOneTileProgress, workflow.DefaultVersion, 1) >= 1
 	if err := blk.mine(ctx); err != nil {
 		return BlockResult{}, err
 	}
@@ -98,7 +99,10 @@ type block struct {
 	// waits until progressEvery after this run's start or its last one.
 	throttle   bool
 	lastSignal time.Time
-	grants     workflow.ReceiveChannel // BlockSlotsSignal: more slots
+	// oneTile is version 1 of changeOneTileProgress in a block of one
+	// tile: it too signals its tile done.
+	oneTile bool
+	grants  workflow.ReceiveChannel // BlockSlotsSignal: more slots
 }
 
 // takeGrants adds the slots of the grants received to the block's.
@@ -184,13 +188,14 @@ func (blk *block) tileSummary(s int) string {
 // report signals the parent when the block has crossed another tenth of its
 // tiles, the last included, so that the parent sees every tile done before the
 // merge ends; and, throttled, only when progressEvery has passed since the
-// last signal, except for the last tile. A block of one tile is left to its
-// result.
+// last signal, except for the last tile. A block of one tile signals its
+// tile done from version 1 of changeOneTileProgress on; before it, it was
+// left to its result.
 func (blk *block) report(ctx workflow.Context) {
 	in := &blk.in
 	parent := workflow.GetInfo(ctx).ParentWorkflowExecution
 	done := in.Mined + in.Skipped
-	if parent == nil || in.Shards < 2 {
+	if parent == nil || in.Shards < 2 && !blk.oneTile {
 		return
 	}
 	step := done * progressSteps / in.Shards

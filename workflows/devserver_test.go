@@ -146,8 +146,9 @@ type historyFile struct {
 
 // TestRecordHistories records the histories of a completed job (one tile
 // retried, one skipped, the third block started while the first two merge,
-// from v4 on a block granted the slot of a block done) into
-// completedDir/VERSION, when run with -record-completed=VERSION.
+// from v4 on a block granted the slot of a block done), and from v5 on of a
+// job of one-tile blocks (the third block started while the first two
+// merge), into completedDir/VERSION, when run with -record-completed=VERSION.
 func TestRecordHistories(t *testing.T) {
 	if *recordCompleted == "" {
 		t.Skip("run with -record-completed=VERSION to record")
@@ -166,11 +167,22 @@ func TestRecordHistories(t *testing.T) {
 	}
 	f.skipTile = func(b, s int) bool { return b == 0 && s == 2 }
 	f.followWaits = true // the rebalance ends after the last merge, as the real one
+	index := recordJob(t, f, dir, "")
+	one := newFake(testPlan(3, 1))
+	one.mergeDelay, one.followWaits = 500*time.Millisecond, true
+	index = append(index, recordJob(t, one, dir, "one-tile-")...)
+	writeHistoryIndex(t, dir, index)
+	t.Logf("recorded %d histories in %s", len(index), dir)
+}
+
+// recordJob runs a job of two slots on a dev server of its own with f and
+// writes the history of each of its executions into dir, each file's name
+// after prefix.
+func recordJob(t *testing.T, f *fakeActivities, dir, prefix string) []historyFile {
 	c := startDevServer(t, f)
 	spec := testSpec()
 	spec.MaxParallel = 2
 	pages := runOnDevServer(t, c, spec)
-
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -179,13 +191,12 @@ func TestRecordHistories(t *testing.T) {
 	for _, p := range pages {
 		for _, e := range p.Executions {
 			id, runID := e.Execution.WorkflowId, e.Execution.RunId
-			name := fmt.Sprintf("%s-%d.json", filepath.Base(id), len(index))
+			name := fmt.Sprintf("%s%s-%d.json", prefix, filepath.Base(id), len(index))
 			recordHistory(ctx, t, c, filepath.Join(dir, name), id, runID)
 			index = append(index, historyFile{File: name, WorkflowID: id, RunID: runID})
 		}
 	}
-	writeHistoryIndex(t, dir, index)
-	t.Logf("recorded %d histories in %s", len(index), dir)
+	return index
 }
 
 // recordHistory writes the history of one workflow run to path, as JSON that

@@ -592,18 +592,27 @@ func TestMaxParallelIsShared(t *testing.T) {
 // changeSlotsBeforeMerge a block gives back its share of max_parallel when
 // its last tile is done, so that the next block mines while it merges; and
 // that an execution before the change keeps its slots through the merge.
+// Blocks of one tile do so from version 1 of changeOneTileProgress.
 func TestSlotsReturnBeforeMerge(t *testing.T) {
 	for _, tt := range []struct {
+		shards      int    // per block
+		change      string // the version pinned
 		version     workflow.Version
 		beforeMerge bool // block 2's first tile starts before a merge ends
-	}{{workflow.DefaultVersion, false}, {1, true}} {
-		t.Run(fmt.Sprintf("version %d", tt.version), func(t *testing.T) {
+	}{
+		{2, changeSlotsBeforeMerge, workflow.DefaultVersion, false},
+		{2, changeSlotsBeforeMerge, 1, true},
+		// Blocks of one tile, which signal it done from changeOneTileProgress on.
+		{1, changeOneTileProgress, workflow.DefaultVersion, false},
+		{1, changeOneTileProgress, 1, true},
+	} {
+		t.Run(fmt.Sprintf("%d shards, %s version %d", tt.shards, tt.change, tt.version), func(t *testing.T) {
 			// Two blocks of one slot each start; the third waits for a slot.
-			f := newFake(testPlan(3, 2))
+			f := newFake(testPlan(3, tt.shards))
 			f.mergeDelay = 300 * time.Millisecond
 			spec := testSpec()
 			spec.MaxParallel = 2
-			runAtVersion(t, f, spec, changeSlotsBeforeMerge, tt.version)
+			runAtVersion(t, f, spec, tt.change, tt.version)
 			pos := callPositions(t, f.callList())
 			firstMerged := min(pos["merged 0"], pos["merged 1"])
 			if got := pos["tile 2 0"] < firstMerged; got != tt.beforeMerge {

@@ -175,6 +175,15 @@ const (
 	// is used, at the start of every run's mine phase; a block workflow
 	// takes the signal whatever its version (an old history has none).
 	changeSlotGrants = "slot-grants"
+	// changeOneTileProgress has a block of one tile (a corpus of one shard)
+	// send its parent the progress signal when its tile is done, as larger
+	// blocks do for their last tile. Before it such a block sent none, so
+	// it held its slot idle through its merge (changeSlotsBeforeMerge
+	// returns a block's slots at that signal) and a job over one corpus
+	// file mined one tile fewer during every merge. The signal is a new
+	// command in the block's history. Its GetVersion is called where it is
+	// used, first thing in MineBlock, and only by blocks of one tile.
+	changeOneTileProgress = "one-tile-progress"
 )
 
 type versionsKey struct{}
