@@ -92,28 +92,7 @@ func run() error {
 		return err
 	}
 	secs := time.Since(start).Seconds()
-	exactEngine, quantEngine := miner.Engines()
-	prec := *precision
-	if prec == string(miner.Quantized) {
-		switch {
-		case quantEngine == "":
-			quantEngine = "none:ran-exact"
-		case rep.Prefilter == "": // too few queries, k large beside nb, or data beyond the bound's range
-			quantEngine += ":ran-exact"
-		}
-		prec += "(" + quantEngine + ")"
-	}
-	dataMiB := float64(4*(len(q.Data)+len(c.Data))) / (1 << 20)
-	// Each query keeps up to k candidates of 16 bytes (miner.Candidate) in
-	// one arena: 305 MiB of the 327 MiB peak at 20,000 × 20,000 × 64, k = 1,000.
-	candMiB := float64(q.Rows) * float64(min(*k, c.Rows)) * 16 / (1 << 20)
-	fmt.Printf("hardneg_bench nq=%d nb=%d d=%d k=%d threads=%d seconds=%.3f gflops=%.1f kernel=%s precision=%s peak_mib=%.0f limit_mib=%.0f",
-		q.Rows, c.Rows, c.Dim, *k, runtime.GOMAXPROCS(0), secs, 2*float64(q.Rows)*float64(c.Rows)*float64(c.Dim)/secs/1e9,
-		exactEngine, prec, peakMiB(), 1.5*dataMiB+candMiB+64)
-	if rep.Prefilter != "" { // how the prefilter fared (miner.Report)
-		fmt.Printf(" rescored=%d gave_up_at_row=%d", rep.Rescored, rep.GaveUpAt)
-	}
-	fmt.Println()
+	printLine(q, c, *k, *precision, secs, rep)
 	top := make([]int64, q.Rows**k)
 	for i, p := range res {
 		for j := range *k {
@@ -132,6 +111,33 @@ func run() error {
 		return compareFAISS(*faissIDs, res, q, c, *k)
 	}
 	return nil
+}
+
+// printLine prints the result line (the package doc's format) of a search
+// of q against c that took secs and ran as rep says.
+func printLine(q, c miner.Matrix, k int, precision string, secs float64, rep miner.Report) {
+	exactEngine, quantEngine := miner.Engines()
+	prec := precision
+	if prec == string(miner.Quantized) {
+		switch {
+		case quantEngine == "":
+			quantEngine = "none:ran-exact"
+		case rep.Prefilter == "": // too few queries, k large beside nb, or data beyond the bound's range
+			quantEngine += ":ran-exact"
+		}
+		prec += "(" + quantEngine + ")"
+	}
+	dataMiB := float64(4*(len(q.Data)+len(c.Data))) / (1 << 20)
+	// Each query keeps up to k candidates of 16 bytes (miner.Candidate) in
+	// one arena: 305 MiB of the 327 MiB peak at 20,000 × 20,000 × 64, k = 1,000.
+	candMiB := float64(q.Rows) * float64(min(k, c.Rows)) * 16 / (1 << 20)
+	fmt.Printf("hardneg_bench nq=%d nb=%d d=%d k=%d threads=%d seconds=%.3f gflops=%.1f kernel=%s precision=%s peak_mib=%.0f limit_mib=%.0f",
+		q.Rows, c.Rows, c.Dim, k, runtime.GOMAXPROCS(0), secs, 2*float64(q.Rows)*float64(c.Rows)*float64(c.Dim)/secs/1e9,
+		exactEngine, prec, peakMiB(), 1.5*dataMiB+candMiB+64)
+	if rep.Prefilter != "" { // how the prefilter fared (miner.Report)
+		fmt.Printf(" rescored=%d gave_up_at_row=%d", rep.Rescored, rep.GaveUpAt)
+	}
+	fmt.Println()
 }
 
 // compareFAISS prints how FAISS's top-k sets differ from ours, and checks
