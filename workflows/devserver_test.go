@@ -101,12 +101,14 @@ func runOnDevServer(t *testing.T, c client.Client, spec Spec) []*workflowservice
 	}
 }
 
-// TestDevServerHistoryBounded measures the real history of a 5,000-tile job.
+// TestDevServerHistoryBounded measures the real history of 5,000-tile jobs,
+// and of a job of 1,000 one-tile blocks, each of which signals its parent
+// (changeOneTileProgress).
 func TestDevServerHistoryBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("5,000 tiles on a dev server")
 	}
-	for _, tt := range []struct{ blocks, shards int }{{5, 1000}, {1000, 5}} {
+	for _, tt := range []struct{ blocks, shards int }{{5, 1000}, {1000, 5}, {1000, 1}} {
 		t.Run(fmt.Sprintf("%dx%d", tt.blocks, tt.shards), func(t *testing.T) {
 			f := newFake(testPlan(tt.blocks, tt.shards))
 			c := startDevServer(t, f)
