@@ -83,22 +83,26 @@ func floor32(x float64) float32 {
 }
 
 // prefilter returns the int8 engine that a search of t scans with, or nil
-// where it runs exact: a precision other than Quantized, a Kernel of the
-// caller's, no int8 engine on this CPU, data outside the bound's range
-// (kernel.QuantSafe, checked with the tile's largest magnitudes mags),
-// fewer than minQueries queries, or many rows entering the top K
-// (manyEntering).
-func (t *Tile) prefilter(mags magnitudes) *kernel.QEngine {
+// and why it runs exact (Report.RanExact; "" when not Quantized or with a
+// Kernel of the caller's): no int8 engine on this CPU, data outside the
+// bound's range (kernel.QuantSafe, checked with the tile's largest
+// magnitudes mags), fewer than minQueries queries, or many rows entering
+// the top K (manyEntering).
+func (t *Tile) prefilter(mags magnitudes) (*kernel.QEngine, string) {
 	qe, scan := quantEngine, t.scanRows()
 	switch {
-	case t.Precision != Quantized || t.Kernel != nil || qe == nil:
-		return nil
+	case t.Precision != Quantized || t.Kernel != nil:
+		return nil, ""
+	case qe == nil:
+		return nil, "no int8 engine"
 	case scan > 0 && !kernel.QuantSafe(mags.queries, mags.corpus, t.Corpus.Dim):
-		return nil
-	case t.Queries.Rows < minQueries(qe) || manyEntering(qe, t, scan):
-		return nil
+		return nil, "data range"
+	case t.Queries.Rows < minQueries(qe):
+		return nil, "few queries"
+	case manyEntering(qe, t, scan):
+		return nil, "large k"
 	}
-	return qe
+	return qe, ""
 }
 
 // quantized runs the quantized search with qe (Tile.prefilter).

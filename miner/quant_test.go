@@ -329,8 +329,9 @@ func TestManyEnteringRunExact(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, rep := searchQuantized(t, qe, tile)
-			if (rep.Prefilter == qe.Name) != tc.scanned || (rep.Prefilter == "") == tc.scanned {
-				t.Errorf("%s, %s (k = %d of %d rows): prefilter %q, want it to scan: %v", qe.Name, tc.name, tc.k, n, rep.Prefilter, tc.scanned)
+			if (rep.Prefilter == qe.Name) != tc.scanned || (rep.RanExact == "large k") == tc.scanned {
+				t.Errorf("%s, %s (k = %d of %d rows): prefilter %q, ran exact because %q; want it to scan: %v",
+					qe.Name, tc.name, tc.k, n, rep.Prefilter, rep.RanExact, tc.scanned)
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("%s, %s: the partials differ from exact", qe.Name, tc.name)
@@ -356,8 +357,8 @@ func TestFewQueriesRunExact(t *testing.T) {
 			}
 			got, rep := searchQuantized(t, qe, tile)
 			scanned := nq >= minQueries(qe)
-			if (rep.Prefilter == qe.Name) != scanned || (rep.Prefilter == "") == scanned {
-				t.Errorf("%s, %d queries: prefilter %q, want it to scan: %v", qe.Name, nq, rep.Prefilter, scanned)
+			if (rep.Prefilter == qe.Name) != scanned || (rep.RanExact == "few queries") == scanned {
+				t.Errorf("%s, %d queries: prefilter %q, ran exact because %q; want it to scan: %v", qe.Name, nq, rep.Prefilter, rep.RanExact, scanned)
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("%s, %d queries: the partials differ from exact", qe.Name, nq)

@@ -234,6 +234,11 @@ type Report struct {
 	// handed over to the exact search because it let through too many
 	// (giveUpShare), 0 when it did not.
 	GaveUpAt int
+	// RanExact says why a Quantized search ran exact from the start, ""
+	// when it did not (or was not Quantized): "no int8 engine", "data
+	// range" (kernel.QuantSafe), "few queries" (minQueries) or "large k"
+	// (manyEntering).
+	RanExact string
 }
 
 // SearchTileReport is SearchTileContext that also reports how the search
@@ -253,9 +258,10 @@ func runSearch(ctx context.Context, t Tile) (*search, error) {
 	if err != nil {
 		return nil, fmt.Errorf("search tile at row %d: %w", t.Base, err)
 	}
-	qe := t.prefilter(mags)
+	qe, why := t.prefilter(mags)
 	s := newSearch(&t, qe != nil)
 	s.done = ctx.Done()
+	s.report.RanExact = why
 	if qe != nil {
 		s.quantized(qe)
 	} else {
