@@ -451,15 +451,17 @@ func (s *search) scanGroup(w int, qp *quantPass, c0, c1, b0 int, data []float32)
 		sc.coefs[i-glo], sc.bounds[i-glo] = c, c.Of(qb.MaxNorms()) // z.Bound(i, qb)
 	}
 	sc.pend = grow(sc.pend, ghi-glo)
-	if b0 == 0 && qp.seedPanels > 0 {
-		s.seedPrefix(w, qp, data, c0, c1)
-	}
 	base := t.Base + int64(b0)
-	s.scoreSubBlocks(w, qp, c0, c1, qb.Panels(), func(i, r0 int, approx []float32) {
+	collect := func(i, r0 int, approx []float32) {
 		c := &sc.coefs[i-glo]
 		rowBound := func(r int) float64 { return c.Of(qb.RowNorms[r]) } // z.RowBound(i, qb, r), its terms gathered once
 		s.collectQuant(w, i, &sc.pend[i-glo], approx, data, r0, base, sc.bounds[i-glo], rowBound)
-	})
+	}
+	from := 0 // the first panel left to scan
+	if b0 == 0 && qp.seedPanels > 0 && s.seedPrefix(w, qp, data, glo, ghi, collect) {
+		from = qp.seedPanels
+	}
+	s.scoreSubBlocks(w, qp, glo, ghi, s.chunk, from, qb.Panels(), collect)
 	for i := glo; i < ghi; i++ {
 		s.flush(w, i, &sc.pend[i-glo], data, base)
 	}
@@ -562,10 +564,11 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 	}
 }
 
-// The seed's prefix is at most 1/seedShare of the scan (its approximate
-// scores are computed twice: 1/16 adds at most 6% to the int8 work, and
-// cuts the rows scored exactly by 37% at d = 384 and 25% at d = 768 on
-// cmd/bench's data, 200,000 rows, k = 100), and holds at least seedRoom·K
+// The seed's prefix is at most 1/seedShare of the scan (where its
+// approximate scores cannot be kept, prefixKeep, they are computed twice:
+// 1/16 adds at most 6% to the int8 work; the seed cuts the rows scored
+// exactly by 37% at d = 384 and 25% at d = 768 on cmd/bench's data, 200,000
+// rows, k = 100), and holds at least seedRoom·K
 // rows (fewer give a weak seed). Tests change them, and turn seeds off to
 // count what they save.
 var (
@@ -573,14 +576,14 @@ var (
 	seeds               = true
 )
 
-// scoreSubBlocks scores the queries of chunks [c0, c1) against panels
-// [0, panels) of qp.qb with the int8 engine, one L2-sized sub-block at a
-// time, every chunk of the group against it, and calls f with each query's
-// approximate scores of the sub-block's rows, which start at block row r0
-// (valid until f returns).
-func (s *search) scoreSubBlocks(w int, qp *quantPass, c0, c1, panels int, f func(i, r0 int, approx []float32)) {
+// scoreSubBlocks scores queries [lo, hi) against panels [from, panels) of
+// qp.qb with the int8 engine, one L2-sized sub-block at a time (from a
+// multiple of qp.subPanels), step queries of them at a time against it, and
+// calls f with each query's approximate scores of the sub-block's rows,
+// which start at block row r0 (valid until f returns).
+func (s *search) scoreSubBlocks(w int, qp *quantPass, lo, hi, step, from, panels int, f func(i, r0 int, approx []float32)) {
 	sc, qb := &s.scratch[w], &qp.qb
-	for p0 := 0; p0 < panels; p0 += qp.subPanels {
+	for p0 := from; p0 < panels; p0 += qp.subPanels {
 		p1 := min(p0+qp.subPanels, panels)
 		ldd := (p1 - p0) * kernel.QuantPanel
 		r0 := p0 * kernel.QuantPanel
@@ -588,15 +591,15 @@ func (s *search) scoreSubBlocks(w int, qp *quantPass, c0, c1, panels int, f func
 		if qp.apart != nil {
 			s.packApart(w, qp, r0, m)
 		}
-		for c := c0; c < c1; c++ {
-			lo, hi := s.chunkRange(c)
-			sc.approx = grow(sc.approx, (hi-lo)*ldd)
-			qp.qe.Scores(sc.approx, ldd, qp.z, lo, hi-lo, qb, p0, p1)
+		for q0 := lo; q0 < hi; q0 += step {
+			q1 := min(q0+step, hi)
+			sc.approx = grow(sc.approx, (q1-q0)*ldd)
+			qp.qe.Scores(sc.approx, ldd, qp.z, q0, q1-q0, qb, p0, p1)
 			if qp.apart != nil {
-				s.addApart(w, qp, lo, hi, ldd, m)
+				s.addApart(w, qp, q0, q1, ldd, m)
 			}
-			for i := lo; i < hi; i++ {
-				f(i, r0, sc.approx[(i-lo)*ldd:(i-lo)*ldd+m])
+			for i := q0; i < q1; i++ {
+				f(i, r0, sc.approx[(i-q0)*ldd:(i-q0)*ldd+m])
 			}
 		}
 	}
@@ -628,30 +631,76 @@ func (s *search) addApart(w int, qp *quantPass, lo, hi, ldd, m int) {
 	}
 }
 
-// seedPrefix sets the seeds of the queries of chunks [c0, c1) from the
-// first qp.seedPanels panels of qp.qb, the tile's first block, whose rows
-// are data: it finds each query's K rows of largest approximate score
-// there, the query's own row excepted, scores them exactly, and takes the
-// lowest of those exact scores.
-func (s *search) seedPrefix(w int, qp *quantPass, data []float32, c0, c1 int) {
-	t, sc, k := s.t, &s.scratch[w], s.t.K
-	glo, _ := s.chunkRange(c0)
-	_, ghi := s.chunkRange(c1 - 1)
-	sc.seedBuf = grow(sc.seedBuf, (ghi-glo)*2*k)
-	sc.seedTop = grow(sc.seedTop, ghi-glo)
-	for i := range sc.seedTop {
-		sc.seedTop[i] = topRows{buf: sc.seedBuf[i*2*k : (i+1)*2*k], thr: float32(math.Inf(-1))}
+// seedPrefix sets the seeds of queries [lo, hi) from the first
+// qp.seedPanels panels of qp.qb, the tile's first block, whose rows are
+// data: it finds each query's K rows of largest approximate score there,
+// the query's own row excepted, scores them exactly, and takes the lowest
+// of those exact scores. Where it can keep the prefix's scores of
+// prefixQueries queries at a time (prefixKeep), it then hands them to
+// collect, sub-block by sub-block, as scoreSubBlocks would, and reports
+// that the scan may start after the prefix.
+func (s *search) seedPrefix(w int, qp *quantPass, data []float32, lo, hi int, collect func(i, r0 int, approx []float32)) (collected bool) {
+	sc, k := &s.scratch[w], s.t.K
+	rows, sub := qp.seedPanels*kernel.QuantPanel, qp.subPanels*kernel.QuantPanel
+	// Pieces of step queries, scored step at a time; or, where the scores
+	// are not kept, all the queries, scored a chunk at a time as the scan
+	// scores them.
+	step := min(s.chunk, prefixKeep/(4*rows))
+	keep := step >= prefixQueries
+	piece := step
+	if !keep {
+		piece, step = hi-lo, s.chunk
 	}
-	s.scoreSubBlocks(w, qp, c0, c1, qp.seedPanels, func(i, r0 int, approx []float32) {
-		self := int64(-1)
-		if t.QueryRows != nil {
-			self = t.QueryRows[i] - t.Base
+	sc.seedBuf = grow(sc.seedBuf, piece*2*k)
+	sc.seedTop = grow(sc.seedTop, piece)
+	if keep {
+		sc.prefix = grow(sc.prefix, piece*rows)
+	}
+	for q0 := lo; q0 < hi; q0 += piece {
+		q1 := min(q0+piece, hi)
+		for i := range q1 - q0 {
+			sc.seedTop[i] = topRows{buf: sc.seedBuf[i*2*k : (i+1)*2*k], thr: float32(math.Inf(-1))}
 		}
-		sc.seedTop[i-glo].add(approx, r0, self, k)
-	})
-	for i := glo; i < ghi; i++ {
-		s.seedFrom(w, i, sc.seedTop[i-glo].top(k), data)
+		s.scoreSubBlocks(w, qp, q0, q1, step, 0, qp.seedPanels, func(i, r0 int, approx []float32) {
+			if keep {
+				copy(sc.prefix[(i-q0)*rows+r0:], approx)
+			}
+			sc.seedTop[i-q0].add(approx, r0, s.selfRow(i), k)
+		})
+		for i := q0; i < q1; i++ {
+			s.seedFrom(w, i, sc.seedTop[i-q0].top(k), data)
+			if keep {
+				a := sc.prefix[(i-q0)*rows : (i-q0+1)*rows]
+				for r0 := 0; r0 < rows; r0 += sub {
+					collect(i, r0, a[r0:min(r0+sub, rows)])
+				}
+			}
+		}
 	}
+	return keep
+}
+
+// The seed's prefix is scored once where a worker can keep its scores of
+// at least prefixQueries queries (fewer would run the int8 kernel below its
+// micro-tile's rows) in prefixKeep bytes: 12 queries of a 10,240-row prefix
+// (d = 384), 25 at d = 768. Elsewhere (long prefixes at small d) it is
+// scored twice, which costs at most 1/seedShare more int8 work. Scoring it
+// once made the AVX2 quantized search 1-5% faster at d = 384 and 768, the
+// VNNI one about 2% (docs/performance.md); 512 KiB per worker is a few
+// times its other
+// scratch, and well inside the tile's 64 MiB of overhead on 64 cores.
+// Tests change prefixKeep to take each path.
+var prefixKeep = 512 << 10
+
+const prefixQueries = 12
+
+// selfRow is query qi's own row in the tile's corpus, counted from the
+// tile's first row, or -1 (not self mode).
+func (s *search) selfRow(qi int) int64 {
+	if s.t.QueryRows == nil {
+		return -1
+	}
+	return s.t.QueryRows[qi] - s.t.Base
 }
 
 // seedFrom sets query qi's seed to the lowest exact score of the rows top

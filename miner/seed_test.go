@@ -120,6 +120,18 @@ func (tc seedCase) check(t *testing.T) {
 		}
 	}
 	tile := p.tile(700, tc.k)
+	// The prefix's scores kept whole, kept 12 queries at a time (the
+	// fewest kept, for prefixes up to withSeed's 480 rows), not kept.
+	for _, keep := range []int{prefixKeep, 4 * 480 * prefixQueries, 0} {
+		defer func(v int) { prefixKeep = v }(prefixKeep)
+		prefixKeep = keep
+		tc.checkSeeded(t, tile)
+	}
+}
+
+// checkSeeded is check's comparison, with the prefix's scores kept as
+// prefixKeep allows.
+func (tc seedCase) checkSeeded(t *testing.T, tile Tile) {
 	withSeed(tc.share, tc.room, func() {
 		want, err := SearchTile(tile)
 		if err != nil {
@@ -140,7 +152,7 @@ func (tc seedCase) check(t *testing.T) {
 				s := quantizedSearch(t, qe, tile)
 				for i := range want {
 					if !reflect.DeepEqual(s.out[i], want[i]) {
-						t.Fatalf("%s, %d workers, query %d:\nquantized %+v\n    exact %+v", qe.Name, workers, i, s.out[i], want[i])
+						t.Fatalf("%s, %d workers, prefixKeep %d, query %d:\nquantized %+v\n    exact %+v", qe.Name, workers, prefixKeep, i, s.out[i], want[i])
 					}
 				}
 				if n := seeded(s); (n > 0) != tc.seeded {
