@@ -636,7 +636,7 @@ func (s *search) addApart(w int, qp *quantPass, lo, hi, ldd, m int) {
 // data: it finds each query's K rows of largest approximate score there,
 // the query's own row excepted, scores them exactly, and takes the lowest
 // of those exact scores. Where it can keep the prefix's scores of
-// prefixQueries queries at a time (prefixKeep), it then hands them to
+// prefixQueries queries at a time (its share of prefixKeep), it then hands them to
 // collect, sub-block by sub-block, as scoreSubBlocks would, and reports
 // that the scan may start after the prefix.
 func (s *search) seedPrefix(w int, qp *quantPass, data []float32, lo, hi int, collect func(i, r0 int, approx []float32)) (collected bool) {
@@ -645,7 +645,7 @@ func (s *search) seedPrefix(w int, qp *quantPass, data []float32, lo, hi int, co
 	// Pieces of step queries, scored step at a time; or, where the scores
 	// are not kept, all the queries, scored a chunk at a time as the scan
 	// scores them.
-	step := min(s.chunk, prefixKeep/(4*rows))
+	step := min(s.chunk, prefixKeep/s.workers/(4*rows))
 	keep := step >= prefixQueries
 	piece := step
 	if !keep {
@@ -682,15 +682,17 @@ func (s *search) seedPrefix(w int, qp *quantPass, data []float32, lo, hi int, co
 
 // The seed's prefix is scored once where a worker can keep its scores of
 // at least prefixQueries queries (fewer would run the int8 kernel below its
-// micro-tile's rows) in prefixKeep bytes: 12 queries of a 10,240-row prefix
-// (d = 384), 25 at d = 768. Elsewhere (long prefixes at small d) it is
-// scored twice, which costs at most 1/seedShare more int8 work. Scoring it
-// once made the AVX2 quantized search 1-5% faster at d = 384 and 768, the
-// VNNI one about 2% (docs/performance.md); 512 KiB per worker is a few
-// times its other
-// scratch, and well inside the tile's 64 MiB of overhead on 64 cores.
-// Tests change prefixKeep to take each path.
-var prefixKeep = 512 << 10
+// micro-tile's rows) in its share of prefixKeep bytes, which the search's
+// workers split: on 2 cores whole chunks of 48 queries for prefixes of up
+// to 21,845 rows (d = 384's is 10,240 rows, d = 128's 12,288), on 16
+// cores 12 queries at d = 384 and 25 at d = 768. Elsewhere (long
+// prefixes, many cores) it is scored twice, which costs at most
+// 1/seedShare more int8 work. Scoring it once made the AVX2 quantized
+// search about 3% faster at d = 384 and 768, the VNNI one 2-5%
+// (docs/performance.md). Split so, the search never holds more than 8 MiB
+// for it, whatever the cores, beside the 64 MiB of overhead in a tile's
+// memory estimate. Tests change prefixKeep to take each path.
+var prefixKeep = 8 << 20
 
 const prefixQueries = 12
 
