@@ -54,9 +54,9 @@ func (s *slots) grants(notDone func(b int) int) []grant {
 		left[i] = notDone(b) - s.held[b]
 	}
 	got := make([]int, len(blocks))
-	for ; s.free > 0; s.free-- {
-		i := maxIndex(left)
-		if i < 0 {
+	for ; s.free > 0 && len(left) > 0; s.free-- {
+		i := slices.Index(left, slices.Max(left)) // the first largest
+		if left[i] <= 0 {
 			break
 		}
 		left[i]--
@@ -74,15 +74,3 @@ func (s *slots) grants(notDone func(b int) int) []grant {
 
 // grant is slots more for a block in flight.
 type grant struct{ block, slots int }
-
-// maxIndex returns the index of the first largest positive value of v, or -1
-// when none is positive.
-func maxIndex(v []int) int {
-	best := -1
-	for i, x := range v {
-		if x > 0 && (best < 0 || x > v[best]) {
-			best = i
-		}
-	}
-	return best
-}
