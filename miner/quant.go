@@ -568,9 +568,8 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 // approximate scores cannot be kept, prefixKeep, they are computed twice:
 // 1/16 adds at most 6% to the int8 work; the seed cuts the rows scored
 // exactly by 37% at d = 384 and 25% at d = 768 on cmd/bench's data, 200,000
-// rows, k = 100), and holds at least seedRoom·K
-// rows (fewer give a weak seed). Tests change them, and turn seeds off to
-// count what they save.
+// rows, k = 100), and holds at least seedRoom·K rows (fewer give a weak
+// seed). Tests change them, and turn seeds off to count what they save.
 var (
 	seedShare, seedRoom = 16, 4
 	seeds               = true
@@ -636,9 +635,9 @@ func (s *search) addApart(w int, qp *quantPass, lo, hi, ldd, m int) {
 // data: it finds each query's K rows of largest approximate score there,
 // the query's own row excepted, scores them exactly, and takes the lowest
 // of those exact scores. Where it can keep the prefix's scores of
-// prefixQueries queries at a time (its share of prefixKeep), it then hands them to
-// collect, sub-block by sub-block, as scoreSubBlocks would, and reports
-// that the scan may start after the prefix.
+// prefixQueries queries at a time (its share of prefixKeep), it then hands
+// them to collect, sub-block by sub-block, as scoreSubBlocks would, and
+// reports that the scan may start after the prefix.
 func (s *search) seedPrefix(w int, qp *quantPass, data []float32, lo, hi int, collect func(i, r0 int, approx []float32)) (collected bool) {
 	sc, k := &s.scratch[w], s.t.K
 	rows, sub := qp.seedPanels*kernel.QuantPanel, qp.subPanels*kernel.QuantPanel

@@ -313,7 +313,7 @@ type scratch struct {
 	seedBuf  []approxRow         // quantized: the seed's candidate rows, 2K per query
 	seedTop  []topRows           // quantized: each query's seed candidates
 	seedIdx  []int32             // quantized: offsets of a query's seed rows
-	prefix   []float32           // quantized: a chunk's approximate scores of the seed's prefix
+	prefix   []float32           // quantized: a piece of queries' approximate scores of the seed's prefix (seedPrefix)
 	// quantized, outlier dimensions: a sub-block's values in them, packed
 	// for the exact engine, and the chunk's scores over them
 	apartCols, apartPacked, apartScores []float32

@@ -17,8 +17,8 @@
 // prefilter saves, data beyond its bound's range). peak_mib is the
 // process's peak resident memory and limit_mib the tile budget 1.5 × (query
 // + corpus bytes) + the candidates (nq × min(k, nb) × 16 bytes) + 64 MiB.
-// --ids writes the top-k corpus row numbers as an int64 .npy (nq × k, best first,
-// −1 where the corpus has fewer than k rows). --faiss-ids compares them with
+// --ids writes the top-k corpus row numbers as an int64 .npy (nq × k, best
+// first, −1 where the corpus has fewer than k rows). --faiss-ids compares them with
 // FAISS's and prints a second line: how many ids differ, and whether each
 // difference is a tie (FAISS sums in another order, so rows whose scores
 // agree to within float32 rounding may swap at the k-th place).
