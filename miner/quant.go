@@ -241,8 +241,11 @@ type quantPass struct {
 // the panel kernel's speed; the int8 pass costs about half the exact one on
 // AVX2, a third with VNNI). A tile of fewer than two blocks is scanned in
 // two halves (whole sub-blocks), so that it too is judged before its end,
-// where the first half is large enough to be judged (judgeAfter).
+// where the first half is large enough to be judged (judgeAfter). Tests
+// turn giveUp off to count what the seeds save on their own.
 const giveUpShare = 10
+
+var giveUp = true
 
 // judgeAfter: a block is judged only once the heaps have seen judgeAfter·K
 // rows. Before that their K-th score is still low, and many rows lie within
@@ -270,14 +273,14 @@ func (s *search) quantScan(qe *kernel.QEngine, scan int) int {
 		n := min(block, scan-b0)
 		data := t.Corpus.Data[b0*dim : (b0+n)*dim]
 		qp.data = data
-		s.packQuant(&qp.qb, data, n, qp.subPanels)
+		s.packQuant(&qp.qb, qp.qe.Format(), data, n, qp.subPanels)
 		before := s.rescored() + entering(t.K, b0, n)*int64(t.Queries.Rows)
 		// Work items are groups of chunks, as in the exact search.
 		starts := s.groups()
 		parallel(s.workers, len(starts)-1, func(w, g int) {
 			s.scanGroup(w, qp, starts[g], starts[g+1], b0, data)
 		})
-		if b0+n >= judgeAfter*t.K && (s.rescored()-before)*giveUpShare > int64(n)*int64(t.Queries.Rows) {
+		if giveUp && b0+n >= judgeAfter*t.K && (s.rescored()-before)*giveUpShare > int64(n)*int64(t.Queries.Rows) {
 			return b0 + n
 		}
 	}
@@ -310,7 +313,7 @@ func entering(k, b0, n int) int64 {
 func (s *search) newQuantPass(qe *kernel.QEngine, scan int) *quantPass {
 	t, dim := s.t, s.t.Corpus.Dim
 	qp := &quantPass{qe: qe, apart: outlierDims(t.Queries, t.Corpus.Data[:scan*dim], s.workers)}
-	qp.z = kernel.QuantizeQueriesApart(t.Queries.Data, t.Queries.Rows, dim, qe.QueryLevels(), qp.apart)
+	qp.z = kernel.QuantizeQueriesApart(t.Queries.Data, t.Queries.Rows, dim, qe.Format(), qp.apart)
 	qp.qb.Apart = qp.apart
 	if qp.apart != nil {
 		qp.qApart = columns(t.Queries.Data, dim, qp.apart, nil)
@@ -420,10 +423,11 @@ func (s *search) handOver() {
 	}
 }
 
-// packQuant quantizes and packs the n rows data into qb, a sub-block of
-// subPanels panels per work item, and records the block's largest norms.
-func (s *search) packQuant(qb *kernel.QuantBlock, data []float32, n, subPanels int) {
-	qb.Reset(n, s.t.Corpus.Dim)
+// packQuant quantizes and packs the n rows data into qb in format f, a
+// sub-block of subPanels panels per work item, and records the block's
+// largest norms.
+func (s *search) packQuant(qb *kernel.QuantBlock, f kernel.QuantFormat, data []float32, n, subPanels int) {
+	qb.Reset(n, s.t.Corpus.Dim, f)
 	norms := make([]kernel.Norms, s.workers)
 	parallel(s.workers, (qb.Panels()+subPanels-1)/subPanels, func(w, j int) {
 		p0, p1 := j*subPanels, min(j*subPanels+subPanels, qb.Panels())

@@ -54,9 +54,9 @@ func BenchmarkQEngine(b *testing.B) {
 				nq, nc := 48, 384<<10/dim/QuantPanel*QuantPanel
 				r := rand.New(rand.NewPCG(1, 1))
 				q, c := randVecs(r, nq, dim), randVecs(r, nc, dim)
-				z := QuantizeQueries(q, nq, dim, e.QueryLevels())
+				z := QuantizeQueries(q, nq, dim, e.Format())
 				var blk QuantBlock
-				blk.Reset(nc, dim)
+				blk.Reset(nc, dim, e.Format())
 				blk.SetNorms(blk.PackPanels(c, 0, blk.Panels()))
 				dst := make([]float32, nq*nc)
 				for b.Loop() {

@@ -53,8 +53,10 @@ func main() {
 	}
 	p("GLOBL onesW<>(SB), RODATA|NOPTR, $32")
 	for mr := 1; mr <= yqMR; mr++ {
-		int8YKernel(mr, true)
-		int8YKernel(mr, false)
+		int8YKernel(mr)
+	}
+	for mr := 1; mr <= bytesMR; mr++ {
+		bytesKernel(mr)
 	}
 	transposeKernel()
 	transposeKernelY()
@@ -489,80 +491,73 @@ func transposeKernel() {
 	p("\tRET")
 }
 
-// yqMR is the micro-tile height of the AVX2 int8 kernels: 6 queries × 2
+// yqMR is the micro-tile height of the AVX-VNNI kernels: 6 queries × 2
 // vectors of corpus rows make 12 accumulators, leaving 2 corpus registers
-// and 2 more of 16: two broadcast registers (AVX-VNNI), or a broadcast and
-// a temporary (AVX2, whose 16-bit ones are read from memory).
+// and two broadcast registers of 16.
 const yqMR = 6
 
 // quantPanelBytes is the stride of one step (4 dimensions) of a packed int8
 // panel: QuantPanel rows × 4 bytes.
 const quantPanelBytes = 48 * 4
 
-// int8YKernel writes the AVX2 int8 prefilter kernels, which score mr query
-// rows against a sub-panel of 16 rows of a packed 48-row int8 panel (the
-// layout of vnniKernel; the Go wrapper calls them once per sub-panel):
+// int8YKernel writes the AVX-VNNI int8 prefilter kernels, which score mr
+// query rows against a sub-panel of 16 rows of a packed 48-row int8 panel
+// (the layout of vnniKernel; the Go wrapper calls them once per sub-panel):
 //
 //	func dotAVXVNNI<mr>(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
-//	func dotBytes<mr>(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
 //
-// dotAVXVNNI (vnni true) is vnniKernel on ymm registers: VPDPBUSD with the
-// VEX encoding of AVX-VNNI, which the Go assembler does not know (it encodes
-// VPDPBUSD on Y registers as EVEX, an AVX-512 instruction), so the
-// instruction is written as bytes.
-//
-// dotBytes (vnni false) does what VPDPBUSD does in three AVX2
-// instructions: VPMADDUBSW multiplies the corpus bytes (unsigned, 0…255)
-// with the query's (signed) and adds each pair into a 16-bit lane, which
-// saturates unless |sum| ≤ 32767 — so the queries it takes are quantized to
-// ±64 (QEngine.QueryLevels), and 2·255·64 = 32640 fits; VPMADDWD with 16-bit
-// ones adds the two pairs of each row's 4 bytes into an int32 lane, exactly;
-// VPADDD adds that to the accumulator. The lane ends at the same integer as
-// VPDPBUSD's, so the result equals the portable kernel's bit for bit on the
-// same quantized queries.
-func int8YKernel(mr int, vnni bool) {
-	name := fmt.Sprintf("dotBytes%d", mr)
-	if vnni {
-		name = fmt.Sprintf("dotAVXVNNI%d", mr)
-	}
+// It is vnniKernel on ymm registers: VPDPBUSD with the VEX encoding of
+// AVX-VNNI, which the Go assembler does not know (it encodes VPDPBUSD on Y
+// registers as EVEX, an AVX-512 instruction), so the instruction is written
+// as bytes.
+func int8YKernel(mr int) {
+	name := fmt.Sprintf("dotAVXVNNI%d", mr)
 	const vecs = 2
 	acc := func(i, v int) int { return i*vecs + v }
-	p("")
-	p("// func %s(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
-	prologue(mr, 1)
-	p("\tMOVQ corr+48(FP), DI")
-	for i := range mr { // the correction enters as the start of the sum
-		p("\tVPBROADCASTD %d(DI), Y%d", 4*i, acc(i, 0))
-		p("\tVMOVDQA Y%d, Y%d", acc(i, 0), acc(i, 1))
-	}
+	int8YHead(name, mr, vecs)
 	step := func(u int) {
 		for v := range vecs {
 			p("\tVMOVDQU %d(CX), Y%d", u*quantPanelBytes+v*32, 12+v)
 		}
 		for i := range mr {
-			if vnni {
-				b := 14 + u%2
-				p("\tVPBROADCASTD %d(%s)(SI*1), Y%d", u*4, qregs[i], b)
-				for v := range vecs {
-					p("%s", vexDPBUSD(acc(i, v), 12+v, b))
-				}
-				continue
-			}
-			p("\tVPBROADCASTD %d(%s)(SI*1), Y14", u*4, qregs[i])
+			b := 14 + u%2
+			p("\tVPBROADCASTD %d(%s)(SI*1), Y%d", u*4, qregs[i], b)
 			for v := range vecs {
-				p("\tVPMADDUBSW Y14, Y%d, Y15", 12+v)
-				p("\tVPMADDWD onesW<>(SB), Y15, Y15")
-				p("\tVPADDD Y15, Y%d, Y%d", acc(i, v), acc(i, v))
+				p("%s", vexDPBUSD(acc(i, v), 12+v, b))
 			}
 		}
 	}
-	const unroll = 4
+	int8YLoop(4, 1, step, step)
+	int8YTail(mr)
+}
+
+// int8YHead writes a kernel's header and starts each of its accumulators
+// (mr queries × vecs vectors, Y0 on) at its query's correction, so that the
+// lane ends at the exact integer sum.
+func int8YHead(name string, mr, vecs int) {
+	p("")
+	p("// func %s(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
+	prologue(mr, 1)
+	p("\tMOVQ corr+48(FP), DI")
+	for i := range mr {
+		p("\tVPBROADCASTD %d(DI), Y%d", 4*i, i*vecs)
+		for v := 1; v < vecs; v++ {
+			p("\tVMOVDQA Y%d, Y%d", i*vecs, i*vecs+v)
+		}
+	}
+}
+
+// int8YLoop writes the loop over the n steps (DX) of 4 dimensions: unroll
+// steps a turn, written by body(u) for u = 0, per, 2·per, … (each call
+// covering per steps from step u), then the steps left one at a time,
+// written by one(0).
+func int8YLoop(unroll, per int, body, one func(u int)) {
 	p("\tCMPQ DX, $%d", unroll)
 	p("\tJB tail")
 	p("loop:")
-	for u := range unroll {
-		step(u)
+	for u := 0; u < unroll; u += per {
+		body(u)
 	}
 	p("\tADDQ $%d, SI", 4*unroll)
 	p("\tADDQ $%d, CX", quantPanelBytes*unroll)
@@ -573,12 +568,20 @@ func int8YKernel(mr int, vnni bool) {
 	p("\tTESTQ DX, DX")
 	p("\tJZ done")
 	p("one:")
-	step(0)
+	one(0)
 	p("\tADDQ $4, SI")
 	p("\tADDQ $%d, CX", quantPanelBytes)
 	p("\tDECQ DX")
 	p("\tJNZ one")
 	p("done:")
+}
+
+// int8YTail writes a kernel's end: each accumulator (mr queries × 2
+// vectors, Y0 on) converted to float32 and multiplied by its corpus row's
+// scale, then its query's, in that order (the roundings of every int8
+// engine), and stored; cs goes to Y12–Y13, the query's scale to Y15.
+func int8YTail(mr int) {
+	const vecs = 2
 	p("\tMOVQ cs+64(FP), CX")
 	p("\tMOVQ qs+56(FP), SI")
 	for v := range vecs {
@@ -587,7 +590,7 @@ func int8YKernel(mr int, vnni bool) {
 	for i := range mr {
 		p("\tVBROADCASTSS %d(SI), Y15", 4*i)
 		for v := range vecs {
-			r := acc(i, v)
+			r := i*vecs + v
 			p("\tVCVTDQ2PS Y%d, Y%d", r, r)
 			p("\tVMULPS Y%d, Y%d, Y%d", 12+v, r, r)
 			p("\tVMULPS Y15, Y%d, Y%d", r, r)
@@ -599,6 +602,69 @@ func int8YKernel(mr int, vnni bool) {
 	}
 	p("\tVZEROUPPER")
 	p("\tRET")
+}
+
+// bytesMR is the micro-tile height of dotBytes: 4 queries × 2 vectors of
+// corpus rows make 8 accumulators, beside the 4 corpus registers of two
+// steps, two broadcasts and two temporaries.
+const bytesMR = 4
+
+// bytesKernel writes the AVX2 int8 kernels (no byte dot product), on the
+// sub-panels of int8YKernel:
+//
+//	func dotBytes<mr>(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
+//
+// VPMADDUBSW multiplies the corpus bytes (unsigned) with the query's
+// (signed) and adds each pair of products into a 16-bit lane, which
+// saturates past ±32767. Its engine's format (bytesFormat) keeps the
+// corpus bytes c̃ + 64 within 0…127 and the queries within ±64, so a pair
+// sum is at most 2·127·64 = 16256 in magnitude and the pair sums of two
+// steps (8 dimensions) add with VPADDW to at most 32512: both exact. One
+// VPMADDWD with 16-bit ones then adds a row's two 16-bit sums into an int32
+// lane and VPADDD adds that to the accumulator: three multiplying
+// instructions for 64 products, where one step at a time took four (the
+// multiplies are what limits this kernel). An odd last step goes alone.
+// The lane ends at the same integer as the portable kernel's on the same
+// bytes, so the scores are equal bit for bit.
+func bytesKernel(mr int) {
+	const vecs = 2
+	acc := func(i, v int) int { return i*vecs + v }
+	int8YHead(fmt.Sprintf("dotBytes%d", mr), mr, vecs)
+	// Y8–Y11 the corpus vectors of steps u and u+1, Y12–Y13 the query's
+	// two broadcasts, Y14–Y15 the products.
+	pair := func(u int) {
+		for s := range 2 {
+			for v := range vecs {
+				p("\tVMOVDQU %d(CX), Y%d", (u+s)*quantPanelBytes+v*32, 8+2*s+v)
+			}
+		}
+		for i := range mr {
+			p("\tVPBROADCASTD %d(%s)(SI*1), Y12", u*4, qregs[i])
+			p("\tVPBROADCASTD %d(%s)(SI*1), Y13", u*4+4, qregs[i])
+			for v := range vecs {
+				p("\tVPMADDUBSW Y12, Y%d, Y14", 8+v)
+				p("\tVPMADDUBSW Y13, Y%d, Y15", 10+v)
+				p("\tVPADDW Y15, Y14, Y14")
+				p("\tVPMADDWD onesW<>(SB), Y14, Y14")
+				p("\tVPADDD Y14, Y%d, Y%d", acc(i, v), acc(i, v))
+			}
+		}
+	}
+	single := func(u int) {
+		for v := range vecs {
+			p("\tVMOVDQU %d(CX), Y%d", u*quantPanelBytes+v*32, 8+v)
+		}
+		for i := range mr {
+			p("\tVPBROADCASTD %d(%s)(SI*1), Y12", u*4, qregs[i])
+			for v := range vecs {
+				p("\tVPMADDUBSW Y12, Y%d, Y14", 8+v)
+				p("\tVPMADDWD onesW<>(SB), Y14, Y14")
+				p("\tVPADDD Y14, Y%d, Y%d", acc(i, v), acc(i, v))
+			}
+		}
+	}
+	int8YLoop(4, 2, pair, single)
+	int8YTail(mr)
 }
 
 // vexDPBUSD returns the AVX-VNNI instruction VPDPBUSD ymm(dst), ymm(src1),

@@ -12,7 +12,7 @@ import (
 // scores m query rows against one panel of 48 corpus rows with AVX-512F,
 // fmaY<m> against 16 rows with AVX2+FMA; dotVNNI<m> is the int8 prefilter
 // kernel (AVX-512 VNNI) on a panel of 48 rows, dotAVXVNNI<m> (AVX-VNNI) and
-// dotBytes<m> (AVX2: VPMADDUBSW, VPMADDWD, VPADDD) the int8 kernels on 16
+// dotBytes<m> (AVX2: VPMADDUBSW, VPADDW, VPMADDWD, VPADDD) the int8 kernels on 16
 // rows of such a panel.
 
 //go:noescape
@@ -112,12 +112,6 @@ func dotBytes3(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *i
 func dotBytes4(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
 
 //go:noescape
-func dotBytes5(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
-
-//go:noescape
-func dotBytes6(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
-
-//go:noescape
 func gatherT(dst *float32, q *float32, c *float32, idx *int32, groups int, chunks int, rem int)
 
 // gatherAVX512 is the AVX-512 Gather: rows transposed in registers.
@@ -196,25 +190,26 @@ func wrapSub(rows int, fs ...vnniAsm) []func(dst []float32, ldd int, q []int8, l
 	return out
 }
 
-// bytesQueryMax is the largest query magnitude dotBytes takes: VPMADDUBSW
-// adds two byte products into a saturating 16-bit lane, and 2·255·64 =
-// 32640 ≤ 32767.
-const bytesQueryMax = 64
+// bytesFormat is the format of dotBytes (see bytesKernel in gen_asm.go):
+// VPMADDUBSW adds two byte products into a saturating 16-bit lane, and the
+// kernel adds two such lanes in 16 bits; with queries of ±64 and corpus
+// bytes c̃ + 64 ≤ 127, 2·(2·127·64) = 32512 ≤ 32767.
+var bytesFormat = QuantFormat{QueryLevels: 64, CorpusLevels: 63, Offset: 64}
 
 var (
 	vnniEngine = &QEngine{Name: "avx512vnni",
 		micro: wrapVNNI(dotVNNI1, dotVNNI2, dotVNNI3, dotVNNI4, dotVNNI5, dotVNNI6, dotVNNI7, dotVNNI8)}
 	avxVNNIEngine = &QEngine{Name: "avxvnni",
 		micro: wrapSub(16, dotAVXVNNI1, dotAVXVNNI2, dotAVXVNNI3, dotAVXVNNI4, dotAVXVNNI5, dotAVXVNNI6)}
-	avx2QEngine = &QEngine{Name: "avx2", queryMax: bytesQueryMax,
-		micro: wrapSub(16, dotBytes1, dotBytes2, dotBytes3, dotBytes4, dotBytes5, dotBytes6)}
+	avx2QEngine = &QEngine{Name: "avx2", format: bytesFormat, queryMax: 64, byteMax: 127,
+		micro: wrapSub(16, dotBytes1, dotBytes2, dotBytes3, dotBytes4)}
 )
 
 // quantEngines lists the int8 engines of this CPU, fastest first. The
 // AVX-512 one needs AVX-512F for its registers; AVX-VNNI (Intel Alder Lake,
 // Sapphire Rapids and later; AMD Zen 5) is its 256-bit form without
-// AVX-512; AVX2 alone takes three instructions for VPDPBUSD's one, on
-// queries of 7 bits and a sign (bytesQueryMax).
+// AVX-512; AVX2 alone takes three instructions for two of VPDPBUSD, on
+// integers of 7 bits and a sign (bytesFormat).
 func quantEngines() []*QEngine {
 	var es []*QEngine
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI {

@@ -57,8 +57,8 @@ func TestSDOTExtremes(t *testing.T) {
 		for i := range c {
 			c[i] = vals[(i/3)%len(vals)]
 		}
-		want := quantScores(QuantGo, QuantLevels, q, c, nq, nc, dim)
-		got := quantScores(sdotEngine, QuantLevels, q, c, nq, nc, dim)
+		want := quantScores(QuantGo, DefaultFormat, q, c, nq, nc, dim)
+		got := quantScores(sdotEngine, DefaultFormat, q, c, nq, nc, dim)
 		for i := range want {
 			if got[i] != want[i] {
 				t.Fatalf("dim %d score %d: SDOT %v, portable %v", dim, i, got[i], want[i])

@@ -19,19 +19,20 @@ import (
 //
 // A query row q (dimension d) gets the scale s_q = max|q_k| / L (a float32)
 // and the integers q̃_k = round(q_k / s_q), clamped to [−L, L], where L is
-// the engine's QueryLevels: 127, or 64 for the avx2 engine, whose 16-bit
-// pair sums need the smaller queries; a corpus row c gets s_c and c̃ with
-// L = 127 for every engine. Write q̂ = s_q·q̃, e_q = q − q̂, ĉ = s_c·c̃,
-// e_c = c − ĉ (real numbers). The kernel computes the integer I = Σ q̃_k·c̃_k
-// exactly (int32; the caller keeps d ≤ QuantMaxDim, so |I| ≤ d·128·127 < 2³¹)
-// and returns A = fl(fl(fl(I)·s_c)·s_q), three float32 roundings.
+// the QueryLevels of the engine's QuantFormat: 127, or 64 for the avx2
+// engine, whose 16-bit sums need smaller integers; a corpus row c gets s_c
+// and c̃ likewise with L its CorpusLevels: 127, or 63 for the avx2 engine.
+// Write q̂ = s_q·q̃, e_q = q − q̂, ĉ = s_c·c̃, e_c = c − ĉ (real numbers).
+// The kernel computes the integer I = Σ q̃_k·c̃_k exactly (int32; the caller
+// keeps d ≤ QuantMaxDim, so |I| ≤ d·128·127 < 2³¹) and returns
+// A = fl(fl(fl(I)·s_c)·s_q), three float32 roundings.
 //
 // # The integer sum in each engine
 //
 // Every int8 engine gets the same I from the same integers, so the same A,
 // and the bound below, which uses nothing else, holds for all of them (an
-// engine with smaller QueryLevels sees other integers, so other A, and its
-// own bound, computed from them):
+// engine of another format sees other integers, so other A, and its own
+// bound, computed from them):
 //
 //   - avx512vnni and avxvnni (VPDPBUSD, on zmm or ymm): the corpus byte is
 //     c̃ + 128 (unsigned, 0…255), the query byte q̃ (signed); each product
@@ -39,18 +40,23 @@ import (
 //     int32 lane with wrapping (not saturating: that is VPDPBUSDS) additions.
 //     The lane starts at Corr = −128·Σq̃, so it ends at Σ q̃·(c̃+128) −
 //     128·Σq̃ = I.
-//   - avx2 (no byte dot product): VPMADDUBSW multiplies c̃ + 128 (unsigned)
-//     with q̃ (signed) and adds the two products of a pair of dimensions into
-//     a 16-bit lane, saturating; with |q̃| ≤ 64 (QueryLevels) a pair sum is
-//     at most 2·255·64 = 32640 ≤ 32767 in magnitude, so it never saturates
-//     and is exact. VPMADDWD with 16-bit ones adds a row's two pair sums
-//     into an int32 lane (exact: |sum| ≤ 65280), VPADDD adds that to the lane,
-//     which starts at Corr as above. (Queries of 127 levels would saturate;
-//     widening the corpus bytes to 16 bits instead, with VPMOVZXBW and
-//     VPMADDWD, keeps them but takes two multiply-adds per 32 products where
-//     this takes one multiply-add and one widening add: the kernel measured
-//     about 1.5× slower here, whole quantized searches 1.12–1.37× slower
-//     even though the coarser queries rescore more rows; docs/performance.md.)
+//   - avx2 (no byte dot product), format {64, 63, 64}: the corpus byte is
+//     c̃ + 64 (0…127), the query's q̃ (|q̃| ≤ 64). VPMADDUBSW multiplies
+//     them and adds the two products of a pair of dimensions into a 16-bit
+//     lane, saturating; a pair sum is at most 2·127·64 = 16256 in magnitude,
+//     so it never saturates. VPADDW adds the pair sums of two steps (8
+//     dimensions) in 16 bits, wrapping: at most 4·127·64 = 32512 ≤ 32767,
+//     so exact. VPMADDWD with 16-bit ones adds a row's two 16-bit sums into
+//     an int32 lane (exact), and VPADDD adds that to the lane, which starts
+//     at Corr = −64·Σq̃. An odd last step goes alone (VPMADDUBSW, VPMADDWD,
+//     VPADDD). That is three multiplying instructions per 64 products, where
+//     the same with one step at a time (queries of ±64, corpus bytes
+//     c̃ + 128 of 127 levels: 2·255·64 = 32640 leaves no room to add two
+//     steps) took four; the coarser corpus widens B, so more rows are
+//     rescored (1.4–1.6× on cmd/bench's data), and the whole quantized
+//     search gained 3–16% (docs/performance.md). Queries of 127 levels
+//     would saturate; widening the corpus bytes to 16 bits instead, with
+//     VPMOVZXBW and VPMADDWD, keeps them but measured about 1.5× slower.
 //   - go: int32 arithmetic in Go, which wraps.
 //
 // The additions are done in different orders and groupings, but addition
@@ -59,8 +65,9 @@ import (
 // does not matter). The three roundings after the sum are the same
 // instructions in the same order everywhere. TestQuantEnginesAgree checks
 // the engines against each other and TestQuantEdgeValues against an int64
-// reference on the extreme bytes (−128 and 127 queries, 0 and 255 corpus
-// bytes), where a saturating or 16-bit step would show.
+// reference on the extreme bytes of each engine's format (−128 and 127
+// queries, 0 and 255 corpus bytes; ±64 and 0…127 for avx2), where a
+// saturating or 16-bit step would show.
 //
 // # The bound
 //
@@ -111,7 +118,7 @@ import (
 // dimension the int32 sums allow (255·127 + 128·127 per dimension, with
 // room to spare); QuantPanel the corpus rows per int8 panel.
 const (
-	QuantLevels = 127 // corpus rows, and queries for most engines
+	QuantLevels = 127 // queries and corpus rows, for most engines
 	QuantMaxDim = 32768
 	QuantPanel  = 48
 )
@@ -126,34 +133,43 @@ func QuantSafe(maxQ, maxC float32, dim int) bool {
 // QuantQueries holds query rows quantized for the prefilter.
 type QuantQueries struct {
 	Rows, Dim int
-	Levels    int       // the largest |q̃| (QEngine.QueryLevels)
-	Stride    int       // bytes per row: Dim rounded up to a multiple of 4
-	Data      []int8    // Rows×Stride, the padding zero
-	Scale     []float32 // s_q per row
-	Corr      []int32   // −128·Σ q̃ per row (the kernel adds 128 to corpus bytes)
-	Norm      []float64 // ‖q‖ (the whole row's)
-	HatNorm   []float64 // ‖q̂‖
-	ErrNorm   []float64 // ‖q − q̂‖ (of the quantized dimensions)
+	Format    QuantFormat // the engine's (QEngine.Format)
+	Stride    int         // bytes per row: Dim rounded up to a multiple of 4
+	Data      []int8      // Rows×Stride, the padding zero
+	Scale     []float32   // s_q per row
+	Corr      []int32     // −Offset·Σ q̃ per row (the corpus bytes are c̃ + Offset)
+	Norm      []float64   // ‖q‖ (the whole row's)
+	HatNorm   []float64   // ‖q̂‖
+	ErrNorm   []float64   // ‖q − q̂‖ (of the quantized dimensions)
 	// Apart lists the dimensions left out of the int8 sums, in increasing
 	// order, for the caller to score in float (see Dimensions apart); nil
 	// when none is.
 	Apart []int
 }
 
-// QuantizeQueries quantizes the nq row-major rows of q to the integers
-// −levels…levels (at most QuantLevels): e.QueryLevels() for engine e.
-func QuantizeQueries(q []float32, nq, dim, levels int) *QuantQueries {
-	return QuantizeQueriesApart(q, nq, dim, levels, nil)
+// QuantFormat is how an int8 engine takes its integers: queries quantized
+// to −QueryLevels…QueryLevels, corpus rows to −CorpusLevels…CorpusLevels,
+// each stored as the byte c̃ + Offset. The queries and the blocks an engine
+// scores are made in its format (QEngine.Format).
+type QuantFormat struct{ QueryLevels, CorpusLevels, Offset int }
+
+// DefaultFormat is the format of most engines: 127 levels each side, the
+// corpus bytes 1…255.
+var DefaultFormat = QuantFormat{QuantLevels, QuantLevels, 128}
+
+// QuantizeQueries quantizes the nq row-major rows of q to the integers of
+// format f (e.Format() for engine e).
+func QuantizeQueries(q []float32, nq, dim int, f QuantFormat) *QuantQueries {
+	return QuantizeQueriesApart(q, nq, dim, f, nil)
 }
 
 // QuantizeQueriesApart is QuantizeQueries with the dimensions apart (in
 // increasing order) left out of the int8 sums.
-func QuantizeQueriesApart(q []float32, nq, dim, levels int, apart []int) *QuantQueries {
-	if levels < 1 || levels > QuantLevels {
-		panic(fmt.Sprintf("kernel: quantizing queries to %d levels (1…%d)", levels, QuantLevels))
-	}
+func QuantizeQueriesApart(q []float32, nq, dim int, f QuantFormat, apart []int) *QuantQueries {
+	f.check()
+	levels := f.QueryLevels
 	stride := (dim + 3) &^ 3
-	z := &QuantQueries{Rows: nq, Dim: dim, Levels: levels, Stride: stride,
+	z := &QuantQueries{Rows: nq, Dim: dim, Format: f, Stride: stride,
 		Data: make([]int8, nq*stride), Scale: make([]float32, nq), Corr: make([]int32, nq),
 		Norm: make([]float64, nq), HatNorm: make([]float64, nq), ErrNorm: make([]float64, nq), Apart: apart}
 	buf := make([]int32, dim)
@@ -169,9 +185,18 @@ func QuantizeQueriesApart(q []float32, nq, dim, levels int, apart []int) *QuantQ
 			row[k] = int8(v)
 			sum += v
 		}
-		z.Corr[i] = -128 * sum
+		z.Corr[i] = -int32(f.Offset) * sum
 	}
 	return z
+}
+
+// check panics unless f's integers fit the bytes and the int32 sums
+// (QuantMaxDim) of the kernels.
+func (f QuantFormat) check() {
+	if f.QueryLevels < 1 || f.QueryLevels > QuantLevels || f.CorpusLevels < 1 || f.CorpusLevels > QuantLevels ||
+		f.Offset < f.CorpusLevels || f.Offset+f.CorpusLevels > 255 {
+		panic(fmt.Sprintf("kernel: quantized format %+v", f))
+	}
 }
 
 // quantizeRowApart is quantizeRow with the dimensions apart set to 0 first
@@ -290,10 +315,11 @@ func roundLevel(x float32, levels int32) int32 {
 
 // QuantBlock is a block of corpus rows packed for the int8 kernels: panels
 // of QuantPanel rows, each panel [Stride/4][QuantPanel][4] bytes holding
-// c̃ + 128, and the rows' scales. MaxNorm, MaxHatNorm and MaxErrNorm are the
+// c̃ + Format.Offset, and the rows' scales. MaxNorm, MaxHatNorm and MaxErrNorm are the
 // largest ‖c‖, ‖ĉ‖ and ‖c − ĉ‖ of its rows, for Bound.
 type QuantBlock struct {
 	Rows, Dim, Stride int
+	Format            QuantFormat
 	Data              []uint8
 	Scale             []float32
 	RowNorms          []Norms // per row: ‖c‖, ‖ĉ‖, ‖c − ĉ‖
@@ -305,9 +331,11 @@ type QuantBlock struct {
 	Apart []int
 }
 
-// Reset sizes b for rows rows of dimension dim, reusing its buffers.
-func (b *QuantBlock) Reset(rows, dim int) {
-	b.Rows, b.Dim, b.Stride = rows, dim, (dim+3)&^3
+// Reset sizes b for rows rows of dimension dim in format f, reusing its
+// buffers.
+func (b *QuantBlock) Reset(rows, dim int, f QuantFormat) {
+	f.check()
+	b.Rows, b.Dim, b.Stride, b.Format = rows, dim, (dim+3)&^3, f
 	np := (rows + QuantPanel - 1) / QuantPanel * QuantPanel
 	b.Data = grow(b.Data, np*b.Stride)
 	b.Scale = grow(b.Scale, np)
@@ -349,27 +377,27 @@ func (b *QuantBlock) PackPanels(c []float32, p0, p1 int) Norms {
 			scale := float32(0)
 			if row < b.Rows {
 				var n Norms
-				scale, n.Norm, n.Hat, n.Err = quantizeRowApart(c[row*b.Dim:(row+1)*b.Dim], buf[:b.Dim], QuantLevels, b.Apart, masked)
+				scale, n.Norm, n.Hat, n.Err = quantizeRowApart(c[row*b.Dim:(row+1)*b.Dim], buf[:b.Dim], int32(b.Format.CorpusLevels), b.Apart, masked)
 				b.RowNorms[row] = n
 				out = out.Max(n)
 			} else {
 				clear(buf)
 			}
 			b.Scale[row] = scale
-			packRow(panel[4*r:], buf)
+			packRow(panel[4*r:], buf, int32(b.Format.Offset))
 		}
 	}
 	return out
 }
 
-// packRow writes the bytes c̃ + 128 of one row (its integers q, Stride of
+// packRow writes the bytes c̃ + off of one row (its integers q, Stride of
 // them) into its place in a panel (dst from the row's first word on): each
 // four dimensions as one little-endian word, QuantPanel words apart.
-func packRow(dst []uint8, q []int32) {
+func packRow(dst []uint8, q []int32, off int32) {
 	const step = 4 * QuantPanel
 	for k := 0; k+4 <= len(q); k += 4 {
 		x := q[k : k+4 : k+4]
-		w := uint32(uint8(x[0]+128)) | uint32(uint8(x[1]+128))<<8 | uint32(uint8(x[2]+128))<<16 | uint32(uint8(x[3]+128))<<24
+		w := uint32(uint8(x[0]+off)) | uint32(uint8(x[1]+off))<<8 | uint32(uint8(x[2]+off))<<16 | uint32(uint8(x[3]+off))<<24
 		binary.LittleEndian.PutUint32(dst[k/4*step:], w)
 	}
 }
@@ -432,10 +460,14 @@ func (z *QuantQueries) RowBound(i int, b *QuantBlock, r int) float64 {
 // sums are exact and the three roundings after them are fixed.
 type QEngine struct {
 	Name string
-	// queryMax is the largest |q̃| the kernels' arithmetic takes exactly;
-	// 0: every int8, −128 included.
-	queryMax int
-	micro    []func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32)
+	// format is the engine's QuantFormat, DefaultFormat where zero; the
+	// portable engine takes every format.
+	format QuantFormat
+	// queryMax and byteMax are the largest |q̃| and corpus byte the
+	// kernels' arithmetic takes exactly (0: every int8, −128 included, and
+	// every byte), for the tests of the extremes.
+	queryMax, byteMax int
+	micro             []func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32)
 }
 
 // Scores writes the approximate scores of queries [q0, q0+nq) of z against
@@ -447,8 +479,8 @@ func (e *QEngine) Scores(dst []float32, ldd int, z *QuantQueries, q0, nq int, b 
 	}
 	w := QuantPanel
 	n := (p1 - p0) * w
-	if z.Levels > e.maxQuery() {
-		panic(fmt.Sprintf("kernel: %s takes queries of at most %d levels, not %d", e.Name, e.maxQuery(), z.Levels))
+	if z.Format != b.Format || e != QuantGo && z.Format != e.Format() {
+		panic(fmt.Sprintf("kernel: %s scores format %+v, not queries of %+v and a block of %+v", e.Name, e.Format(), z.Format, b.Format))
 	}
 	if z.Stride != b.Stride || !slices.Equal(z.Apart, b.Apart) || ldd < n || len(dst) < (nq-1)*ldd+n || q0+nq > z.Rows || p1 > b.Panels() {
 		panic(fmt.Sprintf("kernel: quantized Scores of queries [%d,%d) of %d, panels [%d,%d) of %d, ldd %d, %d scores",
@@ -468,16 +500,27 @@ func (e *QEngine) Scores(dst []float32, ldd int, z *QuantQueries, q0, nq int, b 
 	}
 }
 
-// QueryLevels is the number of levels each side of zero that the engine's
-// queries are quantized to (QuantizeQueries): QuantLevels, or fewer where
-// the engine's arithmetic would overflow.
-func (e *QEngine) QueryLevels() int { return min(e.maxQuery(), QuantLevels) }
+// Format is the format of the queries and blocks the engine scores:
+// DefaultFormat, or smaller integers where its arithmetic would saturate.
+func (e *QEngine) Format() QuantFormat {
+	if e.format == (QuantFormat{}) {
+		return DefaultFormat
+	}
+	return e.format
+}
 
 func (e *QEngine) maxQuery() int {
 	if e.queryMax == 0 {
 		return 128
 	}
 	return e.queryMax
+}
+
+func (e *QEngine) maxByte() int {
+	if e.byteMax == 0 {
+		return 255
+	}
+	return e.byteMax
 }
 
 // QuantGo is the portable int8 kernel: the reference for the others, and the

@@ -12,13 +12,13 @@ import (
 	"github.com/hardneg/hardneg/miner/internal/selfexec"
 )
 
-// edgeBlock builds queries and a packed block from raw quantized values,
-// bypassing the quantizer, so that the kernels see bytes the quantizer never
-// writes (−128 in a query, 0 and 255 in the corpus: c̃ = −128 and 127). The
-// queries are marked as of levels levels.
-func edgeBlock(q, c []int8, nq, nc, dim, levels int, qs, cs []float32) (*QuantQueries, *QuantBlock) {
+// edgeBlock builds queries and a packed block in format f from raw
+// quantized values, bypassing the quantizer, so that the kernels see bytes
+// the quantizer never writes (−128 in a query, 0 and 255 in the corpus:
+// c̃ = −128 and 127 in DefaultFormat).
+func edgeBlock(q, c []int8, nq, nc, dim int, f QuantFormat, qs, cs []float32) (*QuantQueries, *QuantBlock) {
 	stride := (dim + 3) &^ 3
-	z := &QuantQueries{Rows: nq, Dim: dim, Levels: levels, Stride: stride, Data: make([]int8, nq*stride),
+	z := &QuantQueries{Rows: nq, Dim: dim, Format: f, Stride: stride, Data: make([]int8, nq*stride),
 		Scale: qs, Corr: make([]int32, nq)}
 	for i := range nq {
 		var sum int32
@@ -26,26 +26,27 @@ func edgeBlock(q, c []int8, nq, nc, dim, levels int, qs, cs []float32) (*QuantQu
 			z.Data[i*stride+k] = q[i*dim+k]
 			sum += int32(q[i*dim+k])
 		}
-		z.Corr[i] = -128 * sum
+		z.Corr[i] = -int32(f.Offset) * sum
 	}
 	var b QuantBlock
-	b.Reset(nc, dim)
+	b.Reset(nc, dim, f)
+	off := int32(f.Offset)
 	clear(b.Data)
 	copy(b.Scale, cs)
 	w := QuantPanel
 	for row := range nc {
 		p, r := row/w, row%w
 		for k := range stride {
-			v := uint8(128) // c̃ = 0 in the padding
+			v := uint8(off) // c̃ = 0 in the padding
 			if k < dim {
-				v = uint8(int32(c[row*dim+k]) + 128)
+				v = uint8(int32(c[row*dim+k]) + off)
 			}
 			b.Data[p*w*stride+((k/4)*w+r)*4+k%4] = v
 		}
 	}
 	for row := nc; row < len(b.Scale); row++ {
 		for k := range stride {
-			b.Data[(row/w)*w*stride+((k/4)*w+row%w)*4+k%4] = 128
+			b.Data[(row/w)*w*stride+((k/4)*w+row%w)*4+k%4] = uint8(off)
 		}
 	}
 	return z, &b
@@ -55,9 +56,10 @@ func edgeBlock(q, c []int8, nq, nc, dim, levels int, qs, cs []float32) (*QuantQu
 // (int64 sums, then the two float32 roundings) at the edges of the byte
 // range: all −128 or 127 (VPDPBUSD's 32-bit sums must not wrap), mixed
 // signs, and the largest dimension, where the sums approach 2³⁰. An engine
-// that takes smaller queries (avx2: ±64, where VPMADDUBSW's 16-bit pair sums
-// come within 127 of saturating) gets the query bytes clamped to its range,
-// so that its edges are the ones tested.
+// that takes smaller integers (avx2: queries of ±64 and corpus bytes of
+// 0…127, where the 16-bit sums of four products come within 255 of
+// saturating) gets the values clamped to its range, so that its edges are
+// the ones tested.
 func TestQuantEdgeValues(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 16))
 	fill := map[string]func(i int) (q, c int8){
@@ -95,15 +97,19 @@ func TestQuantEdgeValues(t *testing.T) {
 }
 
 // checkEdge scores the raw quantized rows q and c with engine e, the query
-// bytes clamped to e's range, and compares with a scalar reference.
+// and corpus bytes clamped to e's range, and compares with a scalar
+// reference.
 func checkEdge(t *testing.T, e *QEngine, name string, q, c []int8, nq, nc, dim int, qs, cs []float32) {
 	t.Helper()
-	m := e.maxQuery()
-	q = slices.Clone(q)
+	m, f := e.maxQuery(), e.Format()
+	q, c = slices.Clone(q), slices.Clone(c)
 	for i, v := range q {
 		q[i] = int8(max(-m, min(m, int(v))))
 	}
-	z, b := edgeBlock(q, c, nq, nc, dim, m, qs, cs)
+	for i, v := range c { // the byte c̃ + Offset within 0…maxByte
+		c[i] = int8(max(-f.Offset, min(e.maxByte()-f.Offset, int(v))))
+	}
+	z, b := edgeBlock(q, c, nq, nc, dim, f, qs, cs)
 	ldd := b.Panels()*QuantPanel + 1
 	dst := make([]float32, nq*ldd)
 	e.Scores(dst, ldd, z, 0, nq, b, 0, b.Panels())

@@ -4,22 +4,24 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // TestQuantEnginesAgree checks that every int8 engine gives the portable
-// engine's approximate scores bit for bit on queries quantized to its
-// QueryLevels (the integer sums are exact, the roundings after them fixed),
+// engine's approximate scores bit for bit on queries and corpus rows
+// quantized to its Format (the integer sums are exact, the roundings after
+// them fixed),
 // for every micro-tile height and for dimensions that are not a multiple of
 // 4.
 func TestQuantEnginesAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, s := range []struct{ nq, nc, dim int }{{1, 1, 1}, {9, 50, 3}, {17, 97, 384}, {8, 48, 5}, {3, 130, 768}} {
+	for _, s := range []struct{ nq, nc, dim int }{{1, 1, 1}, {9, 50, 3}, {17, 97, 384}, {8, 48, 5}, {3, 130, 768}, {6, 60, 27}} {
 		q, c := randVecs(r, s.nq, s.dim), randVecs(r, s.nc, s.dim)
 		for _, e := range QEngines() {
-			want := quantScores(QuantGo, e.QueryLevels(), q, c, s.nq, s.nc, s.dim)
-			got := quantScores(e, e.QueryLevels(), q, c, s.nq, s.nc, s.dim)
+			want := quantScores(QuantGo, e.Format(), q, c, s.nq, s.nc, s.dim)
+			got := quantScores(e, e.Format(), q, c, s.nq, s.nc, s.dim)
 			for i := range want {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("%s %+v: score %d is %v, portable %v", e.Name, s, i, got[i], want[i])
@@ -29,10 +31,10 @@ func TestQuantEnginesAgree(t *testing.T) {
 	}
 }
 
-func quantScores(e *QEngine, levels int, q, c []float32, nq, nc, dim int) []float32 {
-	z := QuantizeQueries(q, nq, dim, levels)
+func quantScores(e *QEngine, f QuantFormat, q, c []float32, nq, nc, dim int) []float32 {
+	z := QuantizeQueries(q, nq, dim, f)
 	var b QuantBlock
-	b.Reset(nc, dim)
+	b.Reset(nc, dim, f)
 	b.SetNorms(b.PackPanels(c, 0, b.Panels()))
 	ldd := b.Panels()*QuantPanel + 5
 	dst := make([]float32, nq*ldd)
@@ -47,8 +49,8 @@ func quantScores(e *QEngine, levels int, q, c []float32, nq, nc, dim int) []floa
 // TestQuantBound checks the bound on random and adversarial rows (a spike,
 // mixed magnitudes, zero rows, values near the quantization midpoints):
 // every exact score of every engine lies within Bound of the approximate
-// score, for queries of every engine's QueryLevels, and the bound is not
-// vacuous on random data.
+// score, in every engine's format, and the bound is not vacuous on random
+// data.
 func TestQuantBound(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	const nq, nc, dim = 20, 120, 96
@@ -79,21 +81,33 @@ func TestQuantBound(t *testing.T) {
 		q, c := randVecs(r, nq, dim), randVecs(r, nc, dim)
 		gen(q)
 		gen(c)
-		for _, levels := range []int{QuantLevels, 64} {
-			checkBound(t, fmt.Sprintf("%s, %d levels", name, levels), q, c, nq, nc, dim, levels)
+		for _, f := range testFormats() {
+			checkBound(t, fmt.Sprintf("%s, %+v", name, f), q, c, nq, nc, dim, f)
 		}
 	}
 }
 
-// checkBound checks Bound and RowBound for queries of the given levels
+// testFormats are the formats the bound is tested in: every engine's, and
+// those of the x86 engines wherever the tests run.
+func testFormats() []QuantFormat {
+	fs := []QuantFormat{DefaultFormat, {QueryLevels: 64, CorpusLevels: 63, Offset: 64}}
+	for _, e := range QEngines() {
+		if !slices.Contains(fs, e.Format()) {
+			fs = append(fs, e.Format())
+		}
+	}
+	return fs
+}
+
+// checkBound checks Bound and RowBound for queries and rows of format f
 // against every exact engine's scores.
-func checkBound(t *testing.T, name string, q, c []float32, nq, nc, dim, levels int) {
+func checkBound(t *testing.T, name string, q, c []float32, nq, nc, dim int, f QuantFormat) {
 	t.Helper()
-	z := QuantizeQueries(q, nq, dim, levels)
+	z := QuantizeQueries(q, nq, dim, f)
 	var b QuantBlock
-	b.Reset(nc, dim)
+	b.Reset(nc, dim, f)
 	b.SetNorms(b.PackPanels(c, 0, b.Panels()))
-	approx := quantScores(QuantGo, levels, q, c, nq, nc, dim)
+	approx := quantScores(QuantGo, f, q, c, nq, nc, dim)
 	for _, e := range Engines() {
 		exact := blockScores(e, q, c, nq, nc, dim)
 		worst := 0.0
@@ -135,7 +149,7 @@ func TestQuantizeRowMatchesGo(t *testing.T) {
 		halves[0] = 127
 		rows = append(rows, row, halves, make([]float32, n))
 	}
-	for _, levels := range []int32{QuantLevels, 64} {
+	for _, levels := range []int32{QuantLevels, 64, 63} {
 		for i, row := range rows {
 			got := make([]int32, len(row))
 			scale, norm, hat, errNorm := quantizeRow(row, got, levels)
@@ -208,16 +222,16 @@ func TestQuantApartBound(t *testing.T) {
 		q, c := randVecs(r, nq, dim), randVecs(r, nc, dim)
 		gen(q)
 		gen(c)
-		for _, levels := range []int{QuantLevels, 64} {
-			z := QuantizeQueriesApart(q, nq, dim, levels, apart)
+		for _, f := range testFormats() {
+			z := QuantizeQueriesApart(q, nq, dim, f, apart)
 			var b QuantBlock
-			b.Reset(nc, dim)
+			b.Reset(nc, dim, f)
 			b.Apart = apart
 			b.SetNorms(b.PackPanels(c, 0, b.Panels()))
 			ldd := b.Panels() * QuantPanel
 			part := make([]float32, nq*ldd)
 			QuantGo.Scores(part, ldd, z, 0, nq, &b, 0, b.Panels())
-			whole := QuantizeQueries(q, nq, dim, levels)
+			whole := QuantizeQueries(q, nq, dim, f)
 			for _, e := range Engines() {
 				side := blockScores(e, columns(q, nq, dim, apart), columns(c, nc, dim, apart), nq, nc, len(apart))
 				exact := blockScores(e, q, c, nq, nc, dim)
@@ -227,17 +241,17 @@ func TestQuantApartBound(t *testing.T) {
 						a := part[i*ldd+j] + side[i*nc+j]
 						d := math.Abs(float64(exact[i*nc+j]) - float64(a))
 						if rb := z.RowBound(i, &b, j); d > rb || rb > bound {
-							t.Fatalf("%s, %d levels, %s, pair (%d,%d): differ by %g, row bound %g, block bound %g", name, levels, e.Name, i, j, d, rb, bound)
+							t.Fatalf("%s, %+v, %s, pair (%d,%d): differ by %g, row bound %g, block bound %g", name, f, e.Name, i, j, d, rb, bound)
 						}
 					}
 				}
 			}
 			if name == "outliers" {
 				var plain QuantBlock
-				plain.Reset(nc, dim)
+				plain.Reset(nc, dim, f)
 				plain.SetNorms(plain.PackPanels(c, 0, plain.Panels()))
 				if with, without := z.Bound(0, &b), whole.Bound(0, &plain); with > without/4 {
-					t.Errorf("%d levels: the bound with the outliers apart is %g, without %g: want a quarter or less", levels, with, without)
+					t.Errorf("%+v: the bound with the outliers apart is %g, without %g: want a quarter or less", f, with, without)
 				}
 			}
 		}
