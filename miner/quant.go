@@ -218,6 +218,8 @@ type quantPass struct {
 	seedPanels int               // panels of the first block that seed the queries (0: none)
 	apart      []int             // dimensions scored apart in float (outlierDims)
 	qApart     []float32         // the queries' values in them, row-major
+	// The block's values in them, row-major and packed (packApart).
+	apartCols, apartPacked []float32
 }
 
 // The prefilter pays only where it skips most rows. On data whose
@@ -274,6 +276,9 @@ func (s *search) quantScan(qe *kernel.QEngine, scan int) int {
 		data := t.Corpus.Data[b0*dim : (b0+n)*dim]
 		qp.data = data
 		s.packQuant(&qp.qb, qp.qe.Format(), data, n, qp.subPanels)
+		if qp.apart != nil {
+			s.packApart(qp, data, n)
+		}
 		before := s.rescored() + entering(t.K, b0, n)*int64(t.Queries.Rows)
 		// Work items are groups of chunks, as in the exact search.
 		starts := s.groups()
@@ -318,7 +323,68 @@ func (s *search) newQuantPass(qe *kernel.QEngine, scan int) *quantPass {
 	if qp.apart != nil {
 		qp.qApart = columns(t.Queries.Data, dim, qp.apart, nil)
 	}
+	if mu := corpusCenter(t.Corpus.Data[:scan*dim], dim, qp.apart); mu != nil {
+		qp.qb.Center = mu
+		qp.z.CenterOn(mu)
+	}
 	return qp
+}
+
+// shift returns query i's shift: what its approximate scores lack where
+// the corpus is centered (corpusCenter), else 0.
+func (qp *quantPass) shift(i int) float64 {
+	if qp.z.Shift == nil {
+		return 0
+	}
+	return qp.z.Shift[i]
+}
+
+// A common component. The embeddings of many models share a large common
+// component (a mean direction): scores crowd around one value, and the
+// prefilter's bound, which grows with ‖c‖ and max|c_k|, is wide beside
+// their spread. Quantizing c − μ instead, μ the corpus's mean, shrinks both
+// (kernel: A centered corpus). On rows 1 + 0.5·N(0, 1) per dimension
+// (three outlier dimensions apart), d = 384, numpy on 200 × 50,000 put the
+// rows no bound could exclude at 0.51% of the pairs against 1.02% with 127
+// levels, 1.13% against 3.08% with the avx2 engine's. The mean is taken
+// over at most centerSample rows spread through the scan; the corpus is
+// centered where ‖μ‖² is at least 1/centerShare of the mean ‖c‖² (over
+// the dimensions quantized), so that random data, whose mean is near 0,
+// runs as before. Tests set centerShare to 0 to turn it off.
+var centerSample, centerShare = 4096, 16
+
+// corpusCenter returns the mean μ of the rows c (dimension dim) over the
+// dimensions not apart (zero at those), or nil where the corpus should not
+// be centered.
+func corpusCenter(c []float32, dim int, apart []int) []float32 {
+	n := len(c) / dim
+	if centerShare == 0 || n == 0 {
+		return nil
+	}
+	step, rows := max(1, n/centerSample), 0
+	sum, sq := make([]float64, dim), make([]float64, dim)
+	for r := 0; r < n; r += step {
+		for k, v := range c[r*dim : (r+1)*dim] {
+			sum[k] += float64(v)
+			sq[k] += float64(v) * float64(v)
+		}
+		rows++
+	}
+	for _, k := range apart {
+		sum[k], sq[k] = 0, 0
+	}
+	mu := make([]float32, dim)
+	var mean2, energy float64 // ‖μ‖², the mean ‖c‖²
+	for k := range sum {
+		m := sum[k] / float64(rows)
+		mu[k] = float32(m)
+		mean2 += m * m
+		energy += sq[k] / float64(rows)
+	}
+	if mean2*float64(centerShare) < energy {
+		return nil
+	}
+	return mu
 }
 
 // Outlier dimensions. Many embedding models give a few dimensions values
@@ -459,7 +525,7 @@ func (s *search) scanGroup(w int, qp *quantPass, c0, c1, b0 int, data []float32)
 	collect := func(i, r0 int, approx []float32) {
 		c := &sc.coefs[i-glo]
 		rowBound := func(r int) float64 { return c.Of(qb.RowNorms[r]) } // z.RowBound(i, qb, r), its terms gathered once
-		s.collectQuant(w, i, &sc.pend[i-glo], approx, data, r0, base, sc.bounds[i-glo], rowBound)
+		s.collectQuant(w, i, &sc.pend[i-glo], approx, data, r0, base, qp.shift(i), sc.bounds[i-glo], rowBound)
 	}
 	from := 0 // the first panel left to scan
 	if b0 == 0 && qp.seedPanels > 0 && s.seedPrefix(w, qp, data, glo, ghi, collect) {
@@ -473,11 +539,12 @@ func (s *search) scanGroup(w int, qp *quantPass, c0, c1, b0 int, data []float32)
 
 // collectQuant records query qi's rows that could enter its top K (or hold
 // its same-label minimum) in its pending lists p, scoring and offering them
-// whenever flushAt are pending. approx[j] is the approximate score of row
-// r0+j of the block whose rows are data, starting at global row base; b is
-// the block's bound for the query. The caller flushes p at the end of the
+// whenever flushAt are pending. approx[j] + shift is the approximate score
+// of row r0+j of the block whose rows are data, starting at global row
+// base (shift: the query's, where the corpus is centered, else 0); b is the
+// block's bound for the query. The caller flushes p at the end of the
 // block.
-func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 int, base int64, b float64, rowBound func(r int) float64) {
+func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 int, base int64, shift, b float64, rowBound func(r int) float64) {
 	t, h, st := s.t, &s.tops[qi], &s.q[qi]
 	dim := t.Corpus.Dim
 	self := int64(-1)
@@ -491,7 +558,7 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 		case h.k == 0:
 			thr = float32(math.Inf(1))
 		case known:
-			thr = floor32(float64(kth) - b)
+			thr = floor32(float64(kth) - shift - b)
 		}
 		sigma = math.Inf(1)
 		if st.has {
@@ -500,23 +567,24 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 		return thr, sigma
 	}
 	if t.QueryLabels == nil {
-		s.collectTop(w, qi, p, approx, data, r0, base, self, b, rowBound)
+		s.collectTop(w, qi, p, approx, data, r0, base, self, shift, b, rowBound)
 		return
 	}
 	thr, sigma := thresholds()
 	labels := t.CorpusLabels[base-t.Base+int64(r0):]
 	ql := t.QueryLabels[qi]
-	for j, a := range approx {
+	for j, a32 := range approx {
+		a := float64(a32) + shift
 		switch {
 		case base+int64(r0+j) == self:
 			continue
 		case labels[j] == ql:
 			s.same[qi].Count++
-			if float64(a)-b > sigma || float64(a)-rowBound(r0+j) > sigma {
+			if a-b > sigma || a-rowBound(r0+j) > sigma {
 				continue
 			}
 			p.same = append(p.same, int32((r0+j)*dim))
-		case a >= thr && !h.below(float64(a)+rowBound(r0+j)):
+		case a32 >= thr && !h.below(a+rowBound(r0+j)):
 			p.top = append(p.top, int32((r0+j)*dim))
 		default:
 			continue
@@ -530,7 +598,7 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 
 // collectTop is collectQuant outside labeled mode: it records the rows that
 // could enter query qi's top K, self (the query's own row, or −1) excepted.
-func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 int, base, self int64, b float64, rowBound func(r int) float64) {
+func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 int, base, self int64, shift, b float64, rowBound func(r int) float64) {
 	h, st := &s.tops[qi], &s.q[qi]
 	if h.k == 0 {
 		return
@@ -550,7 +618,7 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 		}
 		return l
 	}
-	l := lower()
+	l := lower() - shift // what approx itself must reach
 	thr := floor32(l - b)
 	for j := 0; j < len(approx); j++ {
 		if j += kernel.FirstAtLeast(approx[j:], thr); j == len(approx) {
@@ -562,7 +630,7 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 		p.top = append(p.top, int32((r0+j)*s.t.Corpus.Dim))
 		if len(p.top) >= flushAt {
 			s.flush(w, qi, p, data, base)
-			l = lower()
+			l = lower() - shift
 			thr = floor32(l - b)
 		}
 	}
@@ -591,15 +659,12 @@ func (s *search) scoreSubBlocks(w int, qp *quantPass, lo, hi, step, from, panels
 		ldd := (p1 - p0) * kernel.QuantPanel
 		r0 := p0 * kernel.QuantPanel
 		m := min(ldd, qb.Rows-r0)
-		if qp.apart != nil {
-			s.packApart(w, qp, r0, m)
-		}
 		for q0 := lo; q0 < hi; q0 += step {
 			q1 := min(q0+step, hi)
 			sc.approx = grow(sc.approx, (q1-q0)*ldd)
 			qp.qe.Scores(sc.approx, ldd, qp.z, q0, q1-q0, qb, p0, p1)
 			if qp.apart != nil {
-				s.addApart(w, qp, q0, q1, ldd, m)
+				s.addApart(w, qp, q0, q1, ldd, r0, m)
 			}
 			for i := q0; i < q1; i++ {
 				f(i, r0, sc.approx[(i-q0)*ldd:(i-q0)*ldd+m])
@@ -608,24 +673,26 @@ func (s *search) scoreSubBlocks(w int, qp *quantPass, lo, hi, step, from, panels
 	}
 }
 
-// packApart packs the values of the dimensions apart of the current
-// block's rows [r0, r0+m) for the exact engine, into worker w's scratch.
-func (s *search) packApart(w int, qp *quantPass, r0, m int) {
-	sc, e, dim, na := &s.scratch[w], s.eng, s.t.Corpus.Dim, len(qp.apart)
-	sc.apartCols = columns(qp.data[r0*dim:(r0+m)*dim], dim, qp.apart, sc.apartCols[:0])
-	sc.apartPacked = grow(sc.apartPacked, e.PackedLen(m, na))
-	e.Pack(sc.apartPacked, sc.apartCols, m, na)
+// packApart packs the values of the dimensions apart of the block's n rows
+// data for the exact engine, once per block (every group of queries reads
+// them).
+func (s *search) packApart(qp *quantPass, data []float32, n int) {
+	e, dim, na := s.eng, s.t.Corpus.Dim, len(qp.apart)
+	qp.apartCols = columns(data[:n*dim], dim, qp.apart, qp.apartCols[:0])
+	qp.apartPacked = grow(qp.apartPacked, e.PackedLen(n, na))
+	e.Pack(qp.apartPacked, qp.apartCols, n, na)
 }
 
 // addApart adds to the approximate scores of queries [lo, hi) (rows of
-// ldd in worker w's approx) against the m rows packed by packApart their
-// exact scores over the dimensions apart, rounded to float32 as
+// ldd in worker w's approx) against the block's rows [r0, r0+m) their exact
+// scores over the dimensions apart (packed by packApart; r0 is a multiple of
+// QuantPanel, so of every engine's panel), rounded to float32 as
 // "Dimensions apart" in kernel/quant.go assumes.
-func (s *search) addApart(w int, qp *quantPass, lo, hi, ldd, m int) {
+func (s *search) addApart(w int, qp *quantPass, lo, hi, ldd, r0, m int) {
 	sc, e, na := &s.scratch[w], s.eng, len(qp.apart)
 	lds := e.Padded(m)
 	sc.apartScores = grow(sc.apartScores, (hi-lo)*lds)
-	e.Scores(sc.apartScores, lds, qp.qApart[lo*na:hi*na], hi-lo, na, sc.apartPacked, m)
+	e.Scores(sc.apartScores, lds, qp.qApart[lo*na:hi*na], hi-lo, na, qp.apartPacked[r0*na:], m)
 	for i := range hi - lo {
 		a, p := sc.approx[i*ldd:i*ldd+m], sc.apartScores[i*lds:i*lds+m]
 		for j := range a {

@@ -193,8 +193,8 @@ func outliers(f float32, n int) func(r *rand.Rand, m Matrix) {
 // (giveUpShare): on data where the prefilter lets most rows through, the
 // scan hands over to the exact search after a few blocks, in pairs and
 // labeled mode, with every int8 engine, and the result is still the exact
-// search's; on random data, and on outliers it scores apart, it scans to
-// the end.
+// search's (the outliers not centered: corpusCenter would narrow the bound);
+// on random data, and on outliers it scores apart, it scans to the end.
 func TestQuantizedGivesUp(t *testing.T) {
 	defer func(p, s int) { packBytes, subBytes = p, s }(packBytes, subBytes)
 	packBytes, subBytes = 64<<10, 8<<10 // blocks of 960 rows at d = 64
@@ -203,27 +203,31 @@ func TestQuantizedGivesUp(t *testing.T) {
 		mode   Mode
 		nc, k  int
 		apart  int // maxOutliers
+		center bool
 		adjust func(r *rand.Rand, m Matrix)
 		gaveUp bool
 	}{
-		// Outliers quantized with the rest (maxOutliers 0).
-		{"outliers, none apart", ModePairs, 8000, 20, 0, outliers(12, 3), true},
-		{"outliers labeled, none apart", ModeLabeled, 8000, 20, 0, outliers(12, 3), true},
+		// Outliers quantized with the rest (maxOutliers 0), not centered.
+		{"outliers, none apart", ModePairs, 8000, 20, 0, false, outliers(12, 3), true},
+		{"outliers labeled, none apart", ModeLabeled, 8000, 20, 0, false, outliers(12, 3), true},
 		// Scored apart (outlierDims), and the prefilter works.
-		{"outliers", ModePairs, 8000, 20, 8, outliers(12, 3), false},
-		{"outliers labeled", ModeLabeled, 8000, 20, 8, outliers(12, 3), false},
-		{"random", ModePairs, 8000, 20, 8, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
+		{"outliers", ModePairs, 8000, 20, 8, true, outliers(12, 3), false},
+		{"outliers labeled", ModeLabeled, 8000, 20, 8, true, outliers(12, 3), false},
+		{"random", ModePairs, 8000, 20, 8, true, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
 		// Early blocks take many rows into heaps this large (entering).
-		{"random, k large", ModePairs, 30000, 300, 8, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
+		{"random, k large", ModePairs, 30000, 300, 8, true, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
 		// Fewer rows than a block: scanned in two halves, the first judged.
-		{"outliers, one block, none apart", ModePairs, 900, 20, 0, outliers(12, 3), true},
-		{"random, one block", ModePairs, 900, 20, 8, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
+		{"outliers, one block, none apart", ModePairs, 900, 20, 0, false, outliers(12, 3), true},
+		{"random, one block", ModePairs, 900, 20, 8, true, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(7, 64))
-			defer func(n int) { maxOutliers = n }(maxOutliers)
+			defer func(n, c int) { maxOutliers, centerShare = n, c }(maxOutliers, centerShare)
 			maxOutliers = tc.apart
+			if !tc.center {
+				centerShare = 0
+			}
 			p := genProblem(r, tc.mode, 40, tc.nc, 64, genRandom)
 			tc.adjust(r, p.q)
 			tc.adjust(r, p.c)
@@ -362,6 +366,46 @@ func TestFewQueriesRunExact(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("%s, %d queries: the partials differ from exact", qe.Name, nq)
+			}
+		}
+	}
+}
+
+// TestQuantizedCentered checks the centered prefilter (corpusCenter) on rows
+// with a large common component: in pairs and labeled mode, with every int8
+// engine, the result is the exact search's, the corpus is centered, and
+// fewer rows are scored exactly than with it not centered (both scanned to
+// the end).
+func TestQuantizedCentered(t *testing.T) {
+	defer func(p, s int) { packBytes, subBytes, giveUp = p, s, true }(packBytes, subBytes)
+	packBytes, subBytes = 128<<10, 16<<10
+	giveUp = false // to count every row in both, though the one not centered may give up
+	for _, mode := range []Mode{ModePairs, ModeLabeled} {
+		r := rand.New(rand.NewPCG(21, 22))
+		p := genProblem(r, mode, 64, 8000, 128, genRandom)
+		outliers(1, 0)(r, p.q)
+		outliers(1, 0)(r, p.c)
+		tile := p.tile(100, 20)
+		want, err := SearchTile(tile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mu := corpusCenter(p.c.Data, p.c.Dim, nil); mu == nil {
+			t.Fatalf("mode %v: the rows are not centered", mode)
+		}
+		for _, qe := range kernel.QEngines() {
+			got, centered := searchQuantized(t, qe, tile)
+			func() {
+				defer func(c int) { centerShare = c }(centerShare)
+				centerShare = 0
+				_, plain := searchQuantized(t, qe, tile)
+				t.Logf("mode %v, %s: %d rows scored exactly centered, %d not", mode, qe.Name, centered.Rescored, plain.Rescored)
+				if centered.Rescored >= plain.Rescored {
+					t.Errorf("mode %v, %s: centered %+v, not centered %+v: want fewer rows rescored", mode, qe.Name, centered, plain)
+				}
+			}()
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("mode %v, %s: quantized results differ from exact", mode, qe.Name)
 			}
 		}
 	}

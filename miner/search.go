@@ -314,11 +314,10 @@ type scratch struct {
 	seedTop  []topRows           // quantized: each query's seed candidates
 	seedIdx  []int32             // quantized: offsets of a query's seed rows
 	prefix   []float32           // quantized: a piece of queries' approximate scores of the seed's prefix (seedPrefix)
-	// quantized, outlier dimensions: a sub-block's values in them, packed
-	// for the exact engine, and the chunk's scores over them
-	apartCols, apartPacked, apartScores []float32
-	rescored                            int64    // quantized: rows scored exactly in the scan
-	_                                   [64]byte // keeps rescored, written often, off the next worker's cache line
+	// quantized, outlier dimensions: the chunk's scores over them
+	apartScores []float32
+	rescored    int64    // quantized: rows scored exactly in the scan
+	_           [64]byte // keeps rescored, written often, off the next worker's cache line
 }
 
 // newSearch sets up the search of t, its top-k buffers for the quantized

@@ -114,6 +114,28 @@ import (
 // block's norms), at least ‖q_R‖ and ‖q_O‖, so the first and the γ terms
 // hold with it; HatNorm and ErrNorm are those of the quantized part.
 
+// # A centered corpus
+//
+// The embeddings of many models share a large common component: every score
+// is near the same value, their spread is small, and B, which grows with
+// ‖c‖ and with the step that max|c_k| sets, is wide beside it. The caller
+// may name a center μ (Center, zero at the dimensions apart): a corpus row
+// is then quantized as c' = fl(c − μ), so ĉ = s_c·c̃ approximates c − μ,
+// and the query's shift M = Σ q_k·μ_k (float64: Shift) stands for q·μ.
+// With e_c = c − μ − ĉ (the real difference, not c' − ĉ),
+//
+//	q·c = q̂·ĉ + e_q·ĉ + q·μ + q·e_c,
+//	|q·c − (s_q·s_c·I + M)| ≤ ‖e_q‖·‖ĉ‖ + ‖q‖·‖e_c‖ + |q·μ − M|,
+//
+// (over the quantized dimensions R; the part apart is as above), so the
+// prefilter compares A + M with the search's thresholds, and B takes
+// ‖e_q‖·‖ĉ‖ + ‖q‖·‖e_c‖ in place of ‖e_q‖·‖c‖ + ‖q̂‖·‖e_c‖: ‖ĉ‖ ≈ ‖c − μ‖
+// is a fraction of ‖c‖, and c − μ's smaller magnitudes make a smaller step.
+// c' differs from c − μ by at most u·|c'_k| in each dimension, so the row's
+// ErrNorm is ‖c' − ĉ‖ + 1.01·u·‖c'‖. M's float64 sum is within
+// d·2⁻⁵³·‖q‖·‖μ‖ of q·μ (d ≤ 2¹⁵), and the comparisons add and subtract M
+// in float64: B gains 2⁻³⁶·‖q‖·‖μ‖ for both.
+
 // QuantLevels is the largest quantized magnitude; QuantMaxDim the largest
 // dimension the int32 sums allow (255·127 + 128·127 per dimension, with
 // room to spare); QuantPanel the corpus rows per int8 panel.
@@ -145,6 +167,41 @@ type QuantQueries struct {
 	// order, for the caller to score in float (see Dimensions apart); nil
 	// when none is.
 	Apart []int
+	// Center is the corpus's center μ (see A centered corpus), set by
+	// CenterOn with Shift, each query's M = Σ q_k·μ_k; nil when the corpus
+	// is not centered.
+	Center     []float32
+	Shift      []float64
+	centerNorm float64   // ‖μ‖
+	rows       []float32 // the queries, for CenterOn
+}
+
+// CenterOn centers z's queries on mu, the center of the blocks they will be
+// scored against (QuantBlock.Center): each query's Shift is then added to
+// its approximate scores before they are compared (A centered corpus). mu
+// is kept, not copied.
+func (z *QuantQueries) CenterOn(mu []float32) {
+	if len(mu) != z.Dim {
+		panic(fmt.Sprintf("kernel: a center of %d dimensions for queries of %d", len(mu), z.Dim))
+	}
+	z.Center, z.Shift, z.centerNorm = mu, make([]float64, z.Rows), norm2(mu)
+	for i := range z.Rows {
+		var m float64
+		for k, v := range z.rows[i*z.Dim : (i+1)*z.Dim] {
+			m += float64(v) * float64(mu[k])
+		}
+		z.Shift[i] = m
+	}
+}
+
+// norm2 returns ‖v‖ in float64, raised by a relative 10⁻⁹ for the rounding
+// of its sum (as quantizeRow's norms).
+func norm2(v []float32) float64 {
+	var s float64
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	return math.Sqrt(s) * (1 + 1e-9)
 }
 
 // QuantFormat is how an int8 engine takes its integers: queries quantized
@@ -171,7 +228,8 @@ func QuantizeQueriesApart(q []float32, nq, dim int, f QuantFormat, apart []int) 
 	stride := (dim + 3) &^ 3
 	z := &QuantQueries{Rows: nq, Dim: dim, Format: f, Stride: stride,
 		Data: make([]int8, nq*stride), Scale: make([]float32, nq), Corr: make([]int32, nq),
-		Norm: make([]float64, nq), HatNorm: make([]float64, nq), ErrNorm: make([]float64, nq), Apart: apart}
+		Norm: make([]float64, nq), HatNorm: make([]float64, nq), ErrNorm: make([]float64, nq), Apart: apart,
+		rows: q[:nq*dim]}
 	buf := make([]int32, dim)
 	var masked []float32
 	if len(apart) > 0 {
@@ -329,6 +387,10 @@ type QuantBlock struct {
 	// Apart lists the dimensions left out of the int8 sums, as the
 	// queries' Apart; set it before PackPanels.
 	Apart []int
+	// Center is the center μ the rows are quantized around (A centered
+	// corpus), zero at the dimensions apart, or nil; set it before
+	// PackPanels, and center the queries on it (QuantQueries.CenterOn).
+	Center []float32
 }
 
 // Reset sizes b for rows rows of dimension dim in format f, reusing its
@@ -367,7 +429,7 @@ func (b *QuantBlock) PackPanels(c []float32, p0, p1 int) Norms {
 	w := QuantPanel
 	buf := make([]int32, b.Stride) // the padding stays 0
 	var masked []float32
-	if len(b.Apart) > 0 {
+	if len(b.Apart) > 0 || b.Center != nil {
 		masked = make([]float32, b.Dim)
 	}
 	for p := p0; p < p1; p++ {
@@ -377,7 +439,7 @@ func (b *QuantBlock) PackPanels(c []float32, p0, p1 int) Norms {
 			scale := float32(0)
 			if row < b.Rows {
 				var n Norms
-				scale, n.Norm, n.Hat, n.Err = quantizeRowApart(c[row*b.Dim:(row+1)*b.Dim], buf[:b.Dim], int32(b.Format.CorpusLevels), b.Apart, masked)
+				scale, n = b.quantizeRow(c[row*b.Dim:(row+1)*b.Dim], buf[:b.Dim], masked)
 				b.RowNorms[row] = n
 				out = out.Max(n)
 			} else {
@@ -388,6 +450,30 @@ func (b *QuantBlock) PackPanels(c []float32, p0, p1 int) Norms {
 		}
 	}
 	return out
+}
+
+// quantizeRow quantizes one corpus row into out and returns its scale and
+// norms: those of quantizeRowApart, or where the block has a center, of
+// c' = fl(c − μ) (masked, a buffer of Dim), the dimensions apart zero, with
+// ‖c‖ the whole row's and the error raised by 1.01·u·‖c'‖ (A centered
+// corpus).
+func (b *QuantBlock) quantizeRow(c []float32, out []int32, masked []float32) (scale float32, n Norms) {
+	levels := int32(b.Format.CorpusLevels)
+	if b.Center == nil {
+		scale, n.Norm, n.Hat, n.Err = quantizeRowApart(c, out, levels, b.Apart, masked)
+		return scale, n
+	}
+	for k, v := range c {
+		masked[k] = v - b.Center[k]
+	}
+	for _, k := range b.Apart {
+		masked[k] = 0
+	}
+	var centered float64
+	scale, centered, n.Hat, n.Err = quantizeRow(masked, out, levels)
+	n.Norm = norm2(c)
+	n.Err += 1.01 * 0x1p-24 * centered
+	return scale, n
 }
 
 // packRow writes the bytes c̃ + off of one row (its integers q, Stride of
@@ -436,6 +522,12 @@ func (z *QuantQueries) Coefs(i int) BoundCoefs {
 		Err:   z.HatNorm[i],
 		Const: (2*d + 8) * 0x1p-149,
 	}
+	if z.Center != nil { // A centered corpus: e_q·ĉ and q·e_c, and the shift's sums
+		c.Norm = gamma * z.Norm[i]
+		c.Hat += z.ErrNorm[i]
+		c.Err = z.Norm[i]
+		c.Const += 0x1p-36 * z.Norm[i] * z.centerNorm
+	}
 	if len(z.Apart) > 0 { // the float part and the sum (Dimensions apart)
 		c.Norm += gamma*z.Norm[i] + 1.01*u*z.Norm[i]
 		c.Hat += 1.01 * u * z.HatNorm[i]
@@ -482,7 +574,7 @@ func (e *QEngine) Scores(dst []float32, ldd int, z *QuantQueries, q0, nq int, b 
 	if z.Format != b.Format || e != QuantGo && z.Format != e.Format() {
 		panic(fmt.Sprintf("kernel: %s scores format %+v, not queries of %+v and a block of %+v", e.Name, e.Format(), z.Format, b.Format))
 	}
-	if z.Stride != b.Stride || !slices.Equal(z.Apart, b.Apart) || ldd < n || len(dst) < (nq-1)*ldd+n || q0+nq > z.Rows || p1 > b.Panels() {
+	if z.Stride != b.Stride || !slices.Equal(z.Apart, b.Apart) || !slices.Equal(z.Center, b.Center) || (z.Center == nil) != (b.Center == nil) || ldd < n || len(dst) < (nq-1)*ldd+n || q0+nq > z.Rows || p1 > b.Panels() {
 		panic(fmt.Sprintf("kernel: quantized Scores of queries [%d,%d) of %d, panels [%d,%d) of %d, ldd %d, %d scores",
 			q0, q0+nq, z.Rows, p0, p1, b.Panels(), ldd, len(dst)))
 	}

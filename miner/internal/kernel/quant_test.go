@@ -76,15 +76,69 @@ func TestQuantBound(t *testing.T) {
 				v[i] = float32(r.IntN(255)-127) + 0.5
 			}
 		},
+		"common": func(v []float32) { // a large common component
+			for i := range v {
+				v[i] = 1 + 0.5*v[i]
+			}
+		},
 	}
 	for name, gen := range gens {
 		q, c := randVecs(r, nq, dim), randVecs(r, nc, dim)
 		gen(q)
 		gen(c)
 		for _, f := range testFormats() {
-			checkBound(t, fmt.Sprintf("%s, %+v", name, f), q, c, nq, nc, dim, f)
+			label := fmt.Sprintf("%s, %+v", name, f)
+			plain, _ := checkBound(t, label, q, c, nq, nc, dim, f, nil)
+			// Any center keeps the bound; the mean narrows it where the
+			// rows share a component.
+			checkBound(t, label+", centered on 0", q, c, nq, nc, dim, f, make([]float32, dim))
+			checkBound(t, label+", centered off", q, c, nq, nc, dim, f, randVecs(r, 1, dim))
+			centered, _ := checkBound(t, label+", centered", q, c, nq, nc, dim, f, columnMeans(c, nc, dim))
+			if name == "common" && 3*centered > 2*plain {
+				t.Errorf("%+v: centered on the mean, the bound on rows with a common component is %g, not centered %g: want two thirds or less", f, centered, plain)
+			}
 		}
 	}
+}
+
+// TestQuantCenteredBoundTerms checks the terms of the centered bound on
+// rows made to reach them: c = μ + t·e_q, whose quantized part ĉ points
+// along the query's error e_q, so that e_q·ĉ is ‖e_q‖·‖ĉ‖ (A centered
+// corpus); the error must stay within RowBound, and reach at least half of
+// it, so that a bound without the term would fail here.
+func TestQuantCenteredBoundTerms(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	const nq, dim = 12, 96
+	for _, f := range testFormats() {
+		q := randVecs(r, nq, dim)
+		mu := randVecs(r, 1, dim)
+		z := QuantizeQueries(q, nq, dim, f)
+		c := make([]float32, nq*dim)
+		for i := range nq {
+			for k := range dim {
+				e := float64(q[i*dim+k]) - float64(z.Scale[i])*float64(z.Data[i*z.Stride+k])
+				c[i*dim+k] = mu[k] + float32(200*e)
+			}
+		}
+		if _, tight := checkBound(t, fmt.Sprintf("%+v", f), q, c, nq, nq, dim, f, mu); tight < 0.5 {
+			t.Errorf("%+v: the largest error is %.3f of its row's bound, want at least 0.5", f, tight)
+		}
+	}
+}
+
+// columnMeans returns the mean of each column of the n row-major rows x.
+func columnMeans(x []float32, n, dim int) []float32 {
+	sum := make([]float64, dim)
+	for i := range n {
+		for k := range dim {
+			sum[k] += float64(x[i*dim+k])
+		}
+	}
+	mu := make([]float32, dim)
+	for k := range mu {
+		mu[k] = float32(sum[k] / float64(n))
+	}
+	return mu
 }
 
 // testFormats are the formats the bound is tested in: every engine's, and
@@ -99,30 +153,49 @@ func testFormats() []QuantFormat {
 	return fs
 }
 
-// checkBound checks Bound and RowBound for queries and rows of format f
-// against every exact engine's scores.
-func checkBound(t *testing.T, name string, q, c []float32, nq, nc, dim int, f QuantFormat) {
+// checkBound checks Bound and RowBound for queries and rows of format f,
+// the rows centered on mu unless it is nil (A centered corpus: the query's
+// Shift is then added to its approximate scores), against every exact
+// engine's scores, and returns the mean of the block bounds and the largest
+// error as a share of its row's bound.
+func checkBound(t *testing.T, name string, q, c []float32, nq, nc, dim int, f QuantFormat, mu []float32) (mean, tightest float64) {
 	t.Helper()
 	z := QuantizeQueries(q, nq, dim, f)
 	var b QuantBlock
 	b.Reset(nc, dim, f)
+	if mu != nil {
+		b.Center = mu
+		z.CenterOn(mu)
+	}
 	b.SetNorms(b.PackPanels(c, 0, b.Panels()))
-	approx := quantScores(QuantGo, f, q, c, nq, nc, dim)
+	ldd := b.Panels() * QuantPanel
+	approx := make([]float32, nq*ldd)
+	QuantGo.Scores(approx, ldd, z, 0, nq, &b, 0, b.Panels())
+	for i := range nq {
+		mean += z.Bound(i, &b) / float64(nq)
+	}
 	for _, e := range Engines() {
 		exact := blockScores(e, q, c, nq, nc, dim)
 		worst := 0.0
 		for i := range nq {
 			bound := z.Bound(i, &b)
+			shift := 0.0
+			if mu != nil {
+				shift = z.Shift[i]
+			}
 			for j := range nc {
-				d := math.Abs(float64(exact[i*nc+j]) - float64(approx[i*nc+j]))
+				d := math.Abs(float64(exact[i*nc+j]) - (float64(approx[i*ldd+j]) + shift))
 				if rb := z.RowBound(i, &b, j); d > rb || rb > bound {
 					t.Fatalf("%s %s pair (%d,%d): differ by %g, row bound %g, block bound %g", name, e.Name, i, j, d, rb, bound)
 				}
 				if d > bound {
-					t.Fatalf("%s %s pair (%d,%d): exact %v approx %v differ by %g > bound %g", name, e.Name, i, j, exact[i*nc+j], approx[i*nc+j], d, bound)
+					t.Fatalf("%s %s pair (%d,%d): exact %v approx %v differ by %g > bound %g", name, e.Name, i, j, exact[i*nc+j], approx[i*ldd+j], d, bound)
 				}
 				if bound > 0 {
 					worst = max(worst, d/bound)
+				}
+				if rb := z.RowBound(i, &b, j); rb > 0 {
+					tightest = max(tightest, d/rb)
 				}
 			}
 		}
@@ -130,6 +203,7 @@ func checkBound(t *testing.T, name string, q, c []float32, nq, nc, dim int, f Qu
 			t.Errorf("%s: largest error is %.4f of the bound: the bound is too loose to be checked", e.Name, worst)
 		}
 	}
+	return mean, tightest
 }
 
 // TestQuantizeRowMatchesGo checks quantizeRow, which runs in assembly where
@@ -223,37 +297,59 @@ func TestQuantApartBound(t *testing.T) {
 		gen(q)
 		gen(c)
 		for _, f := range testFormats() {
-			z := QuantizeQueriesApart(q, nq, dim, f, apart)
-			var b QuantBlock
-			b.Reset(nc, dim, f)
-			b.Apart = apart
-			b.SetNorms(b.PackPanels(c, 0, b.Panels()))
-			ldd := b.Panels() * QuantPanel
-			part := make([]float32, nq*ldd)
-			QuantGo.Scores(part, ldd, z, 0, nq, &b, 0, b.Panels())
-			whole := QuantizeQueries(q, nq, dim, f)
-			for _, e := range Engines() {
-				side := blockScores(e, columns(q, nq, dim, apart), columns(c, nc, dim, apart), nq, nc, len(apart))
-				exact := blockScores(e, q, c, nq, nc, dim)
-				for i := range nq {
-					bound := z.Bound(i, &b)
-					for j := range nc {
-						a := part[i*ldd+j] + side[i*nc+j]
-						d := math.Abs(float64(exact[i*nc+j]) - float64(a))
-						if rb := z.RowBound(i, &b, j); d > rb || rb > bound {
-							t.Fatalf("%s, %+v, %s, pair (%d,%d): differ by %g, row bound %g, block bound %g", name, f, e.Name, i, j, d, rb, bound)
-						}
-					}
+			for _, centered := range []bool{false, true} {
+				checkApartBound(t, fmt.Sprintf("%s, %+v, centered %v", name, f, centered), q, c, nq, nc, dim, f, apart, centered)
+			}
+		}
+	}
+}
+
+// checkApartBound is TestQuantApartBound's check of one data set in one
+// format, the rows centered on their mean (zero at apart) or not; on the
+// outliers it also checks that setting them apart pays.
+func checkApartBound(t *testing.T, name string, q, c []float32, nq, nc, dim int, f QuantFormat, apart []int, centered bool) {
+	t.Helper()
+	z := QuantizeQueriesApart(q, nq, dim, f, apart)
+	var b QuantBlock
+	b.Reset(nc, dim, f)
+	b.Apart = apart
+	if centered {
+		mu := columnMeans(c, nc, dim)
+		for _, k := range apart {
+			mu[k] = 0
+		}
+		b.Center = mu
+		z.CenterOn(mu)
+	}
+	b.SetNorms(b.PackPanels(c, 0, b.Panels()))
+	ldd := b.Panels() * QuantPanel
+	part := make([]float32, nq*ldd)
+	QuantGo.Scores(part, ldd, z, 0, nq, &b, 0, b.Panels())
+	for _, e := range Engines() {
+		side := blockScores(e, columns(q, nq, dim, apart), columns(c, nc, dim, apart), nq, nc, len(apart))
+		exact := blockScores(e, q, c, nq, nc, dim)
+		for i := range nq {
+			bound := z.Bound(i, &b)
+			shift := 0.0
+			if centered {
+				shift = z.Shift[i]
+			}
+			for j := range nc {
+				a := part[i*ldd+j] + side[i*nc+j]
+				d := math.Abs(float64(exact[i*nc+j]) - (float64(a) + shift))
+				if rb := z.RowBound(i, &b, j); d > rb || rb > bound {
+					t.Fatalf("%s, %s, pair (%d,%d): differ by %g, row bound %g, block bound %g", name, e.Name, i, j, d, rb, bound)
 				}
 			}
-			if name == "outliers" {
-				var plain QuantBlock
-				plain.Reset(nc, dim, f)
-				plain.SetNorms(plain.PackPanels(c, 0, plain.Panels()))
-				if with, without := z.Bound(0, &b), whole.Bound(0, &plain); with > without/4 {
-					t.Errorf("%+v: the bound with the outliers apart is %g, without %g: want a quarter or less", f, with, without)
-				}
-			}
+		}
+	}
+	if strings.HasPrefix(name, "outliers,") {
+		whole := QuantizeQueries(q, nq, dim, f)
+		var plain QuantBlock
+		plain.Reset(nc, dim, f)
+		plain.SetNorms(plain.PackPanels(c, 0, plain.Panels()))
+		if with, without := z.Bound(0, &b), whole.Bound(0, &plain); with > without/4 {
+			t.Errorf("%s: the bound with the outliers apart is %g, without %g: want a quarter or less", name, with, without)
 		}
 	}
 }
