@@ -1182,7 +1182,7 @@ func pack8Y() {
 // beyond their accumulators (BenchmarkPeakAVX2):
 //
 //	func peakFMAY(n int)   // n × 48 VFMADD231PS on ymm: 768 flops per turn
-//	func peakBytesY(n int) // n × 24 × (VPMADDUBSW, VPMADDWD, VPADDD): 768 byte products per turn
+//	func peakBytesY(n int) // n × 12 × (VPMADDUBSW ×2, VPADDW, VPMADDWD, VPADDD): 768 byte products per turn
 //
 // The kernels cannot outrun them, so their ratio to FAISS bounds what any
 // AVX2 float or byte kernel can reach on the machine.
@@ -1215,13 +1215,12 @@ func peakLoops() {
 	}
 	p("\tVPCMPEQW Y13, Y13, Y13")
 	p("peakbytes:")
-	for u := range 2 {
-		for i := range 12 {
-			t := 14 + u
-			p("\tVPMADDUBSW Y13, Y13, Y%d", t)
-			p("\tVPMADDWD Y13, Y%d, Y%d", t, t)
-			p("\tVPADDD Y%d, Y%d, Y%d", t, i, i)
-		}
+	for i := range 12 { // dotBytes's two steps: 64 products
+		p("\tVPMADDUBSW Y13, Y13, Y14")
+		p("\tVPMADDUBSW Y13, Y13, Y15")
+		p("\tVPADDW Y15, Y14, Y14")
+		p("\tVPMADDWD Y13, Y14, Y14")
+		p("\tVPADDD Y14, Y%d, Y%d", i, i)
 	}
 	p("\tDECQ CX")
 	p("\tJNZ peakbytes")
