@@ -221,18 +221,7 @@ func vnniKernel(mr int) {
 	acc := func(i, v int) string { return fmt.Sprintf("Z%d", i*vecs+v) }
 	cReg := func(u, v int) string { return fmt.Sprintf("Z%d", 24+(u%2)*3+v) }
 	bReg := func(u int) string { return fmt.Sprintf("Z%d", 30+u%2) }
-	name := fmt.Sprintf("dotVNNI%d", mr)
-	p("")
-	p("// func %s(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
-	prologue(mr, 1)
-	p("\tMOVQ corr+48(FP), DI")
-	for i := range mr {
-		p("\tVPBROADCASTD %d(DI), %s", 4*i, acc(i, 0))
-		for v := 1; v < vecs; v++ {
-			p("\tVMOVDQA32 %s, %s", acc(i, 0), acc(i, v))
-		}
-	}
+	int8Head(fmt.Sprintf("dotVNNI%d", mr), mr, vecs, "Z", "VMOVDQA32")
 	step := func(u int) {
 		for v := range vecs {
 			p("\tVMOVDQU32 %d(CX), %s", (u*width+v*16)*4, cReg(u, v))
@@ -514,7 +503,7 @@ func int8YKernel(mr int) {
 	name := fmt.Sprintf("dotAVXVNNI%d", mr)
 	const vecs = 2
 	acc := func(i, v int) int { return i*vecs + v }
-	int8YHead(name, mr, vecs)
+	int8Head(name, mr, vecs, "Y", "VMOVDQA")
 	step := func(u int) {
 		for v := range vecs {
 			p("\tVMOVDQU %d(CX), Y%d", u*quantPanelBytes+v*32, 12+v)
@@ -531,19 +520,20 @@ func int8YKernel(mr int) {
 	int8YTail(mr)
 }
 
-// int8YHead writes a kernel's header and starts each of its accumulators
-// (mr queries × vecs vectors, Y0 on) at its query's correction, so that the
-// lane ends at the exact integer sum.
-func int8YHead(name string, mr, vecs int) {
+// int8Head writes an int8 kernel's header and starts each of its
+// accumulators (mr queries × vecs vectors of register class reg, "Y" or
+// "Z", numbered from 0; copied with mov) at its query's correction, so that
+// the lane ends at the exact integer sum.
+func int8Head(name string, mr, vecs int, reg, mov string) {
 	p("")
 	p("// func %s(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)", name)
 	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
 	prologue(mr, 1)
 	p("\tMOVQ corr+48(FP), DI")
 	for i := range mr {
-		p("\tVPBROADCASTD %d(DI), Y%d", 4*i, i*vecs)
+		p("\tVPBROADCASTD %d(DI), %s%d", 4*i, reg, i*vecs)
 		for v := 1; v < vecs; v++ {
-			p("\tVMOVDQA Y%d, Y%d", i*vecs, i*vecs+v)
+			p("\t%s %s%d, %s%d", mov, reg, i*vecs, reg, i*vecs+v)
 		}
 	}
 }
@@ -629,7 +619,7 @@ const bytesMR = 4
 func bytesKernel(mr int) {
 	const vecs = 2
 	acc := func(i, v int) int { return i*vecs + v }
-	int8YHead(fmt.Sprintf("dotBytes%d", mr), mr, vecs)
+	int8Head(fmt.Sprintf("dotBytes%d", mr), mr, vecs, "Y", "VMOVDQA")
 	// Y8–Y11 the corpus vectors of steps u and u+1, Y12–Y13 the query's
 	// two broadcasts, Y14–Y15 the products.
 	pair := func(u int) {
