@@ -184,12 +184,16 @@ func TestTileReportsPrefilterGiveUp(t *testing.T) {
 		common   float64 // the component every row shares
 		outliers float64 // the factor of the outlier dimensions
 		dims     int     // how many there are
+		scatter  bool    // other dimensions in every row
 		gaveUp   bool
 	}{
-		// More than the search scores apart (at most 8).
-		{"many outlier dimensions", 1, 12, 16, true},
-		{"few outlier dimensions", 1, 12, 3, false},
-		{"random", 0, 1, 0, false},
+		// Large values in other dimensions in every row: no dimension
+		// stands out to be scored apart, and no common component to
+		// center on (with one, the search centers the rows, which lets
+		// even 16 fixed outlier dimensions through).
+		{"scattered spikes", 0, 12, 64, true, true},
+		{"few outlier dimensions", 1, 12, 3, false, false},
+		{"random", 0, 1, 0, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, 4))
@@ -201,7 +205,11 @@ func TestTileReportsPrefilterGiveUp(t *testing.T) {
 						v[j] = float32(tc.common + 0.5*rng.NormFloat64())
 					}
 					for j := range tc.dims {
-						v[3+j*(dim-6)/max(1, tc.dims-1)] *= float32(tc.outliers)
+						k := 3 + j*(dim-6)/max(1, tc.dims-1)
+						if tc.scatter {
+							k = rng.IntN(dim)
+						}
+						v[k] *= float32(tc.outliers)
 					}
 					items[i] = item{id: fmt.Sprintf("%s%d", prefix, i), emb: v}
 				}
