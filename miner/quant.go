@@ -214,7 +214,6 @@ type quantPass struct {
 	qe         *kernel.QEngine
 	z          *kernel.QuantQueries
 	qb         kernel.QuantBlock // the corpus block being scanned
-	data       []float32         // its rows
 	subPanels  int               // panels of an L2-sized sub-block
 	seedPanels int               // panels of the first block that seed the queries (0: none)
 	apart      []int             // dimensions scored apart in float (outlierDims)
@@ -293,7 +292,6 @@ func (s *search) quantScan(qe *kernel.QEngine, scan int) int {
 	for b0 := 0; b0 < scan && !s.stopped(); b0 += block {
 		n := min(block, scan-b0)
 		data := t.Corpus.Data[b0*dim : (b0+n)*dim]
-		qp.data = data
 		s.packQuant(&qp.qb, qp.qe.Format(), data, n, qp.subPanels)
 		if qp.apart != nil {
 			s.packApart(qp, data, n)
@@ -344,7 +342,7 @@ func (s *search) newQuantPass(qe *kernel.QEngine, scan int) *quantPass {
 	}
 	if mu := corpusCenter(t.Corpus.Data[:scan*dim], dim, qp.apart); mu != nil {
 		qp.qb.Center = mu
-		qp.z.CenterOn(mu)
+		qp.z.CenterOn(t.Queries.Data, mu)
 	}
 	return qp
 }

@@ -172,22 +172,21 @@ type QuantQueries struct {
 	// is not centered.
 	Center     []float32
 	Shift      []float64
-	centerNorm float64   // ‖μ‖
-	rows       []float32 // the queries, for CenterOn
+	centerNorm float64 // ‖μ‖
 }
 
-// CenterOn centers z's queries on mu, the center of the blocks they will be
-// scored against (QuantBlock.Center): each query's Shift is then added to
-// its approximate scores before they are compared (A centered corpus). mu
-// is kept, not copied.
-func (z *QuantQueries) CenterOn(mu []float32) {
+// CenterOn centers z's queries, the rows q they were quantized from, on mu,
+// the center of the blocks they will be scored against (QuantBlock.Center):
+// each query's Shift is then added to its approximate scores before they
+// are compared (A centered corpus). mu is kept, not copied.
+func (z *QuantQueries) CenterOn(q, mu []float32) {
 	if len(mu) != z.Dim {
 		panic(fmt.Sprintf("kernel: a center of %d dimensions for queries of %d", len(mu), z.Dim))
 	}
 	z.Center, z.Shift, z.centerNorm = mu, make([]float64, z.Rows), norm2(mu)
 	for i := range z.Rows {
 		var m float64
-		for k, v := range z.rows[i*z.Dim : (i+1)*z.Dim] {
+		for k, v := range q[i*z.Dim : (i+1)*z.Dim] {
 			m += float64(v) * float64(mu[k])
 		}
 		z.Shift[i] = m
@@ -195,7 +194,8 @@ func (z *QuantQueries) CenterOn(mu []float32) {
 }
 
 // norm2 returns ‖v‖ in float64, raised by a relative 10⁻⁹ for the rounding
-// of its sum (as quantizeRow's norms).
+// of its sum (relative error below len(v)·2⁻⁵³, far inside 10⁻⁹; as
+// quantizeRow's norms).
 func norm2(v []float32) float64 {
 	var s float64
 	for _, x := range v {
@@ -228,8 +228,7 @@ func QuantizeQueriesApart(q []float32, nq, dim int, f QuantFormat, apart []int) 
 	stride := (dim + 3) &^ 3
 	z := &QuantQueries{Rows: nq, Dim: dim, Format: f, Stride: stride,
 		Data: make([]int8, nq*stride), Scale: make([]float32, nq), Corr: make([]int32, nq),
-		Norm: make([]float64, nq), HatNorm: make([]float64, nq), ErrNorm: make([]float64, nq), Apart: apart,
-		rows: q[:nq*dim]}
+		Norm: make([]float64, nq), HatNorm: make([]float64, nq), ErrNorm: make([]float64, nq), Apart: apart}
 	buf := make([]int32, dim)
 	var masked []float32
 	if len(apart) > 0 {
@@ -268,11 +267,7 @@ func quantizeRowApart(row []float32, out []int32, levels int32, apart []int, mas
 		masked[k] = 0
 	}
 	scale, _, hat, errNorm = quantizeRow(masked, out, levels)
-	var sum float64 // relative error below len(row)·2⁻⁵³, far inside 10⁻⁹
-	for _, v := range row {
-		sum += float64(v) * float64(v)
-	}
-	return scale, math.Sqrt(sum) * (1 + 1e-9), hat, errNorm
+	return scale, norm2(row), hat, errNorm
 }
 
 // quantizeRow writes the quantized values of row into out and returns the
@@ -574,7 +569,7 @@ func (e *QEngine) Scores(dst []float32, ldd int, z *QuantQueries, q0, nq int, b 
 	if z.Format != b.Format || e != QuantGo && z.Format != e.Format() {
 		panic(fmt.Sprintf("kernel: %s scores format %+v, not queries of %+v and a block of %+v", e.Name, e.Format(), z.Format, b.Format))
 	}
-	if z.Stride != b.Stride || !slices.Equal(z.Apart, b.Apart) || !slices.Equal(z.Center, b.Center) || (z.Center == nil) != (b.Center == nil) || ldd < n || len(dst) < (nq-1)*ldd+n || q0+nq > z.Rows || p1 > b.Panels() {
+	if z.Stride != b.Stride || !slices.Equal(z.Apart, b.Apart) || !slices.Equal(z.Center, b.Center) || ldd < n || len(dst) < (nq-1)*ldd+n || q0+nq > z.Rows || p1 > b.Panels() {
 		panic(fmt.Sprintf("kernel: quantized Scores of queries [%d,%d) of %d, panels [%d,%d) of %d, ldd %d, %d scores",
 			q0, q0+nq, z.Rows, p0, p1, b.Panels(), ldd, len(dst)))
 	}

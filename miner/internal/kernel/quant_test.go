@@ -126,6 +126,26 @@ func TestQuantCenteredBoundTerms(t *testing.T) {
 	}
 }
 
+// portableScores quantizes the queries q and a block of the rows c in format
+// f, with the dimensions apart left out and the rows centered on mu unless
+// it is nil, and returns them with the portable engine's approximate scores
+// (rows of ldd; the shift not added).
+func portableScores(q, c []float32, nq, nc, dim int, f QuantFormat, apart []int, mu []float32) (*QuantQueries, *QuantBlock, []float32, int) {
+	z := QuantizeQueriesApart(q, nq, dim, f, apart)
+	b := new(QuantBlock)
+	b.Reset(nc, dim, f)
+	b.Apart = apart
+	if mu != nil {
+		b.Center = mu
+		z.CenterOn(q, mu)
+	}
+	b.SetNorms(b.PackPanels(c, 0, b.Panels()))
+	ldd := b.Panels() * QuantPanel
+	approx := make([]float32, nq*ldd)
+	QuantGo.Scores(approx, ldd, z, 0, nq, b, 0, b.Panels())
+	return z, b, approx, ldd
+}
+
 // columnMeans returns the mean of each column of the n row-major rows x.
 func columnMeans(x []float32, n, dim int) []float32 {
 	sum := make([]float64, dim)
@@ -160,32 +180,22 @@ func testFormats() []QuantFormat {
 // error as a share of its row's bound.
 func checkBound(t *testing.T, name string, q, c []float32, nq, nc, dim int, f QuantFormat, mu []float32) (mean, tightest float64) {
 	t.Helper()
-	z := QuantizeQueries(q, nq, dim, f)
-	var b QuantBlock
-	b.Reset(nc, dim, f)
-	if mu != nil {
-		b.Center = mu
-		z.CenterOn(mu)
-	}
-	b.SetNorms(b.PackPanels(c, 0, b.Panels()))
-	ldd := b.Panels() * QuantPanel
-	approx := make([]float32, nq*ldd)
-	QuantGo.Scores(approx, ldd, z, 0, nq, &b, 0, b.Panels())
+	z, b, approx, ldd := portableScores(q, c, nq, nc, dim, f, nil, mu)
 	for i := range nq {
-		mean += z.Bound(i, &b) / float64(nq)
+		mean += z.Bound(i, b) / float64(nq)
 	}
 	for _, e := range Engines() {
 		exact := blockScores(e, q, c, nq, nc, dim)
 		worst := 0.0
 		for i := range nq {
-			bound := z.Bound(i, &b)
+			bound := z.Bound(i, b)
 			shift := 0.0
 			if mu != nil {
 				shift = z.Shift[i]
 			}
 			for j := range nc {
 				d := math.Abs(float64(exact[i*nc+j]) - (float64(approx[i*ldd+j]) + shift))
-				if rb := z.RowBound(i, &b, j); d > rb || rb > bound {
+				if rb := z.RowBound(i, b, j); d > rb || rb > bound {
 					t.Fatalf("%s %s pair (%d,%d): differ by %g, row bound %g, block bound %g", name, e.Name, i, j, d, rb, bound)
 				}
 				if d > bound {
@@ -194,7 +204,7 @@ func checkBound(t *testing.T, name string, q, c []float32, nq, nc, dim int, f Qu
 				if bound > 0 {
 					worst = max(worst, d/bound)
 				}
-				if rb := z.RowBound(i, &b, j); rb > 0 {
+				if rb := z.RowBound(i, b, j); rb > 0 {
 					tightest = max(tightest, d/rb)
 				}
 			}
@@ -309,27 +319,19 @@ func TestQuantApartBound(t *testing.T) {
 // outliers it also checks that setting them apart pays.
 func checkApartBound(t *testing.T, name string, q, c []float32, nq, nc, dim int, f QuantFormat, apart []int, centered bool) {
 	t.Helper()
-	z := QuantizeQueriesApart(q, nq, dim, f, apart)
-	var b QuantBlock
-	b.Reset(nc, dim, f)
-	b.Apart = apart
+	var mu []float32
 	if centered {
-		mu := columnMeans(c, nc, dim)
+		mu = columnMeans(c, nc, dim)
 		for _, k := range apart {
 			mu[k] = 0
 		}
-		b.Center = mu
-		z.CenterOn(mu)
 	}
-	b.SetNorms(b.PackPanels(c, 0, b.Panels()))
-	ldd := b.Panels() * QuantPanel
-	part := make([]float32, nq*ldd)
-	QuantGo.Scores(part, ldd, z, 0, nq, &b, 0, b.Panels())
+	z, b, part, ldd := portableScores(q, c, nq, nc, dim, f, apart, mu)
 	for _, e := range Engines() {
 		side := blockScores(e, columns(q, nq, dim, apart), columns(c, nc, dim, apart), nq, nc, len(apart))
 		exact := blockScores(e, q, c, nq, nc, dim)
 		for i := range nq {
-			bound := z.Bound(i, &b)
+			bound := z.Bound(i, b)
 			shift := 0.0
 			if centered {
 				shift = z.Shift[i]
@@ -337,7 +339,7 @@ func checkApartBound(t *testing.T, name string, q, c []float32, nq, nc, dim int,
 			for j := range nc {
 				a := part[i*ldd+j] + side[i*nc+j]
 				d := math.Abs(float64(exact[i*nc+j]) - (float64(a) + shift))
-				if rb := z.RowBound(i, &b, j); d > rb || rb > bound {
+				if rb := z.RowBound(i, b, j); d > rb || rb > bound {
 					t.Fatalf("%s, %s, pair (%d,%d): differ by %g, row bound %g, block bound %g", name, e.Name, i, j, d, rb, bound)
 				}
 			}
@@ -348,7 +350,7 @@ func checkApartBound(t *testing.T, name string, q, c []float32, nq, nc, dim int,
 		var plain QuantBlock
 		plain.Reset(nc, dim, f)
 		plain.SetNorms(plain.PackPanels(c, 0, plain.Panels()))
-		if with, without := z.Bound(0, &b), whole.Bound(0, &plain); with > without/4 {
+		if with, without := z.Bound(0, b), whole.Bound(0, &plain); with > without/4 {
 			t.Errorf("%s: the bound with the outliers apart is %g, without %g: want a quarter or less", name, with, without)
 		}
 	}
