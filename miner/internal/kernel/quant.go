@@ -235,7 +235,7 @@ func QuantizeQueriesApart(q []float32, nq, dim int, f QuantFormat, apart []int) 
 		masked = make([]float32, dim)
 	}
 	for i := range nq {
-		z.Scale[i], z.Norm[i], z.HatNorm[i], z.ErrNorm[i] = quantizeRowApart(q[i*dim:(i+1)*dim], buf, int32(levels), apart, masked)
+		z.Scale[i], z.Norm[i], z.HatNorm[i], z.ErrNorm[i] = quantizeRowApart(q[i*dim:(i+1)*dim], buf, int32(levels), apart, nil, masked)
 		row := z.Data[i*stride : i*stride+dim]
 		var sum int32
 		for k, v := range buf {
@@ -257,16 +257,25 @@ func (f QuantFormat) check() {
 }
 
 // quantizeRowApart is quantizeRow with the dimensions apart set to 0 first
-// (in masked, a buffer of len(row)), and the norm of the whole row.
-func quantizeRowApart(row []float32, out []int32, levels int32, apart []int, masked []float32) (scale float32, norm, hat, errNorm float64) {
-	if len(apart) == 0 {
+// and, where center is not nil, the row centered on it (A centered corpus):
+// it quantizes c' = fl(row − center) in masked, a buffer of len(row), and
+// raises the error by 1.01·u·‖c'‖. The norm is the whole row's.
+func quantizeRowApart(row []float32, out []int32, levels int32, apart []int, center, masked []float32) (scale float32, norm, hat, errNorm float64) {
+	if len(apart) == 0 && center == nil {
 		return quantizeRow(row, out, levels)
 	}
 	copy(masked, row)
+	for k, m := range center {
+		masked[k] -= m
+	}
 	for _, k := range apart {
 		masked[k] = 0
 	}
-	scale, _, hat, errNorm = quantizeRow(masked, out, levels)
+	var part float64
+	scale, part, hat, errNorm = quantizeRow(masked, out, levels)
+	if center != nil {
+		errNorm += 1.01 * 0x1p-24 * part
+	}
 	return scale, norm2(row), hat, errNorm
 }
 
@@ -434,7 +443,7 @@ func (b *QuantBlock) PackPanels(c []float32, p0, p1 int) Norms {
 			scale := float32(0)
 			if row < b.Rows {
 				var n Norms
-				scale, n = b.quantizeRow(c[row*b.Dim:(row+1)*b.Dim], buf[:b.Dim], masked)
+				scale, n.Norm, n.Hat, n.Err = quantizeRowApart(c[row*b.Dim:(row+1)*b.Dim], buf[:b.Dim], int32(b.Format.CorpusLevels), b.Apart, b.Center, masked)
 				b.RowNorms[row] = n
 				out = out.Max(n)
 			} else {
@@ -445,30 +454,6 @@ func (b *QuantBlock) PackPanels(c []float32, p0, p1 int) Norms {
 		}
 	}
 	return out
-}
-
-// quantizeRow quantizes one corpus row into out and returns its scale and
-// norms: those of quantizeRowApart, or where the block has a center, of
-// c' = fl(c − μ) (masked, a buffer of Dim), the dimensions apart zero, with
-// ‖c‖ the whole row's and the error raised by 1.01·u·‖c'‖ (A centered
-// corpus).
-func (b *QuantBlock) quantizeRow(c []float32, out []int32, masked []float32) (scale float32, n Norms) {
-	levels := int32(b.Format.CorpusLevels)
-	if b.Center == nil {
-		scale, n.Norm, n.Hat, n.Err = quantizeRowApart(c, out, levels, b.Apart, masked)
-		return scale, n
-	}
-	for k, v := range c {
-		masked[k] = v - b.Center[k]
-	}
-	for _, k := range b.Apart {
-		masked[k] = 0
-	}
-	var centered float64
-	scale, centered, n.Hat, n.Err = quantizeRow(masked, out, levels)
-	n.Norm = norm2(c)
-	n.Err += 1.01 * 0x1p-24 * centered
-	return scale, n
 }
 
 // packRow writes the bytes c̃ + off of one row (its integers q, Stride of
