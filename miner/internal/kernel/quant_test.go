@@ -32,14 +32,10 @@ func TestQuantEnginesAgree(t *testing.T) {
 	}
 }
 
+// quantScores returns engine e's approximate scores of the queries q
+// against the rows c in format f, nq × nc.
 func quantScores(e *QEngine, f QuantFormat, q, c []float32, nq, nc, dim int) []float32 {
-	z := QuantizeQueries(q, nq, dim, f)
-	var b QuantBlock
-	b.Reset(nc, dim, f)
-	b.SetNorms(b.PackPanels(c, 0, b.Panels()))
-	ldd := b.Panels()*QuantPanel + 5
-	dst := make([]float32, nq*ldd)
-	e.Scores(dst, ldd, z, 0, nq, &b, 0, b.Panels())
+	_, _, dst, ldd := blockQuantScores(e, q, c, nq, nc, dim, f, nil, nil)
 	out := make([]float32, nq*nc)
 	for i := range nq {
 		copy(out[i*nc:(i+1)*nc], dst[i*ldd:])
@@ -128,11 +124,12 @@ func TestQuantCenteredBoundTerms(t *testing.T) {
 	}
 }
 
-// portableScores quantizes the queries q and a block of the rows c in format
-// f, with the dimensions apart left out and the rows centered on mu unless
-// it is nil, and returns them with the portable engine's approximate scores
-// (rows of ldd; the shift not added).
-func portableScores(q, c []float32, nq, nc, dim int, f QuantFormat, apart []int, mu []float32) (*QuantQueries, *QuantBlock, []float32, int) {
+// blockQuantScores quantizes the queries q and a block of the rows c in
+// format f, with the dimensions apart left out and the rows centered on mu
+// unless it is nil, and returns them with engine e's approximate scores
+// (rows of ldd, wider than the block's, as the search may use; the shift
+// not added).
+func blockQuantScores(e *QEngine, q, c []float32, nq, nc, dim int, f QuantFormat, apart []int, mu []float32) (*QuantQueries, *QuantBlock, []float32, int) {
 	z := QuantizeQueriesApart(q, nq, dim, f, apart)
 	b := new(QuantBlock)
 	b.Reset(nc, dim, f)
@@ -142,9 +139,9 @@ func portableScores(q, c []float32, nq, nc, dim int, f QuantFormat, apart []int,
 		z.CenterOn(q, mu)
 	}
 	b.SetNorms(b.PackPanels(c, 0, b.Panels()))
-	ldd := b.Panels() * QuantPanel
+	ldd := b.Panels()*QuantPanel + 5
 	approx := make([]float32, nq*ldd)
-	QuantGo.Scores(approx, ldd, z, 0, nq, b, 0, b.Panels())
+	e.Scores(approx, ldd, z, 0, nq, b, 0, b.Panels())
 	return z, b, approx, ldd
 }
 
@@ -182,7 +179,7 @@ func testFormats() []QuantFormat {
 // error as a share of its row's bound.
 func checkBound(t *testing.T, name string, q, c []float32, nq, nc, dim int, f QuantFormat, mu []float32) (mean, tightest float64) {
 	t.Helper()
-	z, b, approx, ldd := portableScores(q, c, nq, nc, dim, f, nil, mu)
+	z, b, approx, ldd := blockQuantScores(QuantGo, q, c, nq, nc, dim, f, nil, mu)
 	for i := range nq {
 		mean += z.Bound(i, b) / float64(nq)
 	}
@@ -329,7 +326,7 @@ func checkApartBound(t *testing.T, name string, q, c []float32, nq, nc, dim int,
 			mu[k] = 0
 		}
 	}
-	z, b, part, ldd := portableScores(q, c, nq, nc, dim, f, apart, mu)
+	z, b, part, ldd := blockQuantScores(QuantGo, q, c, nq, nc, dim, f, apart, mu)
 	for _, e := range Engines() {
 		side := blockScores(e, columns(q, nq, dim, apart), columns(c, nc, dim, apart), nq, nc, len(apart))
 		exact := blockScores(e, q, c, nq, nc, dim)
