@@ -3,6 +3,7 @@ package miner
 import (
 	"cmp"
 	"math"
+	"math/bits"
 	"slices"
 	"unsafe"
 
@@ -637,18 +638,23 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 	}
 	l := lower() - shift // what approx itself must reach
 	thr := floor32(l - b)
-	for j := 0; j < len(approx); j++ {
-		if j += kernel.FirstAtLeast(approx[j:], thr); j == len(approx) {
-			break
-		}
-		if base+int64(r0+j) == self || float64(approx[j])+rowBound(r0+j) < l {
-			continue // the row's own, smaller bound excludes it
-		}
-		p.top = append(p.top, int32((r0+j)*s.t.Corpus.Dim))
-		if len(p.top) >= flushAt {
-			s.flush(w, qi, p, data, base)
-			l = lower() - shift
-			thr = floor32(l - b)
+	sc := &s.scratch[w]
+	sc.marks = grow(sc.marks, (len(approx)+63)/64)
+	kernel.AtLeast(sc.marks, approx, thr)
+	// A flush raises l and thr; rows marked below the new thr fail the
+	// row's check, as its bound is at most b.
+	for k, m := range sc.marks {
+		for ; m != 0; m &= m - 1 {
+			j := k*64 + bits.TrailingZeros64(m)
+			if approx[j] < thr || base+int64(r0+j) == self || float64(approx[j])+rowBound(r0+j) < l {
+				continue // the row's own, smaller bound excludes it
+			}
+			p.top = append(p.top, int32((r0+j)*s.t.Corpus.Dim))
+			if len(p.top) >= flushAt {
+				s.flush(w, qi, p, data, base)
+				l = lower() - shift
+				thr = floor32(l - b)
+			}
 		}
 	}
 }

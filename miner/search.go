@@ -302,6 +302,7 @@ type search struct {
 type scratch struct {
 	scores   []float32           // exact block scores
 	approx   []float32           // quantized block scores
+	marks    []uint64            // quantized: the approximate scores at least a threshold (kernel.AtLeast)
 	bounds   []float64           // quantized: the chunk's bounds for the block
 	coefs    []kernel.BoundCoefs // quantized: the chunk's rows' bound terms
 	pend     []pending           // quantized: rows waiting for exact scores, per query of the chunk

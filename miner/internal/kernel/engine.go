@@ -217,6 +217,16 @@ func FromFunc(name string, f Func) *Engine {
 	return &Engine{Name: name, Panel: 1, block: block, pair: pair}
 }
 
+// atLeastGo is AtLeast from FirstAtLeast, one marked value to the next:
+// where few values are marked, a vector scan rather than a branch per
+// value.
+func atLeastGo(mask []uint64, x []float32, thr float32) {
+	clear(mask[:(len(x)+63)/64])
+	for j := FirstAtLeast(x, thr); j < len(x); j += 1 + FirstAtLeast(x[j+1:], thr) {
+		mask[j/64] |= 1 << (j % 64)
+	}
+}
+
 func firstAtLeastGo(x []float32, thr float32) int {
 	for i, v := range x {
 		if v >= thr {

@@ -248,6 +248,34 @@ func TestFirstAtLeast(t *testing.T) {
 	}
 }
 
+// TestAtLeast checks AtLeast's marks against a comparison of every value,
+// on lengths across the 64-value words and the tail: the words it covers
+// cleared of stale marks, the word after them untouched.
+func TestAtLeast(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	inf := float32(math.Inf(1))
+	for n := range 200 {
+		x := randVecs(r, 1, n)
+		for _, thr := range []float32{-inf, -1, 0, 0.1, 0.5, 2, inf} {
+			words := (n + 63) / 64
+			mask := make([]uint64, words+1)
+			for i := range mask {
+				mask[i] = ^uint64(0)
+			}
+			AtLeast(mask, x, thr)
+			for i := range words * 64 {
+				want := i < n && x[i] >= thr
+				if got := mask[i/64]>>(i%64)&1 == 1; got != want {
+					t.Fatalf("n %d thr %v: bit %d is %v, want %v", n, thr, i, got, want)
+				}
+			}
+			if mask[words] != ^uint64(0) {
+				t.Fatalf("n %d thr %v: word %d past the marks changed", n, thr, words)
+			}
+		}
+	}
+}
+
 // TestMaxAbs checks MaxAbs against the Go reference on every length up to
 // 100 (the vector steps and their tails), that it reads nothing past the
 // end, and that an infinity or a NaN anywhere makes it not below +Inf, the

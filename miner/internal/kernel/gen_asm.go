@@ -62,6 +62,7 @@ func main() {
 	transposeKernelY()
 	firstAtLeast()
 	firstAtLeastY()
+	atLeastY()
 	maxAbsBitsY()
 	quantizeY()
 	pack8Y()
@@ -701,6 +702,39 @@ func firstAtLeastY() {
 	p("\tBSFL BX, BX")
 	p("\tADDQ BX, AX")
 	p("\tMOVQ AX, ret+24(FP)")
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// atLeastY writes
+//
+//	func atLeastY(mask *uint64, x *float32, words int, thr float32)
+//
+// AtLeast for 64·words values (words ≥ 1): each word's bits from eight
+// compares of 8 values, their sign masks shifted into place.
+func atLeastY() {
+	p("")
+	p("// func atLeastY(mask *uint64, x *float32, words int, thr float32)")
+	p("TEXT ·atLeastY(SB), NOSPLIT, $0-28")
+	p("\tMOVQ mask+0(FP), DI")
+	p("\tMOVQ x+8(FP), SI")
+	p("\tMOVQ words+16(FP), CX")
+	p("\tVBROADCASTSS thr+24(FP), Y0")
+	p("atleastword:")
+	p("\tXORQ AX, AX")
+	for k := range 8 {
+		p("\tVCMPPS $0x12, %d(SI), Y0, Y1", 32*k) // thr <= x (LE_OQ)
+		p("\tVMOVMSKPS Y1, BX")
+		if k > 0 {
+			p("\tSHLQ $%d, BX", 8*k)
+		}
+		p("\tORQ BX, AX")
+	}
+	p("\tMOVQ AX, (DI)")
+	p("\tADDQ $256, SI")
+	p("\tADDQ $8, DI")
+	p("\tDECQ CX")
+	p("\tJNZ atleastword")
 	p("\tVZEROUPPER")
 	p("\tRET")
 }

@@ -239,6 +239,27 @@ func FirstAtLeast(x []float32, thr float32) int {
 	return firstAtLeastGo(x, thr)
 }
 
+// AtLeast sets bit i%64 of mask[i/64] where x[i] ≥ thr and clears the
+// other bits of mask's first (len(x)+63)/64 words; x holds no NaN. A scan
+// that visits every value at least thr reads the bits (math/bits) instead
+// of calling FirstAtLeast once per value: a call per value was 5% of the
+// quantized search's time where 2% of its pairs were marked.
+func AtLeast(mask []uint64, x []float32, thr float32) {
+	n := len(x) &^ 63
+	if !useAVX2 || n == 0 {
+		atLeastGo(mask, x, thr)
+		return
+	}
+	_ = mask[n/64-1]
+	atLeastY(unsafe.SliceData(mask), unsafe.SliceData(x), n/64, thr)
+	if n < len(x) {
+		atLeastGo(mask[n/64:], x[n:], thr)
+	}
+}
+
+//go:noescape
+func atLeastY(mask *uint64, x *float32, words int, thr float32)
+
 // firstAtLeastAVX2 is FirstAtLeast with AVX2: eight values per step, the
 // last len(x) mod 8 in Go.
 func firstAtLeastAVX2(x []float32, thr float32) int {

@@ -7123,6 +7123,53 @@ found:
 	VZEROUPPER
 	RET
 
+// func atLeastY(mask *uint64, x *float32, words int, thr float32)
+TEXT ·atLeastY(SB), NOSPLIT, $0-28
+	MOVQ mask+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ words+16(FP), CX
+	VBROADCASTSS thr+24(FP), Y0
+atleastword:
+	XORQ AX, AX
+	VCMPPS $0x12, 0(SI), Y0, Y1
+	VMOVMSKPS Y1, BX
+	ORQ BX, AX
+	VCMPPS $0x12, 32(SI), Y0, Y1
+	VMOVMSKPS Y1, BX
+	SHLQ $8, BX
+	ORQ BX, AX
+	VCMPPS $0x12, 64(SI), Y0, Y1
+	VMOVMSKPS Y1, BX
+	SHLQ $16, BX
+	ORQ BX, AX
+	VCMPPS $0x12, 96(SI), Y0, Y1
+	VMOVMSKPS Y1, BX
+	SHLQ $24, BX
+	ORQ BX, AX
+	VCMPPS $0x12, 128(SI), Y0, Y1
+	VMOVMSKPS Y1, BX
+	SHLQ $32, BX
+	ORQ BX, AX
+	VCMPPS $0x12, 160(SI), Y0, Y1
+	VMOVMSKPS Y1, BX
+	SHLQ $40, BX
+	ORQ BX, AX
+	VCMPPS $0x12, 192(SI), Y0, Y1
+	VMOVMSKPS Y1, BX
+	SHLQ $48, BX
+	ORQ BX, AX
+	VCMPPS $0x12, 224(SI), Y0, Y1
+	VMOVMSKPS Y1, BX
+	SHLQ $56, BX
+	ORQ BX, AX
+	MOVQ AX, (DI)
+	ADDQ $256, SI
+	ADDQ $8, DI
+	DECQ CX
+	JNZ atleastword
+	VZEROUPPER
+	RET
+
 // func maxAbsBitsY(x *float32, n int) uint32
 TEXT ·maxAbsBitsY(SB), NOSPLIT, $0-20
 	MOVQ x+0(FP), AX

@@ -146,3 +146,8 @@ func FirstAtLeast(x []float32, thr float32) int {
 	}
 	return i + firstAtLeastGo(x[i:], thr)
 }
+
+// AtLeast sets bit i%64 of mask[i/64] where x[i] ≥ thr and clears the
+// other bits of mask's first (len(x)+63)/64 words; x holds no NaN. On arm64
+// it is FirstAtLeast's NEON scan from one marked value to the next.
+func AtLeast(mask []uint64, x []float32, thr float32) { atLeastGo(mask, x, thr) }
