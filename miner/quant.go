@@ -253,24 +253,34 @@ var giveUp = true
 
 // judgeAfter: a block is judged only once the heaps have seen judgeAfter·K
 // rows. Before that their K-th score is still low, and many rows lie within
-// the bound of it whatever the data. That holds, less, for some blocks
+// the bound of it whatever the data. That holds, less, for many blocks
 // after: the K-th score rises with the rows seen, and where it is lower the
-// rows are denser, so the bound's band holds more of them. On random data,
-// d = 768, K = 200, with the avx2 int8 engine's wider bound, the blocks of
-// 5,280 rows rescored (beyond entering) 2.2%, 12.4%, 8.9%, 7.1%, 6.0%, … 3.1%
-// by the twelfth, 2.3% over the scan, which ran in 9.8 s against exact's
-// 13.0; judged at 1/giveUpShare, the scan gave up after its second block
-// and took 13.5 s. So a block ending at row e may rescore up to
-// judgeAfter·K/e of its pairs where that is more than 1/giveUpShare, but
-// never more than 1/giveUpEarly (allowedShare): data on which the
-// prefilter fails rescored 47-75% of every block.
-const judgeAfter, giveUpEarly = 8, 4
+// rows are denser, so the bound's band holds more of them. On random data
+// with the avx2 int8 engine's wide bound, K = 100, the blocks' shares
+// (rescored beyond entering, over the block's pairs) fell as a power of the
+// rows seen, e^-0.6 to e^-0.75 at d = 1024 and 1536: at d = 1536 24%, 19%,
+// 15%, 13% … 9% by row 26,400, 5.7% over the scan, which ran in 20.8 s
+// where the exact search takes 27 (allowedShare).
+const judgeAfter = 8
 
-// allowedShare is the share of a block's pairs, ending at scan row end, that
-// the scan may rescore (beyond entering) before it gives up.
-func allowedShare(k, end int) float64 {
-	early := min(1/float64(giveUpEarly), float64(judgeAfter*k)/float64(end))
-	return max(1/float64(giveUpShare), early)
+// giveUpEarly: a block of which more than 1/giveUpEarly of the pairs were
+// rescored gives up wherever it lies in the scan; data on which the
+// prefilter fails rescored 47-75% of every block.
+const giveUpEarly = 2
+
+// allowedShare is the share of a block's pairs, ending at row end of a scan
+// of scan rows, that the scan may rescore (beyond entering) before it gives
+// up: the share s for which the rest of the scan would rescore
+// 1/giveUpShare of its pairs on average were the shares of the blocks after
+// it to fall as (x/end)^-½ from s, more slowly than they do where the
+// prefilter works. That mean is s·2/(1 + √(scan/end)), so the allowance is
+// (1 + √(scan/end))/(2·giveUpShare), at most 1/giveUpEarly: early blocks of
+// a long scan may rescore more, a block near its end 1/giveUpShare. (A
+// fixed curve in K, at most 8·K/end, gave up after the second block of
+// 5,280 rows at d = 1536, which rescored 24%.)
+func allowedShare(end, scan int) float64 {
+	a := (1 + math.Sqrt(float64(scan)/float64(end))) / (2 * giveUpShare)
+	return min(1/float64(giveUpEarly), a)
 }
 
 // quantScan scans the first scan corpus rows with qe, block by block, and
@@ -303,7 +313,7 @@ func (s *search) quantScan(qe *kernel.QEngine, scan int) int {
 		parallel(s.workers, len(starts)-1, func(w, g int) {
 			s.scanGroup(w, qp, starts[g], starts[g+1], b0, data)
 		})
-		if giveUp && b0+n >= judgeAfter*t.K && float64(s.rescored()-before) > allowedShare(t.K, b0+n)*float64(n)*float64(t.Queries.Rows) {
+		if giveUp && b0+n >= judgeAfter*t.K && float64(s.rescored()-before) > allowedShare(b0+n, scan)*float64(n)*float64(t.Queries.Rows) {
 			return b0 + n
 		}
 	}

@@ -217,8 +217,9 @@ func TestQuantizedGivesUp(t *testing.T) {
 		// Early blocks take many rows into heaps this large (entering).
 		{"random, k large", ModePairs, 30000, 300, 8, true, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
 		// Fewer rows than a block: scanned in two halves, the first judged
-		// (at K = 5, where its 450 rows allow 1/giveUpShare: allowedShare).
-		{"outliers, one block, none apart", ModePairs, 900, 5, 0, false, outliers(12, 3), true},
+		// (at K = 5, so that its 480 rows are judged: judgeAfter), on outliers
+		// ×20, where 18% of its pairs are rescored.
+		{"outliers, one block, none apart", ModePairs, 900, 5, 0, false, outliers(20, 3), true},
 		{"random, one block", ModePairs, 900, 20, 8, true, func(_ *rand.Rand, m Matrix) { Normalize(m) }, false},
 	}
 	for _, tc := range cases {
@@ -413,21 +414,22 @@ func TestQuantizedCentered(t *testing.T) {
 }
 
 // TestAllowedShare checks the share of a block's pairs the scan may rescore:
-// 1/giveUpShare late in the scan, judgeAfter·K over the rows seen early,
-// and never more than 1/giveUpEarly.
+// 1/giveUpShare at its end, more the more of the scan is left, and never
+// more than 1/giveUpEarly.
 func TestAllowedShare(t *testing.T) {
 	for _, tc := range []struct {
-		k, end int
-		want   float64
+		end, scan int
+		want      float64
 	}{
-		{20, 100000, 0.1},              // late: 8·20/100,000 is below 1/10
-		{200, 10560, 8 * 200 / 10560.}, // d = 768's second block at K = 200: 15%
-		{200, 16000, 0.1},              // 8·200/16,000 is 1/10 exactly
-		{1000, 10000, 0.25},            // early at a large K: at most 1/4
-		{5, 480, 0.1},                  // a small tile's first half at a small K
+		{200000, 200000, 0.1},        // the last block: 1/giveUpShare
+		{100000, 200000, 0.12071068}, // (1 + √2)/20: a small tile's first half too
+		{450, 900, 0.12071068},
+		{5280, 200000, 0.35773},  // d = 1536's second block: it rescored 24%
+		{10560, 200000, 0.26760}, // its fourth, 15%
+		{2000, 200000, 0.5},      // (1 + 10)/20, at most 1/giveUpEarly
 	} {
-		if got := allowedShare(tc.k, tc.end); math.Abs(got-tc.want) > 1e-12 {
-			t.Errorf("allowedShare(%d, %d) = %g, want %g", tc.k, tc.end, got, tc.want)
+		if got := allowedShare(tc.end, tc.scan); math.Abs(got-tc.want) > 1e-5 {
+			t.Errorf("allowedShare(%d, %d) = %.8f, want %.8f", tc.end, tc.scan, got, tc.want)
 		}
 	}
 }
