@@ -708,19 +708,23 @@ func firstAtLeastY() {
 
 // atLeastY writes
 //
-//	func atLeastY(mask *uint64, x *float32, words int, thr float32)
+//	func atLeastY(mask *uint64, x *float32, n int, thr float32)
 //
-// AtLeast for 64·words values (words ≥ 1): each word's bits from eight
-// compares of 8 values, their sign masks shifted into place.
+// AtLeast for n values, n a multiple of 8 and at least 8 (the caller
+// finishes the rest): each word's bits from eight compares of 8 values,
+// their sign masks shifted into place; a last, partial word from fewer
+// (the search's sub-blocks are multiples of 48 rows), its high bits clear.
 func atLeastY() {
 	p("")
-	p("// func atLeastY(mask *uint64, x *float32, words int, thr float32)")
+	p("// func atLeastY(mask *uint64, x *float32, n int, thr float32)")
 	p("TEXT ·atLeastY(SB), NOSPLIT, $0-28")
 	p("\tMOVQ mask+0(FP), DI")
 	p("\tMOVQ x+8(FP), SI")
-	p("\tMOVQ words+16(FP), CX")
+	p("\tMOVQ n+16(FP), R9")
 	p("\tVBROADCASTSS thr+24(FP), Y0")
 	p("atleastword:")
+	p("\tCMPQ R9, $64")
+	p("\tJB atleastpart")
 	p("\tXORQ AX, AX")
 	for k := range 8 {
 		p("\tVCMPPS $0x12, %d(SI), Y0, Y1", 32*k) // thr <= x (LE_OQ)
@@ -733,8 +737,24 @@ func atLeastY() {
 	p("\tMOVQ AX, (DI)")
 	p("\tADDQ $256, SI")
 	p("\tADDQ $8, DI")
-	p("\tDECQ CX")
-	p("\tJNZ atleastword")
+	p("\tSUBQ $64, R9")
+	p("\tJMP atleastword")
+	p("atleastpart:")
+	p("\tTESTQ R9, R9")
+	p("\tJZ atleastdone")
+	p("\tXORQ AX, AX")
+	p("\tXORQ CX, CX") // the shift
+	p("atleast8:")
+	p("\tVCMPPS $0x12, (SI), Y0, Y1")
+	p("\tVMOVMSKPS Y1, BX")
+	p("\tSHLQ CX, BX")
+	p("\tORQ BX, AX")
+	p("\tADDQ $32, SI")
+	p("\tADDQ $8, CX")
+	p("\tSUBQ $8, R9")
+	p("\tJNZ atleast8")
+	p("\tMOVQ AX, (DI)")
+	p("atleastdone:")
 	p("\tVZEROUPPER")
 	p("\tRET")
 }

@@ -245,20 +245,25 @@ func FirstAtLeast(x []float32, thr float32) int {
 // of calling FirstAtLeast once per value: a call per value was 5% of the
 // quantized search's time where 2% of its pairs were marked.
 func AtLeast(mask []uint64, x []float32, thr float32) {
-	n := len(x) &^ 63
+	n := len(x) &^ 7
 	if !useAVX2 || n == 0 {
 		atLeastGo(mask, x, thr)
 		return
 	}
-	_ = mask[n/64-1]
-	atLeastY(unsafe.SliceData(mask), unsafe.SliceData(x), n/64, thr)
-	if n < len(x) {
-		atLeastGo(mask[n/64:], x[n:], thr)
+	_ = mask[(len(x)-1)/64]
+	atLeastY(unsafe.SliceData(mask), unsafe.SliceData(x), n, thr)
+	if n%64 == 0 && n < len(x) {
+		mask[n/64] = 0 // not written: the last values start a word
+	}
+	for i := n; i < len(x); i++ {
+		if x[i] >= thr {
+			mask[i/64] |= 1 << (i % 64)
+		}
 	}
 }
 
 //go:noescape
-func atLeastY(mask *uint64, x *float32, words int, thr float32)
+func atLeastY(mask *uint64, x *float32, n int, thr float32)
 
 // firstAtLeastAVX2 is FirstAtLeast with AVX2: eight values per step, the
 // last len(x) mod 8 in Go.

@@ -7123,13 +7123,15 @@ found:
 	VZEROUPPER
 	RET
 
-// func atLeastY(mask *uint64, x *float32, words int, thr float32)
+// func atLeastY(mask *uint64, x *float32, n int, thr float32)
 TEXT ·atLeastY(SB), NOSPLIT, $0-28
 	MOVQ mask+0(FP), DI
 	MOVQ x+8(FP), SI
-	MOVQ words+16(FP), CX
+	MOVQ n+16(FP), R9
 	VBROADCASTSS thr+24(FP), Y0
 atleastword:
+	CMPQ R9, $64
+	JB atleastpart
 	XORQ AX, AX
 	VCMPPS $0x12, 0(SI), Y0, Y1
 	VMOVMSKPS Y1, BX
@@ -7165,8 +7167,24 @@ atleastword:
 	MOVQ AX, (DI)
 	ADDQ $256, SI
 	ADDQ $8, DI
-	DECQ CX
-	JNZ atleastword
+	SUBQ $64, R9
+	JMP atleastword
+atleastpart:
+	TESTQ R9, R9
+	JZ atleastdone
+	XORQ AX, AX
+	XORQ CX, CX
+atleast8:
+	VCMPPS $0x12, (SI), Y0, Y1
+	VMOVMSKPS Y1, BX
+	SHLQ CX, BX
+	ORQ BX, AX
+	ADDQ $32, SI
+	ADDQ $8, CX
+	SUBQ $8, R9
+	JNZ atleast8
+	MOVQ AX, (DI)
+atleastdone:
 	VZEROUPPER
 	RET
 
