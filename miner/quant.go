@@ -651,8 +651,8 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 	sc := &s.scratch[w]
 	sc.marks = grow(sc.marks, (len(approx)+63)/64)
 	kernel.AtLeast(sc.marks, approx, thr)
-	// A flush raises l and thr; rows marked below the new thr fail the
-	// row's check, as its bound is at most b.
+	// A flush raises l and thr: rows marked before it and now below thr
+	// are passed over (their own bound, at most b, would exclude them too).
 	for k, m := range sc.marks {
 		for ; m != 0; m &= m - 1 {
 			j := k*64 + bits.TrailingZeros64(m)

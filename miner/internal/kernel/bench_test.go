@@ -97,3 +97,32 @@ func BenchmarkGather(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGatherL3 is BenchmarkGather with the rows where the quantized
+// search finds them: 64 rows a call picked at random from a 16 MiB block
+// (in L3, not L2), different rows each call. At d = 768 the AVX2 Gather
+// ran at 21–25 GFLOP/s here and 22 in the search (46.8M rows rescored in
+// 3.24 s of CPU), against 30 in L2: the rescoring waits on fetching rows.
+func BenchmarkGatherL3(b *testing.B) {
+	for _, e := range Engines() {
+		for _, dim := range []int{384, 768} {
+			b.Run(e.Name+"/d="+strconv.Itoa(dim), func(b *testing.B) {
+				const n, calls = 64, 4096
+				nc := 16 << 20 / 4 / dim
+				r := rand.New(rand.NewPCG(1, 1))
+				q, c := randVecs(r, 1, dim), randVecs(r, nc, dim)
+				idx := make([]int32, n*calls)
+				for i := range idx {
+					idx[i] = int32(r.IntN(nc) * dim)
+				}
+				dst := make([]float32, n)
+				i := 0
+				for b.Loop() {
+					e.Gather(dst, q, c, idx[i*n:(i+1)*n])
+					i = (i + 1) % calls
+				}
+				b.ReportMetric(2*float64(n*dim)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
