@@ -935,15 +935,12 @@ func (s *search) gatherScores(w, qi int, data []float32, idx []int32) []float32 
 		sc.padIdx = append(sc.padIdx, idx[0])
 	}
 	sc.gathered = grow(sc.gathered, n)
-	q := s.t.Queries.Row(qi)
-	if len(q)%512 == 0 {
-		q = sc.queryApart(qi, q, data)
-	}
-	e.Gather(sc.gathered, q, data, sc.padIdx)
+	e.Gather(sc.gathered, sc.queryApart(qi, s.t.Queries.Row(qi), data), data, sc.padIdx)
 	return sc.gathered[:len(idx)]
 }
 
-// queryApart returns a copy of the query q placed 2,304 bytes (an odd
+// queryApart returns the query q, or where d is a multiple of 512 a copy of
+// it placed 2,304 bytes (an odd
 // multiple of 256) from data's rows modulo 4 KiB. L1 caches pick a line's
 // set by its address modulo 4 KiB, and at d = 1024 or 2048 every row of
 // data starts at the same address modulo 4 KiB, often the query's too (its
@@ -954,11 +951,14 @@ func (s *search) gatherScores(w, qi int, data []float32, idx []int32) []float32 
 // the copy, the AVX2 quantized search at d = 1024 ran 5-10% faster. A
 // worker keeps its last copy, but its queries' flushes take turns, so the
 // copy is made for nearly every flush: 1% of the search at d = 768 and 2.6%
-// at 1536. gatherScores asks for it only where d is a multiple of 512 (rows
-// at one or two places modulo 4 KiB); at d = 768 they lie at four, and the
-// query's line shares a set with a quarter of Gather's.
+// at 1536. So it is made only where d is a multiple of 512 (rows at one or
+// two places modulo 4 KiB); at d = 768 they lie at four, and the query's
+// line shares a set with a quarter of Gather's.
 func (sc *scratch) queryApart(qi int, q, data []float32) []float32 {
 	const page, apart = 1024, 576 // in floats: 4 KiB, 2,304 bytes
+	if len(q)%512 != 0 {
+		return q
+	}
 	at := queryKey{qi, &data[0]}
 	if sc.queryAt == at {
 		return sc.query

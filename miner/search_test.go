@@ -260,13 +260,20 @@ func TestSearchTileContextStopsWhenCancelled(t *testing.T) {
 	}
 }
 
-// TestQueryApart checks that the query Gather reads is an exact copy placed
-// 2,304 bytes from the block's rows modulo 4 KiB, made once per query and
-// block.
+// TestQueryApart checks that the query Gather reads is, where d is a
+// multiple of 512, an exact copy placed 2,304 bytes from the block's rows
+// modulo 4 KiB, made once per query and block, and elsewhere the query
+// itself.
 func TestQueryApart(t *testing.T) {
 	var sc scratch
 	data := make([]float32, 8*1024)
-	for _, dim := range []int{1, 384, 1024, 2048} {
+	for _, dim := range []int{1, 384, 768} {
+		q := make([]float32, dim)
+		if got := sc.queryApart(0, q, data); &got[0] != &q[0] {
+			t.Fatalf("dim %d: the query was copied", dim)
+		}
+	}
+	for _, dim := range []int{512, 1024, 1536, 2048} {
 		for _, off := range []int{0, 1, 700} { // blocks starting anywhere in data
 			q := make([]float32, dim)
 			for i := range q {
@@ -274,7 +281,7 @@ func TestQueryApart(t *testing.T) {
 			}
 			block := data[off:]
 			got := sc.queryApart(dim+off, q, block)
-			if !slices.Equal(got, q) {
+			if &got[0] == &q[0] || !slices.Equal(got, q) {
 				t.Fatalf("dim %d off %d: the copy differs from the query", dim, off)
 			}
 			apart := (uintptr(unsafe.Pointer(&got[0])) - uintptr(unsafe.Pointer(&block[0]))) % 4096
