@@ -77,25 +77,7 @@ var benchDims = []int{128, 384, 768}
 // L2-sized block, in GFLOP/s on one core. At d = 1024 every row starts at
 // the same address modulo 4 KiB, and so, often, does the query.
 func BenchmarkGather(b *testing.B) {
-	for _, e := range Engines() {
-		for _, dim := range []int{384, 768, 1024} { // 1024: rows at 4 KiB strides
-			b.Run(e.Name+"/d="+strconv.Itoa(dim), func(b *testing.B) {
-				const n = 64
-				nc := 384 << 10 / 4 / dim
-				r := rand.New(rand.NewPCG(1, 1))
-				q, c := randVecs(r, 1, dim), randVecs(r, nc, dim)
-				idx := make([]int32, n)
-				for i := range idx {
-					idx[i] = int32(r.IntN(nc) * dim)
-				}
-				dst := make([]float32, n)
-				for b.Loop() {
-					e.Gather(dst, q, c, idx)
-				}
-				b.ReportMetric(2*float64(n*dim)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			})
-		}
-	}
+	benchmarkGather(b, []int{384, 768, 1024}, 384<<10, 1) // 1024: rows at 4 KiB strides
 }
 
 // BenchmarkGatherL3 is BenchmarkGather with the rows where the quantized
@@ -104,11 +86,17 @@ func BenchmarkGather(b *testing.B) {
 // ran at 21–25 GFLOP/s here and 22 in the search (46.8M rows rescored in
 // 3.24 s of CPU), against 30 in L2: the rescoring waits on fetching rows.
 func BenchmarkGatherL3(b *testing.B) {
+	benchmarkGather(b, []int{384, 768}, 16<<20, 4096)
+}
+
+// benchmarkGather runs Gather for every engine and dimension of dims on 64
+// rows a call from a block of blockBytes, calls sets of them in turn.
+func benchmarkGather(b *testing.B, dims []int, blockBytes, calls int) {
 	for _, e := range Engines() {
-		for _, dim := range []int{384, 768} {
+		for _, dim := range dims {
 			b.Run(e.Name+"/d="+strconv.Itoa(dim), func(b *testing.B) {
-				const n, calls = 64, 4096
-				nc := 16 << 20 / 4 / dim
+				const n = 64
+				nc := blockBytes / 4 / dim
 				r := rand.New(rand.NewPCG(1, 1))
 				q, c := randVecs(r, 1, dim), randVecs(r, nc, dim)
 				idx := make([]int32, n*calls)
