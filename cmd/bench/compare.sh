@@ -5,8 +5,12 @@
 # repository root. Settings (environment):
 #   BENCH_NQ (10000), BENCH_NB (200000), BENCH_K (100), BENCH_DIMS ("384 768"),
 #   BENCH_DIR (/tmp/hardneg-bench: data, ids, results), FAISS_FLAT (the script),
-#   BENCH_KIND (random, or outliers: every row 1 + 0.5·N(0, 1) per dimension
-#   with three dimensions ×12, the transformer-like data of docs/performance.md).
+#   BENCH_KIND: random (the default); outliers (every row 1 + 0.5·N(0, 1) per
+#   dimension with three dimensions ×12, the transformer-like data of
+#   docs/performance.md); clustered (2,000 Gaussian centers, each row a center
+#   plus 0.6·N(0, 1), queries from the same centers); anisotropic (a variance
+#   falling as i^−1.4 over the i-th axis of a random basis, plus a common
+#   component, so that random pairs score about 0.5, as many models' do).
 # The data is random Gaussian rows, normalised (cosine), made once per size
 # with a fixed seed. Ratios are only meaningful within one run: the machine
 # may be shared, so FAISS and hardneg are timed in the same minute.
@@ -17,7 +21,9 @@ NB=${BENCH_NB:-200000}
 K=${BENCH_K:-100}
 DIMS=${BENCH_DIMS:-"384 768"}
 KIND=${BENCH_KIND:-random}
-case "$KIND" in random | outliers) ;; *) echo "bench: BENCH_KIND must be random or outliers, not $KIND" >&2; exit 2 ;; esac
+case "$KIND" in random | outliers | clustered | anisotropic) ;;
+*) echo "bench: BENCH_KIND must be random, outliers, clustered or anisotropic, not $KIND" >&2; exit 2 ;;
+esac
 DIR=${BENCH_DIR:-/tmp/hardneg-bench}
 FAISS_FLAT=${FAISS_FLAT:-../shared/bench/faiss_flat.py}
 PY=/usr/bin/python3 # Debian's python, where python3-faiss installs
@@ -49,6 +55,13 @@ import sys
 import numpy as np
 out, nq, nb, d, kind = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 r = np.random.default_rng(d)
+if kind == "clustered":
+    centers = r.standard_normal((2000, d), dtype=np.float32)
+elif kind == "anisotropic":
+    scales = (np.arange(1, d + 1) ** -0.7).astype(np.float32)
+    basis = np.linalg.qr(r.standard_normal((d, d)))[0].astype(np.float32)
+    common = r.standard_normal(d).astype(np.float32)
+    common *= 1.05 * np.linalg.norm(scales) / np.linalg.norm(common)
 for name, n in (("Q", nq), ("C", nb)):
     x = np.empty((n, d), dtype=np.float32)
     for i in range(0, n, 50000):  # in slices, to bound memory
@@ -56,6 +69,10 @@ for name, n in (("Q", nq), ("C", nb)):
         if kind == "outliers":
             y = 1 + 0.5 * y
             y[:, [17, d * 2 // 5, d - 157]] *= 12
+        elif kind == "clustered":
+            y = centers[r.integers(0, len(centers), len(y))] + 0.6 * y
+        elif kind == "anisotropic":
+            y = (y * scales) @ basis.T + common
         x[i:i + len(y)] = y / np.linalg.norm(y, axis=1, keepdims=True)
     np.save(f"{out}/{name}.npy", x)
 PYEOF
