@@ -33,9 +33,8 @@ const (
 
 // The int8 micro-kernel: dotSDOT<m> scores m ≤ sdotRows query rows against
 // one 48-row panel in three passes of 16 rows; per pass m×4 int32
-// accumulators in V0–V19, 16 rows × 4 bytes of one step in V20–V23 (flipped
-// from c̃+128 to c̃ with the 0x80 bytes of V29), 4 steps of each query row in
-// V24–V28.
+// accumulators in V0–V19, 16 rows × 4 bytes of one step in V20–V23 (signed
+// c̃: kernel.SignedFormat), 4 steps of each query row in V24–V28.
 const (
 	sdotRows = 5
 	qPanel   = 48 // kernel.QuantPanel
@@ -159,7 +158,7 @@ func (g *gen) fma(m int) {
 
 // sdot writes dotSDOT<m>(dst *float32, ldd int, q *int8, ldq int, p *uint8,
 // n int, corr *int32, qs *float32, cs *float32); n is the number of 4-byte
-// steps, corr is not needed (the kernel flips the corpus bytes back to c̃).
+// steps, corr is not needed (the corpus bytes are c̃ itself).
 func (g *gen) sdot(m int) {
 	g.p("// func dotSDOT%d(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)", m)
 	g.p("TEXT ·dotSDOT%d(SB), NOSPLIT, $0-72", m)
@@ -173,7 +172,6 @@ func (g *gen) sdot(m int) {
 	g.p("\tMOVD cs+64(FP), R14")
 	g.p("\tLSL $2, R1, R1")
 	g.p("\tMOVD $%d, R15", qPanel*4) // bytes per step of a panel
-	g.p("\tVMOVI $0x80, V29.B16")
 	g.p("\tMOVD $3, R19") // passes of 16 rows
 	g.p("pass%d:", m)
 	g.rowPointers(m, "R2", "R3")
@@ -226,15 +224,11 @@ func (g *gen) sdot(m int) {
 	g.p("")
 }
 
-// sdotStep loads one step of 16 rows at R12 (advancing it a whole step),
-// flips it to signed c̃ and adds its products with byte group l of the query
-// registers.
+// sdotStep loads one step of 16 rows at R12 (advancing it a whole step)
+// and adds its products with byte group l of the query registers.
 func (g *gen) sdotStep(m, l int) {
 	g.p("\tVLD1 (R12), %s", vlist(20, 4, "B16"))
 	g.p("\tADD R15, R12, R12")
-	for v := range 4 {
-		g.p("\tVEOR V29.B16, V%d.B16, V%d.B16", 20+v, 20+v)
-	}
 	for i := range m {
 		for v := range 4 {
 			g.sdotElem(4*i+v, 20+v, 24+i, l)

@@ -13,9 +13,10 @@ import (
 // element): each pair is one chain of fused multiply-adds in dimension
 // order, the arithmetic of fmaDot and of the x86 engines, so the scores are
 // bit-identical to "avx512" and "avx2". dotSDOT<m> is the int8 prefilter
-// kernel (SDOT, ARMv8.2 dot product) on a panel of 48 rows; its integer sums
-// are exact and its three roundings those of quantGoMicro, so its
-// approximate scores equal every other QEngine's. gatherV scores a row
+// kernel (SDOT, ARMv8.2 dot product) on a panel of 48 rows of signed bytes
+// (SignedFormat); its integer sums are exact and its three roundings those
+// of quantGoMicro, so its approximate scores equal those of every QEngine
+// given the same integers. gatherV scores a row
 // against 16 rows at a time in place, transposing four dimensions of four
 // rows in registers so that each FMLA extends four rows' chains by one
 // dimension, in order.
@@ -114,7 +115,7 @@ func sdotMicro(fs ...sdotAsm) []func(dst []float32, ldd int, q []int8, ldq int, 
 	return out
 }
 
-var sdotEngine = &QEngine{Name: "neon-sdot",
+var sdotEngine = &QEngine{Name: "neon-sdot", format: SignedFormat,
 	micro: sdotMicro(dotSDOT1, dotSDOT2, dotSDOT3, dotSDOT4, dotSDOT5)}
 
 func quantEngines() []*QEngine {

@@ -39,7 +39,7 @@ func TestARM64Engines(t *testing.T) {
 	}
 }
 
-// TestSDOTExtremes checks the int8 kernel where the flip of the corpus bytes
+// TestSDOTExtremes checks the int8 kernel where the sign of the corpus bytes
 // matters most: quantized values ±127 and 0 in every position, against the
 // portable kernel bit for bit.
 func TestSDOTExtremes(t *testing.T) {
@@ -57,8 +57,8 @@ func TestSDOTExtremes(t *testing.T) {
 		for i := range c {
 			c[i] = vals[(i/3)%len(vals)]
 		}
-		want := quantScores(QuantGo, DefaultFormat, q, c, nq, nc, dim)
-		got := quantScores(sdotEngine, DefaultFormat, q, c, nq, nc, dim)
+		want := quantScores(QuantGo, SignedFormat, q, c, nq, nc, dim)
+		got := quantScores(sdotEngine, SignedFormat, q, c, nq, nc, dim)
 		for i := range want {
 			if got[i] != want[i] {
 				t.Fatalf("dim %d score %d: SDOT %v, portable %v", dim, i, got[i], want[i])

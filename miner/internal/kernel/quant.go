@@ -57,7 +57,12 @@ import (
 //     search gained 3–16% (docs/performance.md). Queries of 127 levels
 //     would saturate; widening the corpus bytes to 16 bits instead, with
 //     VPMOVZXBW and VPMADDWD, keeps them but measured about 1.5× slower.
-//   - go: int32 arithmetic in Go, which wraps.
+//   - neon-sdot (arm64's SDOT), SignedFormat: the corpus byte is c̃
+//     itself, signed, as the query's; SDOT adds four products of two
+//     signed bytes (each at most 128·128) to an int32 lane, wrapping, from
+//     Corr = 0.
+//   - go: int32 arithmetic in Go, which wraps, reading the corpus bytes as
+//     the format stores them.
 //
 // The additions are done in different orders and groupings, but addition
 // modulo 2³² is associative and commutative, so every engine ends with
@@ -206,13 +211,20 @@ func norm2(v []float32) float64 {
 
 // QuantFormat is how an int8 engine takes its integers: queries quantized
 // to −QueryLevels…QueryLevels, corpus rows to −CorpusLevels…CorpusLevels,
-// each stored as the byte c̃ + Offset. The queries and the blocks an engine
-// scores are made in its format (QEngine.Format).
+// each stored as the byte c̃ + Offset, or, where Offset is 0, as c̃ itself
+// in a signed byte (two's complement). The queries and the blocks an
+// engine scores are made in its format (QEngine.Format).
 type QuantFormat struct{ QueryLevels, CorpusLevels, Offset int }
 
 // DefaultFormat is the format of most engines: 127 levels each side, the
-// corpus bytes 1…255.
+// corpus bytes 1…255 (x86's VPDPBUSD multiplies an unsigned byte by a
+// signed one).
 var DefaultFormat = QuantFormat{QuantLevels, QuantLevels, 128}
+
+// SignedFormat is DefaultFormat with signed corpus bytes, for arm64's SDOT,
+// which multiplies two signed bytes: it would otherwise flip every corpus
+// byte back from c̃ + 128 before using it.
+var SignedFormat = QuantFormat{QuantLevels, QuantLevels, 0}
 
 // QuantizeQueries quantizes the nq row-major rows of q to the integers of
 // format f (e.Format() for engine e).
@@ -251,7 +263,7 @@ func QuantizeQueriesApart(q []float32, nq, dim int, f QuantFormat, apart []int) 
 // (QuantMaxDim) of the kernels.
 func (f QuantFormat) check() {
 	if f.QueryLevels < 1 || f.QueryLevels > QuantLevels || f.CorpusLevels < 1 || f.CorpusLevels > QuantLevels ||
-		f.Offset < f.CorpusLevels || f.Offset+f.CorpusLevels > 255 {
+		f.Offset != 0 && (f.Offset < f.CorpusLevels || f.Offset+f.CorpusLevels > 255) {
 		panic(fmt.Sprintf("kernel: quantized format %+v", f))
 	}
 }
@@ -377,7 +389,8 @@ func roundLevel(x float32, levels int32) int32 {
 
 // QuantBlock is a block of corpus rows packed for the int8 kernels: panels
 // of QuantPanel rows, each panel [Stride/4][QuantPanel][4] bytes holding
-// c̃ + Format.Offset, and the rows' scales. MaxNorm, MaxHatNorm and MaxErrNorm are the
+// c̃ + Format.Offset (c̃ itself, signed, where Offset is 0), and the rows'
+// scales. MaxNorm, MaxHatNorm and MaxErrNorm are the
 // largest ‖c‖, ‖ĉ‖ and ‖c − ĉ‖ of its rows, for Bound.
 type QuantBlock struct {
 	Rows, Dim, Stride int
@@ -558,12 +571,16 @@ func (e *QEngine) Scores(dst []float32, ldd int, z *QuantQueries, q0, nq int, b 
 		panic(fmt.Sprintf("kernel: quantized Scores of queries [%d,%d) of %d, panels [%d,%d) of %d, ldd %d, %d scores",
 			q0, q0+nq, z.Rows, p0, p1, b.Panels(), ldd, len(dst)))
 	}
-	mr := len(e.micro) - 1
+	micro := e.micro
+	if e == QuantGo && z.Format.Offset == 0 {
+		micro = quantGoSigned // bytes that are c̃ itself
+	}
+	mr := len(micro) - 1
 	steps := z.Stride / 4
 	q, ldq := z.Data, z.Stride
 	for i0 := 0; i0 < nq; i0 += mr {
 		m := min(mr, nq-i0)
-		f := e.micro[m]
+		f := micro[m]
 		qi := q0 + i0
 		for p := p0; p < p1; p++ {
 			f(dst[i0*ldd+(p-p0)*w:], ldd, q[qi*ldq:], ldq,
@@ -598,17 +615,25 @@ func (e *QEngine) maxByte() int {
 // QuantGo is the portable int8 kernel: the reference for the others, and the
 // prefilter where no SIMD one runs.
 var QuantGo = &QEngine{Name: "go", micro: []func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32){
-	nil, quantGoMicro,
+	nil, quantGoMicro[uint8],
 }}
 
-func quantGoMicro(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32) {
+// quantGoSigned is QuantGo's kernel for SignedFormat, whose corpus bytes are
+// c̃ as int8 (corr is then 0).
+var quantGoSigned = []func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32){
+	nil, quantGoMicro[int8],
+}
+
+// quantGoMicro scores one query against one panel; B says how a corpus byte
+// reads: uint8 (c̃ + Offset, which corr takes off) or int8 (c̃).
+func quantGoMicro[B uint8 | int8](dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32) {
 	const w = QuantPanel
 	for r := range w {
 		acc := corr[0]
 		for s := range steps {
 			c := p[(s*w+r)*4 : (s*w+r)*4+4]
 			x := q[s*4 : s*4+4]
-			acc += int32(c[0])*int32(x[0]) + int32(c[1])*int32(x[1]) + int32(c[2])*int32(x[2]) + int32(c[3])*int32(x[3])
+			acc += int32(B(c[0]))*int32(x[0]) + int32(B(c[1]))*int32(x[1]) + int32(B(c[2]))*int32(x[2]) + int32(B(c[3]))*int32(x[3])
 		}
 		v := float32(acc) * cs[r]
 		dst[r] = v * qs[0]

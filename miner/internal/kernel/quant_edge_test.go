@@ -90,24 +90,31 @@ func TestQuantEdgeValues(t *testing.T) {
 				cs[i] = float32(r.Float64() + 0.5)
 			}
 			for _, e := range QEngines() {
-				checkEdge(t, e, fmt.Sprintf("%s %s %+v", e.Name, name, s), q, c, s.nq, s.nc, s.dim, qs, cs)
+				checkEdge(t, e, e.Format(), fmt.Sprintf("%s %s %+v", e.Name, name, s), q, c, s.nq, s.nc, s.dim, qs, cs)
 			}
+			// The portable kernel's other reading of the bytes, which
+			// arm64's SDOT engine takes.
+			checkEdge(t, QuantGo, SignedFormat, fmt.Sprintf("go (signed) %s %+v", name, s), q, c, s.nq, s.nc, s.dim, qs, cs)
 		}
 	}
 }
 
-// checkEdge scores the raw quantized rows q and c with engine e, the query
-// and corpus bytes clamped to e's range, and compares with a scalar
-// reference.
-func checkEdge(t *testing.T, e *QEngine, name string, q, c []int8, nq, nc, dim int, qs, cs []float32) {
+// checkEdge scores the raw quantized rows q and c in format f with engine
+// e, the query and corpus bytes clamped to e's range, and compares with a
+// scalar reference.
+func checkEdge(t *testing.T, e *QEngine, f QuantFormat, name string, q, c []int8, nq, nc, dim int, qs, cs []float32) {
 	t.Helper()
-	m, f := e.maxQuery(), e.Format()
+	m := e.maxQuery()
+	lo, hi := -f.Offset, e.maxByte()-f.Offset // the byte c̃ + Offset within 0…maxByte
+	if f.Offset == 0 {
+		lo, hi = -128, 127 // c̃ itself, a signed byte
+	}
 	q, c = slices.Clone(q), slices.Clone(c)
 	for i, v := range q {
 		q[i] = int8(max(-m, min(m, int(v))))
 	}
-	for i, v := range c { // the byte c̃ + Offset within 0…maxByte
-		c[i] = int8(max(-f.Offset, min(e.maxByte()-f.Offset, int(v))))
+	for i, v := range c {
+		c[i] = int8(max(lo, min(hi, int(v))))
 	}
 	z, b := edgeBlock(q, c, nq, nc, dim, f, qs, cs)
 	ldd := b.Panels()*QuantPanel + 1
