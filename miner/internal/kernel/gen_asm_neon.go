@@ -172,7 +172,7 @@ func (g *gen) sdot(m int) {
 	g.p("\tMOVD cs+64(FP), R14")
 	g.p("\tLSL $2, R1, R1")
 	g.p("\tMOVD $%d, R15", qPanel*4) // bytes per step of a panel
-	g.p("\tMOVD $3, R19") // passes of 16 rows
+	g.p("\tMOVD $3, R19")            // passes of 16 rows
 	g.p("pass%d:", m)
 	g.rowPointers(m, "R2", "R3")
 	g.p("\tMOVD R4, R12")
