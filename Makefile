@@ -54,19 +54,23 @@ chaos: tools
 
 ## test-arm64: the miner's tests built for arm64 and run under qemu-aarch64-static (every engine the
 ## emulator offers: neon-dot, neon, go), then cmd/bench for arm64 against this machine's build
-## (cmd/bench/arm64_check.sh). Installs qemu-user-static when missing; skipped without apt-get.
+## (cmd/bench/arm64_check.sh), and the NEON instructions the Go assembler lacks (WORDs) against
+## GNU as. Installs qemu-user-static and binutils-aarch64-linux-gnu when missing; skipped without apt-get.
 .PHONY: test-arm64
 test-arm64:
-	@if ! command -v qemu-aarch64-static >/dev/null; then \
+	@if ! command -v qemu-aarch64-static >/dev/null || ! command -v aarch64-linux-gnu-as >/dev/null; then \
 		if ! command -v apt-get >/dev/null; then \
-			echo "test-arm64: SKIPPED: qemu-aarch64-static is missing and apt-get is unavailable (install qemu-user-static)"; exit 0; \
+			echo "test-arm64: SKIPPED: qemu-aarch64-static or aarch64-linux-gnu-as is missing and apt-get is unavailable (install qemu-user-static binutils-aarch64-linux-gnu)"; exit 0; \
 		fi; \
-		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-		echo "test-arm64: installing qemu-user-static..."; \
-		$$sudo apt-get install -y -qq qemu-user-static >/dev/null 2>&1 || \
-			{ $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static; } || exit 1; \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; pkgs="qemu-user-static binutils-aarch64-linux-gnu"; \
+		echo "test-arm64: installing $$pkgs..."; \
+		$$sudo apt-get install -y -qq $$pkgs >/dev/null 2>&1 || \
+			{ $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs; } || exit 1; \
 	fi; \
 	set -e; \
+	echo "test-arm64: the WORD-encoded NEON instructions against aarch64-linux-gnu-as"; \
+	words=$$($(GO) test -count=1 -run '^TestNEONWords$$' -v ./miner/internal/kernel/ 2>&1) || { echo "$$words"; exit 1; }; \
+	grep -E '^(--- |ok)' <<<"$$words"; grep -q -- '--- PASS: TestNEONWords' <<<"$$words"; \
 	GOARCH=arm64 $(GO) vet ./miner/...; \
 	GOARCH=arm64 QEMU_CPU=max $(GO) test -short -count=1 -timeout 15m -exec qemu-aarch64-static ./miner/...; \
 	echo "test-arm64: again on a CPU without the dot product (QEMU_CPU=cortex-a72: neon, go)"; \
