@@ -11,8 +11,8 @@
 #   plus 0.6·N(0, 1), queries from the same centers); anisotropic (a variance
 #   falling as i^−1.4 over the i-th axis of a random basis, plus a common
 #   component, so that random pairs score about 0.5, as many models' do).
-# The data is random Gaussian rows, normalised (cosine), made once per size
-# with a fixed seed. Ratios are only meaningful within one run: the machine
+# The rows of every kind are normalised (cosine) and made once per size and
+# kind with a fixed seed. Ratios are only meaningful within one run: the machine
 # may be shared, so FAISS and hardneg are timed in the same minute.
 set -euo pipefail
 

@@ -16,10 +16,9 @@ import (
 // kernel (SDOT, ARMv8.2 dot product) on a panel of 48 rows of signed bytes
 // (SignedFormat); its integer sums are exact and its three roundings those
 // of quantGoMicro, so its approximate scores equal those of every QEngine
-// given the same integers. gatherV scores a row
-// against 16 rows at a time in place, transposing four dimensions of four
-// rows in registers so that each FMLA extends four rows' chains by one
-// dimension, in order.
+// given the same integers. gatherV scores a row against 16 rows at a time in
+// place, transposing four dimensions of four rows in registers so that each
+// FMLA extends four rows' chains by one dimension, in order.
 
 //go:noescape
 func fmaN1(dst *float32, ldd int, q *float32, ldq int, p *float32, n int)

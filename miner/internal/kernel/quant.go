@@ -164,7 +164,7 @@ type QuantQueries struct {
 	Stride    int         // bytes per row: Dim rounded up to a multiple of 4
 	Data      []int8      // Rows×Stride, the padding zero
 	Scale     []float32   // s_q per row
-	Corr      []int32     // −Offset·Σ q̃ per row (the corpus bytes are c̃ + Offset)
+	Corr      []int32     // −Offset·Σ q̃ per row (the corpus bytes are c̃ + Offset; 0 in SignedFormat)
 	Norm      []float64   // ‖q‖ (the whole row's)
 	HatNorm   []float64   // ‖q̂‖
 	ErrNorm   []float64   // ‖q − q̂‖ (of the quantized dimensions)
