@@ -293,8 +293,9 @@ type search struct {
 	tops    []topK // each query's best K
 	same    []SameLabel
 	out     []Partial
-	scratch []scratch // one per worker
-	q       []qstate  // Quantized: per query
+	scratch []scratch  // one per worker
+	q       []qstate   // Quantized: per query
+	qp      *quantPass // Quantized: the pass of the scan, once it started
 	report  Report
 }
 
@@ -303,6 +304,10 @@ type scratch struct {
 	scores   []float32           // exact block scores
 	approx   []float32           // quantized block scores
 	marks    []uint64            // quantized: the approximate scores at least a threshold (kernel.AtLeast)
+	cand     []int32             // quantized: a query's candidate rows in a sub-block (collectTop)
+	reach    []float64           // quantized: the most each candidate's score can be
+	offs     []int32             // quantized: the candidates' offsets in the block's RowMajor (narrow)
+	dots     []int32             // quantized: their residual sums
 	bounds   []float64           // quantized: the chunk's bounds for the block
 	coefs    []kernel.BoundCoefs // quantized: the chunk's rows' bound terms
 	pend     []pending           // quantized: rows waiting for exact scores, per query of the chunk

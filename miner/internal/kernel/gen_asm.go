@@ -58,6 +58,7 @@ func main() {
 	for mr := 1; mr <= bytesMR; mr++ {
 		bytesKernel(mr)
 	}
+	residualDotsY()
 	transposeKernel()
 	transposeKernelY()
 	firstAtLeast()
@@ -656,6 +657,83 @@ func bytesKernel(mr int) {
 	}
 	int8YLoop(4, 2, pair, single)
 	int8YTail(mr)
+}
+
+// residualDotsY writes
+//
+//	func residualDotsY(dst *int32, q *int8, rows *uint8, offs *int32, n int, chunks int)
+//
+// ResidualDots on AVX2 for n ≥ 1 rows of chunks ≥ 1 steps of 64 bytes:
+// four rows at a time, each with its own sum (Y8–Y11), reading the query's
+// bytes from memory as VPMADDUBSW's signed operand. As in dotBytes, the
+// pair sums of a step's two halves add in 16 bits (at most 2·16256, as the
+// rows' bytes are at most 127 and |q| ≤ 64) and VPMADDWD with ones (Y15)
+// widens them into the int32 sums.
+func residualDotsY() {
+	p("")
+	p("// func residualDotsY(dst *int32, q *int8, rows *uint8, offs *int32, n int, chunks int)")
+	p("TEXT ·residualDotsY(SB), NOSPLIT, $0-48")
+	p("\tMOVQ dst+0(FP), AX")
+	p("\tMOVQ q+8(FP), BX")
+	p("\tMOVQ rows+16(FP), CX")
+	p("\tMOVQ offs+24(FP), DX")
+	p("\tMOVQ n+32(FP), SI")
+	p("\tMOVQ chunks+40(FP), DI")
+	p("\tVMOVDQU onesW<>(SB), Y15")
+	p("resquads:")
+	p("\tCMPQ SI, $4")
+	p("\tJB resone")
+	residualRows(4, "loop4")
+	p("\tSUBQ $4, SI")
+	p("\tJMP resquads")
+	p("resone:")
+	p("\tTESTQ SI, SI")
+	p("\tJZ resdone")
+	residualRows(1, "loop1")
+	p("\tDECQ SI")
+	p("\tJMP resone")
+	p("resdone:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// residualRows writes residualDotsY's sums of n rows (DX: their offsets;
+// AX: where the sums go), leaving DX and AX past them.
+func residualRows(n int, label string) {
+	ptr := []string{"R8", "R9", "R10", "R11"}
+	for i := range n {
+		p("\tMOVLQSX %d(DX), %s", 4*i, ptr[i])
+		p("\tADDQ CX, %s", ptr[i])
+		p("\tVPXOR Y%d, Y%d, Y%d", 8+i, 8+i, 8+i)
+	}
+	p("\tMOVQ BX, R12")
+	p("\tMOVQ DI, R13")
+	p("res%s:", label)
+	for i := range n {
+		lo, hi := 2*i, 2*i+1
+		p("\tVMOVDQU (%s), Y%d", ptr[i], lo)
+		p("\tVMOVDQU 32(%s), Y%d", ptr[i], hi)
+		p("\tVPMADDUBSW (R12), Y%d, Y%d", lo, lo)
+		p("\tVPMADDUBSW 32(R12), Y%d, Y%d", hi, hi)
+		p("\tVPADDW Y%d, Y%d, Y%d", hi, lo, lo)
+		p("\tVPMADDWD Y15, Y%d, Y%d", lo, lo)
+		p("\tVPADDD Y%d, Y%d, Y%d", lo, 8+i, 8+i)
+		p("\tADDQ $64, %s", ptr[i])
+	}
+	p("\tADDQ $64, R12")
+	p("\tDECQ R13")
+	p("\tJNZ res%s", label)
+	for i := range n {
+		p("\tVEXTRACTI128 $1, Y%d, X0", 8+i)
+		p("\tVPADDD X0, X%d, X0", 8+i)
+		p("\tVPSHUFD $0x4e, X0, X1")
+		p("\tVPADDD X1, X0, X0")
+		p("\tVPSHUFD $0xb1, X0, X1")
+		p("\tVPADDD X1, X0, X0")
+		p("\tVMOVD X0, %d(AX)", 4*i)
+	}
+	p("\tADDQ $%d, AX", 4*n)
+	p("\tADDQ $%d, DX", 4*n)
 }
 
 // vexDPBUSD returns the AVX-VNNI instruction VPDPBUSD ymm(dst), ymm(src1),

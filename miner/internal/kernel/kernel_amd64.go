@@ -293,6 +293,18 @@ func maxAbsBitsY(x *float32, n int) uint32
 //go:noescape
 func quantizeY(row *float32, out *int32, n int, inv float32, levels int32, sc float64, sums *quantSums)
 
+//go:noescape
+func residualDotsY(dst *int32, q *int8, rows *uint8, offs *int32, n int, chunks int)
+
+// residualDots is residualDotsGo, 64 bytes a step on AVX2.
+func residualDots(dst []int32, q []int8, rows []uint8, offs []int32) {
+	if !useAVX2 {
+		residualDotsGo(dst, q, rows, offs)
+		return
+	}
+	residualDotsY(unsafe.SliceData(dst), unsafe.SliceData(q), unsafe.SliceData(rows), unsafe.SliceData(offs), len(offs), len(q)/residualAlign)
+}
+
 // maxAbsBits is maxAbsBitsGo, 8 values a step on AVX2.
 func maxAbsBits(row []float32) uint32 {
 	if !useAVX2 {

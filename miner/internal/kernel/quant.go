@@ -178,6 +178,9 @@ type QuantQueries struct {
 	Center     []float32
 	Shift      []float64
 	centerNorm float64 // ‖μ‖
+	// Res is the queries' residual for the residual check, or nil
+	// (AddResidual).
+	Res *Residual
 }
 
 // CenterOn centers z's queries, the rows q they were quantized from, on mu,
@@ -408,6 +411,12 @@ type QuantBlock struct {
 	// corpus), zero at the dimensions apart, or nil; set it before
 	// PackPanels, and center the queries on it (QuantQueries.CenterOn).
 	Center []float32
+	// KeepRows asks PackPanels to keep a row-major copy of the bytes too,
+	// RowMajor (RowStride bytes a row, the padding zero), for the residual
+	// check; set it before Reset.
+	KeepRows  bool
+	RowMajor  []uint8
+	RowStride int
 }
 
 // Reset sizes b for rows rows of dimension dim in format f, reusing its
@@ -419,6 +428,11 @@ func (b *QuantBlock) Reset(rows, dim int, f QuantFormat) {
 	b.Data = grow(b.Data, np*b.Stride)
 	b.Scale = grow(b.Scale, np)
 	b.RowNorms = grow(b.RowNorms, rows)
+	b.RowStride = 0
+	if b.KeepRows {
+		b.RowStride = (dim + residualAlign - 1) &^ (residualAlign - 1)
+		b.RowMajor = grow(b.RowMajor, rows*b.RowStride)
+	}
 	b.MaxNorm, b.MaxHatNorm, b.MaxErrNorm = 0, 0, 0
 }
 
@@ -464,9 +478,21 @@ func (b *QuantBlock) PackPanels(c []float32, p0, p1 int) Norms {
 			}
 			b.Scale[row] = scale
 			packRow(panel[4*r:], buf, int32(b.Format.Offset))
+			if b.KeepRows && row < b.Rows {
+				copyRow(b.RowMajor[row*b.RowStride:(row+1)*b.RowStride], buf[:b.Dim], int32(b.Format.Offset))
+			}
 		}
 	}
 	return out
+}
+
+// copyRow writes the bytes c̃ + off of one row's integers q into dst, and
+// zeros after them.
+func copyRow(dst []uint8, q []int32, off int32) {
+	for k, v := range q {
+		dst[k] = uint8(v + off)
+	}
+	clear(dst[len(q):])
 }
 
 // packRow writes the bytes c̃ + off of one row (its integers q, Stride of
@@ -617,6 +643,19 @@ func (e *QEngine) maxByte() int {
 var QuantGo = &QEngine{Name: "go", micro: []func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32){
 	nil, quantGoMicro[uint8],
 }}
+
+// QuantGoIn returns the portable engine in format f (QuantGo's is
+// DefaultFormat): the arithmetic of another engine's format, the avx2
+// engine's say, on any CPU, for tests.
+func QuantGoIn(f QuantFormat) *QEngine {
+	f.check()
+	e := *QuantGo
+	e.Name, e.format = "go-"+fmt.Sprint(f.QueryLevels, f.CorpusLevels, f.Offset), f
+	if f.Offset == 0 {
+		e.micro = quantGoSigned
+	}
+	return &e
+}
 
 // quantGoSigned is QuantGo's kernel for SignedFormat, whose corpus bytes are
 // c̃ as int8 (corr is then 0).

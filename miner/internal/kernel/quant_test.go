@@ -132,6 +132,7 @@ func TestQuantCenteredBoundTerms(t *testing.T) {
 func blockQuantScores(e *QEngine, q, c []float32, nq, nc, dim int, f QuantFormat, apart []int, mu []float32) (*QuantQueries, *QuantBlock, []float32, int) {
 	z := QuantizeQueriesApart(q, nq, dim, f, apart)
 	b := new(QuantBlock)
+	b.KeepRows = ResidualApplies(f)
 	b.Reset(nc, dim, f)
 	b.Apart = apart
 	if mu != nil {
@@ -139,6 +140,9 @@ func blockQuantScores(e *QEngine, q, c []float32, nq, nc, dim int, f QuantFormat
 		z.CenterOn(q, mu)
 	}
 	b.SetNorms(b.PackPanels(c, 0, b.Panels()))
+	if b.KeepRows {
+		z.AddResidual(q)
+	}
 	ldd := b.Panels()*QuantPanel + 5
 	approx := make([]float32, nq*ldd)
 	e.Scores(approx, ldd, z, 0, nq, b, 0, b.Panels())
@@ -199,6 +203,9 @@ func checkBound(t *testing.T, name string, q, c []float32, nq, nc, dim int, f Qu
 				}
 				if d > bound {
 					t.Fatalf("%s %s pair (%d,%d): exact %v approx %v differ by %g > bound %g", name, e.Name, i, j, exact[i*nc+j], approx[i*ldd+j], d, bound)
+				}
+				if z.Res != nil {
+					checkResidual(t, name+" "+e.Name, z, b, i, j, float64(approx[i*ldd+j])+shift, exact[i*nc+j])
 				}
 				if bound > 0 {
 					worst = max(worst, d/bound)
@@ -341,6 +348,9 @@ func checkApartBound(t *testing.T, name string, q, c []float32, nq, nc, dim int,
 				d := math.Abs(float64(exact[i*nc+j]) - (float64(a) + shift))
 				if rb := z.RowBound(i, b, j); d > rb || rb > bound {
 					t.Fatalf("%s, %s, pair (%d,%d): differ by %g, row bound %g, block bound %g", name, e.Name, i, j, d, rb, bound)
+				}
+				if z.Res != nil {
+					checkResidual(t, name+", "+e.Name, z, b, i, j, float64(a)+shift, exact[i*nc+j])
 				}
 			}
 		}
