@@ -344,11 +344,24 @@ func entering(k, b0, n int) int64 {
 
 // residualCheck turns the residual check on where the int8 engine's format
 // takes it (kernel.ResidualApplies: the avx2 engine's, whose 64-level
-// queries leave the wider error) outside labeled mode, whose rows of the
-// query's label are not candidates of the top K. On cmd/bench's random
-// rows at d = 768 (10,000 × 200,000, k = 100) it cut the rows rescored from
-// 46.8M to 18.2M. Tests turn it off to compare.
-var residualCheck = true
+// queries leave the wider error), the dimension is at least
+// residualMinDim, and outside labeled mode, whose rows of the query's label
+// are not candidates of the top K. Tests turn it off to compare, and lower
+// residualMinDim.
+//
+// A check costs about a third of a rescoring at d = 768 (a row's bytes
+// against its floats, and the sums), so it pays where it spares more than
+// a third of the rows it checks, and where a rescoring's row is long. On
+// cmd/bench's data (10,000 × 200,000, k = 100, the avx2 engines, this
+// repository's builds with and without it alternated): d = 384, random,
+// rescored 22.8M → 11.7M rows, 2-4% slower; d = 768 random 46.8M → 18.2M,
+// even; anisotropic 18.4M → 11.2M and clustered 38.9M → 16.0M, 3-7%
+// slower; d = 1000 (4,000 × 100,000) 19.7M → 7.4M, 8% faster; d = 1024 4-5%
+// faster; d = 1536 113M → 32M, 15% faster (docs/performance.md).
+var (
+	residualCheck  = true
+	residualMinDim = 1000
+)
 
 // newQuantPass quantizes the tile's queries for qe, with the outlier
 // dimensions of the first scan corpus rows and the queries apart.
@@ -356,7 +369,7 @@ func (s *search) newQuantPass(qe *kernel.QEngine, scan int) *quantPass {
 	t, dim := s.t, s.t.Corpus.Dim
 	qp := &quantPass{qe: qe, apart: outlierDims(t.Queries, t.Corpus.Data[:scan*dim], s.workers)}
 	qp.z = kernel.QuantizeQueriesApart(t.Queries.Data, t.Queries.Rows, dim, qe.Format(), qp.apart)
-	if residualCheck && kernel.ResidualApplies(qe.Format()) && t.QueryLabels == nil {
+	if residualCheck && dim >= residualMinDim && kernel.ResidualApplies(qe.Format()) && t.QueryLabels == nil {
 		qp.z.AddResidual(t.Queries.Data)
 		qp.qb.KeepRows = true
 	}

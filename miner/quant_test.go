@@ -155,10 +155,10 @@ func residualSettings(qe *kernel.QEngine) []bool {
 	return []bool{true}
 }
 
-// withResidual runs f with residualCheck set to on.
+// withResidual runs f with residualCheck set to on, at every dimension.
 func withResidual(on bool, f func()) {
-	defer func(old bool) { residualCheck = old }(residualCheck)
-	residualCheck = on
+	defer func(old bool, d int) { residualCheck, residualMinDim = old, d }(residualCheck, residualMinDim)
+	residualCheck, residualMinDim = on, 0
 	f()
 }
 
@@ -211,7 +211,9 @@ func TestQuantizedEqualsExactBlocks(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got []Partial
-		withQuantEngine(qe, func() { got, err = SearchTile(Tile{Queries: q, Corpus: c, K: 64, Precision: Quantized}) })
+		withResidual(true, func() {
+			withQuantEngine(qe, func() { got, err = SearchTile(Tile{Queries: q, Corpus: c, K: 64, Precision: Quantized}) })
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
