@@ -217,6 +217,7 @@ type quantPass struct {
 	qb         kernel.QuantBlock // the corpus block being scanned
 	subPanels  int               // panels of an L2-sized sub-block
 	seedPanels int               // panels of the first block that seed the queries (0: none)
+	residual   bool              // the residual check runs (z.Res is set, qb keeps its rows)
 	apart      []int             // dimensions scored apart in float (outlierDims)
 	qApart     []float32         // the queries' values in them, row-major
 	// The block's values in them, row-major and packed (packApart).
@@ -314,6 +315,9 @@ func (s *search) quantScan(qe *kernel.QEngine, scan int) int {
 		parallel(s.workers, len(starts)-1, func(w, g int) {
 			s.scanGroup(w, qp, starts[g], starts[g+1], b0, data)
 		})
+		if b0 == 0 {
+			s.judgeResidual(qp)
+		}
 		if giveUp && b0+n >= judgeAfter*t.K && float64(s.rescored()-before) > allowedShare(b0+n, scan)*float64(n)*float64(t.Queries.Rows) {
 			return b0 + n
 		}
@@ -358,9 +362,18 @@ func entering(k, b0, n int) int64 {
 // even; anisotropic 18.4M → 11.2M and clustered 38.9M → 16.0M, 3-7%
 // slower; d = 1000 (4,000 × 100,000) 19.7M → 7.4M, 8% faster; d = 1024 4-5%
 // faster; d = 1536 113M → 32M, 15% faster (docs/performance.md).
+//
+// What it spares depends on the data too: on random rows, whose bound's
+// query term is about half of it, 57-59% of the rows it checks in the first
+// blocks at d = 1536 (72% over the scan); on the anisotropic rows, whose
+// corpus is centered (a smaller query term), 25-26% at d = 1536 and 18-19%
+// at d = 4096, where it was even and 5% slower. So a scan whose first
+// block's check spared fewer than residualKeep of its rows goes on without
+// it (judgeResidual).
 var (
 	residualCheck  = true
 	residualMinDim = 1000
+	residualKeep   = 0.45
 )
 
 // newQuantPass quantizes the tile's queries for qe, with the outlier
@@ -371,7 +384,7 @@ func (s *search) newQuantPass(qe *kernel.QEngine, scan int) *quantPass {
 	qp.z = kernel.QuantizeQueriesApart(t.Queries.Data, t.Queries.Rows, dim, qe.Format(), qp.apart)
 	if residualCheck && dim >= residualMinDim && kernel.ResidualApplies(qe.Format()) && t.QueryLabels == nil {
 		qp.z.AddResidual(t.Queries.Data)
-		qp.qb.KeepRows = true
+		qp.qb.KeepRows, qp.residual = true, true
 	}
 	qp.qb.Apart = qp.apart
 	if qp.apart != nil {
@@ -687,8 +700,8 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 			}
 		}
 	}
-	if s.qp != nil && s.qp.z.Res != nil && len(sc.cand) > 0 {
-		s.narrow(sc, qi, r0, approx)
+	if s.qp != nil && s.qp.residual && len(sc.cand) > 0 {
+		s.narrow(sc, qi, r0, approx, l)
 	}
 	// A flush raises l: candidates after it that can no longer reach it
 	// are passed over.
@@ -704,10 +717,25 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 	}
 }
 
+// judgeResidual turns the residual check off for the rest of the scan when
+// it spared fewer than residualKeep of the rows it checked in the first
+// block.
+func (s *search) judgeResidual(qp *quantPass) {
+	var checked, spared int64
+	for i := range s.scratch {
+		checked += s.scratch[i].checked
+		spared += s.scratch[i].spared
+	}
+	if qp.residual && float64(spared) < residualKeep*float64(checked) {
+		qp.residual, qp.qb.KeepRows = false, false
+	}
+}
+
 // narrow lowers the reach of query qi's candidates (sc.cand: rows r0+j of
 // the block, approx their approximate scores) to what the residual check
-// allows (kernel: The residual check), where that is lower.
-func (s *search) narrow(sc *scratch, qi, r0 int, approx []float32) {
+// allows (kernel: The residual check), where that is lower, and counts the
+// candidates checked and those it spares (their reach now below l).
+func (s *search) narrow(sc *scratch, qi, r0 int, approx []float32, l float64) {
 	z, qb := s.qp.z, &s.qp.qb
 	sc.offs = sc.offs[:0]
 	for _, j := range sc.cand {
@@ -719,8 +747,12 @@ func (s *search) narrow(sc *scratch, qi, r0 int, approx []float32) {
 	for i, j := range sc.cand {
 		r := r0 + int(j)
 		reach := float64(approx[j]) + z.ResidualValue(qi, sc.dots[i], qb.Scale[r]) + c.Of(qb.RowNorms[r])
+		if reach < l && sc.reach[i] >= l {
+			sc.spared++
+		}
 		sc.reach[i] = min(sc.reach[i], reach)
 	}
+	sc.checked += int64(len(sc.cand))
 }
 
 // The seed's prefix is at most 1/seedShare of the scan (where its

@@ -155,11 +155,40 @@ func residualSettings(qe *kernel.QEngine) []bool {
 	return []bool{true}
 }
 
-// withResidual runs f with residualCheck set to on, at every dimension.
+// withResidual runs f with residualCheck set to on, at every dimension and
+// whatever it spares.
 func withResidual(on bool, f func()) {
-	defer func(old bool, d int) { residualCheck, residualMinDim = old, d }(residualCheck, residualMinDim)
-	residualCheck, residualMinDim = on, 0
+	defer func(old bool, d int, k float64) {
+		residualCheck, residualMinDim, residualKeep = old, d, k
+	}(residualCheck, residualMinDim, residualKeep)
+	residualCheck, residualMinDim, residualKeep = on, 0, 0
 	f()
+}
+
+// TestJudgeResidual checks that the residual check stops, and its blocks
+// stop keeping their rows, when the first block's check spared fewer than
+// residualKeep of the rows it checked, and goes on otherwise.
+func TestJudgeResidual(t *testing.T) {
+	for _, tc := range []struct {
+		checked, spared []int64 // per worker
+		keep            bool
+	}{
+		{[]int64{100, 100}, []int64{50, 45}, true},
+		{[]int64{100, 100}, []int64{50, 39}, false},
+		{[]int64{0, 0}, []int64{0, 0}, true}, // nothing checked: nothing to judge by
+		{[]int64{1000}, []int64{0}, false},
+	} {
+		s := &search{scratch: make([]scratch, len(tc.checked))}
+		for i := range s.scratch {
+			s.scratch[i].checked, s.scratch[i].spared = tc.checked[i], tc.spared[i]
+		}
+		qp := &quantPass{residual: true}
+		qp.qb.KeepRows = true
+		s.judgeResidual(qp)
+		if qp.residual != tc.keep || qp.qb.KeepRows != tc.keep {
+			t.Errorf("checked %v, spared %v: residual check %v, rows kept %v; want %v", tc.checked, tc.spared, qp.residual, qp.qb.KeepRows, tc.keep)
+		}
+	}
 }
 
 // TestResidualCheck checks the residual check on random rows at d = 768,

@@ -308,6 +308,8 @@ type scratch struct {
 	reach    []float64           // quantized: the most each candidate's score can be
 	offs     []int32             // quantized: the candidates' offsets in the block's RowMajor (narrow)
 	dots     []int32             // quantized: their residual sums
+	checked  int64               // quantized: candidates of the residual check
+	spared   int64               // quantized: those it spared rescoring
 	bounds   []float64           // quantized: the chunk's bounds for the block
 	coefs    []kernel.BoundCoefs // quantized: the chunk's rows' bound terms
 	pend     []pending           // quantized: rows waiting for exact scores, per query of the chunk
