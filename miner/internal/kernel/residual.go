@@ -12,8 +12,9 @@ import (
 // of B on rows without structure, is twice as wide: on random rows at
 // d = 768 the rows no bound excludes are 2.3% of the pairs, and rescoring
 // them took a fifth of the search. The residual check narrows B for the
-// rows that the bound above keeps, before they are rescored, at about a
-// quarter of a rescoring's cost.
+// rows that the bound above keeps, before they are rescored, reading a
+// quarter of the bytes a rescoring reads (the miner decides where that
+// pays: residualCheck in miner/quant.go).
 //
 // A query's error e (over the quantized dimensions R: the row less q̂,
 // 0 at the dimensions apart; each e_k = q_k − s_q·q̃_k is exact in float64)
