@@ -687,11 +687,50 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 		return l
 	}
 	l := lower() - shift // what approx itself must reach
+	thr := floor32(l - b)
 	sc := &s.scratch[w]
 	sc.marks = grow(sc.marks, (len(approx)+63)/64)
-	kernel.AtLeast(sc.marks, approx, floor32(l-b))
-	// The candidates and their reach: the most their exact scores (less
-	// the shift) can be, by their own bound, which is at most b.
+	kernel.AtLeast(sc.marks, approx, thr)
+	if s.qp != nil && s.qp.residual {
+		// The candidates first, then the check, then the rows it leaves.
+		s.candidates(sc, approx, r0, base, self, l, rowBound)
+		s.narrow(sc, qi, r0, approx, l)
+		for i, j := range sc.cand {
+			if sc.reach[i] < l {
+				continue // passed over as below
+			}
+			p.top = append(p.top, int32((r0+int(j))*s.t.Corpus.Dim))
+			if len(p.top) >= flushAt {
+				s.flush(w, qi, p, data, base)
+				l = lower() - shift
+			}
+		}
+		return
+	}
+	// A flush raises l and thr: rows marked before it and now below thr
+	// are passed over (their own bound, at most b, would exclude them too).
+	for k, m := range sc.marks {
+		for ; m != 0; m &= m - 1 {
+			j := k*64 + bits.TrailingZeros64(m)
+			if approx[j] < thr || base+int64(r0+j) == self || float64(approx[j])+rowBound(r0+j) < l {
+				continue // the row's own, smaller bound excludes it
+			}
+			p.top = append(p.top, int32((r0+j)*s.t.Corpus.Dim))
+			if len(p.top) >= flushAt {
+				s.flush(w, qi, p, data, base)
+				l = lower() - shift
+				thr = floor32(l - b)
+			}
+		}
+	}
+}
+
+// candidates lists in sc.cand the rows marked in sc.marks (rows r0+j of the
+// block, approx their approximate scores) that their own bound lets reach
+// l, self (the query's own row) excepted, and in sc.reach the most their
+// exact scores (less the shift) can be. The residual check runs on them
+// before any is rescored (collectTop).
+func (s *search) candidates(sc *scratch, approx []float32, r0 int, base, self int64, l float64, rowBound func(r int) float64) {
 	sc.cand, sc.reach = sc.cand[:0], sc.reach[:0]
 	for k, m := range sc.marks {
 		for ; m != 0; m &= m - 1 {
@@ -699,21 +738,6 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 			if reach := float64(approx[j]) + rowBound(r0+j); reach >= l && base+int64(r0+j) != self {
 				sc.cand, sc.reach = append(sc.cand, int32(j)), append(sc.reach, reach)
 			}
-		}
-	}
-	if s.qp != nil && s.qp.residual && len(sc.cand) > 0 {
-		s.narrow(sc, qi, r0, approx, l)
-	}
-	// A flush raises l: candidates after it that can no longer reach it
-	// are passed over.
-	for i, j := range sc.cand {
-		if sc.reach[i] < l {
-			continue
-		}
-		p.top = append(p.top, int32((r0+int(j))*s.t.Corpus.Dim))
-		if len(p.top) >= flushAt {
-			s.flush(w, qi, p, data, base)
-			l = lower() - shift
 		}
 	}
 }
@@ -737,6 +761,9 @@ func (s *search) judgeResidual(qp *quantPass) {
 // allows (kernel: The residual check), where that is lower, and counts the
 // candidates checked and those it spares (their reach now below l).
 func (s *search) narrow(sc *scratch, qi, r0 int, approx []float32, l float64) {
+	if len(sc.cand) == 0 {
+		return
+	}
 	z, qb := s.qp.z, &s.qp.qb
 	sc.offs = sc.offs[:0]
 	for _, j := range sc.cand {
