@@ -214,7 +214,7 @@ func (r *tileRun) report(res workflows.TileResult) {
 	r.a.logger().Info("tile mined", "block", r.in.Block, "shard", r.in.Shard, "queries", res.QueryRows,
 		"corpus_rows", res.CorpusRows, "floors", r.d.tile.Floor != nil, "seconds", secs, "before_seconds", r.beforeSecs,
 		"wait_seconds", r.waitSecs, "read_seconds", r.readSecs, "search_seconds", r.searchSecs,
-		"prefilter", rep.Prefilter, "rescored", rep.Rescored, "prefilter_gave_up_at_row", rep.GaveUpAt,
+		"prefilter", rep.Prefilter, "rescored", rep.Rescored, "prefilter_gave_up_at_row", rep.GaveUpAt, "residual_checked", rep.Checked,
 		"ran_exact", rep.RanExact)
 }
 

@@ -118,6 +118,9 @@ func (s *search) quantized(qe *kernel.QEngine) {
 	if scan > 0 {
 		done := s.quantScan(qe, scan)
 		s.report.Rescored = s.rescored()
+		for i := range s.scratch {
+			s.report.Checked += s.scratch[i].checked
+		}
 		if done < scan {
 			s.handOver()
 			s.report.GaveUpAt = done

@@ -210,6 +210,9 @@ func TestResidualCheck(t *testing.T) {
 		if !reflect.DeepEqual(with, without) {
 			t.Fatalf("%d workers: the residual check changed the partials", workers)
 		}
+		if rw.Checked == 0 || rwo.Checked != 0 {
+			t.Errorf("%d workers: the report says %d pairs checked with the residual check, %d without", workers, rw.Checked, rwo.Checked)
+		}
 		if rw.Rescored == 0 || 2*rw.Rescored > rwo.Rescored {
 			t.Errorf("%d workers: rescored %d rows with the residual check, %d without: want half or fewer", workers, rw.Rescored, rwo.Rescored)
 		}

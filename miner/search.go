@@ -230,6 +230,9 @@ type Report struct {
 	// Rescored is the number of (query, row) pairs the prefilter let
 	// through, which the exact engine then scored.
 	Rescored int64
+	// Checked is the number of pairs the residual check looked at before
+	// they could be rescored (see residualCheck), 0 where it did not run.
+	Checked int64
 	// GaveUpAt is the number of corpus rows the prefilter scanned before it
 	// handed over to the exact search because it let through too many
 	// (giveUpShare), 0 when it did not.

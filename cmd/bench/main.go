@@ -6,7 +6,7 @@
 // It prints one line in faiss_flat.py's format, with the kernel, precision
 // and memory added at the end:
 //
-//	hardneg_bench nq=.. nb=.. d=.. k=.. threads=.. seconds=.. gflops=.. kernel=.. precision=.. peak_mib=.. limit_mib=.. [rescored=.. gave_up_at_row=..]
+//	hardneg_bench nq=.. nb=.. d=.. k=.. threads=.. seconds=.. gflops=.. kernel=.. precision=.. peak_mib=.. limit_mib=.. [rescored=.. gave_up_at_row=.. checked=..]
 //
 // seconds covers the search alone (one miner.SearchTile over the whole
 // corpus, as FAISS's timing covers index.search alone); gflops counts
@@ -135,7 +135,7 @@ func printLine(q, c miner.Matrix, k int, precision string, secs float64, rep min
 		q.Rows, c.Rows, c.Dim, k, runtime.GOMAXPROCS(0), secs, 2*float64(q.Rows)*float64(c.Rows)*float64(c.Dim)/secs/1e9,
 		exactEngine, prec, peakMiB(), 1.5*dataMiB+candMiB+64)
 	if rep.Prefilter != "" { // how the prefilter fared (miner.Report)
-		fmt.Printf(" rescored=%d gave_up_at_row=%d", rep.Rescored, rep.GaveUpAt)
+		fmt.Printf(" rescored=%d gave_up_at_row=%d checked=%d", rep.Rescored, rep.GaveUpAt, rep.Checked)
 	}
 	fmt.Println()
 }
