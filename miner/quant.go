@@ -356,10 +356,10 @@ func entering(k, b0, n int) int64 {
 // are not candidates of the top K. Tests turn it off to compare, and lower
 // residualMinDim.
 //
-// A check reads a quarter of the bytes a rescoring does, but the blocks'
-// row-major copies crowd the rescored rows out of L3 (at d = 768 a
-// rescoring took 82 ns a row without them, 125 ns with them), so it pays
-// only where rows are long and it spares most of the rows it checks. On
+// A check reads a quarter of the bytes a rescoring does, but with the
+// check each rescoring cost more (at d = 768 82 ns a row without it, 125 ns
+// with it: the blocks' row-major copies in L3, probably), so it pays only
+// where rows are long and it spares most of the rows it checks. On
 // cmd/bench's data (10,000 × 200,000, k = 100, the avx2 engines, this
 // repository's builds with and without it alternated): d = 384, random,
 // rescored 22.8M → 11.7M rows, 2-4% slower; d = 768 random 46.8M → 18.2M,
