@@ -533,21 +533,28 @@ type BoundCoefs struct{ Norm, Hat, Err, Const float64 }
 // Coefs returns query row i's BoundCoefs.
 func (z *QuantQueries) Coefs(i int) BoundCoefs {
 	const u = 0x1p-24
+	hat := 3.01 * u * z.HatNorm[i]
+	if z.Center != nil { // A centered corpus: e_q·ĉ and q·e_c
+		return z.coefs(i, 0, hat+z.ErrNorm[i], z.Norm[i])
+	}
+	return z.coefs(i, z.ErrNorm[i], hat, z.HatNorm[i])
+}
+
+// coefs completes query row i's BoundCoefs from the terms that depend on
+// the bound's form, the coefficients of ‖c‖ (the query's error, norm), of
+// ‖ĉ‖ (hat) and of the corpus's error (err): it adds the exact engine's
+// γ(d+1)·‖q‖ to the first, the underflow terms, the shift's sums where the
+// corpus is centered, and the float part and the sum where dimensions are
+// apart (Dimensions apart).
+func (z *QuantQueries) coefs(i int, norm, hat, err float64) BoundCoefs {
+	const u = 0x1p-24
 	d := float64(z.Dim)
 	gamma := (d + 1) * u / (1 - (d+1)*u)
-	c := BoundCoefs{
-		Norm:  z.ErrNorm[i] + gamma*z.Norm[i],
-		Hat:   3.01 * u * z.HatNorm[i],
-		Err:   z.HatNorm[i],
-		Const: (2*d + 8) * 0x1p-149,
-	}
-	if z.Center != nil { // A centered corpus: e_q·ĉ and q·e_c, and the shift's sums
-		c.Norm = gamma * z.Norm[i]
-		c.Hat += z.ErrNorm[i]
-		c.Err = z.Norm[i]
+	c := BoundCoefs{Norm: norm + gamma*z.Norm[i], Hat: hat, Err: err, Const: (2*d + 8) * 0x1p-149}
+	if z.Center != nil {
 		c.Const += 0x1p-36 * z.Norm[i] * z.centerNorm
 	}
-	if len(z.Apart) > 0 { // the float part and the sum (Dimensions apart)
+	if len(z.Apart) > 0 {
 		c.Norm += gamma*z.Norm[i] + 1.01*u*z.Norm[i]
 		c.Hat += 1.01 * u * z.HatNorm[i]
 		c.Const *= 2

@@ -138,23 +138,8 @@ func (res *Residual) quantize(i int, e []float64, offset int) {
 // (the bound of The residual check), which z must have (AddResidual).
 func (z *QuantQueries) ResidualCoefs(i int) BoundCoefs {
 	const u = 0x1p-24
-	d := float64(z.Dim)
-	gamma := (d + 1) * u / (1 - (d+1)*u)
-	c := BoundCoefs{
-		Norm:  gamma * z.Norm[i],
-		Hat:   3.01*u*z.HatNorm[i] + z.Res.ErrNorm[i] + 0x1p-51*z.Res.HatNorm[i],
-		Err:   z.Norm[i],
-		Const: (2*d + 8) * 0x1p-149,
-	}
-	if z.Center != nil {
-		c.Const += 0x1p-36 * z.Norm[i] * z.centerNorm
-	}
-	if len(z.Apart) > 0 {
-		c.Norm += gamma*z.Norm[i] + 1.01*u*z.Norm[i]
-		c.Hat += 1.01 * u * z.HatNorm[i]
-		c.Const *= 2
-	}
-	return c
+	hat := 3.01*u*z.HatNorm[i] + z.Res.ErrNorm[i] + 0x1p-51*z.Res.HatNorm[i]
+	return z.coefs(i, 0, hat, z.Norm[i])
 }
 
 // ResidualValue returns V for query i, the sum dot = Σ r̃_k·(c̃_k + Offset)
