@@ -118,9 +118,7 @@ func (s *search) quantized(qe *kernel.QEngine) {
 	if scan > 0 {
 		done := s.quantScan(qe, scan)
 		s.report.Rescored = s.rescored()
-		for i := range s.scratch {
-			s.report.Checked += s.scratch[i].checked
-		}
+		s.report.Checked, _ = s.residualCounts()
 		if done < scan {
 			s.handOver()
 			s.report.GaveUpAt = done
@@ -220,7 +218,6 @@ type quantPass struct {
 	qb         kernel.QuantBlock // the corpus block being scanned
 	subPanels  int               // panels of an L2-sized sub-block
 	seedPanels int               // panels of the first block that seed the queries (0: none)
-	residual   bool              // the residual check runs (z.Res is set, qb keeps its rows)
 	apart      []int             // dimensions scored apart in float (outlierDims)
 	qApart     []float32         // the queries' values in them, row-major
 	// The block's values in them, row-major and packed (packApart).
@@ -388,7 +385,7 @@ func (s *search) newQuantPass(qe *kernel.QEngine, scan int) *quantPass {
 	qp.z = kernel.QuantizeQueriesApart(t.Queries.Data, t.Queries.Rows, dim, qe.Format(), qp.apart)
 	if residualCheck && dim >= residualMinDim && kernel.ResidualApplies(qe.Format()) && t.QueryLabels == nil {
 		qp.z.AddResidual(t.Queries.Data)
-		qp.qb.KeepRows, qp.residual = true, true
+		qp.qb.KeepRows = true
 	}
 	qp.qb.Apart = qp.apart
 	if qp.apart != nil {
@@ -694,7 +691,7 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 	sc := &s.scratch[w]
 	sc.marks = grow(sc.marks, (len(approx)+63)/64)
 	kernel.AtLeast(sc.marks, approx, thr)
-	if s.qp != nil && s.qp.residual {
+	if s.qp != nil && s.qp.checking() {
 		// The candidates first, then the check, then the rows it leaves.
 		s.candidates(sc, approx, r0, base, self, l, rowBound)
 		s.narrow(sc, qi, r0, approx, l)
@@ -749,14 +746,23 @@ func (s *search) candidates(sc *scratch, approx []float32, r0 int, base, self in
 // it spared fewer than residualKeep of the rows it checked in the first
 // block.
 func (s *search) judgeResidual(qp *quantPass) {
-	var checked, spared int64
+	if checked, spared := s.residualCounts(); float64(spared) < residualKeep*float64(checked) {
+		qp.qb.KeepRows = false
+	}
+}
+
+// checking reports whether the residual check runs: its blocks keep their
+// rows for it (newQuantPass), until judgeResidual stops it.
+func (qp *quantPass) checking() bool { return qp.qb.KeepRows }
+
+// residualCounts returns the pairs the residual check looked at and those
+// it spared rescoring, over all workers.
+func (s *search) residualCounts() (checked, spared int64) {
 	for i := range s.scratch {
 		checked += s.scratch[i].checked
 		spared += s.scratch[i].spared
 	}
-	if qp.residual && float64(spared) < residualKeep*float64(checked) {
-		qp.residual, qp.qb.KeepRows = false, false
-	}
+	return checked, spared
 }
 
 // narrow lowers the reach of query qi's candidates (sc.cand: rows r0+j of

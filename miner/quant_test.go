@@ -182,11 +182,11 @@ func TestJudgeResidual(t *testing.T) {
 		for i := range s.scratch {
 			s.scratch[i].checked, s.scratch[i].spared = tc.checked[i], tc.spared[i]
 		}
-		qp := &quantPass{residual: true}
+		qp := new(quantPass)
 		qp.qb.KeepRows = true
 		s.judgeResidual(qp)
-		if qp.residual != tc.keep || qp.qb.KeepRows != tc.keep {
-			t.Errorf("checked %v, spared %v: residual check %v, rows kept %v; want %v", tc.checked, tc.spared, qp.residual, qp.qb.KeepRows, tc.keep)
+		if qp.checking() != tc.keep {
+			t.Errorf("checked %v, spared %v: residual check (rows kept) %v; want %v", tc.checked, tc.spared, qp.checking(), tc.keep)
 		}
 	}
 }
