@@ -463,13 +463,7 @@ func transposeKernel() {
 				p("\tVFMADD231PS.BCST %d(R8), Z%d, Z%d", 4*k, dimReg[k], 17+g)
 			}
 		}
-		p("\tADDQ $64, R8")
-		p("\tADDQ $64, R9")
-		p("\tDECQ R10")
-		p("\tJNZ chunk%d", n)
-		p("tail%d:", n)
-		p("\tTESTQ R12, R12")
-		p("\tJZ store%d", n)
+		chunkLoopEnd(64, n)
 		for g := range n {
 			load(g, true)
 			for k := range 16 {
@@ -950,13 +944,7 @@ func yGroups(n int) {
 	for g := range n {
 		yChunk(g, 0, halves, hDims, acc[g])
 	}
-	p("\tADDQ $32, R8")
-	p("\tADDQ $32, R9")
-	p("\tDECQ R10")
-	p("\tJNZ chunk%d", n)
-	p("tail%d:", n)
-	p("\tTESTQ R12, R12")
-	p("\tJZ store%d", n)
+	chunkLoopEnd(32, n)
 	for g := range n {
 		for r := range 8 {
 			p("\tMOVLQSX %d(DX), R11", 32*g+4*r)
@@ -970,6 +958,20 @@ func yGroups(n int) {
 	}
 	p("\tADDQ $%d, AX", 32*n)
 	p("\tADDQ $%d, DX", 32*n)
+}
+
+// chunkLoopEnd writes the end of a gather's loop over chunks of step bytes
+// for n groups: the query (R8) and the rows (R9) past the chunk, the count
+// (R10) down and back to chunk<n>, then, at tail<n>, the jump past the last
+// dimensions to store<n> when there are none (R12 = 0).
+func chunkLoopEnd(step, n int) {
+	p("\tADDQ $%d, R8", step)
+	p("\tADDQ $%d, R9", step)
+	p("\tDECQ R10")
+	p("\tJNZ chunk%d", n)
+	p("tail%d:", n)
+	p("\tTESTQ R12, R12")
+	p("\tJZ store%d", n)
 }
 
 // gatherLag is how many chunks (of 8 dimensions) the first of two groups
