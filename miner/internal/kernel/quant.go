@@ -289,7 +289,7 @@ func quantizeRowApart(row []float32, out []int32, levels int32, apart []int, cen
 	var part float64
 	scale, part, hat, errNorm = quantizeRow(masked, out, levels)
 	if center != nil {
-		errNorm += 1.01 * 0x1p-24 * part
+		errNorm += 1.01 * u * part
 	}
 	return scale, norm2(row), hat, errNorm
 }
@@ -530,9 +530,11 @@ func (z *QuantQueries) Bound(i int, b *QuantBlock) float64 {
 // them once per query and block rather than once per row.
 type BoundCoefs struct{ Norm, Hat, Err, Const float64 }
 
+// u is float32's unit roundoff, 2⁻²⁴: the u of the bounds' proofs above.
+const u = 0x1p-24
+
 // Coefs returns query row i's BoundCoefs.
 func (z *QuantQueries) Coefs(i int) BoundCoefs {
-	const u = 0x1p-24
 	hat := 3.01 * u * z.HatNorm[i]
 	if z.Center != nil { // A centered corpus: e_q·ĉ and q·e_c
 		return z.coefs(i, 0, hat+z.ErrNorm[i], z.Norm[i])
@@ -547,7 +549,6 @@ func (z *QuantQueries) Coefs(i int) BoundCoefs {
 // corpus is centered, and the float part and the sum where dimensions are
 // apart (Dimensions apart).
 func (z *QuantQueries) coefs(i int, norm, hat, err float64) BoundCoefs {
-	const u = 0x1p-24
 	d := float64(z.Dim)
 	gamma := (d + 1) * u / (1 - (d+1)*u)
 	c := BoundCoefs{Norm: norm + gamma*z.Norm[i], Hat: hat, Err: err, Const: (2*d + 8) * 0x1p-149}

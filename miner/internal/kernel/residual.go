@@ -137,7 +137,6 @@ func (res *Residual) quantize(i int, e []float64, offset int) {
 // ResidualCoefs returns query row i's BoundCoefs after the residual check
 // (the bound of The residual check), which z must have (AddResidual).
 func (z *QuantQueries) ResidualCoefs(i int) BoundCoefs {
-	const u = 0x1p-24
 	hat := 3.01*u*z.HatNorm[i] + z.Res.ErrNorm[i] + 0x1p-51*z.Res.HatNorm[i]
 	return z.coefs(i, 0, hat, z.Norm[i])
 }
