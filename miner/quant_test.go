@@ -129,21 +129,17 @@ func checkQuantizedAsExact(t *testing.T, tile Tile, want []Partial) {
 	}
 }
 
-// avx2Format is the avx2 int8 engine's format, whose blocks take the
-// residual check.
-var avx2Format = kernel.QuantFormat{QueryLevels: 64, CorpusLevels: 63, Offset: 64}
-
 // testQEngines are the int8 engines this CPU runs and, where none of them
 // has the avx2 engine's format, the portable engine in it, so that the
 // residual check runs on every CPU.
 func testQEngines() []*kernel.QEngine {
 	qes := kernel.QEngines()
 	for _, qe := range qes {
-		if qe.Format() == avx2Format {
+		if qe.Format() == kernel.BytesFormat {
 			return qes
 		}
 	}
-	return append(qes, kernel.QuantGoIn(avx2Format))
+	return append(qes, kernel.QuantGoIn(kernel.BytesFormat))
 }
 
 // residualSettings are the settings of residualCheck to test qe with: on
@@ -200,7 +196,7 @@ func TestResidualCheck(t *testing.T) {
 	defer func(p, s int) { packBytes, subBytes = p, s }(packBytes, subBytes)
 	packBytes, subBytes = 256<<10, 32<<10
 	q, c := benchData(40, 8000, 768)
-	qe := kernel.QuantGoIn(avx2Format)
+	qe := kernel.QuantGoIn(kernel.BytesFormat)
 	for _, workers := range []int{1, 3} {
 		tile := Tile{Queries: q, Corpus: c, K: 10, Workers: workers}
 		var with, without []Partial

@@ -635,7 +635,7 @@ const bytesMR = 4
 //
 // VPMADDUBSW multiplies the corpus bytes (unsigned) with the query's
 // (signed) and adds each pair of products into a 16-bit lane, which
-// saturates past ±32767. Its engine's format (bytesFormat) keeps the
+// saturates past ±32767. Its engine's format (BytesFormat) keeps the
 // corpus bytes c̃ + 64 within 0…127 and the queries within ±64, so a pair
 // sum is at most 2·127·64 = 16256 in magnitude and the pair sums of two
 // steps (8 dimensions) add with VPADDW to at most 32512: both exact. One

@@ -190,18 +190,12 @@ func wrapSub(rows int, fs ...vnniAsm) []func(dst []float32, ldd int, q []int8, l
 	return out
 }
 
-// bytesFormat is the format of dotBytes (see bytesKernel in gen_asm.go):
-// VPMADDUBSW adds two byte products into a saturating 16-bit lane, and the
-// kernel adds two such lanes in 16 bits; with queries of ±64 and corpus
-// bytes c̃ + 64 ≤ 127, 2·(2·127·64) = 32512 ≤ 32767.
-var bytesFormat = QuantFormat{QueryLevels: 64, CorpusLevels: 63, Offset: 64}
-
 var (
 	vnniEngine = &QEngine{Name: "avx512vnni",
 		micro: wrapVNNI(dotVNNI1, dotVNNI2, dotVNNI3, dotVNNI4, dotVNNI5, dotVNNI6, dotVNNI7, dotVNNI8)}
 	avxVNNIEngine = &QEngine{Name: "avxvnni",
 		micro: wrapSub(16, dotAVXVNNI1, dotAVXVNNI2, dotAVXVNNI3, dotAVXVNNI4, dotAVXVNNI5, dotAVXVNNI6)}
-	avx2QEngine = &QEngine{Name: "avx2", format: bytesFormat, queryMax: 64, byteMax: 127,
+	avx2QEngine = &QEngine{Name: "avx2", format: BytesFormat, queryMax: 64, byteMax: 127,
 		micro: wrapSub(16, dotBytes1, dotBytes2, dotBytes3, dotBytes4)}
 )
 
@@ -209,7 +203,7 @@ var (
 // AVX-512 one needs AVX-512F for its registers; AVX-VNNI (Intel Alder Lake,
 // Sapphire Rapids and later; AMD Zen 5) is its 256-bit form without
 // AVX-512; AVX2 alone takes three instructions for two of VPDPBUSD, on
-// integers of 7 bits and a sign (bytesFormat).
+// integers of 7 bits and a sign (BytesFormat).
 func quantEngines() []*QEngine {
 	var es []*QEngine
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI {

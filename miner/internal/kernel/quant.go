@@ -229,6 +229,14 @@ var DefaultFormat = QuantFormat{QuantLevels, QuantLevels, 128}
 // byte back from c̃ + 128 before using it.
 var SignedFormat = QuantFormat{QuantLevels, QuantLevels, 0}
 
+// BytesFormat is the format of the avx2 engine's kernel, dotBytes (see
+// bytesKernel in gen_asm.go): VPMADDUBSW adds two byte products into a
+// saturating 16-bit lane, and the kernel adds two such lanes in 16 bits;
+// with queries of ±64 and corpus bytes c̃ + 64 ≤ 127,
+// 2·(2·127·64) = 32512 ≤ 32767. It is defined on every platform for the
+// portable engine in it (QuantGoIn) and the residual check's tests.
+var BytesFormat = QuantFormat{QueryLevels: 64, CorpusLevels: 63, Offset: 64}
+
 // QuantizeQueries quantizes the nq row-major rows of q to the integers of
 // format f (e.Format() for engine e).
 func QuantizeQueries(q []float32, nq, dim int, f QuantFormat) *QuantQueries {

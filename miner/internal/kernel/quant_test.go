@@ -167,7 +167,7 @@ func columnMeans(x []float32, n, dim int) []float32 {
 // testFormats are the formats the bound is tested in: every engine's, and
 // those of the x86 and arm64 engines wherever the tests run.
 func testFormats() []QuantFormat {
-	fs := []QuantFormat{DefaultFormat, {QueryLevels: 64, CorpusLevels: 63, Offset: 64}, SignedFormat}
+	fs := []QuantFormat{DefaultFormat, BytesFormat, SignedFormat}
 	for _, e := range QEngines() {
 		if !slices.Contains(fs, e.Format()) {
 			fs = append(fs, e.Format())

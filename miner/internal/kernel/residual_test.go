@@ -32,7 +32,7 @@ func checkResidual(t *testing.T, name string, z *QuantQueries, b *QuantBlock, i,
 func TestResidualNarrows(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
 	const nq, nc, dim = 8, 64, 384
-	f := QuantFormat{QueryLevels: 64, CorpusLevels: 63, Offset: 64}
+	f := BytesFormat
 	q, c := randVecs(r, nq, dim), randVecs(r, nc, dim)
 	z, b, _, _ := blockQuantScores(QuantGo, q, c, nq, nc, dim, f, nil, nil)
 	for i := range nq {
@@ -52,7 +52,7 @@ func TestResidualNarrows(t *testing.T) {
 func TestResidualBoundTerms(t *testing.T) {
 	r := rand.New(rand.NewPCG(33, 34))
 	const nq, dim = 6, 96
-	f := QuantFormat{QueryLevels: 64, CorpusLevels: 63, Offset: 64}
+	f := BytesFormat
 	q := randVecs(r, nq, dim)
 	z := QuantizeQueries(q, nq, dim, f)
 	z.AddResidual(q)
