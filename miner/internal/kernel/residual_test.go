@@ -105,7 +105,6 @@ func TestResidualDots(t *testing.T) {
 				for i := range offs {
 					offs[i] = int32(r.IntN(nrows) * n)
 				}
-				offs = append(offs[:0:0], offs...)
 				if count > 1 {
 					offs[0], offs[1] = 0, int32(n)
 				}
