@@ -60,6 +60,9 @@ func TestTilePeakMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 110 MB of shards")
 	}
+	if raceEnabled {
+		t.Skip("peak memory means nothing under the race detector")
+	}
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		t.Skip("no /proc/self/status to read the peak resident memory from")
 	}

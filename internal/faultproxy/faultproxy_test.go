@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,15 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
 		w.Write(data)
 	}
+}
+
+// object returns the body stored at path (nil: none). The proxy may answer
+// its client before the backend's handler has returned, so it reads under
+// the lock.
+func (b *backend) object(path string) []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.objects[path]
 }
 
 // setup starts a backend holding /obj (1,000 bytes) and a proxy to it.
@@ -136,7 +146,7 @@ func TestEachFault(t *testing.T) {
 				t.Errorf("backend saw %d requests, want %d", got, tt.backendHits)
 			}
 			if tt.fault == ResetAfter {
-				if got := string(b.objects["/new"]); got != "payload" {
+				if got := string(b.object("/new")); got != "payload" {
 					t.Errorf("backend stored %q: the work before the reset was not done", got)
 				}
 			}
@@ -175,7 +185,10 @@ func TestForwardsHostAndBody(t *testing.T) {
 		t.Errorf("GET through the proxy = %q, want hello", data)
 	}
 	want := strings.TrimPrefix(p.URL, "http://")
-	for _, h := range b.hosts {
+	b.mu.Lock()
+	hosts := slices.Clone(b.hosts)
+	b.mu.Unlock()
+	for _, h := range hosts {
 		if h != want {
 			t.Errorf("backend saw Host %q, want the proxy's %q", h, want)
 		}
