@@ -58,6 +58,7 @@ func main() {
 	for mr := 1; mr <= bytesMR; mr++ {
 		bytesKernel(mr)
 	}
+	expandBytes()
 	residualDotsY()
 	transposeKernel()
 	transposeKernelY()
@@ -624,8 +625,8 @@ func int8YTail(mr int) {
 }
 
 // bytesMR is the micro-tile height of dotBytes: 4 queries × 2 vectors of
-// corpus rows make 8 accumulators, beside the 4 corpus registers of two
-// steps, two broadcasts and two temporaries.
+// corpus rows make 8 accumulators, beside the 4 corpus registers of four
+// steps, two temporaries and the 16-bit ones.
 const bytesMR = 4
 
 // bytesKernel writes the AVX2 int8 kernels (no byte dot product), on the
@@ -637,35 +638,43 @@ const bytesMR = 4
 // (signed) and adds each pair of products into a 16-bit lane, which
 // saturates past ±32767. Its engine's format (BytesFormat) keeps the
 // corpus bytes c̃ + 64 within 0…127 and the queries within ±64, so a pair
-// sum is at most 2·127·64 = 16256 in magnitude and the pair sums of two
-// steps (8 dimensions) add with VPADDW to at most 32512: both exact. One
-// VPMADDWD with 16-bit ones then adds a row's two 16-bit sums into an int32
-// lane and VPADDD adds that to the accumulator: three multiplying
-// instructions for 64 products, where one step at a time took four (the
-// multiplies are what limits this kernel). An odd last step goes alone.
-// The lane ends at the same integer as the portable kernel's on the same
-// bytes, so the scores are equal bit for bit.
+// sum is at most 2·127·64 = 16256 in magnitude: exact. VPADDW adds the pair
+// sums of four steps (16 dimensions) in 16 bits, wrapping; the format's
+// QueryLaneSum (258) caps the query's Σ|q̃| over the 8 dimensions that
+// reach one lane, so the lane's sum is at most 127·258 = 32766: exact too.
+// One VPMADDWD with 16-bit ones (Y15) then adds a row's two 16-bit sums
+// into an int32 lane and VPADDD adds that to the accumulator: five
+// multiplying instructions for 128 products, where two steps at a time
+// took six (the multiplies and the loads are what limit this kernel). The
+// steps left after the last four go one at a time.
+//
+// The query is read from memory as VPMADDUBSW's signed operand, each step's
+// four bytes already repeated across 32 (expandBytes: q and ldq are those
+// of the expanded rows, 32 bytes a step), so the loop has no broadcasts,
+// which take a vector pipe on AMD's cores as the multiplies do. The lane
+// ends at the same integer as the portable kernel's on the same bytes, so
+// the scores are equal bit for bit.
 func bytesKernel(mr int) {
 	const vecs = 2
 	acc := func(i, v int) int { return i*vecs + v }
 	int8Head(fmt.Sprintf("dotBytes%d", mr), mr, vecs, "Y", "VMOVDQA")
-	// Y8–Y11 the corpus vectors of steps u and u+1, Y12–Y13 the query's
-	// two broadcasts, Y14–Y15 the products.
-	pair := func(u int) {
-		for s := range 2 {
-			for v := range vecs {
-				p("\tVMOVDQU %d(CX), Y%d", (u+s)*quantPanelBytes+v*32, 8+2*s+v)
+	p("\tVMOVDQU onesW<>(SB), Y15")
+	// Y8–Y11 the corpus vectors of four steps; Y12 or Y14 a query's sum
+	// (alternate queries), Y13 the next step's pair sums.
+	four := func(u int) {
+		for v := range vecs {
+			for s := range 4 {
+				p("\tVMOVDQU %d(CX), Y%d", (u+s)*quantPanelBytes+v*32, 8+s)
 			}
-		}
-		for i := range mr {
-			p("\tVPBROADCASTD %d(%s)(SI*1), Y12", u*4, qregs[i])
-			p("\tVPBROADCASTD %d(%s)(SI*1), Y13", u*4+4, qregs[i])
-			for v := range vecs {
-				p("\tVPMADDUBSW Y12, Y%d, Y14", 8+v)
-				p("\tVPMADDUBSW Y13, Y%d, Y15", 10+v)
-				p("\tVPADDW Y15, Y14, Y14")
-				p("\tVPMADDWD onesW<>(SB), Y14, Y14")
-				p("\tVPADDD Y14, Y%d, Y%d", acc(i, v), acc(i, v))
+			for i := range mr {
+				t := 12 + 2*(i%2)
+				p("\tVPMADDUBSW %d(%s)(SI*8), Y8, Y%d", u*32, qregs[i], t)
+				for s := 1; s < 4; s++ {
+					p("\tVPMADDUBSW %d(%s)(SI*8), Y%d, Y13", (u+s)*32, qregs[i], 8+s)
+					p("\tVPADDW Y13, Y%d, Y%d", t, t)
+				}
+				p("\tVPMADDWD Y15, Y%d, Y%d", t, t)
+				p("\tVPADDD Y%d, Y%d, Y%d", t, acc(i, v), acc(i, v))
 			}
 		}
 	}
@@ -674,16 +683,48 @@ func bytesKernel(mr int) {
 			p("\tVMOVDQU %d(CX), Y%d", u*quantPanelBytes+v*32, 8+v)
 		}
 		for i := range mr {
-			p("\tVPBROADCASTD %d(%s)(SI*1), Y12", u*4, qregs[i])
 			for v := range vecs {
-				p("\tVPMADDUBSW Y12, Y%d, Y14", 8+v)
-				p("\tVPMADDWD onesW<>(SB), Y14, Y14")
+				p("\tVPMADDUBSW %d(%s)(SI*8), Y%d, Y14", u*32, qregs[i], 8+v)
+				p("\tVPMADDWD Y15, Y14, Y14")
 				p("\tVPADDD Y14, Y%d, Y%d", acc(i, v), acc(i, v))
 			}
 		}
 	}
-	int8YLoop(4, 2, pair, single)
+	int8YLoop(4, 4, four, single)
 	int8YTail(mr)
+}
+
+// expandBytes writes
+//
+//	func expandBytes(dst *int8, q *int8, ldq int, m int, steps int)
+//
+// the m ≥ 1 query rows at q (ldq bytes apart) as dotBytes reads them:
+// each step's four bytes repeated eight times, 32 bytes a step, row after
+// row (steps·32 bytes a row), for steps ≥ 1.
+func expandBytes() {
+	p("")
+	p("// func expandBytes(dst *int8, q *int8, ldq int, m int, steps int)")
+	p("TEXT ·expandBytes(SB), NOSPLIT, $0-40")
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ q+8(FP), SI")
+	p("\tMOVQ ldq+16(FP), R8")
+	p("\tMOVQ m+24(FP), R9")
+	p("\tMOVQ steps+32(FP), R10")
+	p("exprow:")
+	p("\tMOVQ SI, AX")
+	p("\tMOVQ R10, CX")
+	p("expstep:")
+	p("\tVPBROADCASTD (AX), Y0")
+	p("\tVMOVDQU Y0, (DI)")
+	p("\tADDQ $4, AX")
+	p("\tADDQ $32, DI")
+	p("\tDECQ CX")
+	p("\tJNZ expstep")
+	p("\tADDQ R8, SI")
+	p("\tDECQ R9")
+	p("\tJNZ exprow")
+	p("\tVZEROUPPER")
+	p("\tRET")
 }
 
 // residualDotsY writes
@@ -692,8 +733,8 @@ func bytesKernel(mr int) {
 //
 // ResidualDots on AVX2 for n ≥ 1 rows of chunks ≥ 1 steps of 64 bytes:
 // four rows at a time, each with its own sum (Y8–Y11), reading the query's
-// bytes from memory as VPMADDUBSW's signed operand. As in dotBytes, the
-// pair sums of a step's two halves add in 16 bits (at most 2·16256, as the
+// bytes from memory as VPMADDUBSW's signed operand. The pair sums of a
+// step's two halves add in 16 bits (at most 2·16256, as the
 // rows' bytes are at most 127 and |q| ≤ 64) and VPMADDWD with ones (Y15)
 // widens them into the int32 sums.
 func residualDotsY() {
@@ -1339,7 +1380,7 @@ func pack8Y() {
 // beyond their accumulators (BenchmarkPeakAVX2):
 //
 //	func peakFMAY(n int)   // n × 48 VFMADD231PS on ymm: 768 flops per turn
-//	func peakBytesY(n int) // n × 12 × (VPMADDUBSW ×2, VPADDW, VPMADDWD, VPADDD): 768 byte products per turn
+//	func peakBytesY(n int) // n × 6 × (VPMADDUBSW ×4, VPADDW ×3, VPMADDWD, VPADDD): 768 byte products per turn
 //
 // The kernels cannot outrun them, so their ratio to FAISS bounds what any
 // AVX2 float or byte kernel can reach on the machine.
@@ -1372,10 +1413,12 @@ func peakLoops() {
 	}
 	p("\tVPCMPEQW Y13, Y13, Y13")
 	p("peakbytes:")
-	for i := range 12 { // dotBytes's two steps: 64 products
+	for i := range 6 { // dotBytes's four steps: 128 products
 		p("\tVPMADDUBSW Y13, Y13, Y14")
-		p("\tVPMADDUBSW Y13, Y13, Y15")
-		p("\tVPADDW Y15, Y14, Y14")
+		for range 3 {
+			p("\tVPMADDUBSW Y13, Y13, Y15")
+			p("\tVPADDW Y15, Y14, Y14")
+		}
 		p("\tVPMADDWD Y13, Y14, Y14")
 		p("\tVPADDD Y14, Y%d, Y%d", i, i)
 	}

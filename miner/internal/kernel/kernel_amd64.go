@@ -111,6 +111,20 @@ func dotBytes3(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *i
 //go:noescape
 func dotBytes4(dst *float32, ldd int, q *int8, ldq int, p *uint8, n int, corr *int32, qs *float32, cs *float32)
 
+// expandBytes writes m query rows of q, ldq bytes apart, as dotBytes
+// reads them: each step's four bytes eight times over (bytesKernel).
+//
+//go:noescape
+func expandBytes(dst *int8, q *int8, ldq int, m int, steps int)
+
+// expandQueries is the avx2 engine's QEngine.expand.
+func expandQueries(dst, q []int8, ldq, m, steps int) {
+	if len(dst) < m*steps*32 || len(q) < (m-1)*ldq+4*steps {
+		panic("kernel: expandQueries out of range")
+	}
+	expandBytes(unsafe.SliceData(dst), unsafe.SliceData(q), ldq, m, steps)
+}
+
 //go:noescape
 func gatherT(dst *float32, q *float32, c *float32, idx *int32, groups int, chunks int, rem int)
 
@@ -195,7 +209,7 @@ var (
 		micro: wrapVNNI(dotVNNI1, dotVNNI2, dotVNNI3, dotVNNI4, dotVNNI5, dotVNNI6, dotVNNI7, dotVNNI8)}
 	avxVNNIEngine = &QEngine{Name: "avxvnni",
 		micro: wrapSub(16, dotAVXVNNI1, dotAVXVNNI2, dotAVXVNNI3, dotAVXVNNI4, dotAVXVNNI5, dotAVXVNNI6)}
-	avx2QEngine = &QEngine{Name: "avx2", format: BytesFormat, queryMax: 64, byteMax: 127,
+	avx2QEngine = &QEngine{Name: "avx2", format: BytesFormat, queryMax: 64, byteMax: 127, expand: expandQueries,
 		micro: wrapSub(16, dotBytes1, dotBytes2, dotBytes3, dotBytes4)}
 )
 

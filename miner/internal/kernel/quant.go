@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // The quantized prefilter scores every pair approximately with 8-bit
@@ -20,8 +21,10 @@ import (
 // A query row q (dimension d) gets the scale s_q = max|q_k| / L (a float32)
 // and the integers q̃_k = round(q_k / s_q), clamped to [−L, L], where L is
 // the QueryLevels of the engine's QuantFormat: 127, or 64 for the avx2
-// engine, whose 16-bit sums need smaller integers; a corpus row c gets s_c
-// and c̃ likewise with L its CorpusLevels: 127, or 63 for the avx2 engine.
+// engine, whose 16-bit sums need smaller integers (and fewer for a query
+// whose integers would sum past its QueryLaneSum: quantizeQuery); a corpus
+// row c gets s_c and c̃ likewise with L its CorpusLevels: 127, or 63 for
+// the avx2 engine. The bound below holds for any scale and integers.
 // Write q̂ = s_q·q̃, e_q = q − q̂, ĉ = s_c·c̃, e_c = c − ĉ (real numbers).
 // The kernel computes the integer I = Σ q̃_k·c̃_k exactly (int32; the caller
 // keeps d ≤ QuantMaxDim, so |I| ≤ d·128·127 < 2³¹) and returns
@@ -40,19 +43,23 @@ import (
 //     int32 lane with wrapping (not saturating: that is VPDPBUSDS) additions.
 //     The lane starts at Corr = −128·Σq̃, so it ends at Σ q̃·(c̃+128) −
 //     128·Σq̃ = I.
-//   - avx2 (no byte dot product), format {64, 63, 64}: the corpus byte is
-//     c̃ + 64 (0…127), the query's q̃ (|q̃| ≤ 64). VPMADDUBSW multiplies
-//     them and adds the two products of a pair of dimensions into a 16-bit
-//     lane, saturating; a pair sum is at most 2·127·64 = 16256 in magnitude,
-//     so it never saturates. VPADDW adds the pair sums of two steps (8
-//     dimensions) in 16 bits, wrapping: at most 4·127·64 = 32512 ≤ 32767,
-//     so exact. VPMADDWD with 16-bit ones adds a row's two 16-bit sums into
-//     an int32 lane (exact), and VPADDD adds that to the lane, which starts
-//     at Corr = −64·Σq̃. An odd last step goes alone (VPMADDUBSW, VPMADDWD,
-//     VPADDD). That is three multiplying instructions per 64 products, where
-//     the same with one step at a time (queries of ±64, corpus bytes
-//     c̃ + 128 of 127 levels: 2·255·64 = 32640 leaves no room to add two
-//     steps) took four; the coarser corpus widens B, so more rows are
+//   - avx2 (no byte dot product), BytesFormat: the corpus byte is c̃ + 64
+//     (0…127), the query's q̃ (|q̃| ≤ 64). VPMADDUBSW multiplies them and
+//     adds the two products of a pair of dimensions into a 16-bit lane,
+//     saturating; a pair sum is at most 2·127·64 = 16256 in magnitude, so it
+//     never saturates. VPADDW adds the pair sums of four steps (16
+//     dimensions) in 16 bits, wrapping: a lane then holds the 8 products of
+//     a lane set (bytesLaneSet), at most 127·Σ|q̃| over the set, and the
+//     quantizer keeps that Σ within QueryLaneSum = 258 (quantizeQuery:
+//     fewer levels for the rare query over it), so at most 32766 ≤ 32767:
+//     exact. VPMADDWD with 16-bit ones adds a row's two 16-bit sums into an
+//     int32 lane (exact), and VPADDD adds that to the lane, which starts at
+//     Corr = −64·Σq̃. The steps after the last four go one at a time
+//     (VPMADDUBSW, VPMADDWD, VPADDD). That is five multiplying instructions
+//     per 128 products; two steps at a time, with no cap (4·127·64 =
+//     32512), took six, and one step at a time (queries of ±64, corpus
+//     bytes c̃ + 128 of 127 levels: 2·255·64 = 32640 leaves no room to add
+//     two steps) eight; the coarser corpus widens B, so more rows are
 //     rescored (1.4–1.6× on cmd/bench's data), and the whole quantized
 //     search gained 3–16% (docs/performance.md). Queries of 127 levels
 //     would saturate; widening the corpus bytes to 16 bits instead, with
@@ -215,27 +222,42 @@ func norm2(v []float32) float64 {
 // QuantFormat is how an int8 engine takes its integers: queries quantized
 // to −QueryLevels…QueryLevels, corpus rows to −CorpusLevels…CorpusLevels,
 // each stored as the byte c̃ + Offset, or, where Offset is 0, as c̃ itself
-// in a signed byte (two's complement). The queries and the blocks an
-// engine scores are made in its format (QEngine.Format).
-type QuantFormat struct{ QueryLevels, CorpusLevels, Offset int }
+// in a signed byte (two's complement). Where QueryLaneSum is not 0, each
+// query's Σ|q̃_k| over each of its lane sets (bytesLaneSet) is at most
+// QueryLaneSum. The queries and the blocks an engine scores are made in its
+// format (QEngine.Format).
+type QuantFormat struct{ QueryLevels, CorpusLevels, Offset, QueryLaneSum int }
 
 // DefaultFormat is the format of most engines: 127 levels each side, the
 // corpus bytes 1…255 (x86's VPDPBUSD multiplies an unsigned byte by a
 // signed one).
-var DefaultFormat = QuantFormat{QuantLevels, QuantLevels, 128}
+var DefaultFormat = QuantFormat{QueryLevels: QuantLevels, CorpusLevels: QuantLevels, Offset: 128}
 
 // SignedFormat is DefaultFormat with signed corpus bytes, for arm64's SDOT,
 // which multiplies two signed bytes: it would otherwise flip every corpus
 // byte back from c̃ + 128 before using it.
-var SignedFormat = QuantFormat{QuantLevels, QuantLevels, 0}
+var SignedFormat = QuantFormat{QueryLevels: QuantLevels, CorpusLevels: QuantLevels}
 
 // BytesFormat is the format of the avx2 engine's kernel, dotBytes (see
 // bytesKernel in gen_asm.go): VPMADDUBSW adds two byte products into a
-// saturating 16-bit lane, and the kernel adds two such lanes in 16 bits;
-// with queries of ±64 and corpus bytes c̃ + 64 ≤ 127,
-// 2·(2·127·64) = 32512 ≤ 32767. It is defined on every platform for the
-// portable engine in it (QuantGoIn) and the residual check's tests.
-var BytesFormat = QuantFormat{QueryLevels: 64, CorpusLevels: 63, Offset: 64}
+// saturating 16-bit lane, at most 2·127·64 = 16256 with queries of ±64 and
+// corpus bytes c̃ + 64 ≤ 127, and the kernel adds four such lanes in 16
+// bits, eight products of one lane set, at most 127·Σ|q̃| ≤ 127·258 = 32766
+// ≤ 32767. It is defined on every platform for the portable engine in it
+// (QuantGoIn) and the residual check's tests.
+var BytesFormat = QuantFormat{QueryLevels: 64, CorpusLevels: 63, Offset: 64, QueryLaneSum: 258}
+
+// bytesLaneSet returns the lane set of dimension k in a row of stride
+// bytes, or −1: dotBytes adds the pair sums of steps 4g…4g+3 (dimensions
+// 16g…16g+15) in two 16-bit lanes, one for the dimensions 16g + 4s + {0, 1}
+// and one for 16g + 4s + {2, 3} (s = 0…3): sets 2g and 2g + 1. The steps
+// after the last whole four are added one at a time, in no set.
+func bytesLaneSet(k, stride int) int {
+	if k >= stride/16*16 {
+		return -1
+	}
+	return k/16*2 + k%4/2
+}
 
 // QuantizeQueries quantizes the nq row-major rows of q to the integers of
 // format f (e.Format() for engine e).
@@ -247,7 +269,6 @@ func QuantizeQueries(q []float32, nq, dim int, f QuantFormat) *QuantQueries {
 // increasing order) left out of the int8 sums.
 func QuantizeQueriesApart(q []float32, nq, dim int, f QuantFormat, apart []int) *QuantQueries {
 	f.check()
-	levels := f.QueryLevels
 	stride := (dim + 3) &^ 3
 	z := &QuantQueries{Rows: nq, Dim: dim, Format: f, Stride: stride,
 		Data: make([]int8, nq*stride), Scale: make([]float32, nq), Corr: make([]int32, nq),
@@ -258,7 +279,7 @@ func QuantizeQueriesApart(q []float32, nq, dim int, f QuantFormat, apart []int) 
 		masked = make([]float32, dim)
 	}
 	for i := range nq {
-		z.Scale[i], z.Norm[i], z.HatNorm[i], z.ErrNorm[i] = quantizeRowApart(q[i*dim:(i+1)*dim], buf, int32(levels), apart, nil, masked)
+		z.Scale[i], z.Norm[i], z.HatNorm[i], z.ErrNorm[i] = quantizeQuery(q[i*dim:(i+1)*dim], buf, f, stride, apart, masked)
 		row := z.Data[i*stride : i*stride+dim]
 		var sum int32
 		for k, v := range buf {
@@ -270,10 +291,53 @@ func QuantizeQueriesApart(q []float32, nq, dim int, f QuantFormat, apart []int) 
 	return z
 }
 
+// quantizeQuery quantizes a query row as quantizeRowApart does, with
+// f.QueryLevels levels, or fewer where f caps the lane sums
+// (QueryLaneSum) and a lane set of the row would be over the cap: its
+// scale is then larger, and so its error, which its bound takes in. On
+// Gaussian rows of 64 levels a lane set sums to about 120 at d = 768 and
+// 160 at d = 96, so the cap seldom binds; a row of equal values (every |q̃|
+// 64) gets 32 levels.
+func quantizeQuery(row []float32, out []int32, f QuantFormat, stride int, apart []int, masked []float32) (scale float32, norm, hat, errNorm float64) {
+	levels := int32(f.QueryLevels)
+	for {
+		scale, norm, hat, errNorm = quantizeRowApart(row, out, levels, apart, nil, masked)
+		sum := maxLaneSum(out, stride)
+		if f.QueryLaneSum == 0 || sum <= f.QueryLaneSum {
+			return scale, norm, hat, errNorm
+		}
+		if levels == 1 { // |q̃| ≤ 1: a set of 8 sums to at most 8
+			panic(fmt.Sprintf("kernel: lane sum %d over %d with one level", sum, f.QueryLaneSum))
+		}
+		// Fewer levels shrink every |q̃| about in proportion, rounding
+		// adding at most 1/2 to each of a set's 8: aim 4 below the cap,
+		// and go on while a set is over it.
+		levels = max(1, min(levels-1, int32(int64(levels)*int64(f.QueryLaneSum-4)/int64(sum))))
+	}
+}
+
+// maxLaneSum returns the largest Σ|q_k| of a lane set (bytesLaneSet) of the
+// row q of stride bytes.
+func maxLaneSum(q []int32, stride int) int {
+	var sums [2]int
+	best, group := 0, 0
+	for k, v := range q {
+		set := bytesLaneSet(k, stride)
+		if set < 0 {
+			break
+		}
+		if set/2 != group {
+			best, sums, group = max(best, sums[0], sums[1]), [2]int{}, set/2
+		}
+		sums[set%2] += int(max(v, -v))
+	}
+	return max(best, sums[0], sums[1])
+}
+
 // check panics unless f's integers fit the bytes and the int32 sums
 // (QuantMaxDim) of the kernels.
 func (f QuantFormat) check() {
-	if f.QueryLevels < 1 || f.QueryLevels > QuantLevels || f.CorpusLevels < 1 || f.CorpusLevels > QuantLevels ||
+	if f.QueryLevels < 1 || f.QueryLevels > QuantLevels || f.CorpusLevels < 1 || f.CorpusLevels > QuantLevels || f.QueryLaneSum < 0 || f.QueryLaneSum > 0 && f.QueryLaneSum < 8 ||
 		f.Offset != 0 && (f.Offset < f.CorpusLevels || f.Offset+f.CorpusLevels > 255) {
 		panic(fmt.Sprintf("kernel: quantized format %+v", f))
 	}
@@ -594,8 +658,17 @@ type QEngine struct {
 	// kernels' arithmetic takes exactly (0: every int8, −128 included, and
 	// every byte), for the tests of the extremes.
 	queryMax, byteMax int
-	micro             []func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32)
+	// expand, where not nil, writes m query rows (ldq bytes apart, steps
+	// steps of four bytes) into dst in the layout micro reads, 32 bytes a
+	// step, row after row: Scores hands micro those rows, steps·32 bytes
+	// apart, in place of z's.
+	expand func(dst, q []int8, ldq, m, steps int)
+	micro  []func(dst []float32, ldd int, q []int8, ldq int, p []uint8, steps int, corr []int32, qs, cs []float32)
 }
+
+// expandBufs holds the buffers of QEngine.expand's rows, one micro-tile of
+// queries each, for the Scores calls of all workers.
+var expandBufs = sync.Pool{New: func() any { return new([]int8) }}
 
 // Scores writes the approximate scores of queries [q0, q0+nq) of z against
 // the panels [p0, p1) of b: dst[i*ldd+j] for j < (p1−p0)·QuantPanel, rows of
@@ -619,13 +692,25 @@ func (e *QEngine) Scores(dst []float32, ldd int, z *QuantQueries, q0, nq int, b 
 	}
 	mr := len(micro) - 1
 	steps := z.Stride / 4
-	q, ldq := z.Data, z.Stride
+	var ex []int8
+	if e.expand != nil {
+		buf := expandBufs.Get().(*[]int8)
+		defer expandBufs.Put(buf)
+		*buf = grow(*buf, mr*steps*32)
+		ex = *buf
+	}
 	for i0 := 0; i0 < nq; i0 += mr {
 		m := min(mr, nq-i0)
 		f := micro[m]
 		qi := q0 + i0
+		q, ldq := z.Data[qi*z.Stride:], z.Stride
+		if ex != nil {
+			// Once per micro-tile of queries, for all the panels.
+			e.expand(ex, q, ldq, m, steps)
+			q, ldq = ex, steps*32
+		}
 		for p := p0; p < p1; p++ {
-			f(dst[i0*ldd+(p-p0)*w:], ldd, q[qi*ldq:], ldq,
+			f(dst[i0*ldd+(p-p0)*w:], ldd, q, ldq,
 				b.Data[p*w*b.Stride:], steps, z.Corr[qi:], z.Scale[qi:], b.Scale[p*w:])
 		}
 	}

@@ -57,9 +57,9 @@ func edgeBlock(q, c []int8, nq, nc, dim int, f QuantFormat, qs, cs []float32) (*
 // range: all −128 or 127 (VPDPBUSD's 32-bit sums must not wrap), mixed
 // signs, and the largest dimension, where the sums approach 2³⁰. An engine
 // that takes smaller integers (avx2: queries of ±64 and corpus bytes of
-// 0…127, where the 16-bit sums of four products come within 255 of
-// saturating) gets the values clamped to its range, so that its edges are
-// the ones tested.
+// 0…127, its 16-bit sums of eight products one short of wrapping where a
+// query's lane set sums to 258) gets the values clamped to its range, so
+// that its edges are the ones tested.
 func TestQuantEdgeValues(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 16))
 	fill := map[string]func(i int) (q, c int8){
@@ -113,6 +113,7 @@ func checkEdge(t *testing.T, e *QEngine, f QuantFormat, name string, q, c []int8
 	for i, v := range q {
 		q[i] = int8(max(-m, min(m, int(v))))
 	}
+	capLaneSums(q, dim, f.QueryLaneSum)
 	for i, v := range c {
 		c[i] = int8(max(lo, min(hi, int(v))))
 	}
@@ -130,6 +131,36 @@ func checkEdge(t *testing.T, e *QEngine, f QuantFormat, name string, q, c []int8
 			if got := dst[i*ldd+j]; math.Float32bits(got) != math.Float32bits(want) {
 				t.Fatalf("%s pair (%d,%d): %v, want %v (sum %d)", name, i, j, got, want, sum)
 			}
+		}
+	}
+}
+
+// capLaneSums lowers the values of the rows q (dim each) where a lane set
+// (bytesLaneSet) would sum to more than limit (0: none) in magnitude,
+// keeping the first ones whole: a set of ±64s becomes 64, 64, 64, 64, 2,
+// 0, 0, 0 at the cap of 258, the most the avx2 kernel's 16-bit sums take.
+func capLaneSums(q []int8, dim, limit int) {
+	if limit == 0 {
+		return
+	}
+	stride := (dim + 3) &^ 3
+	for i := 0; i < len(q); i += dim {
+		left := map[int]int{}
+		for k := range dim {
+			set := bytesLaneSet(k, stride)
+			if set < 0 {
+				break
+			}
+			if _, ok := left[set]; !ok {
+				left[set] = limit
+			}
+			v := int(q[i+k])
+			mag := min(max(v, -v), left[set])
+			left[set] -= mag
+			if v < 0 {
+				mag = -mag
+			}
+			q[i+k] = int8(mag)
 		}
 	}
 }

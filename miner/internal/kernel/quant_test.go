@@ -32,6 +32,90 @@ func TestQuantEnginesAgree(t *testing.T) {
 	}
 }
 
+// TestQueryLaneSums checks that queries quantized to BytesFormat keep
+// every lane set's Σ|q̃| within its QueryLaneSum (258), where the avx2
+// kernel's 16-bit sums would wrap past it, on rows that reach it (equal
+// values, a large group of 16 dimensions, a common component), that
+// Gaussian rows keep their 64 levels, and that every engine of the format
+// scores those queries as the portable kernel does.
+func TestQueryLaneSums(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	gens := map[string]func(v []float32){
+		"normal": func([]float32) {},
+		"equal": func(v []float32) {
+			for i := range v {
+				v[i] = 1
+			}
+		},
+		"signs": func(v []float32) {
+			for i := range v {
+				v[i] = float32(1 - 2*(i%2))
+			}
+		},
+		"one group large": func(v []float32) {
+			for i := 16; i < min(32, len(v)); i++ {
+				v[i] = 40
+			}
+		},
+		"common": func(v []float32) {
+			for i := range v {
+				v[i] = 1 + 0.5*v[i]
+			}
+		},
+	}
+	f := BytesFormat
+	for _, dim := range []int{5, 16, 27, 96, 768} {
+		stride := (dim + 3) &^ 3
+		for _, name := range slices.Sorted(maps.Keys(gens)) {
+			const nq, nc = 9, 50
+			q, c := randVecs(r, nq, dim), randVecs(r, nc, dim)
+			for i := range nq {
+				gens[name](q[i*dim : (i+1)*dim])
+			}
+			z := QuantizeQueries(q, nq, dim, f)
+			full := 0 // rows that kept every level
+			for i := range nq {
+				sums := map[int]int{}
+				for k := range dim {
+					if set := bytesLaneSet(k, stride); set >= 0 {
+						v := int(z.Data[i*stride+k])
+						sums[set] += max(v, -v)
+					}
+				}
+				for set, sum := range sums {
+					if sum > f.QueryLaneSum {
+						t.Fatalf("d=%d %s row %d: lane set %d sums to %d, over %d", dim, name, i, set, sum, f.QueryLaneSum)
+					}
+				}
+				if z.Scale[i] == MaxAbs(q[i*dim:(i+1)*dim])/float32(f.QueryLevels) {
+					full++
+				}
+			}
+			// Gaussian rows: a lane set sums to about 120 at d = 768 (the
+			// largest of 768 values is about 3.2σ) and 160 at d = 96
+			// (2.5σ), with a spread that now and then reaches the cap.
+			if name == "normal" && (dim == 768 && full < nq || dim == 96 && 2*full < nq) {
+				t.Errorf("d=%d: %d of %d Gaussian rows kept their %d levels, want all at d = 768, half at 96", dim, full, nq, f.QueryLevels)
+			}
+			if name == "equal" && dim >= 16 && full > 0 {
+				t.Errorf("d=%d: %d rows of equal values kept %d levels, whose lane sets sum to %d", dim, full, f.QueryLevels, 8*f.QueryLevels)
+			}
+			want := quantScores(QuantGoIn(f), f, q, c, nq, nc, dim)
+			for _, e := range QEngines() {
+				if e.Format() != f {
+					continue
+				}
+				got := quantScores(e, f, q, c, nq, nc, dim)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s d=%d %s: score %d is %v, portable %v", e.Name, dim, name, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
 // quantScores returns engine e's approximate scores of the queries q
 // against the rows c in format f, nq × nc.
 func quantScores(e *QEngine, f QuantFormat, q, c []float32, nq, nc, dim int) []float32 {
@@ -76,6 +160,11 @@ func TestQuantBound(t *testing.T) {
 		"common": func(v []float32) { // a large common component
 			for i := range v {
 				v[i] = 1 + 0.5*v[i]
+			}
+		},
+		"equal": func(v []float32) { // avx2's queries get fewer levels (QueryLaneSum)
+			for i := range v {
+				v[i] = 0.25
 			}
 		},
 	}
