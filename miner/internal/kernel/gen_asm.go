@@ -640,8 +640,10 @@ const bytesMR = 4
 // corpus bytes c̃ + 64 within 0…127 and the queries within ±64, so a pair
 // sum is at most 2·127·64 = 16256 in magnitude: exact. VPADDW adds the pair
 // sums of four steps (16 dimensions) in 16 bits, wrapping; the format's
-// QueryLaneSum (258) caps the query's Σ|q̃| over the 8 dimensions that
-// reach one lane, so the lane's sum is at most 127·258 = 32766: exact too.
+// QueryLaneSum (258) caps the sum of the query's positive q̃, and that of
+// its negative ones' magnitudes, over the 8 dimensions that reach one lane,
+// so with corpus bytes of 0…127 the lane's sum lies within ±127·258 =
+// ±32766: exact too.
 // One VPMADDWD with 16-bit ones (Y15) then adds a row's two 16-bit sums
 // into an int32 lane and VPADDD adds that to the accumulator: five
 // multiplying instructions for 128 products, where two steps at a time

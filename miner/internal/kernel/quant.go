@@ -49,10 +49,11 @@ import (
 //     saturating; a pair sum is at most 2·127·64 = 16256 in magnitude, so it
 //     never saturates. VPADDW adds the pair sums of four steps (16
 //     dimensions) in 16 bits, wrapping: a lane then holds the 8 products of
-//     a lane set (bytesLaneSet), at most 127·Σ|q̃| over the set, and the
-//     quantizer keeps that Σ within QueryLaneSum = 258 (quantizeQuery:
-//     fewer levels for the rare query over it), so at most 32766 ≤ 32767:
-//     exact. VPMADDWD with 16-bit ones adds a row's two 16-bit sums into an
+//     a lane set (bytesLaneSet): with bytes of 0…127 it lies within
+//     [−127·Σ⁻, 127·Σ⁺], Σ⁺ the sum of the set's positive q̃ and Σ⁻ that
+//     of its negative ones' magnitudes, and the quantizer keeps both within
+//     QueryLaneSum = 258 (quantizeQuery: fewer levels for the rare query
+//     over it), so within ±32766: exact. VPMADDWD with 16-bit ones adds a row's two 16-bit sums into an
 //     int32 lane (exact), and VPADDD adds that to the lane, which starts at
 //     Corr = −64·Σq̃. The steps after the last four go one at a time
 //     (VPMADDUBSW, VPMADDWD, VPADDD). That is five multiplying instructions
@@ -222,9 +223,9 @@ func norm2(v []float32) float64 {
 // QuantFormat is how an int8 engine takes its integers: queries quantized
 // to −QueryLevels…QueryLevels, corpus rows to −CorpusLevels…CorpusLevels,
 // each stored as the byte c̃ + Offset, or, where Offset is 0, as c̃ itself
-// in a signed byte (two's complement). Where QueryLaneSum is not 0, each
-// query's Σ|q̃_k| over each of its lane sets (bytesLaneSet) is at most
-// QueryLaneSum. The queries and the blocks an engine scores are made in its
+// in a signed byte (two's complement). Where QueryLaneSum is not 0, over
+// each lane set of a query (bytesLaneSet) the sum of its positive q̃_k and
+// that of its negative ones' magnitudes are each at most QueryLaneSum. The queries and the blocks an engine scores are made in its
 // format (QEngine.Format).
 type QuantFormat struct{ QueryLevels, CorpusLevels, Offset, QueryLaneSum int }
 
@@ -242,8 +243,8 @@ var SignedFormat = QuantFormat{QueryLevels: QuantLevels, CorpusLevels: QuantLeve
 // bytesKernel in gen_asm.go): VPMADDUBSW adds two byte products into a
 // saturating 16-bit lane, at most 2·127·64 = 16256 with queries of ±64 and
 // corpus bytes c̃ + 64 ≤ 127, and the kernel adds four such lanes in 16
-// bits, eight products of one lane set, at most 127·Σ|q̃| ≤ 127·258 = 32766
-// ≤ 32767. It is defined on every platform for the portable engine in it
+// bits, eight products of one lane set: with bytes of 0…127 and each
+// sign's sum of the set's q̃ at most 258 in magnitude, within ±32766. It is defined on every platform for the portable engine in it
 // (QuantGoIn) and the residual check's tests.
 var BytesFormat = QuantFormat{QueryLevels: 64, CorpusLevels: 63, Offset: 64, QueryLaneSum: 258}
 
@@ -295,9 +296,10 @@ func QuantizeQueriesApart(q []float32, nq, dim int, f QuantFormat, apart []int) 
 // f.QueryLevels levels, or fewer where f caps the lane sums
 // (QueryLaneSum) and a lane set of the row would be over the cap: its
 // scale is then larger, and so its error, which its bound takes in. On
-// Gaussian rows of 64 levels a lane set sums to about 120 at d = 768 and
-// 160 at d = 96, so the cap seldom binds; a row of equal values (every |q̃|
-// 64) gets 32 levels.
+// Gaussian rows of 64 levels each sign of a lane set sums to about 60 at
+// d = 768 and 80 at d = 96, so the cap seldom binds; a row of equal values
+// (every q̃ 64) gets 32 levels, as do rows with a large common component,
+// whose values share a sign.
 func quantizeQuery(row []float32, out []int32, f QuantFormat, stride int, apart []int, masked []float32) (scale float32, norm, hat, errNorm float64) {
 	levels := int32(f.QueryLevels)
 	for {
@@ -316,10 +318,10 @@ func quantizeQuery(row []float32, out []int32, f QuantFormat, stride int, apart 
 	}
 }
 
-// maxLaneSum returns the largest Σ|q_k| of a lane set (bytesLaneSet) of the
-// row q of stride bytes.
+// maxLaneSum returns the largest sum of one sign's |q_k| over a lane set
+// (bytesLaneSet) of the row q of stride bytes.
 func maxLaneSum(q []int32, stride int) int {
-	var sums [2]int
+	var pos, neg [2]int // the current group's two sets
 	best, group := 0, 0
 	for k, v := range q {
 		set := bytesLaneSet(k, stride)
@@ -327,11 +329,16 @@ func maxLaneSum(q []int32, stride int) int {
 			break
 		}
 		if set/2 != group {
-			best, sums, group = max(best, sums[0], sums[1]), [2]int{}, set/2
+			best = max(best, pos[0], pos[1], neg[0], neg[1])
+			pos, neg, group = [2]int{}, [2]int{}, set/2
 		}
-		sums[set%2] += int(max(v, -v))
+		if v > 0 {
+			pos[set%2] += int(v)
+		} else {
+			neg[set%2] -= int(v)
+		}
 	}
-	return max(best, sums[0], sums[1])
+	return max(best, pos[0], pos[1], neg[0], neg[1])
 }
 
 // check panics unless f's integers fit the bytes and the int32 sums

@@ -57,9 +57,9 @@ func edgeBlock(q, c []int8, nq, nc, dim int, f QuantFormat, qs, cs []float32) (*
 // range: all −128 or 127 (VPDPBUSD's 32-bit sums must not wrap), mixed
 // signs, and the largest dimension, where the sums approach 2³⁰. An engine
 // that takes smaller integers (avx2: queries of ±64 and corpus bytes of
-// 0…127, its 16-bit sums of eight products one short of wrapping where a
-// query's lane set sums to 258) gets the values clamped to its range, so
-// that its edges are the ones tested.
+// 0…127, its 16-bit sums of eight products one short of wrapping where
+// the values of one sign in a query's lane set sum to 258) gets the values
+// clamped to its range, so that its edges are the ones tested.
 func TestQuantEdgeValues(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 16))
 	fill := map[string]func(i int) (q, c int8){
@@ -135,32 +135,31 @@ func checkEdge(t *testing.T, e *QEngine, f QuantFormat, name string, q, c []int8
 	}
 }
 
-// capLaneSums lowers the values of the rows q (dim each) where a lane set
-// (bytesLaneSet) would sum to more than limit (0: none) in magnitude,
-// keeping the first ones whole: a set of ±64s becomes 64, 64, 64, 64, 2,
-// 0, 0, 0 at the cap of 258, the most the avx2 kernel's 16-bit sums take.
+// capLaneSums lowers the values of the rows q (dim each) where the
+// positive values of a lane set (bytesLaneSet), or the magnitudes of its
+// negative ones, would sum to more than limit (0: none), keeping the first
+// ones whole: a set of 64s becomes 64, 64, 64, 64, 2, 0, 0, 0 at the cap
+// of 258, the most the avx2 kernel's 16-bit sums take.
 func capLaneSums(q []int8, dim, limit int) {
 	if limit == 0 {
 		return
 	}
 	stride := (dim + 3) &^ 3
 	for i := 0; i < len(q); i += dim {
-		left := map[int]int{}
+		used := map[[2]int]int{} // by set and sign
 		for k := range dim {
 			set := bytesLaneSet(k, stride)
 			if set < 0 {
 				break
 			}
-			if _, ok := left[set]; !ok {
-				left[set] = limit
-			}
-			v := int(q[i+k])
-			mag := min(max(v, -v), left[set])
-			left[set] -= mag
+			v, sign := int(q[i+k]), 1
 			if v < 0 {
-				mag = -mag
+				sign = -1
 			}
-			q[i+k] = int8(mag)
+			key := [2]int{set, sign}
+			mag := min(v*sign, limit-used[key])
+			used[key] += mag
+			q[i+k] = int8(sign * mag)
 		}
 	}
 }
