@@ -347,8 +347,8 @@ func entering(k, b0, n int) int64 {
 }
 
 // residualCheck turns the residual check on where the int8 engine's format
-// takes it (kernel.ResidualApplies: the avx2 engine's, whose 64-level
-// queries leave the wider error), the dimension is at least
+// takes it (kernel.ResidualApplies: the avx2 engine's, whose queries may
+// have fewer levels, QueryLaneSum, and so a wider error), the dimension is at least
 // residualMinDim, and outside labeled mode, whose rows of the query's label
 // are not candidates of the top K. Tests turn it off to compare, and lower
 // residualMinDim.

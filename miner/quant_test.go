@@ -188,10 +188,11 @@ func TestJudgeResidual(t *testing.T) {
 }
 
 // TestResidualCheck checks the residual check on random rows at d = 768,
-// where the query's error is about half of the bound: with it the
+// where the query's error is about two fifths of the bound: with it the
 // quantized search in the avx2 engine's format gives the same partials and
-// rescores at most half as many rows (5,882 against 13,623 when written),
-// over blocks of several sub-blocks, with one and three workers.
+// rescores at most 60% as many rows (5,861 against 10,494 when the queries
+// got up to 127 levels; 5,882 against 13,623 with 64), over blocks of
+// several sub-blocks, with one and three workers.
 func TestResidualCheck(t *testing.T) {
 	defer func(p, s int) { packBytes, subBytes = p, s }(packBytes, subBytes)
 	packBytes, subBytes = 256<<10, 32<<10
@@ -209,8 +210,8 @@ func TestResidualCheck(t *testing.T) {
 		if rw.Checked == 0 || rwo.Checked != 0 {
 			t.Errorf("%d workers: the report says %d pairs checked with the residual check, %d without", workers, rw.Checked, rwo.Checked)
 		}
-		if rw.Rescored == 0 || 2*rw.Rescored > rwo.Rescored {
-			t.Errorf("%d workers: rescored %d rows with the residual check, %d without: want half or fewer", workers, rw.Rescored, rwo.Rescored)
+		if rw.Rescored == 0 || 5*rw.Rescored > 3*rwo.Rescored {
+			t.Errorf("%d workers: rescored %d rows with the residual check, %d without: want 60%% or fewer", workers, rw.Rescored, rwo.Rescored)
 		}
 		t.Logf("%d workers: rescored %d rows with the residual check, %d without", workers, rw.Rescored, rwo.Rescored)
 	}

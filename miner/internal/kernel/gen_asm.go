@@ -637,14 +637,12 @@ const bytesMR = 4
 // VPMADDUBSW multiplies the corpus bytes (unsigned) with the query's
 // (signed) and adds each pair of products into a 16-bit lane, which
 // saturates past ±32767. Its engine's format (BytesFormat) keeps the
-// corpus bytes c̃ + 64 within 0…127 and the queries within ±64, so a pair
-// sum is at most 2·127·64 = 16256 in magnitude: exact. VPADDW adds the pair
-// sums of four steps (16 dimensions) in 16 bits, wrapping; the format's
+// corpus bytes c̃ + 64 within 0…127, so a pair sum is at most 2·127·128 =
+// 32512 in magnitude: exact for any query byte. VPADDW adds the pair sums
+// of four steps (16 dimensions) in 16 bits, wrapping; the format's
 // QueryLaneSum (258) caps the sum of the query's positive q̃, and that of
 // its negative ones' magnitudes, over the 8 dimensions that reach one lane,
-// so with corpus bytes of 0…127 the lane's sum lies within ±127·258 =
-// ±32766: exact too.
-// One VPMADDWD with 16-bit ones (Y15) then adds a row's two 16-bit sums
+// so the lane's sum lies within ±127·258 = ±32766: exact too. One VPMADDWD with 16-bit ones (Y15) then adds a row's two 16-bit sums
 // into an int32 lane and VPADDD adds that to the accumulator: five
 // multiplying instructions for 128 products, where two steps at a time
 // took six (the multiplies and the loads are what limit this kernel). The

@@ -37,7 +37,7 @@
 //
 // The int8 engines of the quantized prefilter (QEngine) are "avx512vnni"
 // (AVX-512 VNNI), "avxvnni" (AVX-VNNI: the same instruction on ymm, without
-// AVX-512), "avx2" (AVX2's byte multiply-add, on integers of ±64 and ±63)
+// AVX-512), "avx2" (AVX2's byte multiply-add, on integers of ±127 and ±63)
 // and "go"; SelectedQuant goes with Selected, or HARDNEG_QUANT_KERNEL
 // forces one.
 package kernel

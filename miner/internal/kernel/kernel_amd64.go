@@ -209,7 +209,7 @@ var (
 		micro: wrapVNNI(dotVNNI1, dotVNNI2, dotVNNI3, dotVNNI4, dotVNNI5, dotVNNI6, dotVNNI7, dotVNNI8)}
 	avxVNNIEngine = &QEngine{Name: "avxvnni",
 		micro: wrapSub(16, dotAVXVNNI1, dotAVXVNNI2, dotAVXVNNI3, dotAVXVNNI4, dotAVXVNNI5, dotAVXVNNI6)}
-	avx2QEngine = &QEngine{Name: "avx2", format: BytesFormat, queryMax: 64, byteMax: 127, expand: expandQueries,
+	avx2QEngine = &QEngine{Name: "avx2", format: BytesFormat, byteMax: 127, expand: expandQueries,
 		micro: wrapSub(16, dotBytes1, dotBytes2, dotBytes3, dotBytes4)}
 )
 

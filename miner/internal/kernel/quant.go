@@ -20,11 +20,11 @@ import (
 //
 // A query row q (dimension d) gets the scale s_q = max|q_k| / L (a float32)
 // and the integers q̃_k = round(q_k / s_q), clamped to [−L, L], where L is
-// the QueryLevels of the engine's QuantFormat: 127, or 64 for the avx2
-// engine, whose 16-bit sums need smaller integers (and fewer for a query
-// whose integers would sum past its QueryLaneSum: quantizeQuery); a corpus
-// row c gets s_c and c̃ likewise with L its CorpusLevels: 127, or 63 for
-// the avx2 engine. The bound below holds for any scale and integers.
+// the QueryLevels of the engine's QuantFormat, 127 (fewer, for the avx2
+// engine, whose 16-bit sums need smaller integers, for a query whose
+// integers would sum past its QueryLaneSum: quantizeQuery); a corpus row c
+// gets s_c and c̃ likewise with L its CorpusLevels: 127, or 63 for the
+// avx2 engine. The bound below holds for any scale and integers.
 // Write q̂ = s_q·q̃, e_q = q − q̂, ĉ = s_c·c̃, e_c = c − ĉ (real numbers).
 // The kernel computes the integer I = Σ q̃_k·c̃_k exactly (int32; the caller
 // keeps d ≤ QuantMaxDim, so |I| ≤ d·128·127 < 2³¹) and returns
@@ -44,10 +44,10 @@ import (
 //     The lane starts at Corr = −128·Σq̃, so it ends at Σ q̃·(c̃+128) −
 //     128·Σq̃ = I.
 //   - avx2 (no byte dot product), BytesFormat: the corpus byte is c̃ + 64
-//     (0…127), the query's q̃ (|q̃| ≤ 64). VPMADDUBSW multiplies them and
+//     (0…127), the query's q̃ (|q̃| ≤ 127). VPMADDUBSW multiplies them and
 //     adds the two products of a pair of dimensions into a 16-bit lane,
-//     saturating; a pair sum is at most 2·127·64 = 16256 in magnitude, so it
-//     never saturates. VPADDW adds the pair sums of four steps (16
+//     saturating; a pair sum is at most 2·127·127 = 32258 in magnitude, so
+//     it never saturates. VPADDW adds the pair sums of four steps (16
 //     dimensions) in 16 bits, wrapping: a lane then holds the 8 products of
 //     a lane set (bytesLaneSet): with bytes of 0…127 it lies within
 //     [−127·Σ⁻, 127·Σ⁺], Σ⁺ the sum of the set's positive q̃ and Σ⁻ that
@@ -57,14 +57,17 @@ import (
 //     int32 lane (exact), and VPADDD adds that to the lane, which starts at
 //     Corr = −64·Σq̃. The steps after the last four go one at a time
 //     (VPMADDUBSW, VPMADDWD, VPADDD). That is five multiplying instructions
-//     per 128 products; two steps at a time, with no cap (4·127·64 =
-//     32512), took six, and one step at a time (queries of ±64, corpus
-//     bytes c̃ + 128 of 127 levels: 2·255·64 = 32640 leaves no room to add
-//     two steps) eight; the coarser corpus widens B, so more rows are
-//     rescored (1.4–1.6× on cmd/bench's data), and the whole quantized
-//     search gained 3–16% (docs/performance.md). Queries of 127 levels
-//     would saturate; widening the corpus bytes to 16 bits instead, with
-//     VPMOVZXBW and VPMADDWD, keeps them but measured about 1.5× slower.
+//     per 128 products, on queries of up to 127 levels (the cap lowers them
+//     for a query whose lane set's values of one sign would pass it: rows
+//     with a large common component get about 60). Before, two steps at a
+//     time took six, on queries of ±64 (4·127·64 = 32512), and one step at
+//     a time eight, on queries of ±64 and corpus bytes c̃ + 128 of 127
+//     levels (2·255·64 = 32640); the coarser corpus widens B, so more rows
+//     are rescored (1.4–1.6× on cmd/bench's data), but the whole quantized
+//     search gained 3–16%, and 127-level queries, which the cap allows, cut
+//     the rescored rows by a fifth to a quarter again (docs/performance.md).
+//     Widening the corpus bytes to 16 bits instead, with VPMOVZXBW and
+//     VPMADDWD, keeps 127 corpus levels but measured about 1.5× slower.
 //   - neon-sdot (arm64's SDOT), SignedFormat: the corpus byte is c̃
 //     itself, signed, as the query's; SDOT adds four products of two
 //     signed bytes (each at most 128·128) to an int32 lane, wrapping, from
@@ -79,7 +82,8 @@ import (
 // instructions in the same order everywhere. TestQuantEnginesAgree checks
 // the engines against each other and TestQuantEdgeValues against an int64
 // reference on the extreme bytes of each engine's format (−128 and 127
-// queries, 0 and 255 corpus bytes; ±64 and 0…127 for avx2), where a
+// queries, 0 and 255 corpus bytes; for avx2 0…127, with each sign of a
+// query's lane sets summing to the cap), where a
 // saturating or 16-bit step would show.
 //
 // # The bound
@@ -241,12 +245,12 @@ var SignedFormat = QuantFormat{QueryLevels: QuantLevels, CorpusLevels: QuantLeve
 
 // BytesFormat is the format of the avx2 engine's kernel, dotBytes (see
 // bytesKernel in gen_asm.go): VPMADDUBSW adds two byte products into a
-// saturating 16-bit lane, at most 2·127·64 = 16256 with queries of ±64 and
-// corpus bytes c̃ + 64 ≤ 127, and the kernel adds four such lanes in 16
-// bits, eight products of one lane set: with bytes of 0…127 and each
-// sign's sum of the set's q̃ at most 258 in magnitude, within ±32766. It is defined on every platform for the portable engine in it
+// saturating 16-bit lane, at most 2·127·127 = 32258 with corpus bytes
+// c̃ + 64 ≤ 127, and the kernel adds four such lanes in 16 bits, eight
+// products of one lane set: with each sign's sum of the set's q̃ at most
+// 258 in magnitude, within ±32766. It is defined on every platform for the portable engine in it
 // (QuantGoIn) and the residual check's tests.
-var BytesFormat = QuantFormat{QueryLevels: 64, CorpusLevels: 63, Offset: 64, QueryLaneSum: 258}
+var BytesFormat = QuantFormat{QueryLevels: QuantLevels, CorpusLevels: 63, Offset: 64, QueryLaneSum: 258}
 
 // bytesLaneSet returns the lane set of dimension k in a row of stride
 // bytes, or −1: dotBytes adds the pair sums of steps 4g…4g+3 (dimensions
@@ -295,11 +299,11 @@ func QuantizeQueriesApart(q []float32, nq, dim int, f QuantFormat, apart []int) 
 // quantizeQuery quantizes a query row as quantizeRowApart does, with
 // f.QueryLevels levels, or fewer where f caps the lane sums
 // (QueryLaneSum) and a lane set of the row would be over the cap: its
-// scale is then larger, and so its error, which its bound takes in. On
-// Gaussian rows of 64 levels each sign of a lane set sums to about 60 at
-// d = 768 and 80 at d = 96, so the cap seldom binds; a row of equal values
-// (every q̃ 64) gets 32 levels, as do rows with a large common component,
-// whose values share a sign.
+// scale is then larger, and so its error, which its bound takes in. Of the
+// avx2 engine's 127 levels, the cap leaves Gaussian rows a median of about
+// 99 (d = 96 to 1536; the fewest 55–62), rows with a large common component
+// (1 + 0.5·N(0, 1) per dimension), whose values share a sign, about 58, and
+// rows of equal values 31.
 func quantizeQuery(row []float32, out []int32, f QuantFormat, stride int, apart []int, masked []float32) (scale float32, norm, hat, errNorm float64) {
 	levels := int32(f.QueryLevels)
 	for {

@@ -56,10 +56,10 @@ func edgeBlock(q, c []int8, nq, nc, dim int, f QuantFormat, qs, cs []float32) (*
 // (int64 sums, then the two float32 roundings) at the edges of the byte
 // range: all −128 or 127 (VPDPBUSD's 32-bit sums must not wrap), mixed
 // signs, and the largest dimension, where the sums approach 2³⁰. An engine
-// that takes smaller integers (avx2: queries of ±64 and corpus bytes of
-// 0…127, its 16-bit sums of eight products one short of wrapping where
-// the values of one sign in a query's lane set sum to 258) gets the values
-// clamped to its range, so that its edges are the ones tested.
+// that takes smaller integers (avx2: corpus bytes of 0…127, and its 16-bit
+// sums of eight products one short of wrapping where the values of one
+// sign in a query's lane set sum to 258) gets the values clamped to its
+// range, so that its edges are the ones tested.
 func TestQuantEdgeValues(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 16))
 	fill := map[string]func(i int) (q, c int8){
@@ -138,7 +138,7 @@ func checkEdge(t *testing.T, e *QEngine, f QuantFormat, name string, q, c []int8
 // capLaneSums lowers the values of the rows q (dim each) where the
 // positive values of a lane set (bytesLaneSet), or the magnitudes of its
 // negative ones, would sum to more than limit (0: none), keeping the first
-// ones whole: a set of 64s becomes 64, 64, 64, 64, 2, 0, 0, 0 at the cap
+// ones whole: a set of 127s becomes 127, 127, 4, 0, 0, 0, 0, 0 at the cap
 // of 258, the most the avx2 kernel's 16-bit sums take.
 func capLaneSums(q []int8, dim, limit int) {
 	if limit == 0 {

@@ -7,11 +7,14 @@ import (
 
 // # The residual check
 //
-// In the avx2 engine's format the queries have 64 levels, so the query's
-// error e_q is twice what 127 levels leave, and its term of B, about half
-// of B on rows without structure, is twice as wide: on random rows at
-// d = 768 the rows no bound excludes are 2.3% of the pairs, and rescoring
-// them took a fifth of the search. The residual check narrows B for the
+// In the avx2 engine's format a query has fewer levels than 127 where its
+// lane sets would pass the cap (QueryLaneSum: a median of 99 on Gaussian
+// rows, about 58 on rows with a large common component), so its error e_q,
+// and its term of B, are wider than 127 levels leave. With 64 levels (the
+// format until its kernel took four steps in 16 bits) that term was about
+// half of B on rows without structure: on random rows at d = 768 the rows
+// no bound excluded were 2.3% of the pairs, and rescoring them took a fifth
+// of the search. The residual check narrows B for the
 // rows that the bound above keeps, before they are rescored, reading a
 // quarter of the bytes a rescoring reads (the miner decides where that
 // pays: residualCheck in miner/quant.go).
@@ -46,7 +49,8 @@ import (
 // for the check keeps a row-major copy (QuantBlock.RowMajor). ResidualDots
 // adds the products with VPMADDUBSW as the avx2 engine does, so it takes
 // corpus bytes of at most 127 (ResidualApplies) and |r̃| ≤ 64: a pair of
-// products is at most 2·127·64 = 16256, two pairs 32512, exact in 16 bits.
+// products is at most 2·127·64 = 16256, two pairs 32512, exact in 16 bits
+// (the residual has its own levels, ResidualLevels, and no lane cap).
 
 // ResidualLevels is the largest |r̃| of a query's residual.
 const ResidualLevels = 64

@@ -28,7 +28,8 @@ func checkResidual(t *testing.T, name string, z *QuantQueries, b *QuantBlock, i,
 
 // TestResidualNarrows checks that the residual check's bound is narrower
 // than the bound on rows without structure, where the query's error is
-// about half of it: at most two thirds of it on every row.
+// about two fifths of it (about 99 levels against the corpus's 63): at most
+// three quarters of it on every row.
 func TestResidualNarrows(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
 	const nq, nc, dim = 8, 64, 384
@@ -37,8 +38,8 @@ func TestResidualNarrows(t *testing.T) {
 	z, b, _, _ := blockQuantScores(QuantGo, q, c, nq, nc, dim, f, nil, nil)
 	for i := range nq {
 		for j := range nc {
-			if rb, plain := z.ResidualCoefs(i).Of(b.RowNorms[j]), z.RowBound(i, b, j); 3*rb > 2*plain {
-				t.Fatalf("pair (%d,%d): residual bound %g, bound %g: want two thirds or less", i, j, rb, plain)
+			if rb, plain := z.ResidualCoefs(i).Of(b.RowNorms[j]), z.RowBound(i, b, j); 4*rb > 3*plain {
+				t.Fatalf("pair (%d,%d): residual bound %g, bound %g: want three quarters or less", i, j, rb, plain)
 			}
 		}
 	}
