@@ -642,11 +642,12 @@ const bytesMR = 4
 // of four steps (16 dimensions) in 16 bits, wrapping; the format's
 // QueryLaneSum (258) caps the sum of the query's positive q̃, and that of
 // its negative ones' magnitudes, over the 8 dimensions that reach one lane,
-// so the lane's sum lies within ±127·258 = ±32766: exact too. One VPMADDWD with 16-bit ones (Y15) then adds a row's two 16-bit sums
-// into an int32 lane and VPADDD adds that to the accumulator: five
-// multiplying instructions for 128 products, where two steps at a time
-// took six (the multiplies and the loads are what limit this kernel). The
-// steps left after the last four go one at a time.
+// so the lane's sum lies within ±127·258 = ±32766: exact too. One
+// VPMADDWD with 16-bit ones (Y15) then adds a row's two 16-bit sums into an
+// int32 lane and VPADDD adds that to the accumulator: five multiplying
+// instructions for 128 products, where two steps at a time took six (the
+// multiplies and the loads are what limit this kernel). The steps left
+// after the last four go one at a time.
 //
 // The query is read from memory as VPMADDUBSW's signed operand, each step's
 // four bytes already repeated across 32 (expandBytes: q and ldq are those

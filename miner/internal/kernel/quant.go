@@ -52,10 +52,10 @@ import (
 //     a lane set (bytesLaneSet): with bytes of 0…127 it lies within
 //     [−127·Σ⁻, 127·Σ⁺], Σ⁺ the sum of the set's positive q̃ and Σ⁻ that
 //     of its negative ones' magnitudes, and the quantizer keeps both within
-//     QueryLaneSum = 258 (quantizeQuery: fewer levels for the rare query
-//     over it), so within ±32766: exact. VPMADDWD with 16-bit ones adds a row's two 16-bit sums into an
-//     int32 lane (exact), and VPADDD adds that to the lane, which starts at
-//     Corr = −64·Σq̃. The steps after the last four go one at a time
+//     QueryLaneSum = 258 (quantizeQuery: fewer levels for a query over
+//     it), so within ±32766: exact. VPMADDWD with 16-bit ones adds a row's
+//     two 16-bit sums into an int32 lane (exact), and VPADDD adds that to
+//     the lane, which starts at Corr = −64·Σq̃. The steps after the last four go one at a time
 //     (VPMADDUBSW, VPMADDWD, VPADDD). That is five multiplying instructions
 //     per 128 products, on queries of up to 127 levels (the cap lowers them
 //     for a query whose lane set's values of one sign would pass it: rows
@@ -229,8 +229,9 @@ func norm2(v []float32) float64 {
 // each stored as the byte c̃ + Offset, or, where Offset is 0, as c̃ itself
 // in a signed byte (two's complement). Where QueryLaneSum is not 0, over
 // each lane set of a query (bytesLaneSet) the sum of its positive q̃_k and
-// that of its negative ones' magnitudes are each at most QueryLaneSum. The queries and the blocks an engine scores are made in its
-// format (QEngine.Format).
+// that of its negative ones' magnitudes are each at most QueryLaneSum. The
+// queries and the blocks an engine scores are made in its format
+// (QEngine.Format).
 type QuantFormat struct{ QueryLevels, CorpusLevels, Offset, QueryLaneSum int }
 
 // DefaultFormat is the format of most engines: 127 levels each side, the
@@ -248,8 +249,8 @@ var SignedFormat = QuantFormat{QueryLevels: QuantLevels, CorpusLevels: QuantLeve
 // saturating 16-bit lane, at most 2·127·127 = 32258 with corpus bytes
 // c̃ + 64 ≤ 127, and the kernel adds four such lanes in 16 bits, eight
 // products of one lane set: with each sign's sum of the set's q̃ at most
-// 258 in magnitude, within ±32766. It is defined on every platform for the portable engine in it
-// (QuantGoIn) and the residual check's tests.
+// 258 in magnitude, within ±32766. It is defined on every platform for the
+// portable engine in it (QuantGoIn) and the residual check's tests.
 var BytesFormat = QuantFormat{QueryLevels: QuantLevels, CorpusLevels: 63, Offset: 64, QueryLaneSum: 258}
 
 // bytesLaneSet returns the lane set of dimension k in a row of stride
@@ -346,9 +347,11 @@ func maxLaneSum(q []int32, stride int) int {
 }
 
 // check panics unless f's integers fit the bytes and the int32 sums
-// (QuantMaxDim) of the kernels.
+// (QuantMaxDim) of the kernels, and a lane cap, if any, takes a query of
+// one level (8 values of one sign: quantizeQuery's last resort).
 func (f QuantFormat) check() {
-	if f.QueryLevels < 1 || f.QueryLevels > QuantLevels || f.CorpusLevels < 1 || f.CorpusLevels > QuantLevels || f.QueryLaneSum < 0 || f.QueryLaneSum > 0 && f.QueryLaneSum < 8 ||
+	if f.QueryLevels < 1 || f.QueryLevels > QuantLevels || f.CorpusLevels < 1 || f.CorpusLevels > QuantLevels ||
+		f.QueryLaneSum < 0 || f.QueryLaneSum > 0 && f.QueryLaneSum < 8 ||
 		f.Offset != 0 && (f.Offset < f.CorpusLevels || f.Offset+f.CorpusLevels > 255) {
 		panic(fmt.Sprintf("kernel: quantized format %+v", f))
 	}
