@@ -150,9 +150,11 @@ func (s *search) quantized(qe *kernel.QEngine) {
 // d = 768 against 200,000 rows, k = 100, on a Zen 4: exact was faster up to
 // 128 queries with avx512vnni and 192 was even; with the avx2 int8 engine
 // up to 256, 384 even, 512 faster quantized (with its two-step kernel, on a
-// Zen 5: 256 even, 384 faster by 12–15%). Tests set both to 0 to run the
-// prefilter on small tiles.
-var minQueriesVNNI, minQueriesAVX2 = 192, 384
+// Zen 5: 256 even, 384 faster by 12–15%; with its four-step kernel and
+// queries of up to 127 levels, on a Zen 5 in AVX2-only mode, fastest of 5:
+// 128 and 192 even, 256 faster by 16% at d = 768 and 17% at d = 384, 384
+// by 21–22%). Tests set both to 0 to run the prefilter on small tiles.
+var minQueriesVNNI, minQueriesAVX2 = 192, 192
 
 // minQueries is the fewest queries of a tile that int8 engine qe scans.
 func minQueries(qe *kernel.QEngine) int {
