@@ -481,9 +481,21 @@ func transposeKernel() {
 		p("\tADDQ $%d, AX", 64*n)
 		p("\tADDQ $%d, DX", 64*n)
 	}
+	gatherHead("gatherT")
+	p("\tMOVL $1, R13")
+	p("\tSHLXL R12, R13, R13")
+	p("\tDECL R13")
+	p("\tKMOVW R13, K1")
+	gatherLoop(groups)
+}
+
+// gatherHead writes the start of the gather kernel name, whose arguments
+// go to AX (dst), BX (q), CX (c), DX (idx), SI (groups), DI (chunks) and
+// R12 (rem).
+func gatherHead(name string) {
 	p("")
-	p("// func gatherT(dst *float32, q *float32, c *float32, idx *int32, groups int, chunks int, rem int)")
-	p("TEXT ·gatherT(SB), NOSPLIT, $0-56")
+	p("// func %s(dst *float32, q *float32, c *float32, idx *int32, groups int, chunks int, rem int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
 	p("\tMOVQ dst+0(FP), AX")
 	p("\tMOVQ q+8(FP), BX")
 	p("\tMOVQ c+16(FP), CX")
@@ -491,10 +503,12 @@ func transposeKernel() {
 	p("\tMOVQ groups+32(FP), SI")
 	p("\tMOVQ chunks+40(FP), DI")
 	p("\tMOVQ rem+48(FP), R12")
-	p("\tMOVL $1, R13")
-	p("\tSHLXL R12, R13, R13")
-	p("\tDECL R13")
-	p("\tKMOVW R13, K1")
+}
+
+// gatherLoop writes a gather's loop over its SI groups, two side by side
+// (groups(2)) while two are left, then the last alone (groups(1)), and its
+// return.
+func gatherLoop(groups func(n int)) {
 	p("pairs:")
 	p("\tCMPQ SI, $2")
 	p("\tJB single")
@@ -927,35 +941,14 @@ func atLeastY() {
 // value, Y13 the tail mask; Y0–Y11 the rows and the steps of the
 // transposition.
 func transposeKernelY() {
-	p("")
-	p("// func gatherTY(dst *float32, q *float32, c *float32, idx *int32, groups int, chunks int, rem int)")
-	p("TEXT ·gatherTY(SB), NOSPLIT, $0-56")
-	p("\tMOVQ dst+0(FP), AX")
-	p("\tMOVQ q+8(FP), BX")
-	p("\tMOVQ c+16(FP), CX")
-	p("\tMOVQ idx+24(FP), DX")
-	p("\tMOVQ groups+32(FP), SI")
-	p("\tMOVQ chunks+40(FP), DI")
-	p("\tMOVQ rem+48(FP), R12")
+	gatherHead("gatherTY")
 	// Y13 = lanes below rem all ones: compare (0..7) < rem.
 	p("\tMOVQ R12, X13")
 	p("\tVPBROADCASTD X13, Y13")
 	p("\tMOVQ $·laneIndex(SB), R13")
 	p("\tVMOVDQU (R13), Y14")
 	p("\tVPCMPGTD Y14, Y13, Y13") // rem > lane
-	p("pairs:")
-	p("\tCMPQ SI, $2")
-	p("\tJB single")
-	yGroups(2)
-	p("\tSUBQ $2, SI")
-	p("\tJMP pairs")
-	p("single:")
-	p("\tTESTQ SI, SI")
-	p("\tJZ done")
-	yGroups(1)
-	p("done:")
-	p("\tVZEROUPPER")
-	p("\tRET")
+	gatherLoop(yGroups)
 	p("")
 	p("DATA ·laneIndex+0(SB)/8, $0x0000000100000000")
 	p("DATA ·laneIndex+8(SB)/8, $0x0000000300000002")
