@@ -668,10 +668,10 @@ type QEngine struct {
 	// format is the engine's QuantFormat, DefaultFormat where zero; the
 	// portable engine takes every format.
 	format QuantFormat
-	// queryMax and byteMax are the largest |q̃| and corpus byte the
-	// kernels' arithmetic takes exactly (0: every int8, −128 included, and
-	// every byte), for the tests of the extremes.
-	queryMax, byteMax int
+	// byteMax is the largest corpus byte the kernels' arithmetic takes
+	// exactly (0: every byte), for the tests of the extremes; every engine
+	// takes every query byte, −128 included (within its format's lane cap).
+	byteMax int
 	// expand, where not nil, writes m query rows (ldq bytes apart, steps
 	// steps of four bytes) into dst in the layout micro reads, 32 bytes a
 	// step, row after row: Scores hands micro those rows, steps·32 bytes
@@ -737,13 +737,6 @@ func (e *QEngine) Format() QuantFormat {
 		return DefaultFormat
 	}
 	return e.format
-}
-
-func (e *QEngine) maxQuery() int {
-	if e.queryMax == 0 {
-		return 128
-	}
-	return e.queryMax
 }
 
 func (e *QEngine) maxByte() int {
