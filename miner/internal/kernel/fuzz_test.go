@@ -38,12 +38,10 @@ func FuzzQuantEnginesAgree(f *testing.F) {
 		}
 		z := QuantizeQueries(q, nq, dim, BytesFormat)
 		for i := range nq {
-			row := make([]int32, dim)
-			for k := range dim {
-				row[k] = int32(z.Data[i*z.Stride+k])
-			}
-			if s := maxLaneSum(row, z.Stride); s > BytesFormat.QueryLaneSum {
-				t.Fatalf("d=%d query %d: a lane set's values of one sign sum to %d", dim, i, s)
+			for key, sum := range laneSums(z, i) {
+				if sum > BytesFormat.QueryLaneSum {
+					t.Fatalf("d=%d query %d: lane set %d's values of sign %d sum to %d", dim, i, key[0], key[1], sum)
+				}
 			}
 		}
 	})

@@ -72,7 +72,6 @@ func TestQueryLaneSums(t *testing.T) {
 	}
 	f := BytesFormat
 	for _, dim := range []int{5, 16, 27, 96, 768} {
-		stride := (dim + 3) &^ 3
 		for _, name := range slices.Sorted(maps.Keys(gens)) {
 			const nq, nc = 9, 50
 			q, c := randVecs(r, nq, dim), randVecs(r, nc, dim)
@@ -82,18 +81,7 @@ func TestQueryLaneSums(t *testing.T) {
 			z := QuantizeQueries(q, nq, dim, f)
 			levels := make([]int, nq) // what the cap left each row
 			for i := range nq {
-				sums := map[[2]int]int{} // by set and sign
-				for k := range dim {
-					if set := bytesLaneSet(k, stride); set >= 0 {
-						v := int(z.Data[i*stride+k])
-						if v < 0 {
-							sums[[2]int{set, -1}] -= v
-						} else {
-							sums[[2]int{set, 1}] += v
-						}
-					}
-				}
-				for key, sum := range sums {
+				for key, sum := range laneSums(z, i) {
 					if sum > f.QueryLaneSum {
 						t.Fatalf("d=%d %s row %d: lane set %d's values of sign %d sum to %d, over %d", dim, name, i, key[0], key[1], sum, f.QueryLaneSum)
 					}
@@ -128,6 +116,24 @@ func TestQueryLaneSums(t *testing.T) {
 			}
 		}
 	}
+}
+
+// laneSums returns, for query i of z, the sum of each lane set's values of
+// each sign in magnitude, keyed by set and sign (1 or −1): a reference
+// written apart from maxLaneSum, which the quantizer uses.
+func laneSums(z *QuantQueries, i int) map[[2]int]int {
+	sums := map[[2]int]int{}
+	for k := range z.Dim {
+		if set := bytesLaneSet(k, z.Stride); set >= 0 {
+			v := int(z.Data[i*z.Stride+k])
+			if v < 0 {
+				sums[[2]int{set, -1}] -= v
+			} else {
+				sums[[2]int{set, 1}] += v
+			}
+		}
+	}
+	return sums
 }
 
 // quantScores returns engine e's approximate scores of the queries q
