@@ -597,9 +597,8 @@ func (s *search) scanGroup(w int, qp *quantPass, c0, c1, b0 int, data []float32)
 	sc.pend = grow(sc.pend, ghi-glo)
 	base := t.Base + int64(b0)
 	collect := func(i, r0 int, approx []float32) {
-		c := &sc.coefs[i-glo]
-		rowBound := func(r int) float64 { return c.Of(qb.RowNorms[r]) } // z.RowBound(i, qb, r), its terms gathered once
-		s.collectQuant(w, i, &sc.pend[i-glo], approx, data, r0, base, qp.shift(i), sc.bounds[i-glo], rowBound)
+		rb := &rowBounds{sc.coefs[i-glo], qb.RowNorms}
+		s.collectQuant(w, i, &sc.pend[i-glo], approx, data, r0, base, qp.shift(i), sc.bounds[i-glo], rb)
 	}
 	from := 0 // the first panel left to scan
 	if b0 == 0 && qp.seedPanels > 0 && s.seedPrefix(w, qp, data, glo, ghi, collect) {
@@ -618,7 +617,7 @@ func (s *search) scanGroup(w int, qp *quantPass, c0, c1, b0 int, data []float32)
 // base (shift: the query's, where the corpus is centered, else 0); b is the
 // block's bound for the query. The caller flushes p at the end of the
 // block.
-func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 int, base int64, shift, b float64, rowBound func(r int) float64) {
+func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 int, base int64, shift, b float64, rb *rowBounds) {
 	t, h, st := s.t, &s.tops[qi], &s.q[qi]
 	dim := t.Corpus.Dim
 	self := int64(-1)
@@ -641,7 +640,7 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 		return thr, sigma
 	}
 	if t.QueryLabels == nil {
-		s.collectTop(w, qi, p, approx, data, r0, base, self, shift, b, rowBound)
+		s.collectTop(w, qi, p, approx, data, r0, base, self, shift, b, rb)
 		return
 	}
 	thr, sigma := thresholds()
@@ -654,11 +653,11 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 			continue
 		case labels[j] == ql:
 			s.same[qi].Count++
-			if a-b > sigma || a-rowBound(r0+j) > sigma {
+			if a-b > sigma || a-rb.of(r0+j) > sigma {
 				continue
 			}
 			p.same = append(p.same, int32((r0+j)*dim))
-		case a32 >= thr && !h.below(a+rowBound(r0+j)):
+		case a32 >= thr && !h.below(a+rb.of(r0+j)):
 			p.top = append(p.top, int32((r0+j)*dim))
 		default:
 			continue
@@ -672,7 +671,7 @@ func (s *search) collectQuant(w, qi int, p *pending, approx, data []float32, r0 
 
 // collectTop is collectQuant outside labeled mode: it records the rows that
 // could enter query qi's top K, self (the query's own row, or −1) excepted.
-func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 int, base, self int64, shift, b float64, rowBound func(r int) float64) {
+func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 int, base, self int64, shift, b float64, rb *rowBounds) {
 	h, st := &s.tops[qi], &s.q[qi]
 	if h.k == 0 {
 		return
@@ -699,7 +698,7 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 	kernel.AtLeast(sc.marks, approx, thr)
 	if s.qp != nil && s.qp.checking() {
 		// The candidates first, then the check, then the rows it leaves.
-		s.candidates(sc, approx, r0, base, self, l, rowBound)
+		s.candidates(sc, approx, r0, base, self, l, rb)
 		s.narrow(sc, qi, r0, approx, l)
 		for i, j := range sc.cand {
 			if sc.reach[i] < l {
@@ -718,7 +717,7 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 	for k, m := range sc.marks {
 		for ; m != 0; m &= m - 1 {
 			j := k*64 + bits.TrailingZeros64(m)
-			if approx[j] < thr || base+int64(r0+j) == self || float64(approx[j])+rowBound(r0+j) < l {
+			if approx[j] < thr || base+int64(r0+j) == self || float64(approx[j])+rb.of(r0+j) < l {
 				continue // the row's own, smaller bound excludes it
 			}
 			p.top = append(p.top, int32((r0+j)*s.t.Corpus.Dim))
@@ -736,12 +735,12 @@ func (s *search) collectTop(w, qi int, p *pending, approx, data []float32, r0 in
 // l, self (the query's own row) excepted, and in sc.reach the most their
 // exact scores (less the shift) can be. The residual check runs on them
 // before any is rescored (collectTop).
-func (s *search) candidates(sc *scratch, approx []float32, r0 int, base, self int64, l float64, rowBound func(r int) float64) {
+func (s *search) candidates(sc *scratch, approx []float32, r0 int, base, self int64, l float64, rb *rowBounds) {
 	sc.cand, sc.reach = sc.cand[:0], sc.reach[:0]
 	for k, m := range sc.marks {
 		for ; m != 0; m &= m - 1 {
 			j := k*64 + bits.TrailingZeros64(m)
-			if reach := float64(approx[j]) + rowBound(r0+j); reach >= l && base+int64(r0+j) != self {
+			if reach := float64(approx[j]) + rb.of(r0+j); reach >= l && base+int64(r0+j) != self {
 				sc.cand, sc.reach = append(sc.cand, int32(j)), append(sc.reach, reach)
 			}
 		}
@@ -1027,6 +1026,18 @@ func (t *topRows) top(k int) []approxRow {
 // flushAt is the number of pending rows that are scored at once: a few
 // groups of Gather, and few enough that F_k is refreshed often.
 const flushAt = 64
+
+// rowBounds gives B_r, the bound of one query against row r of a block
+// (z.RowBound(i, qb, r)), with the query's terms gathered once. It is a
+// type rather than a func value so that the check of each marked row is
+// inlined, not an indirect call.
+type rowBounds struct {
+	c     kernel.BoundCoefs
+	norms []kernel.Norms
+}
+
+// of returns B_r for row r of the block.
+func (rb *rowBounds) of(r int) float64 { return rb.c.Of(rb.norms[r]) }
 
 // pending holds a query's rows waiting for exact scores, as offsets into
 // the block's data, in row order.
