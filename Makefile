@@ -3,16 +3,18 @@ GO ?= go
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 TOOLS := -modfile=tools/go.mod
+LINT := -modfile=tools/lint/go.mod
 
-.PHONY: demo test tools duckdb vet bench servers fixtures
+.PHONY: demo test tools duckdb vet lint bench servers fixtures
 
 ## demo: start Temporal (UI on 127.0.0.1:8233) and S3 on loopback, generate data, mine epochs 0 and 1
 demo: tools
 	$(GO) run ./cmd/demo
 
-## test: everything CI runs (vet, then all tests against real local servers)
+## test: everything CI runs (vet and staticcheck, then all tests against real local servers)
 test: tools duckdb
 	$(GO) vet ./...
+	$(MAKE) --no-print-directory lint
 	@# -v so the log shows what really ran (servers started, each test); the
 	@# RUN/PAUSE/CONT lines only add noise.
 	$(GO) test -count=1 -timeout 30m -v ./... 2>&1 | grep -v -E '^=== (RUN|PAUSE|CONT|NAME)'
@@ -31,6 +33,11 @@ duckdb:
 
 vet:
 	$(GO) vet ./...
+
+## lint: staticcheck, pinned in its own module (tools/lint/go.mod) so that its
+## dependencies never move the servers' (tools/go.mod); built the first time
+lint:
+	$(GO) tool $(LINT) staticcheck ./...
 
 ## bench: search beside FAISS IndexFlatIP on the same data (installs python3-faiss,
 ## python3-numpy and OpenBLAS when missing; sizes: BENCH_NQ, BENCH_NB, BENCH_K, BENCH_DIMS),

@@ -119,17 +119,6 @@ func checkManifestRows(t *testing.T, spec workflows.Spec, format string, rows in
 	}
 }
 
-func mustOpen(t *testing.T, name string) (*os.File, int64, string) {
-	t.Helper()
-	f, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	st, _ := f.Stat()
-	return f, st.Size(), name
-}
-
 type mixedQueryRow struct {
 	ID          string    `parquet:"id"`
 	Embedding   []float32 `parquet:"embedding,list"`

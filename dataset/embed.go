@@ -439,6 +439,9 @@ func (s *Shard) shortLastRow(first, rows, got int64) error {
 // decodeDictionary decodes a dictionary page into float32s.
 func (s *Shard) decodeDictionary(pr *pageReader, c *chunkInfo, p rawPage) ([]float32, error) {
 	dh := p.header.DictionaryPageHeader.V
+	// PLAIN_DICTIONARY is deprecated for writers, but older ones (parquet-mr 1.x,
+	// pyarrow's format 1.0) still write it, and its dictionary pages are plain.
+	//lint:ignore SA1019 read for files of older writers
 	if dh.Encoding != format.Plain && dh.Encoding != format.PlainDictionary {
 		return nil, s.embErr(-1, "dictionary page at offset %d: unsupported encoding %v", p.offset, dh.Encoding)
 	}
@@ -750,6 +753,7 @@ func (s *Shard) decodeValues(values []byte, enc format.Encoding, dict []float32,
 			return fmt.Errorf("%d bytes of plain values, want %d", len(values), size*(skip+len(out)))
 		}
 		return s.readPlain(values[size*skip:], out)
+	//lint:ignore SA1019 older writers' data pages name the dictionary so
 	case format.PlainDictionary, format.RLEDictionary:
 		if dict == nil {
 			return fmt.Errorf("dictionary-encoded page without a dictionary page")

@@ -178,13 +178,6 @@ func readFull(r io.ReaderAt, p []byte, off int64) error {
 	return &ioError{err: fmt.Errorf("read %d bytes at offset %d: %w", len(p), off, err)}
 }
 
-// scanChunk reads the column chunk [start, end) and calls emit for each page
-// in order. Pages are read in segments; a page too large for one is emitted
-// without its body, to be streamed. emit owns the page and must release it.
-func scanChunk(r io.ReaderAt, start, end int64, corrupt func(off int64, format string, args ...any) error, emit func(rawPage) error) error {
-	return scanPages(r, start, end, scanLimits{}, corrupt, emit)
-}
-
 // scanLimits bounds how scanPages reads.
 type scanLimits struct {
 	// read, when not nil, is the bytes read into a segment (at most
@@ -197,7 +190,10 @@ type scanLimits struct {
 	slots chan struct{}
 }
 
-// scanPages is scanChunk within limits.
+// scanPages reads the column chunk [start, end) within lim and calls emit
+// for each page in order. Pages are read in segments; a page too large for
+// one is emitted without its body, to be streamed. emit owns the page and
+// must release it.
 func scanPages(r io.ReaderAt, start, end int64, lim scanLimits, corrupt func(off int64, format string, args ...any) error, emit func(rawPage) error) error {
 	segSize := func() int64 {
 		if lim.read == nil {

@@ -350,10 +350,12 @@ func TestAbsentPositivesAreCounted(t *testing.T) {
 // clock.
 func closedAfter(t *testing.T, c client.Client, id, runID string) time.Duration {
 	t.Helper()
-	d, err := c.DescribeWorkflowExecution(context.Background(), id, runID)
+	d, err := c.DescribeWorkflow(context.Background(), id, runID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info := d.GetWorkflowExecutionInfo()
-	return info.GetCloseTime().AsTime().Sub(info.GetStartTime().AsTime())
+	if d.WorkflowCloseTime == nil {
+		t.Fatalf("workflow %s is still open", id)
+	}
+	return d.WorkflowCloseTime.Sub(d.WorkflowStartTime)
 }

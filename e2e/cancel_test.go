@@ -146,11 +146,11 @@ func assertNothingRunning(ctx context.Context, t *testing.T, c client.Client, jo
 		if open := openActivities(events); len(open) > 0 {
 			t.Errorf("%s closed with activities still open: %v", id, open)
 		}
-		d, err := c.DescribeWorkflowExecution(ctx, id, "")
+		d, err := c.DescribeWorkflow(ctx, id, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st := d.WorkflowExecutionInfo.GetStatus(); st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		if st := d.Status; st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			t.Errorf("%s is still running after the job was cancelled", id)
 		}
 	}

@@ -171,8 +171,8 @@ func waitTiles(ctx context.Context, t *testing.T, out storage.Store, n int, ende
 // closed reports whether the workflow has closed. A server that does not
 // answer counts as not closed.
 func closed(ctx context.Context, c client.Client, id string) bool {
-	d, err := c.DescribeWorkflowExecution(ctx, id, "")
-	return err == nil && d.WorkflowExecutionInfo.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	d, err := c.DescribeWorkflow(ctx, id, "")
+	return err == nil && d.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 }
 
 // waitClosed waits for the job's result, riding through a server that is

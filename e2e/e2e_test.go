@@ -95,8 +95,9 @@ var data = synth.Config{Corpus: 6000, Queries: 1500, Dim: 32, Clusters: 16, Corp
 	NearDupShare: 0.3, MultiPosShare: 0.3, Seed: 5}
 
 // TestJobOnDevServer runs a job of 4 corpus shards × 3 query blocks on a worker
-// process against the real servers, checks its parts against the in-process
-// run, then starts the same epoch again and checks that nothing is mined.
+// process against the real servers, checks that starting the epoch again
+// while it runs attaches to it, checks its parts against the in-process run,
+// then starts the same epoch again and checks that nothing is mined.
 func TestJobOnDevServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts servers")
@@ -111,6 +112,12 @@ func TestJobOnDevServer(t *testing.T) {
 	run, how, err := jobclient.Start(ctx, c, sp, queue, false)
 	if err != nil || how != jobclient.Started {
 		t.Fatalf("start: %v, %s", err, how)
+	}
+	// Started again while it runs (its plan alone takes longer than this
+	// call), the epoch's job is attached to, not started twice.
+	running, how, err := jobclient.Start(ctx, c, sp, queue, false)
+	if err != nil || how != jobclient.Attached || running.GetRunID() != run.GetRunID() {
+		t.Fatalf("start while running: %v, %q, run %s; want %q to run %s", err, how, running.GetRunID(), jobclient.Attached, run.GetRunID())
 	}
 	res, err := jobclient.Wait(ctx, c, run, nil)
 	if err != nil {

@@ -65,12 +65,7 @@ func TestWrongLocationsFailFast(t *testing.T) {
 // by the server's clock.
 func failTime(t *testing.T, c client.Client, run string) time.Duration {
 	t.Helper()
-	d, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(run, 0), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	info := d.GetWorkflowExecutionInfo()
-	return info.GetCloseTime().AsTime().Sub(info.GetStartTime().AsTime())
+	return closedAfter(t, c, workflows.WorkflowID(run, 0), "")
 }
 
 // TestWaitsForStorageThatComesBack starts a job whose worker's S3 endpoint

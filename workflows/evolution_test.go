@@ -92,14 +92,14 @@ func TestRecordCancelledHistories(t *testing.T) {
 		ids = append(ids, fmt.Sprintf("%s/block-%06d", run.GetID(), b))
 	}
 	for _, id := range ids {
-		desc, err := c.DescribeWorkflowExecution(ctx, id, "")
+		desc, err := c.DescribeWorkflow(ctx, id, "")
 		if err != nil {
 			continue // a block that never started
 		}
-		if st := desc.WorkflowExecutionInfo.GetStatus(); st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		if st := desc.Status; st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			t.Fatalf("%s is still running after the job was cancelled", id)
 		}
-		runID := desc.WorkflowExecutionInfo.GetExecution().GetRunId()
+		runID := desc.WorkflowExecution.RunID
 		name := fmt.Sprintf("%s.json", filepath.Base(id))
 		recordHistory(ctx, t, c, filepath.Join(dir, name), id, runID)
 		index = append(index, historyFile{File: name, WorkflowID: id, RunID: runID})

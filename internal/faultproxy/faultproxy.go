@@ -162,10 +162,11 @@ func New(target string, cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{cfg: cfg, seen: map[string]uint64{}, failed: map[string]bool{}}
 	p.rp = &httputil.ReverseProxy{
-		// Rewrite would set Host to the backend's; SigV4 signs the Host the
-		// client used, so the incoming one is kept.
-		Director: func(r *http.Request) {
-			r.URL.Scheme, r.URL.Host = u.Scheme, u.Host
+		// Only the URL is pointed at the backend: ProxyRequest.SetURL would
+		// set Host to the backend's too, and SigV4 signs the Host the client
+		// used, so the incoming one (Out's copy of In's) is kept.
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.Out.URL.Scheme, r.Out.URL.Host = u.Scheme, u.Host
 		},
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,

@@ -45,7 +45,7 @@ func Start(ctx context.Context, c client.Client, spec workflows.Spec, taskQueue 
 	id := opts.ID
 	// A running job is attached to by the USE_EXISTING conflict policy; the
 	// description tells whether it was running before this call.
-	before, _ := c.DescribeWorkflowExecution(ctx, id, "")
+	before, _ := c.DescribeWorkflow(ctx, id, "")
 	run, err := c.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, spec)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
@@ -54,8 +54,8 @@ func Start(ctx context.Context, c client.Client, spec workflows.Spec, taskQueue 
 	if err != nil {
 		return nil, "", fmt.Errorf("start job %s: %w", id, err)
 	}
-	if before != nil && before.WorkflowExecutionInfo.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING &&
-		before.WorkflowExecutionInfo.GetExecution().GetRunId() == run.GetRunID() {
+	if before != nil && before.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING &&
+		before.WorkflowExecution.RunID == run.GetRunID() {
 		return run, Attached, nil
 	}
 	return run, Started, nil
