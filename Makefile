@@ -35,9 +35,11 @@ vet:
 	$(GO) vet ./...
 
 ## lint: staticcheck, pinned in its own module (tools/lint/go.mod) so that its
-## dependencies never move the servers' (tools/go.mod); built the first time
+## dependencies never move the servers' (tools/go.mod); built the first time.
+## It checks the amd64 build, the arm64 one and the portable one (purego): the
+## host's binary checks the others, since go tool would build it for GOARCH.
 lint:
-	$(GO) tool $(LINT) staticcheck ./...
+	sc=$$($(GO) tool $(LINT) -n staticcheck) && $$sc ./... && GOARCH=arm64 $$sc ./... && $$sc -tags purego ./...
 
 ## bench: search beside FAISS IndexFlatIP on the same data (installs python3-faiss,
 ## python3-numpy and OpenBLAS when missing; sizes: BENCH_NQ, BENCH_NB, BENCH_K, BENCH_DIMS),

@@ -322,6 +322,9 @@ func maxAbsBits(row []float32) uint32 {
 	return max(maxAbsBitsY(unsafe.SliceData(row), n), maxAbsBitsGo(row[n:]))
 }
 
+// add returns the sums of a row made of a's values and b's.
+func (a quantSums) add(b quantSums) quantSums { return quantSums{a.x + b.x, a.e + b.e, a.n2 + b.n2} }
+
 // quantizeSums is quantizeGo, 8 values a step on AVX2: the same integers
 // (the same float32 product and rounding), the float64 sums in another
 // order.

@@ -419,8 +419,6 @@ type quantSums struct {
 	n2   int64
 }
 
-func (a quantSums) add(b quantSums) quantSums { return quantSums{a.x + b.x, a.e + b.e, a.n2 + b.n2} }
-
 // MaxAbs returns the largest |v[i]| (0 for none), with AVX2 where the CPU
 // has it. The magnitudes are compared as bits, so an infinity or a NaN in v
 // makes the result +Inf or a NaN: v is finite exactly when MaxAbs(v) <
