@@ -5,20 +5,29 @@ SHELL := /bin/bash
 TOOLS := -modfile=tools/go.mod
 LINT := -modfile=tools/lint/go.mod
 
-.PHONY: demo test tools duckdb vet lint bench servers fixtures
+.PHONY: demo test tools duckdb vet lint race bench servers fixtures
 
 ## demo: start Temporal (UI on 127.0.0.1:8233) and S3 on loopback, generate data, mine epochs 0 and 1
 demo: tools
 	$(GO) run ./cmd/demo
 
-## test: everything CI runs (vet and staticcheck, then all tests against real local servers)
+## test: everything CI runs (vet and staticcheck, then all tests against real local servers,
+## the concurrent packages again under the race detector, the miner for arm64)
 test: tools duckdb
 	$(GO) vet ./...
 	$(MAKE) --no-print-directory lint
 	@# -v so the log shows what really ran (servers started, each test); the
 	@# RUN/PAUSE/CONT lines only add noise.
 	$(GO) test -count=1 -timeout 30m -v ./... 2>&1 | grep -v -E '^=== (RUN|PAUSE|CONT|NAME)'
+	$(MAKE) --no-print-directory race
 	$(MAKE) --no-print-directory test-arm64
+
+## race: the packages where goroutines share data (the tile pipeline, storage,
+## the workflows, Parquet reading) under the race detector, about two minutes;
+## the miner, whose workers write disjoint per-query state, takes twice that
+## alone and is left out, as are e2e's server processes, which it cannot see into
+race:
+	$(GO) test -race -count=1 -timeout 20m ./activities/ ./workflows/ ./storage/... ./internal/... ./dataset/
 
 ## tools: build the pinned Temporal CLI and versitygw (cached by Go after the first time)
 tools:
